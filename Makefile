@@ -19,7 +19,7 @@ $(STAMP_PY): pyproject.toml constraints.txt
 	@touch $@
 
 $(STAMP_JS): package.json package-lock.json
-	npm ci --ignore-scripts --no-audit --no-fund
+	npm install --ignore-scripts --no-audit --no-fund
 	@touch $@
 
 lint: install
