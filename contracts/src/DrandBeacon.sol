@@ -37,6 +37,12 @@ contract DrandBeacon {
     address private constant PAIRING_CHECK = address(0x0f);
     address private constant MAP_FP_TO_G1 = address(0x10);
 
+    /// @dev Gas forwarded to PAIRING_CHECK. Two pairs cost 102,900 under EIP-2537's final pricing; a
+    ///      failing precompile call consumes all gas it was given, so an invalid point (off the curve or
+    ///      outside the subgroup) must not burn 63/64 of the caller's gas. The cap leaves ~5x headroom for
+    ///      a future repricing.
+    uint256 private constant PAIRING_GAS = 500_000;
+
     /// @dev Base field modulus p of BLS12-381, 48 bytes big-endian (modulus argument of modexp).
     bytes private constant FIELD_MODULUS =
         hex"1a0111ea397fe69a4b1ba7b6434bacd764774b84f38512bf6730d2a0f6b0f6241eabfffeb153ffffb9feffffffffaaab";
@@ -82,7 +88,8 @@ contract DrandBeacon {
         if (keccak256(publicKey_) == keccak256(new bytes(256))) revert InvalidPublicKey();
         // A pairing with the G1 generator makes the precompile check the key is on the curve and in the
         // subgroup; the boolean result itself is irrelevant here.
-        (bool ok, bytes memory out) = PAIRING_CHECK.staticcall(abi.encodePacked(G1_GENERATOR, publicKey_));
+        (bool ok, bytes memory out) =
+            PAIRING_CHECK.staticcall{gas: PAIRING_GAS}(abi.encodePacked(G1_GENERATOR, publicKey_));
         if (!ok || out.length != 32) revert InvalidPublicKey();
         bytes32[8] memory words;
         for (uint256 i = 0; i < 8; i++) {
@@ -133,7 +140,7 @@ contract DrandBeacon {
             signaturePoint, NEG_G2, hm, abi.encodePacked(PK0, PK1, PK2, PK3, PK4, PK5, PK6, PK7)
         );
         // The precompile fails (ok = false) on points off the curve or outside the subgroup: invalid.
-        (bool ok, bytes memory out) = PAIRING_CHECK.staticcall(input);
+        (bool ok, bytes memory out) = PAIRING_CHECK.staticcall{gas: PAIRING_GAS}(input);
         if (!ok || out.length != 32) return false;
         return abi.decode(out, (uint256)) == 1;
     }
