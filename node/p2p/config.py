@@ -1,0 +1,41 @@
+"""P2P configuration (one dataclass, read from the node's TOML [p2p] table)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class P2PConfig:
+    """Everything the libp2p layer needs; defaults are tuned for zero loss at devnet rates."""
+
+    identity_path: Path | None = None  # 32-byte secp256k1 secret (hex); created if missing
+    listen_addr: str = "/ip4/0.0.0.0/tcp/4001"
+    bootstrap: list[str] = field(default_factory=list)  # "/ip4/../tcp/../p2p/<peer id>"
+    # Gossip
+    max_message_bytes: int = 256 * 1024  # envelope size limit (a 256-token rollout is ~3 KB)
+    max_tokens: int = 16384  # per prompt / completion
+    outbound_queue_slots: int = 8192  # per-peer; py-libp2p's 32 drops bursts silently
+    publish_high_water: int = 512  # publish() waits while any peer queue is deeper than this
+    publish_rate: float = 200.0  # own messages/s (token bucket); stays under the sender limit
+    sender_rate: float = 400.0  # accepted messages/s per signing address, across topics
+    sender_burst: float = 800.0
+    dedup_entries: int = 200_000  # remembered (kind, task, sender, p, g) keys
+    stake_cache_seconds: float = 30.0
+    gossip_degree: int = 6
+    gossip_degree_low: int = 4
+    gossip_degree_high: int = 12
+    heartbeat_seconds: int = 1
+    eclipse_protection: bool = True  # needs >= 3 distinct IPs; tests on 127.0.0.1 turn it off
+    history_per_topic: int = 20_000  # envelopes kept to serve late joiners
+    # Request/response
+    request_timeout: float = 20.0
+    max_request_bytes: int = 64 * 1024
+    max_response_bytes: int = 8 * 1024 * 1024
+    adapter_chunk_bytes: int = 512 * 1024
+    requests_per_peer_per_s: float = 50.0
+    requests_burst: float = 100.0
+    # Connectivity
+    reconnect_min_seconds: float = 0.5
+    reconnect_max_seconds: float = 30.0

@@ -1,0 +1,750 @@
+"""P2PNode: one libp2p host (TCP + noise + yamux, GossipSub) in a trio thread, driven from plain threads.
+
+Zero-loss configuration (py-libp2p 0.8.1 defaults drop silently, see docs/P2P.md):
+- GossipSub's per-topic spam limit (10 msg/s, also applied to our own publishes) is off; the
+  per-sender token bucket in `GossipValidator` replaces it and publishers pace below it.
+- The 32-slot subscription channel is bypassed: `_ZeroLossPubsub.notify_subscriptions` hands
+  each accepted message to our own unbounded dispatch queue.
+- Per-peer outbound queues get `outbound_queue_slots` slots, and `publish()` waits while any
+  queue is deeper than `publish_high_water` (backpressure instead of drops); drops are counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import multiaddr
+import trio
+from eth_account import Account
+from eth_hash.auto import keccak
+from libp2p import new_host
+from libp2p.crypto.x25519 import create_new_key_pair as new_x25519_key_pair
+from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
+from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
+from libp2p.pubsub.pubsub import Pubsub
+from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
+from libp2p.security.noise.transport import Transport as NoiseTransport
+from libp2p.tools.anyio_service import background_trio_service
+
+from .config import P2PConfig
+from .identity import key_pair_from_secret, load_or_create_identity
+from .metrics import P2PMetrics
+from .reqresp import (
+    ADAPTER_PROTOCOL,
+    HISTORY_PROTOCOL,
+    MAX_HISTORY_PAGE,
+    MAX_OPENING_INDICES,
+    OPENINGS_PROTOCOL,
+    FrameError,
+    RequestError,
+    encode_frame,
+    expect,
+    read_frame,
+)
+from .validation import Accepted, GossipValidator, TokenBucket
+from .wire import KIND_NAMES, Payload, RolloutMsg, WireError, decode_payload, encode_payload, sign_envelope
+
+log = logging.getLogger("rollproof.p2p")
+
+Handler = Callable[["Received"], None]
+RequestHandler = Callable[[str, dict[str, Any]], dict[str, Any]]
+OpeningsHandler = Callable[[int, str, list[tuple[int, int]]], list[tuple[RolloutMsg, list[bytes]]]]
+AdapterProvider = Callable[[bytes], Path | None]
+
+
+@dataclass(frozen=True)
+class Received:
+    """A validated gossip message as handed to subscribers."""
+
+    topic: str
+    payload: Payload
+    signer: str  # Ethereum address that signed the envelope
+    origin: str  # libp2p peer id (base58) that first published it; "" when fetched by history
+    sent_ms: int
+    envelope: bytes
+
+
+class P2PError(RuntimeError):
+    pass
+
+
+class _DeepQueues(dict):
+    """peer_queues mapping that enlarges each new RpcQueue and counts what it still drops."""
+
+    def __init__(self, slots: int, on_drop: Callable[[], None]) -> None:
+        super().__init__()
+        self.slots = slots
+        self.on_drop = on_drop
+
+    def __setitem__(self, peer_id: Any, rpc_queue: Any) -> None:
+        rpc_queue._queue.max_size = self.slots
+        push = rpc_queue.push
+
+        def counting_push(rpc: Any, priority: bool = False) -> bool:
+            ok = push(rpc, priority)
+            if not ok and not rpc_queue.closed:
+                self.on_drop()
+            return ok
+
+        rpc_queue.push = counting_push
+        super().__setitem__(peer_id, rpc_queue)
+
+
+class _ZeroLossPubsub(Pubsub):
+    def __init__(
+        self, *args: Any, sink: Callable[[Any], None], slots: int, on_drop: Callable[[], None], **kw
+    ):
+        super().__init__(*args, **kw)
+        self.peer_queues = _DeepQueues(slots, on_drop)
+        self._sink = sink
+
+    def notify_subscriptions(self, publish_message: Any) -> None:
+        if any(topic in self.topic_ids for topic in publish_message.topicIDs):
+            self._sink(publish_message)
+
+
+def _parse_peer_addr(addr: str) -> PeerInfo:
+    try:
+        return info_from_p2p_addr(multiaddr.Multiaddr(addr))
+    except Exception as exc:
+        raise ValueError(
+            f"peer address {addr!r} is not a multiaddr like /ip4/1.2.3.4/tcp/4001/p2p/<peer id>: {exc}"
+        ) from None
+
+
+class P2PNode:
+    """Thread-safe facade over a libp2p host; every public method may be called from any thread."""
+
+    def __init__(
+        self,
+        config: P2PConfig,
+        account_key: bytes,
+        is_staked: Callable[[str], bool],
+        identity_secret: bytes | None = None,
+    ) -> None:
+        self.config = config
+        self.account = Account.from_key(account_key)
+        self.account_key = bytes(account_key)
+        if identity_secret is None:
+            if config.identity_path is None:
+                raise ValueError("P2PConfig.identity_path or identity_secret is required")
+            identity_secret = load_or_create_identity(Path(config.identity_path))
+        self.key_pair = key_pair_from_secret(identity_secret)
+        self.peer_id = ID.from_pubkey(self.key_pair.public_key)
+        self.metrics = P2PMetrics()
+        self.validator = GossipValidator(
+            is_staked,
+            config.max_message_bytes,
+            config.max_tokens,
+            config.sender_rate,
+            config.sender_burst,
+            config.dedup_entries,
+            config.stake_cache_seconds,
+        )
+        self.publish_bucket = TokenBucket(config.publish_rate, max(1.0, config.publish_rate / 10))
+        self.publish_lock = threading.Lock()
+        self.handlers: dict[str, list[Handler]] = defaultdict(list)
+        self.request_handlers: dict[str, RequestHandler] = {}
+        self.history: dict[str, deque[bytes]] = defaultdict(lambda: deque(maxlen=config.history_per_topic))
+        self.accepted: dict[bytes, Accepted] = {}
+        self.targets: dict[str, dict[str, Any]] = {}  # peer id -> {info, backoff, next, failures}
+        self.request_buckets: dict[tuple[str, str], TokenBucket] = {}
+        self.deliveries: queue.Queue[Received | None] = queue.Queue()
+        self.listen_addrs: list[str] = []
+        self._thread: threading.Thread | None = None
+        self._dispatcher: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._startup_error: BaseException | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._stop: trio.Event | None = None
+        self.host: Any = None
+        self.pubsub: Any = None
+        for addr in config.bootstrap:
+            self._add_target(addr)
+
+    # ----------------------------------------------------------------- lifecycle
+    def start(self, timeout: float = 30.0) -> P2PNode:
+        """Start the trio thread and wait until the host listens; raise P2PError with the cause."""
+        self._thread = threading.Thread(target=self._run, name="p2p-trio", daemon=True)
+        self._dispatcher = threading.Thread(target=self._dispatch_loop, name="p2p-dispatch", daemon=True)
+        self._dispatcher.start()
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise P2PError(f"the p2p host did not start within {timeout:.0f} s")
+        if self._startup_error is not None:
+            raise P2PError(
+                f"the p2p host could not listen on {self.config.listen_addr}: {self._startup_error}"
+            )
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Close connections and join the threads; safe to call twice."""
+        if self._token is not None and self._stop is not None:
+            try:
+                trio.from_thread.run_sync(self._stop.set, trio_token=self._token)
+            except (trio.RunFinishedError, RuntimeError):
+                pass
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.deliveries.put(None)
+        if self._dispatcher is not None:
+            self._dispatcher.join(timeout)
+        self._token = None
+
+    def __enter__(self) -> P2PNode:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        try:
+            trio.run(self._main)
+        except BaseException as exc:  # noqa: BLE001 - reported below, never re-raised into the void
+            if _is_shutdown_noise(exc) and self._ready.is_set():
+                log.debug("p2p shutdown noise ignored: %r", exc)
+            else:
+                self._startup_error = self._startup_error or exc
+                if self._ready.is_set():
+                    log.error("the p2p host stopped unexpectedly: %r", exc)
+        finally:
+            self._ready.set()
+
+    async def _main(self) -> None:
+        cfg = self.config
+        self._token = trio.lowlevel.current_trio_token()
+        self._stop = trio.Event()
+        listen = multiaddr.Multiaddr(cfg.listen_addr)
+        noise = NoiseTransport(self.key_pair, noise_privkey=new_x25519_key_pair().private_key)
+        self.host = new_host(
+            key_pair=self.key_pair,
+            sec_opt={NOISE_PROTOCOL_ID: noise},
+            muxer_preference="YAMUX",
+            listen_addrs=[listen],
+        )
+        router = GossipSub(
+            [PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID],
+            cfg.gossip_degree,
+            cfg.gossip_degree_low,
+            cfg.gossip_degree_high,
+            heartbeat_interval=cfg.heartbeat_seconds,
+            spam_protection_enabled=False,
+            eclipse_protection_enabled=cfg.eclipse_protection,
+        )
+        self.pubsub = _ZeroLossPubsub(
+            self.host,
+            router,
+            sink=self._on_message,
+            slots=cfg.outbound_queue_slots,
+            on_drop=self._on_drop,
+            max_inbound_rpc_size=max(1024 * 1024, cfg.max_message_bytes * 4),
+            cache_size=4096,
+        )
+        async with self.host.run([listen]):
+            async with background_trio_service(self.pubsub), background_trio_service(router):
+                await self.pubsub.wait_until_ready()
+                for protocol, fn in (
+                    (OPENINGS_PROTOCOL, None),
+                    (HISTORY_PROTOCOL, self._serve_history),
+                    (ADAPTER_PROTOCOL, None),
+                ):
+                    if fn is not None:
+                        self.request_handlers.setdefault(protocol, fn)
+                    self.host.set_stream_handler(protocol, self._make_stream_handler(protocol))
+                self.listen_addrs = [_with_peer_id(str(a), self.peer_id) for a in self.host.get_addrs()]
+                self._ready.set()
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._connect_loop, nursery)
+                    nursery.start_soon(self._peer_gauge_loop)
+                    await self._stop.wait()
+                    nursery.cancel_scope.cancel()
+        # Closing the host inside host.run can raise "Nursery is closed"; _run tolerates it.
+
+    # ----------------------------------------------------------------- connectivity
+    def _add_target(self, addr: str) -> None:
+        info = _parse_peer_addr(addr)
+        key = info.peer_id.to_base58()
+        if key == self.peer_id.to_base58():
+            return
+        self.targets.setdefault(
+            key, {"info": info, "backoff": 0.0, "next": 0.0, "failures": 0, "busy": False}
+        )
+
+    def add_peers(self, addrs: list[str]) -> None:
+        """Add bootstrap peers (e.g. read from the on-chain registry); dialled and kept connected."""
+        for addr in addrs:
+            if self._token is not None:
+                trio.from_thread.run_sync(self._add_target, addr, trio_token=self._token)
+            else:
+                self._add_target(addr)
+
+    def connected_peers(self) -> list[str]:
+        if self.host is None:
+            return []
+        return [p.to_base58() for p in self.host.get_connected_peers()]
+
+    async def _connect_loop(self, nursery: trio.Nursery) -> None:
+        while True:
+            connected = set(self.host.get_connected_peers())
+            now = trio.current_time()
+            for target in list(self.targets.values()):
+                info = target["info"]
+                if info.peer_id in connected:
+                    target["backoff"] = 0.0
+                    continue
+                if not target["busy"] and target["next"] <= now:
+                    target["busy"] = True
+                    nursery.start_soon(self._dial, target)
+            await trio.sleep(0.25)
+
+    async def _dial(self, target: dict[str, Any]) -> None:
+        info = target["info"]
+        cfg = self.config
+        try:
+            with trio.fail_after(10):
+                await self.host.connect(info)
+            target["failures"] = 0
+            target["backoff"] = 0.0
+            self.metrics.count("dials_ok")
+        except Exception as exc:
+            target["failures"] += 1
+            backoff = target["backoff"] * 2 if target["backoff"] else cfg.reconnect_min_seconds
+            target["backoff"] = min(cfg.reconnect_max_seconds, backoff)
+            target["next"] = trio.current_time() + target["backoff"] * random.uniform(0.8, 1.2)
+            self.metrics.count("dials_failed")
+            level = (
+                logging.WARNING
+                if target["failures"] in (1, 5) or target["failures"] % 20 == 0
+                else logging.DEBUG
+            )
+            log.log(
+                level,
+                "cannot reach peer %s at %s (%s); attempt %d, retrying in %.1f s",
+                info.peer_id,
+                ", ".join(str(a) for a in info.addrs),
+                type(exc).__name__ if not str(exc) else exc,
+                target["failures"],
+                target["backoff"],
+            )
+        finally:
+            target["busy"] = False
+
+    async def _peer_gauge_loop(self) -> None:
+        while True:
+            self.metrics.peers.set(len(self.host.get_connected_peers()))
+            await trio.sleep(1.0)
+
+    # ----------------------------------------------------------------- gossip
+    def subscribe(self, topic: str, handler: Handler) -> None:
+        """Deliver every validated message of `topic` to `handler` (called on the dispatch thread)."""
+        self.handlers[topic].append(handler)
+        self._call(self._subscribe, topic)
+
+    async def _subscribe(self, topic: str) -> None:
+        if topic in self.pubsub.topic_ids:
+            return
+        self.pubsub.set_topic_validator(topic, self._make_validator(topic), False)
+        await self.pubsub.subscribe(topic)
+
+    def _make_validator(self, topic: str) -> Callable[[ID, Any], bool]:
+        def validate(forwarder: ID, msg: Any) -> bool:
+            if forwarder == self.peer_id and msg.from_id == self.peer_id.to_bytes():
+                return True  # our own publish: publish() already ran the same checks
+            accepted = self.validator.check_counted(topic, msg.data, self.metrics.reject)
+            if accepted is None:
+                return False
+            self.accepted[msg.from_id + msg.seqno] = accepted
+            return True
+
+        return validate
+
+    def _on_message(self, msg: Any) -> None:
+        accepted = self.accepted.pop(msg.from_id + msg.seqno, None)
+        if accepted is None:
+            return  # our own publish, or a topic we validate elsewhere
+        self.history[accepted.topic].append(bytes(msg.data))
+        latency = time.time() - accepted.envelope.sent_ms / 1000
+        self.metrics.delivered(KIND_NAMES[accepted.envelope.kind], len(msg.data), latency)
+        self.deliveries.put(
+            Received(
+                accepted.topic,
+                accepted.payload,
+                accepted.signer,
+                ID(msg.from_id).to_base58(),
+                accepted.envelope.sent_ms,
+                bytes(msg.data),
+            )
+        )
+
+    def _on_drop(self) -> None:
+        self.metrics.dropped.inc()
+        self.metrics.count("outbound_dropped")
+
+    def _dispatch_loop(self) -> None:
+        while True:
+            item = self.deliveries.get()
+            if item is None:
+                return
+            for handler in list(self.handlers.get(item.topic, ())):
+                try:
+                    handler(item)
+                except Exception:
+                    self.metrics.count("handler_errors")
+                    log.exception("a gossip handler for %s failed", item.topic)
+
+    def publish(self, topic: str, payload: Payload) -> None:
+        """Sign and publish; blocks (paces) instead of dropping. Raises WireError if it would be rejected."""
+        data = sign_envelope(topic, payload, self.account_key)
+        self.publish_envelope(topic, data, check=True)
+
+    def publish_envelope(self, topic: str, data: bytes, check: bool = True) -> None:
+        """Publish pre-encoded envelope bytes (check=False only for adversarial tests)."""
+        if check:
+            accepted = self.validator.check(topic, data)
+            self.history[topic].append(data)
+            kind = KIND_NAMES[accepted.envelope.kind]
+        else:
+            kind = "raw"
+        with self.publish_lock:
+            while (wait := self.publish_bucket.wait_time()) > 0:
+                time.sleep(wait)
+            self.publish_bucket.take()
+        self._call(self._publish, topic, data)
+        self.metrics.published(kind, len(data))
+
+    async def _publish(self, topic: str, data: bytes) -> None:
+        # Backpressure: wait for the slowest peer's queue to drain below the high-water mark.
+        while any(len(q) > self.config.publish_high_water for q in self.pubsub.peer_queues.values()):
+            await trio.sleep(0.002)
+        await self.pubsub.publish(topic, data)
+
+    def topic_peers(self, topic: str) -> int:
+        """How many connected peers announced a subscription to `topic`."""
+        return self._call_sync(lambda: len(self.pubsub.peer_topics.get(topic, ())))
+
+    def wait_for_topic_peers(self, topic: str, count: int, timeout: float = 30.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.topic_peers(topic) >= count:
+                return True
+            time.sleep(0.1)
+        return False
+
+    # ----------------------------------------------------------------- request/response
+    def serve(self, protocol: str, handler: RequestHandler) -> None:
+        """Answer `protocol` requests with `handler(peer_id, request) -> response` (runs in a worker thread)."""
+        self.request_handlers[protocol] = handler
+        if self._token is not None:
+            self._call_sync(
+                lambda: self.host.set_stream_handler(protocol, self._make_stream_handler(protocol))
+            )
+
+    def serve_openings(self, handler: OpeningsHandler) -> None:
+        """Serve Merkle openings: handler(task_id, miner, [(p, g)]) -> [(rollout, proof)]."""
+
+        def answer(peer: str, req: dict[str, Any]) -> dict[str, Any]:
+            task_id = expect(req, "task_id", int, "openings request")
+            miner = expect(req, "miner", str, "openings request")
+            indices = expect(req, "indices", list, "openings request")
+            if len(indices) > MAX_OPENING_INDICES:
+                raise FrameError(f"at most {MAX_OPENING_INDICES} indices per request")
+            pairs = []
+            for item in indices:
+                if type(item) is not list or len(item) != 2 or not all(type(v) is int for v in item):
+                    raise FrameError("indices must be [p, g] integer pairs")
+                pairs.append((item[0], item[1]))
+            result = handler(task_id, miner, pairs)
+            return {"openings": [[encode_payload(r), [bytes(h) for h in proof]] for r, proof in result]}
+
+        self.serve(OPENINGS_PROTOCOL, answer)
+
+    def serve_adapters(self, provider: AdapterProvider) -> None:
+        """Serve adapter files by hash: provider(hash32) -> path of the file, or None."""
+        chunk_max = self.config.adapter_chunk_bytes
+
+        def answer(peer: str, req: dict[str, Any]) -> dict[str, Any]:
+            digest = expect(req, "hash", bytes, "adapter request")
+            offset = expect(req, "offset", int, "adapter request")
+            length = min(expect(req, "length", int, "adapter request"), chunk_max)
+            path = provider(digest) if len(digest) == 32 else None
+            if path is None:
+                raise FrameError(f"no adapter with hash 0x{digest.hex()}")
+            with open(path, "rb") as fh:
+                fh.seek(0, 2)
+                total = fh.tell()
+                if not 0 <= offset <= total or length < 0:
+                    raise FrameError(f"offset {offset} is outside the adapter (size {total})")
+                fh.seek(offset)
+                data = fh.read(length)
+            return {"total": total, "data": data}
+
+        self.serve(ADAPTER_PROTOCOL, answer)
+
+    def _serve_history(self, peer: str, req: dict[str, Any]) -> dict[str, Any]:
+        topic = expect(req, "topic", str, "history request")
+        offset = expect(req, "offset", int, "history request")
+        limit = min(expect(req, "limit", int, "history request"), MAX_HISTORY_PAGE)
+        items = list(self.history.get(topic, ()))
+        page: list[bytes] = []
+        size = 0
+        for data in items[max(0, offset) : max(0, offset) + max(0, limit)]:
+            size += len(data) + 8
+            if size > self.config.max_response_bytes // 2:
+                break
+            page.append(data)
+        return {"envelopes": page, "total": len(items), "next": max(0, offset) + len(page)}
+
+    def _make_stream_handler(self, protocol: str) -> Callable[[Any], Any]:
+        async def handle(stream: Any) -> None:
+            peer = stream.muxed_conn.peer_id.to_base58()
+            try:
+                bucket = self.request_buckets.get((peer, protocol))
+                if bucket is None:
+                    bucket = TokenBucket(self.config.requests_per_peer_per_s, self.config.requests_burst)
+                    self.request_buckets[(peer, protocol)] = bucket
+                with trio.fail_after(self.config.request_timeout):
+                    if not bucket.take():
+                        response = {"error": "rate limited: too many requests from this peer"}
+                        outcome = "rate_limited"
+                    else:
+                        try:
+                            request = await read_frame(stream, self.config.max_request_bytes)
+                            handler = self.request_handlers.get(protocol)
+                            if handler is None:
+                                raise FrameError(f"this node does not serve {protocol}")
+                            response = await trio.to_thread.run_sync(handler, peer, request)
+                            outcome = "ok"
+                        except (FrameError, WireError, ValueError) as exc:
+                            response = {"error": str(exc)}
+                            outcome = "bad_request"
+                    try:
+                        frame = encode_frame(response, self.config.max_response_bytes)
+                    except FrameError as exc:
+                        frame = encode_frame({"error": str(exc)}, self.config.max_response_bytes)
+                        outcome = "oversize"
+                    await stream.write(frame)
+                self.metrics.requests.labels(protocol, "server", outcome).inc()
+            except Exception as exc:
+                self.metrics.requests.labels(protocol, "server", "error").inc()
+                log.debug("serving %s to %s failed: %r", protocol, peer, exc)
+            finally:
+                try:
+                    await stream.close()
+                except Exception:
+                    pass
+
+        return handle
+
+    def request(
+        self, peer: str, protocol: str, payload: dict[str, Any], timeout: float | None = None
+    ) -> dict:
+        """Send one request and return the response map; raise RequestError with a readable cause."""
+        return self._call(self._request, peer, protocol, payload, timeout or self.config.request_timeout)
+
+    async def _request(self, peer: str, protocol: str, payload: dict[str, Any], timeout: float) -> dict:
+        if peer.startswith("/"):
+            info = _parse_peer_addr(peer)
+        else:
+            try:
+                info = PeerInfo(ID.from_base58(peer), [])
+            except Exception:
+                raise RequestError(f"{peer!r} is neither a peer id nor a /p2p/ multiaddr") from None
+        start = time.monotonic()
+        outcome = "error"
+        try:
+            with trio.fail_after(timeout):
+                if info.addrs or info.peer_id not in self.host.get_connected_peers():
+                    await self.host.connect(info)
+                stream = await self.host.new_stream(info.peer_id, [protocol])
+                try:
+                    await stream.write(encode_frame(payload, self.config.max_request_bytes))
+                    response = await read_frame(stream, self.config.max_response_bytes)
+                finally:
+                    try:
+                        await stream.close()
+                    except Exception:
+                        pass
+            if "error" in response:
+                outcome = "remote_error"
+                raise RequestError(f"peer {info.peer_id} refused {protocol}: {response['error']}")
+            outcome = "ok"
+            return response
+        except trio.TooSlowError:
+            outcome = "timeout"
+            raise RequestError(
+                f"peer {info.peer_id} did not answer {protocol} within {timeout:.0f} s"
+            ) from None
+        except FrameError as exc:
+            outcome = "bad_response"
+            raise RequestError(f"peer {info.peer_id} sent a bad {protocol} reply: {exc}") from None
+        except RequestError:
+            raise
+        except Exception as exc:
+            raise RequestError(
+                f"request {protocol} to {info.peer_id} failed: {exc or type(exc).__name__}"
+            ) from None
+        finally:
+            self.metrics.requests.labels(protocol, "client", outcome).inc()
+            self.metrics.request_latency.labels(protocol).observe(time.monotonic() - start)
+
+    def fetch_openings(
+        self, peer: str, task_id: int, miner: str, indices: list[tuple[int, int]]
+    ) -> list[tuple[RolloutMsg, list[bytes]]]:
+        """Fetch rollouts (p, g) of `miner` with their Merkle proofs (checked by the caller against the root)."""
+        if len(indices) > MAX_OPENING_INDICES:
+            raise ValueError(f"at most {MAX_OPENING_INDICES} indices per openings request")
+        reply = self.request(
+            peer,
+            OPENINGS_PROTOCOL,
+            {"task_id": task_id, "miner": miner, "indices": [list(i) for i in indices]},
+        )
+        out = []
+        try:
+            for body, proof in expect(reply, "openings", list, "openings reply"):
+                rollout = decode_payload(0, body, self.config.max_tokens)
+                if not isinstance(rollout, RolloutMsg) or rollout.task_id != task_id:
+                    raise RequestError("openings reply holds a rollout of another task")
+                if not all(type(h) is bytes and len(h) == 32 for h in proof):
+                    raise RequestError("openings reply holds a malformed Merkle proof")
+                out.append((rollout, list(proof)))
+        except (FrameError, WireError, TypeError, ValueError) as exc:
+            raise RequestError(f"peer {peer} sent malformed openings: {exc}") from None
+        return out
+
+    def fetch_history(self, peer: str, topic: str) -> int:
+        """Catch up on `topic` from a peer's history; every envelope is re-validated. Returns new deliveries."""
+        offset, new = 0, 0
+        while True:
+            reply = self.request(
+                peer, HISTORY_PROTOCOL, {"topic": topic, "offset": offset, "limit": MAX_HISTORY_PAGE}
+            )
+            envelopes = reply.get("envelopes")
+            nxt = reply.get("next")
+            if type(envelopes) is not list or type(nxt) is not int:
+                raise RequestError(f"peer {peer} sent a malformed history page")
+            for data in envelopes:
+                if type(data) is not bytes:
+                    continue
+                accepted = self.validator.check_counted(
+                    topic, data, self.metrics.reject, count_duplicates=False
+                )
+                if accepted is None:
+                    continue
+                new += 1
+                self.history[topic].append(data)
+                latency = time.time() - accepted.envelope.sent_ms / 1000
+                self.metrics.delivered(KIND_NAMES[accepted.envelope.kind], len(data), latency)
+                self.deliveries.put(
+                    Received(topic, accepted.payload, accepted.signer, "", accepted.envelope.sent_ms, data)
+                )
+            if not envelopes or nxt <= offset:
+                return new
+            offset = nxt
+
+    def fetch_adapter(self, peer: str, adapter_hash: bytes, dest: Path, attempts: int = 3) -> Path:
+        """Download an adapter by keccak256 hash into `dest`; resumes a `.part` file, retries on corruption."""
+        dest = Path(dest)
+        part = dest.with_name(dest.name + ".part")
+        for attempt in range(1, attempts + 1):
+            offset = part.stat().st_size if part.exists() else 0
+            total = None
+            with open(part, "ab") as fh:
+                while total is None or offset < total:
+                    reply = self.request(
+                        peer,
+                        ADAPTER_PROTOCOL,
+                        {
+                            "hash": bytes(adapter_hash),
+                            "offset": offset,
+                            "length": self.config.adapter_chunk_bytes,
+                        },
+                    )
+                    total, data = reply.get("total"), reply.get("data")
+                    if type(total) is not int or type(data) is not bytes or (not data and offset < total):
+                        raise RequestError(f"peer {peer} sent a malformed adapter chunk")
+                    fh.write(data)
+                    offset += len(data)
+                    self.metrics.count("adapter_bytes_in", len(data))
+            if file_keccak(part) == bytes(adapter_hash):
+                part.replace(dest)
+                return dest
+            self.metrics.count("adapter_corrupt")
+            log.warning(
+                "adapter 0x%s from %s failed its hash check (attempt %d); retrying",
+                adapter_hash.hex(),
+                peer,
+                attempt,
+            )
+            part.unlink()
+        raise RequestError(
+            f"adapter 0x{adapter_hash.hex()} from {peer} failed its hash check {attempts} times"
+        )
+
+    # ----------------------------------------------------------------- observability
+    def stats(self) -> dict[str, Any]:
+        """Plain dict for `rollproof status` and logs."""
+        with self.metrics.lock:
+            counts = dict(self.metrics.counts)
+            rejected = dict(self.metrics.rejections)
+        peers = self.connected_peers()
+        return {
+            "peer_id": self.peer_id.to_base58(),
+            "address": self.account.address,
+            "listen": list(self.listen_addrs),
+            "peers": len(peers),
+            "bootstrap_unreachable": sorted(
+                pid for pid, t in self.targets.items() if t["failures"] > 0 and pid not in peers
+            ),
+            "topics": sorted(self.handlers),
+            "messages_in": counts.get("messages_in", 0),
+            "messages_out": counts.get("messages_out", 0),
+            "bytes_in": counts.get("bytes_in", 0),
+            "bytes_out": counts.get("bytes_out", 0),
+            "rejected": rejected,
+            "outbound_dropped": counts.get("outbound_dropped", 0),
+            "handler_errors": counts.get("handler_errors", 0),
+            "pending_deliveries": self.deliveries.qsize(),
+            "latency_s": self.metrics.latency_percentiles(),
+        }
+
+    # ----------------------------------------------------------------- plumbing
+    def _call(self, afn: Callable[..., Any], *args: Any) -> Any:
+        if self._token is None:
+            raise P2PError("the p2p node is not running (call start() first)")
+        return trio.from_thread.run(afn, *args, trio_token=self._token)
+
+    def _call_sync(self, fn: Callable[[], Any]) -> Any:
+        if self._token is None:
+            raise P2PError("the p2p node is not running (call start() first)")
+        return trio.from_thread.run_sync(fn, trio_token=self._token)
+
+
+def file_keccak(path: Path) -> bytes:
+    """keccak256 of a file's bytes, streamed (adapter content hash)."""
+    hasher = keccak.new(b"")
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            hasher.update(chunk)
+    return hasher.digest()
+
+
+def _with_peer_id(addr: str, peer_id: ID) -> str:
+    return addr if "/p2p/" in addr else f"{addr}/p2p/{peer_id.to_base58()}"
+
+
+def _is_shutdown_noise(exc: BaseException) -> bool:
+    """py-libp2p sometimes raises 'Nursery is closed' (or cancellations) while tearing down."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_is_shutdown_noise(e) for e in exc.exceptions)
+    text = str(exc)
+    return isinstance(exc, trio.Cancelled) or "Nursery is closed" in text or "nursery is closed" in text
