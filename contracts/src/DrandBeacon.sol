@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {IDrandBeacon} from "./interfaces/IDrandBeacon.sol";
+
 /// @title DrandBeacon
 /// @notice Verifies drand `bls-unchained-g1-rfc9380` beacons (quicknet's scheme) with the EIP-2537
 ///         BLS12-381 precompiles and records `randomness[round] = sha256(compressedSignature)`.
@@ -12,7 +14,7 @@ pragma solidity ^0.8.24;
 ///      checks that the compressed bytes encode exactly that point, so the randomness (a hash of the
 ///      compressed bytes) is bound to the point the pairing verified. The pairing precompile itself
 ///      rejects points that are off the curve or outside the prime-order subgroup.
-contract DrandBeacon {
+contract DrandBeacon is IDrandBeacon {
     /// @notice Emitted once per round, when its beacon is first verified and recorded.
     event BeaconRecorded(uint64 indexed round, bytes32 randomness);
 
