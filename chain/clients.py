@@ -1,0 +1,610 @@
+"""Typed clients: one small class per contract, plain dataclasses out, no web3 types leaking.
+
+Writes go through the account's `Sender` (one nonce sequence per account). Actions a node
+may repeat after a restart (register_peer, join, commit, commit_verdict, reveal_verdict,
+record_beacon, finalize, claim) first read on-chain state and return None when the action
+is already done, so a node restarted mid-action never sends it twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+from eth_abi import encode as abi_encode
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak, to_checksum_address
+from web3 import Web3
+
+from chain.artifacts import load_abi
+from chain.deploy import Deployment
+from chain.errors import ChainError, ChainRevert, revert_from_exception
+from chain.events import ChainEvent, CursorStore, EventDecoder, FollowerConfig, LogFollower
+from chain.keys import identity_public_key, peer_binding_signature, peer_id_bytes
+from chain.tx import Receipt, Sender, SenderConfig, make_web3, with_retries
+
+
+class Role(IntEnum):
+    MINER = 0
+    VALIDATOR = 1
+    EVALUATOR = 2
+
+
+class TaskStatus(IntEnum):
+    NONE = 0
+    OPEN = 1
+    CANCELLED = 2
+    FINALIZED = 3
+
+
+class Outcome(IntEnum):
+    NONE = 0
+    PASSED = 1
+    FAILED = 2
+    UNAUDITED = 3
+    NO_COMMIT = 4
+
+
+@dataclass(frozen=True)
+class TaskParams:
+    env_id: bytes  # keccak256 of the environment name; see env_id()
+    difficulty: int
+    num_problems: int
+    rollouts_per_problem: int
+    max_tokens: int
+    temperature_milli: int
+    base_model_hash: bytes
+    reward: int
+    join_deadline: int
+    commit_deadline: int
+    verdict_deadline: int
+    verify_deadline: int
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return (
+            self.env_id,
+            self.difficulty,
+            self.num_problems,
+            self.rollouts_per_problem,
+            self.max_tokens,
+            self.temperature_milli,
+            self.base_model_hash,
+            self.reward,
+            self.join_deadline,
+            self.commit_deadline,
+            self.verdict_deadline,
+            self.verify_deadline,
+        )
+
+
+@dataclass(frozen=True)
+class Task:
+    task_id: int
+    params: TaskParams
+    proposer: str
+    posted_at: int
+    seed_round: int
+    challenge_round: int
+    status: TaskStatus
+
+
+@dataclass(frozen=True)
+class MinerState:
+    joined: bool
+    committed: bool
+    outcome: Outcome
+    count: int
+    score: int
+    adapter_hash: bytes
+    root: bytes
+    pass_stake: int
+    fail_stake: int
+    paid: int
+    slashed: int
+
+
+@dataclass(frozen=True)
+class ValidatorState:
+    commit_hash: bytes
+    revealed: bool
+    agreed: bool
+    verdicts: int
+    weight: int
+    paid: int
+
+
+@dataclass(frozen=True)
+class TaskSettlement:
+    finalized: bool
+    joined: int
+    committed: int
+    revealed: int
+    escrow: int
+    miner_pool: int
+    validator_pool: int
+    slashed: int
+    refund: int
+
+
+@dataclass(frozen=True)
+class Verdict:
+    miner: str
+    passed: bool
+    score: int  # mean verified reward of the audited rollouts, 6 decimals (1.0 = 1_000_000)
+    audited: int
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return (to_checksum_address(self.miner), self.passed, self.score, self.audited)
+
+
+@dataclass(frozen=True)
+class StakeInfo:
+    role: Role
+    active: int
+    cooling: int
+    cooldown_end: int
+    staked: bool
+
+
+def env_id(name: str) -> bytes:
+    """The on-chain environment id: keccak256 of its name (PROTOCOL.md §2.3)."""
+    return keccak(text=name)
+
+
+def verdict_hash(task_id: int, validator: str, verdicts: list[Verdict], salt: bytes) -> bytes:
+    """keccak256(abi.encode(taskId, validator, verdicts, salt)), as Settlement computes it."""
+    encoded = abi_encode(
+        ["uint256", "address", "(address,bool,uint64,uint32)[]", "bytes32"],
+        [task_id, to_checksum_address(validator), [v.as_tuple() for v in verdicts], salt],
+    )
+    return keccak(encoded)
+
+
+class _Client:
+    """A contract at an address, read through retries and written through the Sender."""
+
+    contract_name = ""
+
+    def __init__(self, w3: Web3, address: str, sender: Sender | None) -> None:
+        self.w3 = w3
+        self.address = to_checksum_address(address)
+        self.sender = sender
+        self.contract = w3.eth.contract(address=self.address, abi=load_abi(self.contract_name))
+
+    @property
+    def me(self) -> str:
+        if self.sender is None:
+            raise ChainError("this client is read-only: connect with an account to send transactions.")
+        return self.sender.address
+
+    def view(self, fn: str, *args: Any) -> Any:
+        call = getattr(self.contract.functions, fn)(*args)
+        retry = self.sender.config.retry if self.sender else SenderConfig.default().retry
+        try:
+            return with_retries(lambda: call.call(), retry, f"reading {self.contract_name}.{fn}")
+        except ChainError:
+            raise
+        except Exception as exc:
+            revert = revert_from_exception(exc, {"action": f"reading {fn}"})
+            if revert is not None:
+                raise revert from None
+            raise
+
+    def send(
+        self, fn: str, *args: Any, description: str | None = None, ctx: dict[str, Any] | None = None
+    ) -> Receipt:
+        if self.sender is None:
+            raise ChainError("this client is read-only: connect with an account to send transactions.")
+        data = self.contract.encode_abi(fn, list(args))
+        return self.sender.send(self.address, data, description=description or fn, ctx=ctx)
+
+    def events_in(self, receipt: Receipt, name: str) -> list[ChainEvent]:
+        decoder = EventDecoder(self.w3, {self.contract_name: self.address})
+        out = [decoder.decode(log) for log in receipt.logs]
+        return [e for e in out if e is not None and e.name == name]
+
+
+class Token(_Client):
+    contract_name = "RollToken"
+
+    def balance_of(self, who: str) -> int:
+        return int(self.view("balanceOf", to_checksum_address(who)))
+
+    def allowance(self, owner: str, spender: str) -> int:
+        return int(self.view("allowance", to_checksum_address(owner), to_checksum_address(spender)))
+
+    def total_supply(self) -> int:
+        return int(self.view("totalSupply"))
+
+    def approve(self, spender: str, amount: int) -> Receipt:
+        return self.send("approve", to_checksum_address(spender), amount, description="approving tokens")
+
+    def ensure_allowance(self, spender: str, amount: int) -> Receipt | None:
+        """Approve `spender` for at least `amount` unless it already is."""
+        if self.allowance(self.me, spender) >= amount:
+            return None
+        return self.approve(spender, amount)
+
+    def transfer(self, to: str, amount: int) -> Receipt:
+        return self.send("transfer", to_checksum_address(to), amount, description="transferring tokens")
+
+    def mint(self, to: str, amount: int) -> Receipt:
+        return self.send("mint", to_checksum_address(to), amount, description="minting tokens")
+
+
+class Stakes(_Client):
+    contract_name = "StakeManager"
+
+    def __init__(self, w3: Web3, address: str, sender: Sender | None, token: Token) -> None:
+        super().__init__(w3, address, sender)
+        self.token = token
+
+    def stake(self, role: Role | int, amount: int) -> Receipt:
+        """Approve (if needed) and add `amount` to the active stake for `role`."""
+        self.token.ensure_allowance(self.address, amount)
+        return self.send("stake", int(role), amount, description=f"staking as {Role(role).name.lower()}")
+
+    def request_unstake(self, role: Role | int, amount: int) -> Receipt:
+        return self.send(
+            "requestUnstake", int(role), amount, description="requesting an unstake", ctx={"role": int(role)}
+        )
+
+    def withdraw(self, role: Role | int) -> Receipt:
+        return self.send("withdraw", int(role), description="withdrawing stake", ctx={"role": int(role)})
+
+    def register_peer(self, identity_secret: bytes) -> Receipt | None:
+        """Bind this account to the libp2p identity with its proof of possession; skip if bound."""
+        expected = peer_id_bytes(identity_public_key(identity_secret))
+        if self.peer_id_of(self.me) == expected:
+            return None
+        chain_id = self.sender.chain_id if self.sender else self.w3.eth.chain_id
+        x, y, v, r, s = peer_binding_signature(identity_secret, chain_id, self.address, self.me)
+        return self.send("registerPeer", x, y, v, r, s, description="registering the peer id")
+
+    def active_stake(self, who: str, role: Role | int) -> int:
+        return int(self.view("activeStake", to_checksum_address(who), int(role)))
+
+    def cooling_stake(self, who: str, role: Role | int) -> int:
+        return int(self.view("coolingStake", to_checksum_address(who), int(role)))
+
+    def cooldown_end(self, who: str, role: Role | int) -> int:
+        return int(self.view("cooldownEnd", to_checksum_address(who), int(role)))
+
+    def is_staked(self, who: str, role: Role | int) -> bool:
+        return bool(self.view("isStaked", to_checksum_address(who), int(role)))
+
+    def min_stake(self, role: Role | int) -> int:
+        return int(self.view("minStake", int(role)))
+
+    def cooldown(self) -> int:
+        return int(self.view("cooldown"))
+
+    def stake_info(self, who: str, role: Role | int) -> StakeInfo:
+        return StakeInfo(
+            role=Role(role),
+            active=self.active_stake(who, role),
+            cooling=self.cooling_stake(who, role),
+            cooldown_end=self.cooldown_end(who, role),
+            staked=self.is_staked(who, role),
+        )
+
+    def require_staked(self, who: str, role: Role | int) -> None:
+        """Raise a sentence (the same as the contract's) when `who` is below the role minimum."""
+        have, need = self.active_stake(who, role), self.min_stake(role)
+        if have < need:
+            from chain.errors import format_rpt, role_name
+
+            raise ChainRevert(
+                f"stake {format_rpt(have)} is below the {role_name(int(role))} minimum of {format_rpt(need)}.",
+                "InsufficientStake",
+                {"have": have, "need": need},
+            )
+
+    def peer_id_of(self, who: str) -> bytes:
+        return bytes(self.view("peerIdOf", to_checksum_address(who)))
+
+    def owner_of_peer(self, peer_id: bytes) -> str | None:
+        owner = to_checksum_address(self.view("ownerOfPeer", keccak(peer_id)))
+        return None if int(owner, 16) == 0 else owner
+
+    def peer_binding_digest(self, who: str) -> bytes:
+        return bytes(self.view("peerBindingDigest", to_checksum_address(who)))
+
+
+def _task_params(raw: Any) -> TaskParams:
+    return TaskParams(
+        env_id=bytes(raw[0]),
+        difficulty=int(raw[1]),
+        num_problems=int(raw[2]),
+        rollouts_per_problem=int(raw[3]),
+        max_tokens=int(raw[4]),
+        temperature_milli=int(raw[5]),
+        base_model_hash=bytes(raw[6]),
+        reward=int(raw[7]),
+        join_deadline=int(raw[8]),
+        commit_deadline=int(raw[9]),
+        verdict_deadline=int(raw[10]),
+        verify_deadline=int(raw[11]),
+    )
+
+
+class TaskBoard(_Client):
+    contract_name = "TaskBoard"
+
+    def __init__(self, w3: Web3, address: str, sender: Sender | None, token: Token) -> None:
+        super().__init__(w3, address, sender)
+        self.token = token
+
+    def post_task(self, params: TaskParams) -> int:
+        """Approve the escrow (if needed), post the task and return its id."""
+        self.token.ensure_allowance(self.address, params.reward)
+        receipt = self.send("postTask", params.as_tuple(), description="posting a task")
+        posted = self.events_in(receipt, "TaskPosted")
+        if not posted:
+            raise ChainError(f"postTask succeeded (hash {receipt.tx_hash}) but emitted no TaskPosted event.")
+        return int(posted[0].args["taskId"])
+
+    def cancel_task(self, task_id: int) -> Receipt:
+        return self.send("cancelTask", task_id, description=f"cancelling task {task_id}")
+
+    def get_task(self, task_id: int) -> Task:
+        raw = self.view("getTask", task_id)
+        return Task(
+            task_id=task_id,
+            params=_task_params(raw[0]),
+            proposer=to_checksum_address(raw[1]),
+            posted_at=int(raw[2]),
+            seed_round=int(raw[3]),
+            challenge_round=int(raw[4]),
+            status=TaskStatus(int(raw[5])),
+        )
+
+    def task_status(self, task_id: int) -> TaskStatus:
+        return TaskStatus(int(self.view("taskStatus", task_id)))
+
+    def task_count(self) -> int:
+        return int(self.view("taskCount"))
+
+    def escrow_of(self, task_id: int) -> int:
+        return int(self.view("escrowOf", task_id))
+
+    def round_at(self, timestamp: int) -> int:
+        return int(self.view("roundAt", timestamp))
+
+    def max_task_duration(self) -> int:
+        return int(self.view("maxTaskDuration"))
+
+
+class Settlement(_Client):
+    contract_name = "Settlement"
+
+    # ---- miners ------------------------------------------------------------------------
+    def join(self, task_id: int, adapter_hash: bytes) -> Receipt | None:
+        """Join `task_id` with `adapter_hash`; None if already joined with that adapter."""
+        state = self.miner_state(task_id, self.me)
+        if state.joined:
+            if state.adapter_hash != adapter_hash:
+                raise ChainError(
+                    f"{self.me} already joined task {task_id} with adapter {state.adapter_hash.hex()}, "
+                    f"not {adapter_hash.hex()}; it must generate with the adapter it joined with."
+                )
+            return None
+        return self.send("join", task_id, adapter_hash, description=f"joining task {task_id}")
+
+    def commit(self, task_id: int, root: bytes, count: int) -> Receipt | None:
+        """Commit the rollouts' Merkle root; None if this very root is already committed."""
+        state = self.miner_state(task_id, self.me)
+        if state.committed:
+            if state.root != root or state.count != count:
+                raise ChainError(
+                    f"{self.me} already committed root {state.root.hex()} ({state.count} rollouts) to task "
+                    f"{task_id}; a different commitment cannot replace it."
+                )
+            return None
+        return self.send("commit", task_id, root, count, description=f"committing to task {task_id}")
+
+    # ---- validators --------------------------------------------------------------------
+    def commit_verdict(self, task_id: int, verdicts: list[Verdict], salt: bytes) -> Receipt | None:
+        """Commit to `verdicts` with `salt`; None if this commitment is already on chain."""
+        digest = verdict_hash(task_id, self.me, verdicts, salt)
+        state = self.validator_state(task_id, self.me)
+        if state.commit_hash == digest:
+            return None
+        if int.from_bytes(state.commit_hash, "big") != 0:
+            raise ChainError(
+                f"{self.me} already committed a different verdict to task {task_id}; keep the salt and "
+                "verdicts it committed (the node's store has them) and reveal those."
+            )
+        return self.send(
+            "commitVerdict", task_id, digest, description=f"committing a verdict on task {task_id}"
+        )
+
+    def reveal_verdict(self, task_id: int, verdicts: list[Verdict], salt: bytes) -> Receipt | None:
+        if self.validator_state(task_id, self.me).revealed:
+            return None
+        return self.send(
+            "revealVerdict",
+            task_id,
+            [v.as_tuple() for v in verdicts],
+            salt,
+            description=f"revealing the verdicts on task {task_id}",
+        )
+
+    # ---- anyone ------------------------------------------------------------------------
+    def finalize(self, task_id: int) -> Receipt | None:
+        if self.task_settlement(task_id).finalized:
+            return None
+        return self.send("finalize", task_id, description=f"finalizing task {task_id}")
+
+    def claim(self) -> Receipt | None:
+        """Withdraw everything credited to this account; None when there is nothing."""
+        if self.claimable(self.me) == 0:
+            return None
+        return self.send("claim", description="claiming rewards")
+
+    # ---- views -------------------------------------------------------------------------
+    def claimable(self, who: str) -> int:
+        return int(self.view("claimable", to_checksum_address(who)))
+
+    def miner_state(self, task_id: int, miner: str) -> MinerState:
+        r = self.view("minerState", task_id, to_checksum_address(miner))
+        return MinerState(
+            joined=bool(r[0]),
+            committed=bool(r[1]),
+            outcome=Outcome(int(r[2])),
+            count=int(r[3]),
+            score=int(r[4]),
+            adapter_hash=bytes(r[5]),
+            root=bytes(r[6]),
+            pass_stake=int(r[7]),
+            fail_stake=int(r[8]),
+            paid=int(r[9]),
+            slashed=int(r[10]),
+        )
+
+    def validator_state(self, task_id: int, validator: str) -> ValidatorState:
+        r = self.view("validatorState", task_id, to_checksum_address(validator))
+        return ValidatorState(
+            commit_hash=bytes(r[0]),
+            revealed=bool(r[1]),
+            agreed=bool(r[2]),
+            verdicts=int(r[3]),
+            weight=int(r[4]),
+            paid=int(r[5]),
+        )
+
+    def task_settlement(self, task_id: int) -> TaskSettlement:
+        r = self.view("taskSettlement", task_id)
+        return TaskSettlement(
+            finalized=bool(r[0]),
+            joined=int(r[1]),
+            committed=int(r[2]),
+            revealed=int(r[3]),
+            escrow=int(r[4]),
+            miner_pool=int(r[5]),
+            validator_pool=int(r[6]),
+            slashed=int(r[7]),
+            refund=int(r[8]),
+        )
+
+    def miners(self, task_id: int) -> list[str]:
+        return [to_checksum_address(a) for a in self.view("getMiners", task_id)]
+
+    def validators(self, task_id: int) -> list[str]:
+        return [to_checksum_address(a) for a in self.view("getValidators", task_id)]
+
+    def verify_leaf(self, task_id: int, miner: str, proof: list[bytes], leaf: bytes) -> bool:
+        return bool(self.view("verifyLeaf", task_id, to_checksum_address(miner), proof, leaf))
+
+    def verdict_hash_onchain(
+        self, task_id: int, validator: str, verdicts: list[Verdict], salt: bytes
+    ) -> bytes:
+        args = (task_id, to_checksum_address(validator), [v.as_tuple() for v in verdicts], salt)
+        return bytes(self.view("verdictHash", *args))
+
+
+class Beacon(_Client):
+    contract_name = "DrandBeacon"
+
+    def record_beacon(self, round: int, signature: bytes, signature_point: bytes) -> Receipt | None:
+        """Record a drand beacon (48-byte signature + 128-byte EIP-2537 point); None if recorded.
+
+        `verifier.beacon.Beacon.onchain_args()` gives exactly these arguments.
+        """
+        if self.randomness(round) is not None:
+            return None
+        return self.send(
+            "recordBeacon",
+            round,
+            signature,
+            signature_point,
+            description=f"recording the beacon of round {round}",
+        )
+
+    def randomness(self, round: int) -> bytes | None:
+        value = bytes(self.view("randomness", round))
+        return None if value == bytes(32) else value
+
+    def genesis(self) -> int:
+        return int(self.view("genesis"))
+
+    def period(self) -> int:
+        return int(self.view("period"))
+
+    def round_at(self, timestamp: int) -> int:
+        """The drand round produced at or before `timestamp`: (t - genesis) // period + 1."""
+        return (timestamp - self.genesis()) // self.period() + 1
+
+
+class Chain:
+    """Every client of one deployment for one account (or read-only without an account)."""
+
+    def __init__(self, w3: Web3, deployment: Deployment, sender: Sender | None) -> None:
+        self.w3 = w3
+        self.deployment = deployment
+        self.sender = sender
+        self.token = Token(w3, deployment.address("RollToken"), sender)
+        self.stakes = Stakes(w3, deployment.address("StakeManager"), sender, self.token)
+        self.board = TaskBoard(w3, deployment.address("TaskBoard"), sender, self.token)
+        self.settlement = Settlement(w3, deployment.address("Settlement"), sender)
+        self.beacon = Beacon(w3, deployment.address("DrandBeacon"), sender)
+
+    @classmethod
+    def connect(
+        cls,
+        rpc: str,
+        deployment: Deployment | Path | str,
+        account: LocalAccount | None = None,
+        config: SenderConfig | None = None,
+        check_chain_id: bool = True,
+    ) -> Chain:
+        if not isinstance(deployment, Deployment):
+            deployment = Deployment.load(deployment)
+        w3 = make_web3(rpc)
+        retry = (config or SenderConfig.default()).retry
+        chain_id = with_retries(lambda: w3.eth.chain_id, retry, f"connecting to {rpc}")
+        if check_chain_id and chain_id != deployment.chain_id:
+            raise ChainError(
+                f"the RPC at {rpc} serves chain {chain_id}, but the deployment file is for chain "
+                f"{deployment.chain_id}; point --rpc at the right node or use the right deployment file."
+            )
+        sender = Sender(w3, account, config) if account is not None else None
+        return cls(w3, deployment, sender)
+
+    @property
+    def address(self) -> str | None:
+        return self.sender.address if self.sender else None
+
+    def as_account(self, account: LocalAccount, config: SenderConfig | None = None) -> Chain:
+        """The same deployment and connection, sending as another account."""
+        return Chain(self.w3, self.deployment, Sender(self.w3, account, config))
+
+    def contracts(self) -> dict[str, str]:
+        return dict(self.deployment.addresses)
+
+    def follower(
+        self, cursor: CursorStore, key: str = "events", confirmations: int = 0, names: list[str] | None = None
+    ) -> LogFollower:
+        config = FollowerConfig(confirmations=confirmations, start_block=self.deployment.deploy_block)
+        return LogFollower(self.w3, self.contracts(), cursor, key, config, names)
+
+    def timestamp(self) -> int:
+        return int(
+            with_retries(
+                lambda: self.w3.eth.get_block("latest")["timestamp"],
+                SenderConfig.default().retry,
+                "reading the chain time",
+            )
+        )
+
+    def block_number(self) -> int:
+        return int(
+            with_retries(
+                lambda: self.w3.eth.block_number, SenderConfig.default().retry, "reading the block number"
+            )
+        )
+
+    def eth_balance(self, who: str) -> int:
+        return int(self.w3.eth.get_balance(to_checksum_address(who)))
