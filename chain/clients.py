@@ -8,6 +8,8 @@ is already done, so a node restarted mid-action never sends it twice.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -120,6 +122,7 @@ class TaskSettlement:
     finalized: bool
     joined: int
     committed: int
+    verdict_commits: int
     revealed: int
     escrow: int
     miner_pool: int
@@ -162,6 +165,28 @@ def verdict_hash(task_id: int, validator: str, verdicts: list[Verdict], salt: by
     return keccak(encoded)
 
 
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _named(item: dict[str, Any], value: Any) -> Any:
+    """An ABI-decoded value with its tuples turned into dicts keyed by snake_case component names."""
+    if item["type"] == "tuple":
+        return {_snake(c["name"]): _named(c, v) for c, v in zip(item["components"], value, strict=True)}
+    if item["type"].startswith("tuple["):
+        inner = {**item, "type": item["type"][: item["type"].index("[")]}
+        return [_named(inner, v) for v in value]
+    if isinstance(value, bytes):
+        return bytes(value)
+    return value
+
+
+def _fields(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """The entries of `data` that `cls` (a dataclass) has fields for."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
 class _Client:
     """A contract at an address, read through retries and written through the Sender."""
 
@@ -191,6 +216,12 @@ class _Client:
             if revert is not None:
                 raise revert from None
             raise
+
+    def view_struct(self, fn: str, *args: Any) -> dict[str, Any]:
+        """A view returning one struct, as a dict keyed by snake_case field names (matched by name,
+        so a field added to the struct cannot shift the others)."""
+        abi = next(i for i in self.contract.abi if i.get("type") == "function" and i["name"] == fn)
+        return _named(abi["outputs"][0], self.view(fn, *args))
 
     def send(
         self, fn: str, *args: Any, description: str | None = None, ctx: dict[str, Any] | None = None
@@ -313,23 +344,6 @@ class Stakes(_Client):
         return bytes(self.view("peerBindingDigest", to_checksum_address(who)))
 
 
-def _task_params(raw: Any) -> TaskParams:
-    return TaskParams(
-        env_id=bytes(raw[0]),
-        difficulty=int(raw[1]),
-        num_problems=int(raw[2]),
-        rollouts_per_problem=int(raw[3]),
-        max_tokens=int(raw[4]),
-        temperature_milli=int(raw[5]),
-        base_model_hash=bytes(raw[6]),
-        reward=int(raw[7]),
-        join_deadline=int(raw[8]),
-        commit_deadline=int(raw[9]),
-        verdict_deadline=int(raw[10]),
-        verify_deadline=int(raw[11]),
-    )
-
-
 class TaskBoard(_Client):
     contract_name = "TaskBoard"
 
@@ -350,16 +364,11 @@ class TaskBoard(_Client):
         return self.send("cancelTask", task_id, description=f"cancelling task {task_id}")
 
     def get_task(self, task_id: int) -> Task:
-        raw = self.view("getTask", task_id)
-        return Task(
-            task_id=task_id,
-            params=_task_params(raw[0]),
-            proposer=to_checksum_address(raw[1]),
-            posted_at=int(raw[2]),
-            seed_round=int(raw[3]),
-            challenge_round=int(raw[4]),
-            status=TaskStatus(int(raw[5])),
-        )
+        raw = self.view_struct("getTask", task_id)
+        params = raw.pop("params")
+        raw["proposer"] = to_checksum_address(raw["proposer"])
+        raw["status"] = TaskStatus(int(raw["status"]))
+        return Task(task_id=task_id, params=TaskParams(**_fields(TaskParams, params)), **_fields(Task, raw))
 
     def task_status(self, task_id: int) -> TaskStatus:
         return TaskStatus(int(self.view("taskStatus", task_id)))
@@ -449,45 +458,17 @@ class Settlement(_Client):
         return int(self.view("claimable", to_checksum_address(who)))
 
     def miner_state(self, task_id: int, miner: str) -> MinerState:
-        r = self.view("minerState", task_id, to_checksum_address(miner))
-        return MinerState(
-            joined=bool(r[0]),
-            committed=bool(r[1]),
-            outcome=Outcome(int(r[2])),
-            count=int(r[3]),
-            score=int(r[4]),
-            adapter_hash=bytes(r[5]),
-            root=bytes(r[6]),
-            pass_stake=int(r[7]),
-            fail_stake=int(r[8]),
-            paid=int(r[9]),
-            slashed=int(r[10]),
-        )
+        raw = self.view_struct("minerState", task_id, to_checksum_address(miner))
+        raw["outcome"] = Outcome(int(raw["outcome"]))
+        return MinerState(**_fields(MinerState, raw))
 
     def validator_state(self, task_id: int, validator: str) -> ValidatorState:
-        r = self.view("validatorState", task_id, to_checksum_address(validator))
-        return ValidatorState(
-            commit_hash=bytes(r[0]),
-            revealed=bool(r[1]),
-            agreed=bool(r[2]),
-            verdicts=int(r[3]),
-            weight=int(r[4]),
-            paid=int(r[5]),
-        )
+        raw = self.view_struct("validatorState", task_id, to_checksum_address(validator))
+        return ValidatorState(**_fields(ValidatorState, raw))
 
     def task_settlement(self, task_id: int) -> TaskSettlement:
-        r = self.view("taskSettlement", task_id)
-        return TaskSettlement(
-            finalized=bool(r[0]),
-            joined=int(r[1]),
-            committed=int(r[2]),
-            revealed=int(r[3]),
-            escrow=int(r[4]),
-            miner_pool=int(r[5]),
-            validator_pool=int(r[6]),
-            slashed=int(r[7]),
-            refund=int(r[8]),
-        )
+        raw = self.view_struct("taskSettlement", task_id)
+        return TaskSettlement(**_fields(TaskSettlement, raw))
 
     def miners(self, task_id: int) -> list[str]:
         return [to_checksum_address(a) for a in self.view("getMiners", task_id)]
