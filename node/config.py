@@ -12,6 +12,7 @@ reported as sentences that name the option and say what is accepted.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -115,6 +116,9 @@ class NodeSection:
     log_file: str = opt("", "Also append JSON-lines logs to this file (empty: no file).", path=True)
     metrics_host: str = opt("127.0.0.1", "Address the Prometheus /metrics server listens on.")
     metrics_port: int = opt(9400, "Port of the Prometheus /metrics server; 0 turns it off.", min=0, max=65535)
+    exit_when_idle: float = opt(
+        0.0, "Stop when nothing happened for this many seconds (0: never; for scripted runs).", min=0
+    )
 
 
 @dataclass
@@ -145,6 +149,17 @@ class P2PSection:
     )
     identity_key: str = opt(
         "", "libp2p identity key file; empty means <keystore>.p2p.key beside the keystore.", path=True
+    )
+
+
+@dataclass
+class BeaconSection:
+    urls: list[str] = opt(
+        [],
+        "drand HTTP endpoints (relays or the devnet beacon) to fetch beacons from; each is BLS-verified "
+        "against the deployment's beacon key.",
+        name="beacon_url",
+        check=check_url,
     )
 
 
@@ -180,6 +195,8 @@ class MinerSection:
     local_rollouts: int = opt(8, "I: own rollouts per training step.", min=0, max=100_000)
     swarm_rollouts: int = opt(8, "J: swarm rollouts per training step.", min=0, max=100_000)
     learning_rate: float = opt(1e-4, "LoRA learning rate.", min=0, max=1)
+    lora_rank: int = opt(4, "LoRA rank of the adapter.", min=1, max=256)
+    batch_size: int = opt(8, "Rollouts decoded together in one generation batch.", min=1, max=1024)
     adapter_dir: str = opt("", "Where adapters are written; empty means <data_dir>/adapters.", path=True)
     tensorboard_dir: str = opt("", "TensorBoard scalars dir; empty means <data_dir>/tensorboard.", path=True)
     max_tasks: int = opt(0, "Stop after this many tasks (0: run until stopped).", min=0)
@@ -251,6 +268,7 @@ GENERAL_SECTIONS: dict[str, type] = {
     "node": NodeSection,
     "chain": ChainSection,
     "p2p": P2PSection,
+    "beacon": BeaconSection,
     "model": ModelSection,
     "env": EnvSection,
 }
@@ -271,6 +289,7 @@ class Config:
     node: NodeSection = field(default_factory=NodeSection)
     chain: ChainSection = field(default_factory=ChainSection)
     p2p: P2PSection = field(default_factory=P2PSection)
+    beacon: BeaconSection = field(default_factory=BeaconSection)
     model: ModelSection = field(default_factory=ModelSection)
     env: EnvSection = field(default_factory=EnvSection)
     miner: MinerSection = field(default_factory=MinerSection)
@@ -280,6 +299,10 @@ class Config:
     devnet: DevnetSection = field(default_factory=DevnetSection)
     config_file: str | None = None
     sources: dict[str, str] = field(default_factory=dict)
+    # Set by the CLI before a role starts, so the role need not ask again: the decrypted
+    # eth-account LocalAccount (None if no keystore was needed) and the node's NodeMetrics.
+    account: Any = field(default=None, repr=False, compare=False)
+    metrics: Any = field(default=None, repr=False, compare=False)
 
     @property
     def data_dir(self) -> Path:
@@ -509,6 +532,13 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"The config file {path} is not UTF-8 text.") from None
 
 
+def _did_you_mean(key: str, known: set[str]) -> str:
+    norm = key.replace("-", "_")
+    close = difflib.get_close_matches(norm, sorted(known), n=1, cutoff=0.6)
+    close = close or [k for k in sorted(known) if k.startswith(norm) or norm.startswith(k)]
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
 def _check_file_keys(data: dict[str, Any], path: Path) -> None:
     for section, body in data.items():
         if section not in SECTIONS:
@@ -521,8 +551,7 @@ def _check_file_keys(data: dict[str, Any], path: Path) -> None:
         known = {o.key for o in section_options(section)}
         for key in body:
             if key not in known:
-                close = [k for k in known if k.replace("_", "") == str(key).replace("_", "").replace("-", "")]
-                hint = f" Did you mean {close[0]!r}?" if close else ""
+                hint = _did_you_mean(str(key), known)
                 raise ConfigError(
                     f"The config file {path} has an unknown key {key!r} in [{section}].{hint} Valid keys: "
                     f"{', '.join(sorted(known))}."
@@ -609,6 +638,7 @@ SECTION_HELP = {
     "node": "This node: where it keeps its data, how it logs, where it serves metrics.",
     "chain": "The chain: RPC, deployment, and this node's account.",
     "p2p": "libp2p networking.",
+    "beacon": "Where drand beacons come from (always BLS-verified).",
     "model": "The policy model every role loads (must match the task's base model hash).",
     "env": "The task environment.",
     "miner": "`rollproof miner`: generate rollouts, commit, train.",

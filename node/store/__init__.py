@@ -15,9 +15,9 @@ from node.store.states import (
     is_terminal,
 )
 from node.store.store import (
-    CursorHandle,
     RolloutRecord,
     Store,
+    StoreCursors,
     StoreError,
     TxStatus,
     default_store_url,
@@ -27,7 +27,6 @@ from node.store.store import (
 __all__ = [
     "INITIAL_STATE",
     "TRANSITIONS",
-    "CursorHandle",
     "EvaluatorState",
     "InvalidTransition",
     "MinerState",
@@ -35,6 +34,7 @@ __all__ = [
     "Role",
     "RolloutRecord",
     "Store",
+    "StoreCursors",
     "StoreError",
     "TxStatus",
     "ValidatorState",

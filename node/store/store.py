@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -815,9 +815,29 @@ class Store:
                 row.block = block
                 row.updated_at = now()
 
-    def cursor(self, name: str) -> CursorHandle:
-        """A get/set view of one named cursor, for code that expects a single-cursor object."""
-        return CursorHandle(self, name)
+    @property
+    def cursors(self) -> StoreCursors:
+        """The store as a `chain.events.CursorStore` (get(key) / set(key, block))."""
+        return StoreCursors(self)
+
+    def tx_journal(self, sender: str, chain_id: int | None = None) -> Callable[[Any], None]:
+        """A `chain.tx.Sender` journal: records each SignedTx under its description as the intent.
+
+        Give every transaction a unique description such as "join:7" and check `tx_by_intent`
+        before sending: if a row exists, rebroadcast its `raw_tx` instead of sending anew.
+        """
+
+        def journal(signed: Any) -> None:
+            self.record_signed_tx(
+                str(signed.description),
+                sender=sender,
+                nonce=int(signed.nonce),
+                tx_hash=signed.tx_hash,
+                raw_tx=bytes(signed.raw),
+                chain_id=chain_id,
+            )
+
+        return journal
 
     # ---- peers --------------------------------------------------------------------------------
 
@@ -952,14 +972,13 @@ class Store:
 
 
 @dataclass(frozen=True)
-class CursorHandle:
-    """One named event cursor with `get()`/`set(block)`."""
+class StoreCursors:
+    """Event cursors kept in the store; implements chain.events.CursorStore."""
 
     store: Store
-    name: str
 
-    def get(self) -> int | None:
-        return self.store.get_cursor(self.name)
+    def get(self, key: str) -> int | None:
+        return self.store.get_cursor(key)
 
-    def set(self, block: int) -> None:
-        self.store.set_cursor(self.name, block)
+    def set(self, key: str, block: int) -> None:
+        self.store.set_cursor(key, block)

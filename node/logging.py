@@ -1,0 +1,112 @@
+"""Structured logging for nodes: rich text on a terminal, or JSON lines (one object per line).
+
+Extra fields passed with `log.info("...", extra={"task_id": 7})` appear as keys of the JSON
+object, so logs of many nodes can be merged and filtered by task, role or miner.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+# Attributes every LogRecord has; anything else on a record came from `extra=` and is logged.
+_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+MAX_FIELD_CHARS = 4096
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_jsonable(v) for v in value]
+    return str(value)[:MAX_FIELD_CHARS]
+
+
+class JsonLinesFormatter(logging.Formatter):
+    """One JSON object per record: ts, level, logger, msg, node, plus the record's extra fields."""
+
+    def __init__(self, node: str | None = None) -> None:
+        super().__init__()
+        self.node = node
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": round(record.created, 6),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if self.node:
+            out["node"] = self.node
+        for key, value in vars(record).items():
+            if key not in _RECORD_FIELDS and not key.startswith("_"):
+                if key == "fields" and isinstance(value, dict):
+                    # `extra={"fields": {...}}` (node.roles.common.event) is flattened into the line.
+                    for k, v in value.items():
+                        out.setdefault(str(k), _jsonable(v))
+                else:
+                    out[key] = _jsonable(value)
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+def setup_logging(
+    level: str = "info",
+    *,
+    json_lines: bool = False,
+    log_file: str | Path | None = None,
+    node: str | None = None,
+    stream: TextIO | None = None,
+) -> logging.Logger:
+    """Configure the root logger once for a node process (replaces handlers set up earlier).
+
+    `json_lines` writes JSON to `stream` (stderr by default); otherwise a rich handler. `log_file`
+    additionally appends JSON lines to a file, whatever the console format.
+    """
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    numeric = getattr(logging, level.upper(), None)
+    if not isinstance(numeric, int):
+        raise ValueError(f"{level!r} is not a log level; use debug, info, warning or error.")
+    root.setLevel(numeric)
+    out = stream or sys.stderr
+    if json_lines:
+        console: logging.Handler = logging.StreamHandler(out)
+        console.setFormatter(JsonLinesFormatter(node))
+    else:
+        from rich.console import Console
+        from rich.logging import RichHandler
+
+        console = RichHandler(
+            console=Console(file=out, stderr=out is sys.stderr),
+            show_path=False,
+            rich_tracebacks=False,
+            markup=False,
+        )
+        console.setFormatter(logging.Formatter(f"[{node}] %(message)s" if node else "%(message)s"))
+    root.addHandler(console)
+    if log_file:
+        path = Path(log_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.FileHandler(path, encoding="utf-8")
+        file_handler.setFormatter(JsonLinesFormatter(node))
+        root.addHandler(file_handler)
+    # Libraries that are chatty at INFO would drown the node's own lines.
+    # Tells node.roles.common.setup_logging that the CLI configured logging already.
+    root._rollproof_configured = True  # type: ignore[attr-defined]
+    for noisy in ("httpx", "httpcore", "urllib3", "web3", "alembic", "multiaddr", "libp2p", "asyncio"):
+        logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
+    return root
