@@ -1,0 +1,834 @@
+"""Wiring shared by the four roles: settings, store, chain, beacon, p2p, and the restart-safe helpers.
+
+A role process is one loop: `sync_tasks` reads new chain events into the store, then the role's
+`step` advances every active task by at most one state of its state machine (node/store/states.py).
+Every transaction is journaled in the store before it is broadcast (`chain.tx.Sender` journal), and
+every action first reads the chain (`chain.clients` returns None for an action already done), so a
+node killed at any point and restarted resumes from the store and never sends an action twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from chain.clients import Chain, Task
+from chain.deploy import Deployment
+from chain.errors import ChainError
+from chain.events import ChainEvent
+from chain.keys import identity_path_for, load_account, load_identity_secret, read_passphrase
+from chain.tx import Sender, SenderConfig, SignedTx, make_web3, with_retries
+from node.store import Role, Store, TxStatus, open_store
+from node.store.store import default_store_url
+from verifier.beacon import Beacon, ChainInfo, DrandClient
+from verifier.rollout import TaskSpec
+
+log = logging.getLogger("rollproof.roles")
+
+ROLE_NAMES = ("proposer", "miner", "evaluator", "validator")
+MAX_CONFIG_BYTES = 256 * 1024
+# A transaction must be mined this many seconds before a window closes; Anvil stamps blocks with
+# the wall clock, so a safety margin absorbs the RPC round trip and clock granularity.
+DEADLINE_MARGIN = 1.0
+
+
+class RoleError(Exception):
+    """A problem a role reports to its operator as a sentence (and exits non-zero)."""
+
+
+@dataclass
+class RoleSettings:
+    """Everything one role process needs. Written as TOML/JSON by `node.devnet` or the CLI."""
+
+    role: str
+    data_dir: Path
+    rpc_url: str
+    deployment: Path
+    keystore: Path
+    passphrase_file: Path | None = None
+    beacon_urls: list[str] = field(default_factory=list)
+    model: str = "smollm2"  # "smollm2", "tiny" or a local model directory
+    store_url: str | None = None
+    listen: str = "/ip4/127.0.0.1/tcp/0"
+    bootstrap: list[str] = field(default_factory=list)
+    poll_interval: float = 0.5
+    metrics_port: int = 0  # 0: no /metrics endpoint
+    threads: int = 1  # torch threads
+    max_tasks: int = 0  # stop after this many tasks reached a terminal state (0: run forever)
+    exit_when_idle: float = 0.0  # stop when nothing happened for this many seconds (0: never)
+    # miner
+    stake: int = 0  # stake (base units) to add when below the role minimum; 0: never stake
+    cheat: bool = False  # devnet/tests only: generate with a cheaper model, prefill real logprobs
+    cheap_model: str = "tiny:7"
+    batch_size: int = 8
+    train: bool = True
+    lora_rank: int = 4
+    # validator
+    audit_count: int = 4
+    positions: int = 32
+    # proposer
+    tasks: int = 3
+    env: str = "basic_arithmetic"
+    difficulty: int = 1
+    num_problems: int = 4
+    rollouts_per_problem: int = 4
+    max_tokens: int = 48
+    temperature_milli: int = 700
+    reward: int = 100 * 10**18
+    join_window: int = 12
+    commit_window: int = 60
+    verdict_window: int = 45
+    reveal_window: int = 15
+    success_band: tuple[float, float] = (0.2, 0.8)
+    max_difficulty: int = 5
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any]) -> RoleSettings:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise RoleError(
+                f"Unknown setting(s) {', '.join(unknown)}; valid ones are: {', '.join(sorted(known))}."
+            )
+        values = dict(data)
+        for name in ("data_dir", "deployment", "keystore", "passphrase_file"):
+            if values.get(name) is not None:
+                values[name] = Path(values[name])
+        if "success_band" in values:
+            values["success_band"] = tuple(values["success_band"])
+        settings = cls(**values)
+        if settings.role not in ROLE_NAMES:
+            raise RoleError(f"Unknown role {settings.role!r}; use one of {', '.join(ROLE_NAMES)}.")
+        return settings
+
+    @classmethod
+    def load(cls, path: Path) -> RoleSettings:
+        """Read settings from a .json or .toml file."""
+        if not path.is_file():
+            raise RoleError(f"The config file {path} does not exist.")
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise RoleError(f"The config file {path} is larger than {MAX_CONFIG_BYTES} bytes.")
+        text = path.read_text()
+        try:
+            if path.suffix == ".json":
+                data = json.loads(text)
+            else:
+                import tomllib
+
+                data = tomllib.loads(text)
+        except (ValueError, json.JSONDecodeError) as exc:
+            raise RoleError(f"The config file {path} cannot be parsed: {exc}.") from None
+        return cls.from_mapping(data)
+
+    def to_mapping(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            if value is not None:
+                out[f.name] = value
+        return out
+
+
+def settings_from(config: Any, role: str) -> RoleSettings:
+    """RoleSettings from RoleSettings, a mapping, a config file path, or a `node.config.Config`."""
+    if isinstance(config, RoleSettings):
+        return config
+    if isinstance(config, str | Path):
+        return RoleSettings.load(Path(config))
+    if isinstance(config, dict):
+        return RoleSettings.from_mapping({"role": role, **config})
+    if hasattr(config, "chain") and hasattr(config, "node"):
+        return _from_node_config(config, role)
+    raise RoleError(f"Cannot read the {role} settings from a {type(config).__name__}.")
+
+
+def _from_node_config(config: Any, role: str) -> RoleSettings:
+    """Translate the CLI's `node.config.Config` (sections) into the flat RoleSettings."""
+    from node.config import rpt_to_units
+
+    section = getattr(config, role)
+    beacon_urls = list(getattr(getattr(config, "beacon", None), "urls", []) or [])
+    if not beacon_urls and getattr(config.chain, "beacon_url", ""):
+        beacon_urls = [config.chain.beacon_url]
+    if not beacon_urls and os.environ.get("ROLLPROOF_BEACON_URL"):
+        beacon_urls = os.environ["ROLLPROOF_BEACON_URL"].split(",")
+    data: dict[str, Any] = {
+        "role": role,
+        "data_dir": config.data_dir,
+        "rpc_url": config.chain.rpc_url,
+        "deployment": config.chain.deployment,
+        "keystore": config.chain.keystore or "keystore.json",
+        "passphrase_file": config.chain.passphrase_file or None,
+        "beacon_urls": beacon_urls,
+        "model": config.model.model,
+        "store_url": config.store_url,
+        "listen": config.p2p.listen,
+        "bootstrap": list(config.p2p.bootstrap),
+        "poll_interval": config.chain.poll_interval,
+        "threads": config.model.threads,
+        "env": config.env.env,
+    }
+    if role in ("miner", "validator", "evaluator"):
+        data["stake"] = rpt_to_units(section.stake) if getattr(section, "auto_stake", False) else 0
+    if role in ("miner", "validator"):
+        data["max_tasks"] = section.max_tasks
+    if role == "miner":
+        data["train"] = section.train
+        if section.cheat_model:
+            data["cheat"] = True
+            data["cheap_model"] = section.cheat_model
+    if role == "proposer":
+        data.update(
+            tasks=section.tasks,
+            reward=rpt_to_units(section.reward),
+            difficulty=section.difficulty,
+            num_problems=section.num_problems,
+            rollouts_per_problem=section.rollouts_per_problem,
+            max_tokens=section.max_tokens,
+            temperature_milli=int(round(section.temperature * 1000)),
+            join_window=section.join_window,
+            commit_window=section.commit_window,
+            verdict_window=section.verdict_window,
+            reveal_window=section.verify_window,
+            success_band=(section.success_low, section.success_high),
+        )
+    return RoleSettings.from_mapping(data)
+
+
+# ---- logging, stop signal, metrics -------------------------------------------------------------
+
+
+class StopFlag:
+    """Set by SIGTERM/SIGINT: the loop finishes its current step and exits cleanly."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def install(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: self.event.set())
+
+    def __bool__(self) -> bool:
+        return self.event.is_set()
+
+    def sleep(self, seconds: float) -> None:
+        self.event.wait(seconds)
+
+
+def setup_logging(role: str, data_dir: Path) -> None:
+    """Structured one-line logs (JSON) to <data_dir>/node.log and plain lines to stderr."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    if getattr(root, "_rollproof_configured", False):
+        return
+    root.setLevel(logging.INFO)
+
+    class JsonFormatter(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            entry = {
+                "t": round(record.created, 3),
+                "level": record.levelname,
+                "role": role,
+                "logger": record.name,
+                "msg": record.getMessage(),
+            }
+            entry.update(getattr(record, "fields", {}))
+            if record.exc_info:
+                entry["exc"] = self.formatException(record.exc_info)
+            return json.dumps(entry, default=str)
+
+    file_handler = logging.FileHandler(data_dir / "node.log")
+    file_handler.setFormatter(JsonFormatter())
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setFormatter(logging.Formatter(f"%(asctime)s {role} %(levelname)s %(message)s", "%H:%M:%S"))
+    root.addHandler(file_handler)
+    root.addHandler(stderr)
+    for noisy in ("httpx", "urllib3", "web3", "libp2p", "multiaddr", "async_service", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    root._rollproof_configured = True  # type: ignore[attr-defined]
+
+
+def event(logger: logging.Logger, msg: str, **fields_: Any) -> None:
+    """An INFO log line with structured fields (they land in the JSON log)."""
+    logger.info(msg, extra={"fields": fields_})
+
+
+def start_metrics(port: int) -> None:
+    if port:
+        from prometheus_client import start_http_server
+
+        try:
+            start_http_server(port, addr="127.0.0.1")
+        except OSError as exc:
+            raise RoleError(
+                f"Cannot serve /metrics on port {port}: {exc.strerror}; pick another port."
+            ) from None
+
+
+# ---- the node context ---------------------------------------------------------------------------
+
+
+@dataclass
+class NodeContext:
+    settings: RoleSettings
+    role: Role
+    store: Store
+    chain: Chain
+    address: str
+    account_key: bytes
+    identity_secret: bytes
+    deployment: Deployment
+    beacon: DrandClient | None
+    stop: StopFlag
+    p2p: Any = None  # node.p2p.P2PNode when the role gossips
+
+    def close(self) -> None:
+        if self.p2p is not None:
+            try:
+                self.p2p.stop()
+            except Exception:  # noqa: BLE001 - shutting down anyway
+                log.debug("p2p stop failed", exc_info=True)
+        if self.beacon is not None:
+            self.beacon.close()
+        self.store.close()
+
+
+def check_rpc(rpc_url: str) -> int:
+    """The chain id at `rpc_url`, or a sentence that says what to do."""
+    w3 = make_web3(rpc_url, timeout=5.0)
+    from chain.tx import RetryPolicy
+
+    try:
+        return int(with_retries(lambda: w3.eth.chain_id, RetryPolicy(attempts=3), f"connecting to {rpc_url}"))
+    except ChainError as exc:
+        raise RoleError(
+            f"The chain RPC at {rpc_url} is unreachable ({exc}); start the node (e.g. anvil) or fix --rpc-url."
+        ) from None
+
+
+def load_keys(settings: RoleSettings) -> tuple[Any, bytes]:
+    """(account, identity secret) from the keystore; a wrong passphrase is a sentence, not a traceback."""
+    from chain.keys import KeyFileError
+
+    try:
+        passphrase = read_passphrase(settings.passphrase_file, prompt=None)
+        account = load_account(settings.keystore, passphrase)
+        identity = load_identity_secret(identity_path_for(settings.keystore))
+    except KeyFileError as exc:
+        raise RoleError(str(exc)) from None
+    return account, identity
+
+
+def load_keys_identity(settings: RoleSettings) -> bytes:
+    from chain.keys import KeyFileError
+
+    try:
+        return load_identity_secret(identity_path_for(settings.keystore))
+    except KeyFileError as exc:
+        raise RoleError(str(exc)) from None
+
+
+def beacon_client(urls: list[str], deployment: Deployment) -> DrandClient:
+    """A drand client whose trust root is the beacon key the deployed DrandBeacon contract verifies.
+
+    The relay's /info is fetched once and accepted only if its public key, genesis and period are
+    the contract's, so a relay can never introduce its own key.
+    """
+    if not urls:
+        raise RoleError("No beacon URL is configured; pass --beacon-url (a drand HTTP relay).")
+    want = deployment.beacon
+    problems = []
+    for url in urls:
+        try:
+            reply = httpx.get(url.rstrip("/") + "/info", timeout=5.0)
+            reply.raise_for_status()
+            info = ChainInfo.from_json(reply.json())
+        except (httpx.HTTPError, ValueError) as exc:
+            problems.append(f"{url}: {exc}")
+            continue
+        if (info.public_key, info.genesis_time, info.period) != (want.public_key, want.genesis, want.period):
+            problems.append(f"{url}: serves another beacon chain than the deployed DrandBeacon")
+            continue
+        return DrandClient(urls, info=info, retries=2, backoff=0.2)
+    raise RoleError("No beacon relay could be used: " + "; ".join(problems) + ".")
+
+
+def open_context(
+    settings: RoleSettings, role: Role, stop: StopFlag | None = None, account: Any = None
+) -> NodeContext:
+    """Check the RPC, unlock the keys, open (and migrate) the store, connect the chain and beacon.
+
+    `account` is an already decrypted LocalAccount (the CLI asks for the passphrase itself)."""
+    stop = stop or StopFlag()
+    deployment = _load_deployment(settings.deployment)
+    chain_id = check_rpc(settings.rpc_url)
+    if chain_id != deployment.chain_id:
+        raise RoleError(
+            f"The RPC at {settings.rpc_url} serves chain {chain_id} but the deployment {settings.deployment} "
+            f"is for chain {deployment.chain_id}; point the node at the right RPC or deployment file."
+        )
+    if account is None:
+        account, identity = load_keys(settings)
+    else:
+        identity = load_keys_identity(settings)
+    store = open_store(settings.store_url or default_store_url(settings.data_dir))
+    w3 = make_web3(settings.rpc_url)
+    sender = Sender(w3, account, SenderConfig.default(), journal=_journal(store, account.address, chain_id))
+    chain = Chain(w3, deployment, sender)
+    beacon = beacon_client(settings.beacon_urls, deployment) if settings.beacon_urls else None
+    ctx = NodeContext(
+        settings=settings,
+        role=role,
+        store=store,
+        chain=chain,
+        address=account.address,
+        account_key=bytes(account.key),
+        identity_secret=identity,
+        deployment=deployment,
+        beacon=beacon,
+        stop=stop,
+    )
+    resume_transactions(ctx)
+    return ctx
+
+
+def _load_deployment(path: Path) -> Deployment:
+    try:
+        return Deployment.load(path)
+    except ChainError as exc:
+        raise RoleError(str(exc)) from None
+
+
+def _journal(store: Store, sender: str, chain_id: int) -> Callable[[SignedTx], None]:
+    """Journal every signed transaction under a unique intent (its description, or description#nonce)."""
+
+    def journal(signed: SignedTx) -> None:
+        intent = signed.description[:150]
+        old = store.tx_by_intent(intent)
+        if old is not None and old.tx_hash != signed.tx_hash:
+            intent = f"{intent}#{signed.nonce}"
+        store.record_signed_tx(
+            intent,
+            sender=sender,
+            nonce=signed.nonce,
+            tx_hash=signed.tx_hash,
+            raw_tx=signed.raw,
+            chain_id=chain_id,
+        )
+
+    return journal
+
+
+def resume_transactions(ctx: NodeContext) -> int:
+    """After a restart: re-broadcast every journaled but unconfirmed transaction (same bytes, same
+    nonce) and record its receipt, before anything new is sent. Returns how many were resumed."""
+    sender = ctx.chain.sender
+    assert sender is not None
+    resumed = 0
+    for row in ctx.store.unfinished_txs(ctx.address):
+        signed = SignedTx(row.nonce, row.tx_hash, bytes(row.raw_tx or b""), row.intent)
+        try:
+            receipt = sender.rebroadcast(signed)
+            ctx.store.set_tx_status(row.intent, TxStatus.MINED, block_number=receipt.block_number)
+        except ChainError as exc:
+            # The nonce was taken by another transaction, or it reverted: it will never be mined as is.
+            status = TxStatus.REVERTED if "revert" in str(exc).lower() else TxStatus.DROPPED
+            ctx.store.set_tx_status(row.intent, status, error=str(exc)[:500])
+        resumed += 1
+        event(log, f"resumed journaled transaction {row.intent!r}", intent=row.intent, tx=row.tx_hash)
+    sender.reset_nonce()
+    return resumed
+
+
+def confirm_transactions(ctx: NodeContext) -> None:
+    """Record receipts of journaled transactions (the Sender waited for them; the store learns it here)."""
+    w3 = ctx.chain.w3
+    for row in ctx.store.unfinished_txs(ctx.address):
+        try:
+            receipt = w3.eth.get_transaction_receipt(row.tx_hash)
+        except Exception:  # noqa: BLE001 - not mined yet (TransactionNotFound) or RPC hiccup
+            continue
+        status = TxStatus.MINED if int(receipt["status"]) == 1 else TxStatus.REVERTED
+        ctx.store.set_tx_status(row.intent, status, block_number=int(receipt["blockNumber"]))
+
+
+# ---- tasks ----------------------------------------------------------------------------------------
+
+
+def task_params_dict(task: Task) -> dict[str, Any]:
+    p = task.params
+    return {
+        "env_id": "0x" + p.env_id.hex(),
+        "difficulty": p.difficulty,
+        "num_problems": p.num_problems,
+        "rollouts_per_problem": p.rollouts_per_problem,
+        "max_tokens": p.max_tokens,
+        "temperature_milli": p.temperature_milli,
+        "base_model_hash": "0x" + p.base_model_hash.hex(),
+        "reward": str(p.reward),
+        "join_deadline": p.join_deadline,
+        "commit_deadline": p.commit_deadline,
+        "verdict_deadline": p.verdict_deadline,
+        "verify_deadline": p.verify_deadline,
+        "posted_at": task.posted_at,
+    }
+
+
+def env_name_of(env_id: bytes) -> str | None:
+    from node.envs import ENV_NAMES
+    from node.envs import env_id as env_id_of
+
+    for name in ENV_NAMES:
+        if env_id_of(name) == env_id:
+            return name
+    return None
+
+
+def record_task(
+    ctx: NodeContext, task_id: int, block: int | None = None, track: Callable[[Task], bool] | None = None
+) -> Task:
+    """Read a task from the TaskBoard into the store and start tracking it for this role
+    (only when `track(task)` says so, e.g. a proposer tracks its own tasks)."""
+    task = ctx.chain.board.get_task(task_id)
+    with ctx.store.transaction() as s:
+        ctx.store.upsert_task(
+            task_id,
+            proposer=task.proposer,
+            env_id=task.params.env_id,
+            env_name=env_name_of(task.params.env_id),
+            params=task_params_dict(task),
+            seed_round=task.seed_round,
+            challenge_round=task.challenge_round,
+            posted_block=block,
+            session=s,
+        )
+        if track is None or track(task):
+            ctx.store.track_task(task_id, ctx.role, session=s)
+    return task
+
+
+def sync_tasks(
+    ctx: NodeContext,
+    on_event: Callable[[ChainEvent], None] | None = None,
+    track: Callable[[Task], bool] | None = None,
+) -> int:
+    """Read new chain events (cursor in the store); every posted task is recorded and tracked."""
+    follower = ctx.chain.follower(ctx.store.cursors, key=f"{ctx.role.value}-events")
+
+    def handle(ev: ChainEvent) -> None:
+        if ev.name == "TaskPosted":
+            record_task(ctx, int(ev.args["taskId"]), ev.block_number, track)
+        if on_event is not None:
+            on_event(ev)
+
+    return follower.poll(handle)
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """A stored task's parameters as plain values (what the roles act on)."""
+
+    task_id: int
+    env_name: str | None
+    difficulty: int
+    num_problems: int
+    rollouts_per_problem: int
+    max_tokens: int
+    temperature_milli: int
+    base_model_hash: bytes
+    reward: int
+    join_deadline: int
+    commit_deadline: int
+    verdict_deadline: int
+    verify_deadline: int
+    seed_round: int
+    challenge_round: int
+    proposer: str
+
+    def spec(self, seed_randomness: bytes) -> TaskSpec:
+        return TaskSpec(
+            task_id=self.task_id,
+            difficulty=self.difficulty,
+            num_problems=self.num_problems,
+            rollouts_per_problem=self.rollouts_per_problem,
+            max_tokens=self.max_tokens,
+            temperature_milli=self.temperature_milli,
+            seed_randomness=seed_randomness,
+        )
+
+
+def task_view(ctx: NodeContext, task_id: int) -> TaskView:
+    row = ctx.store.get_task(task_id)
+    if row is None:
+        raise RoleError(f"Task {task_id} is not in the store.")
+    p = row.params
+    return TaskView(
+        task_id=task_id,
+        env_name=row.env_name,
+        difficulty=int(p["difficulty"]),
+        num_problems=int(p["num_problems"]),
+        rollouts_per_problem=int(p["rollouts_per_problem"]),
+        max_tokens=int(p["max_tokens"]),
+        temperature_milli=int(p["temperature_milli"]),
+        base_model_hash=bytes.fromhex(p["base_model_hash"][2:]),
+        reward=int(p["reward"]),
+        join_deadline=int(p["join_deadline"]),
+        commit_deadline=int(p["commit_deadline"]),
+        verdict_deadline=int(p["verdict_deadline"]),
+        verify_deadline=int(p["verify_deadline"]),
+        seed_round=int(row.seed_round or 0),
+        challenge_round=int(row.challenge_round or 0),
+        proposer=str(row.proposer),
+    )
+
+
+def chain_now(ctx: NodeContext) -> float:
+    """The time the next block will carry (Anvil and real chains stamp blocks with the wall clock)."""
+    return time.time()
+
+
+def beacon_if_due(ctx: NodeContext, round_: int) -> Beacon | None:
+    """The verified beacon of `round_` once its time has come, else None (never blocks long)."""
+    if ctx.beacon is None:
+        raise RoleError("This role needs a beacon URL (--beacon-url) to read drand rounds.")
+    info = ctx.beacon.info()
+    if time.time() < info.time_of_round(round_):
+        return None
+    try:
+        return ctx.beacon.get(round_)
+    except Exception as exc:  # noqa: BLE001 - BeaconUnavailable or a network error: try next loop
+        log.warning("beacon round %d not available yet: %s", round_, exc)
+        return None
+
+
+def task_randomness(ctx: NodeContext, task_id: int, which: str) -> bytes | None:
+    """The verified seed or challenge randomness of a task (stored once known)."""
+    row = ctx.store.get_task(task_id)
+    assert row is not None
+    stored = row.seed_randomness if which == "seed" else row.challenge_randomness
+    if stored is not None:
+        return bytes.fromhex(stored[2:])
+    round_ = row.seed_round if which == "seed" else row.challenge_round
+    beacon = beacon_if_due(ctx, int(round_ or 0))
+    if beacon is None:
+        return None
+    ctx.store.set_task_randomness(task_id, **{which: beacon.randomness})
+    return beacon.randomness
+
+
+def record_beacon_on_chain(ctx: NodeContext, round_: int) -> bool:
+    """Make sure the beacon of `round_` is recorded in the DrandBeacon contract (anyone may)."""
+    if ctx.chain.beacon.randomness(round_) is not None:
+        return True
+    beacon = beacon_if_due(ctx, round_)
+    if beacon is None:
+        return False
+    r, sig, point = beacon.onchain_args()
+    try:
+        ctx.chain.beacon.record_beacon(r, sig, point)
+    except ChainError as exc:
+        if ctx.chain.beacon.randomness(round_) is None:
+            raise
+        log.info("beacon %d was recorded by someone else first (%s)", round_, exc)
+    return True
+
+
+# ---- p2p --------------------------------------------------------------------------------------------
+
+
+def start_p2p(ctx: NodeContext) -> Any:
+    """Start the libp2p host with this node's identity; gossip is accepted from staked signers only."""
+    from node.p2p import P2PConfig, P2PError, P2PNode
+
+    stakes = ctx.chain.stakes
+
+    def is_staked(address: str) -> bool:
+        try:
+            return any(stakes.is_staked(address, role) for role in (0, 2))
+        except ChainError:
+            return False
+
+    config = P2PConfig(
+        listen_addr=ctx.settings.listen,
+        bootstrap=list(ctx.settings.bootstrap),
+        eclipse_protection=False,  # a devnet runs every peer on 127.0.0.1
+        stake_cache_seconds=5.0,
+    )
+    node = P2PNode(config, ctx.account_key, is_staked, identity_secret=ctx.identity_secret)
+    try:
+        node.start()
+    except P2PError as exc:
+        raise RoleError(f"{exc}; is the port in use? Pick another --listen address.") from None
+    ctx.p2p = node
+    (ctx.settings.data_dir / "p2p.json").write_text(
+        json.dumps({"peer_id": node.peer_id.to_base58(), "listen": node.listen_addrs}) + "\n"
+    )
+    event(log, "p2p host listening", listen=node.listen_addrs, peer_id=node.peer_id.to_base58())
+    return node
+
+
+def peer_id_of(ctx: NodeContext, address: str) -> str | None:
+    """The base58 libp2p peer id bound on chain to `address` (proof of possession checked there)."""
+    from libp2p.peer.id import ID
+
+    raw = ctx.chain.stakes.peer_id_of(address)
+    return ID(raw).to_base58() if raw else None
+
+
+def ensure_peer_registered(ctx: NodeContext) -> None:
+    ctx.chain.stakes.register_peer(ctx.identity_secret)
+
+
+def ensure_staked(ctx: NodeContext, role: int) -> None:
+    """Stake `settings.stake` when below the minimum; else a sentence explaining what is missing."""
+    stakes = ctx.chain.stakes
+    if stakes.is_staked(ctx.address, role):
+        return
+    if ctx.settings.stake <= 0:
+        from chain.errors import format_rpt
+
+        need = stakes.min_stake(role)
+        raise RoleError(
+            f"{ctx.address} has no {('miner', 'validator', 'evaluator')[role]} stake (minimum {format_rpt(need)}); "
+            "stake with `rollproof stake` or pass --stake, then start again."
+        )
+    balance = ctx.chain.token.balance_of(ctx.address)
+    if balance < ctx.settings.stake:
+        raise RoleError(
+            f"{ctx.address} holds {balance} RPT base units, less than the {ctx.settings.stake} to stake; "
+            "fund the account first."
+        )
+    stakes.stake(role, ctx.settings.stake)
+    event(log, "staked", role=role, amount=ctx.settings.stake)
+
+
+def run_loop(ctx: NodeContext, step: Callable[[], bool], done: Callable[[], bool] | None = None) -> int:
+    """Call `step` every poll interval until stopped; `step` returns True when it did something."""
+    idle_since = time.monotonic()
+    while not ctx.stop:
+        busy = step()
+        confirm_transactions(ctx)
+        if busy:
+            idle_since = time.monotonic()
+        if done is not None and done():
+            return 0
+        if ctx.settings.exit_when_idle and time.monotonic() - idle_since > ctx.settings.exit_when_idle:
+            log.info("idle for %.0f s; exiting", ctx.settings.exit_when_idle)
+            return 0
+        if not busy:
+            ctx.stop.sleep(ctx.settings.poll_interval)
+    return 0
+
+
+def set_threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, n))
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def load_model_spec(spec: str):
+    """(model, tokenizer) for "smollm2", "tiny", "tiny:<seed>" or a directory."""
+    from verifier.models import ModelError, load_model, tiny_model
+
+    try:
+        if spec.startswith("tiny:"):
+            return tiny_model(seed=int(spec.split(":", 1)[1]))
+        return load_model(spec)
+    except (ModelError, ValueError) as exc:
+        raise RoleError(f"Cannot load the model {spec!r}: {exc}") from None
+
+
+# ---- rollouts on the wire and adapters by hash ---------------------------------------------------
+
+
+def to_wire(rollout: Any) -> Any:
+    """A verifier Rollout as the gossip RolloutMsg (the same fields, minus the decoded text)."""
+    from eth_utils import to_checksum_address
+
+    from node.p2p import RolloutMsg
+
+    return RolloutMsg(
+        task_id=rollout.task_id,
+        miner=to_checksum_address(rollout.miner),
+        p=rollout.p,
+        g=rollout.g,
+        prompt_ids=tuple(rollout.prompt_ids),
+        tokens=tuple(rollout.tokens),
+        logprobs=tuple(rollout.logprobs),
+        claimed_reward=rollout.claimed_reward,
+    )
+
+
+def from_wire(msg: Any) -> Any:
+    """A gossiped or served RolloutMsg as a verifier Rollout."""
+    from verifier.rollout import Rollout
+
+    return Rollout(
+        msg.task_id,
+        msg.miner,
+        msg.p,
+        msg.g,
+        tuple(msg.prompt_ids),
+        tuple(msg.tokens),
+        tuple(msg.logprobs),
+        msg.claimed_reward,
+    )
+
+
+def encode_rollout(msg: Any) -> bytes:
+    from node.p2p.wire import encode_payload
+
+    return encode_payload(msg)
+
+
+def decode_rollout(body: bytes, max_tokens: int = 16384) -> Any:
+    from node.p2p.wire import KIND_ROLLOUT, decode_payload
+
+    return decode_payload(KIND_ROLLOUT, body, max_tokens)
+
+
+ADAPTER_BLOB_LIMIT = 64 * 1024 * 1024
+
+
+def fetch_adapter_blob(p2p: Any, peer: str, adapter_hash: bytes, dest_dir: Path) -> Path:
+    """Download an adapter blob by its content hash over the adapter protocol and unpack it.
+
+    `P2PNode.fetch_adapter` checks keccak(file) against the hash, but the protocol's adapter hash
+    (`verifier.models.adapter_hash`, what `join` puts on chain) is a canonical hash of the LoRA
+    config and tensors; so the chunks are fetched here and `adapter_from_bytes` checks that hash.
+    """
+    from node.p2p import ADAPTER_PROTOCOL, RequestError
+    from verifier.models import adapter_from_bytes
+
+    data = bytearray()
+    total: int | None = None
+    while total is None or len(data) < total:
+        reply = p2p.request(
+            peer, ADAPTER_PROTOCOL, {"hash": bytes(adapter_hash), "offset": len(data), "length": 512 * 1024}
+        )
+        total, chunk = reply.get("total"), reply.get("data")
+        if type(total) is not int or type(chunk) is not bytes or total > ADAPTER_BLOB_LIMIT:
+            raise RequestError(f"peer {peer} sent a malformed adapter chunk")
+        if not chunk and len(data) < total:
+            raise RequestError(f"peer {peer} sent an empty adapter chunk")
+        data += chunk
+    directory = dest_dir / ("0x" + bytes(adapter_hash).hex())
+    adapter_from_bytes(bytes(data), directory, expected_hash=bytes(adapter_hash))
+    return directory

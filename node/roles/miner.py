@@ -1,0 +1,531 @@
+"""The miner role: join, wait for the seed beacon, generate with the prover, gossip, commit, serve
+openings and adapters, learn between tasks (SAPO), claim.
+
+State machine (node/store/states.py MinerState), one step per loop iteration and task:
+SEEN -join-> JOINED -seed beacon-> SEEDED -generate-> GENERATED -commit-> COMMITTED -finalized->
+SETTLED -claim-> CLAIMED; SKIPPED when the task is not for us or too late to join, FAILED when a
+window closed after we bound ourselves. Each step persists before it acts (the joined adapter hash,
+the rollouts, the root) so a restarted miner regenerates nothing it committed to and never sends an
+action twice (chain/ clients check the chain, the transaction journal re-sends the same bytes).
+
+`cheat = true` (devnets and tests only) makes the miner generate with a cheaper model and fill the
+logprobs in by a prefill of the real model: the audit's token check at the challenged positions
+catches it and the validators slash it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from chain.clients import Outcome
+from chain.clients import Role as ChainRole
+from chain.errors import ChainError, ChainRevert
+from node.roles.common import (
+    DEADLINE_MARGIN,
+    NodeContext,
+    RoleError,
+    TaskView,
+    encode_rollout,
+    ensure_peer_registered,
+    ensure_staked,
+    event,
+    load_model_spec,
+    open_context,
+    record_beacon_on_chain,
+    run_loop,
+    set_threads,
+    settings_from,
+    setup_logging,
+    start_metrics,
+    start_p2p,
+    sync_tasks,
+    task_randomness,
+    task_view,
+    to_wire,
+)
+from node.store import MinerState, Role, RolloutRecord
+from verifier.commitments import MerkleTree, leaf_hash
+from verifier.rollout import Rollout, TaskSpec
+
+log = logging.getLogger("rollproof.miner")
+ACTIVE = (
+    MinerState.SEEN,
+    MinerState.JOINED,
+    MinerState.SEEDED,
+    MinerState.GENERATED,
+    MinerState.COMMITTED,
+    MinerState.SETTLED,
+)
+
+
+class Miner:
+    def __init__(self, ctx: NodeContext) -> None:
+        from verifier.models import model_hash, new_adapter
+
+        self.ctx = ctx
+        s = ctx.settings
+        self.model, self.tokenizer = load_model_spec(s.model)
+        self.base_hash = model_hash(self.model)
+        self.policy = new_adapter(self.model, rank=s.lora_rank, seed=0)
+        self.policy.eval()
+        self.adapter_dir = s.data_dir / "adapters"
+        self.adapter_dir.mkdir(parents=True, exist_ok=True)
+        self.current_adapter = self._restore_adapter()
+        self.loaded_adapter = self.current_adapter
+        self.cheap_model = load_model_spec(s.cheap_model)[0] if s.cheat else None
+        self.trees: dict[int, tuple[MerkleTree, list[Rollout]]] = {}
+        self.gossiped: set[int] = set()
+        self.subscribed: set[int] = set()
+        self.lock = threading.Lock()  # the model is used by the loop and by openings requests
+        self.envs: dict[str, Any] = {}
+
+    # ---- adapters ----------------------------------------------------------------------------
+
+    def _adapter_path(self, adapter_hash: bytes) -> Path:
+        return self.adapter_dir / ("0x" + adapter_hash.hex())
+
+    def _save_current(self, task_id: int | None, parent: bytes | None) -> bytes:
+        """Write the policy's adapter (directory + blob) and record it as this miner's newest."""
+        from verifier.models import adapter_hash, adapter_to_bytes, save_adapter
+
+        h = adapter_hash(self.policy)
+        path = self._adapter_path(h)
+        if not path.exists():
+            save_adapter(self.policy, path)
+        blob = path.with_suffix(".bin")
+        if not blob.exists():
+            blob.write_bytes(adapter_to_bytes(path))
+        self.ctx.store.add_adapter(h, path, parent=parent, own=True, task_id=task_id)
+        return h
+
+    def _restore_adapter(self) -> bytes:
+        """The newest own adapter from the store (after a restart), else the fresh one."""
+        row = self.ctx.store.latest_own_adapter()
+        if row is None:
+            return self._save_current(None, None)
+        h = bytes.fromhex(row.adapter_hash[2:])
+        self._activate(h)
+        return h
+
+    def _activate(self, adapter_hash: bytes) -> None:
+        """Load the tensors of an own adapter into the live policy (generation must use the joined one)."""
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        from verifier.models import ADAPTER_WEIGHTS_FILE
+        from verifier.models import adapter_hash as hash_of
+
+        if getattr(self, "loaded_adapter", None) == adapter_hash:
+            return
+        path = self._adapter_path(adapter_hash)
+        tensors = load_file(str(path / ADAPTER_WEIGHTS_FILE))
+        set_peft_model_state_dict(self.policy, tensors)
+        if hash_of(self.policy) != adapter_hash:
+            raise RoleError(
+                f"The stored adapter {path} does not hash to 0x{adapter_hash.hex()}; it was altered."
+            )
+        self.loaded_adapter = adapter_hash
+
+    def adapter_file(self, adapter_hash: bytes) -> Path | None:
+        row = self.ctx.store.adapter(adapter_hash)
+        if row is None or not row.own:
+            return None
+        blob = Path(row.path).with_suffix(".bin")
+        return blob if blob.exists() else None
+
+    # ---- p2p ---------------------------------------------------------------------------------
+
+    def start_p2p(self) -> None:
+        node = start_p2p(self.ctx)
+        node.serve_openings(self.serve_openings)
+        node.serve_adapters(self.adapter_file)
+
+    def subscribe(self, task_id: int) -> None:
+        """Follow the task's rollouts (swarm experience for SAPO) and evaluators' scores."""
+        from node.p2p import evaluations_topic, rollouts_topic
+
+        if task_id in self.subscribed or self.ctx.p2p is None:
+            return
+        self.subscribed.add(task_id)
+        self.ctx.p2p.subscribe(rollouts_topic(task_id), self.on_rollout)
+        self.ctx.p2p.subscribe(evaluations_topic(task_id), self.on_evaluation)
+
+    def on_rollout(self, received: Any) -> None:
+        msg = received.payload
+        if msg.miner == self.ctx.address:
+            return
+        self.ctx.store.add_received_rollout(
+            msg.task_id,
+            msg.miner,
+            msg.p,
+            msg.g,
+            encode_rollout(msg),
+            leaf=leaf_hash(_rollout(msg)),
+            sender_peer=received.origin or None,
+        )
+
+    def on_evaluation(self, received: Any) -> None:
+        """Take a rollout's reward from a staked evaluator, never from the rollout's sender."""
+        msg = received.payload
+        if received.signer != msg.evaluator or not self.ctx.chain.stakes.is_staked(
+            msg.evaluator, ChainRole.EVALUATOR
+        ):
+            return
+        try:
+            self.ctx.store.set_received_reward(msg.task_id, msg.miner, msg.p, msg.g, msg.score)
+        except Exception:  # noqa: BLE001 - the score arrived before the rollout; the trainer re-scores
+            log.debug("evaluation for an unknown rollout", exc_info=True)
+
+    def serve_openings(
+        self, task_id: int, miner: str, pairs: list[tuple[int, int]]
+    ) -> list[tuple[Any, list[bytes]]]:
+        from node.p2p.reqresp import FrameError
+
+        if miner.lower() != self.ctx.address.lower():
+            raise FrameError(f"this node serves the rollouts of {self.ctx.address} only")
+        state = self.ctx.store.task_state(task_id, Role.MINER)
+        if state not in (MinerState.COMMITTED, MinerState.SETTLED, MinerState.CLAIMED, MinerState.FAILED):
+            raise FrameError(f"task {task_id} has no commitment from this miner")
+        tree, rollouts = self.tree(task_id)
+        tv = task_view(self.ctx, task_id)
+        out = []
+        for p, g in pairs:
+            if not (0 <= p < tv.num_problems and 0 <= g < tv.rollouts_per_problem):
+                raise FrameError(f"rollout ({p}, {g}) is outside the task")
+            r = rollouts[p * tv.rollouts_per_problem + g]
+            out.append((to_wire(r), tree.proof(leaf_hash(r))))
+        return out
+
+    # ---- tasks -------------------------------------------------------------------------------
+
+    def env(self, name: str) -> Any:
+        from node.envs import get_env
+
+        if name not in self.envs:
+            self.envs[name] = get_env(name)
+        return self.envs[name]
+
+    def tree(self, task_id: int) -> tuple[MerkleTree, list[Rollout]]:
+        """The Merkle tree over the stored own rollouts in commit order (p * G + g)."""
+        if task_id not in self.trees:
+            tv = task_view(self.ctx, task_id)
+            seed = task_randomness(self.ctx, task_id, "seed")
+            assert seed is not None
+            spec = tv.spec(seed)
+            rollouts = self.stored_rollouts(tv, spec)
+            self.trees[task_id] = (MerkleTree.of([leaf_hash(r) for r in rollouts]), rollouts)
+        return self.trees[task_id]
+
+    def stored_rollouts(self, tv: TaskView, spec: TaskSpec) -> list[Rollout]:
+        from verifier.sampler import chat_prompt_ids, task_problems
+
+        env = self.env(tv.env_name or "")
+        problems = task_problems(env, spec)
+        prompts = {p.index: chat_prompt_ids(self.tokenizer, env.messages(p)) for p in problems}
+        rows = sorted(self.ctx.store.own_rollouts(tv.task_id), key=lambda r: (r.problem, r.index))
+        if len(rows) != spec.total_rollouts:
+            raise RoleError(
+                f"Task {tv.task_id}: {len(rows)} rollouts stored, {spec.total_rollouts} expected."
+            )
+        out = []
+        for row in rows:
+            r = Rollout(
+                tv.task_id,
+                self.ctx.address,
+                row.problem,
+                row.index,
+                tuple(prompts[row.problem]),
+                tuple(row.tokens),
+                tuple(row.logprobs),
+                row.claimed_reward,
+                row.completion,
+            )
+            if "0x" + leaf_hash(r).hex() != row.leaf:
+                raise RoleError(
+                    f"Task {tv.task_id}: stored rollout ({row.problem}, {row.index}) does not match its leaf."
+                )
+            out.append(r)
+        return out
+
+    def step(self) -> bool:
+        busy = sync_tasks(self.ctx) > 0
+        for task_id in self.ctx.store.tasks_in_state(Role.MINER, ACTIVE):
+            if self.ctx.stop:
+                break
+            try:
+                busy |= self.advance(task_id)
+            except ChainRevert as exc:
+                log.warning("task %d: %s", task_id, exc)
+        return busy
+
+    def advance(self, task_id: int) -> bool:
+        store, me = self.ctx.store, self.ctx.address
+        state = store.task_state(task_id, Role.MINER)
+        tv = task_view(self.ctx, task_id)
+        now = time.time()
+        if state == MinerState.SEEN:
+            return self.join(tv, now)
+        if state in (MinerState.JOINED, MinerState.SEEDED, MinerState.GENERATED):
+            self.subscribe(task_id)
+            if now > tv.commit_deadline - DEADLINE_MARGIN:
+                store.transition(
+                    task_id, Role.MINER, MinerState.FAILED, note=f"commit deadline passed in {state}"
+                )
+                event(log, "missed the commit deadline", task=task_id, state=str(state))
+                return True
+        if state == MinerState.JOINED:
+            seed = task_randomness(self.ctx, task_id, "seed")
+            if seed is None:
+                return False
+            store.transition(task_id, Role.MINER, MinerState.SEEDED)
+            event(log, "seed beacon verified", task=task_id, round=tv.seed_round)
+            return True
+        if state == MinerState.SEEDED:
+            return self.generate(tv)
+        if state == MinerState.GENERATED:
+            return self.commit(tv)
+        if state == MinerState.COMMITTED:
+            return self.await_settlement(tv, now)
+        if state == MinerState.SETTLED:
+            self.ctx.chain.settlement.send("claim", description=f"claim after task {task_id}") if (
+                self.ctx.chain.settlement.claimable(me) > 0
+            ) else None
+            store.transition(task_id, Role.MINER, MinerState.CLAIMED)
+            return True
+        return False
+
+    def join(self, tv: TaskView, now: float) -> bool:
+        store, task_id = self.ctx.store, tv.task_id
+        reason = None
+        if tv.env_name is None:
+            reason = "unknown environment"
+        elif tv.base_model_hash != self.base_hash:
+            reason = "the task's base model is not this node's model"
+        elif now > tv.join_deadline - DEADLINE_MARGIN:
+            reason = "too late to join"
+        elif self.ctx.settings.max_tasks and self.finished_tasks() >= self.ctx.settings.max_tasks:
+            reason = "max_tasks reached"
+        if reason is not None:
+            store.transition(task_id, Role.MINER, MinerState.SKIPPED, note=reason)
+            event(log, "skipped task", task=task_id, reason=reason)
+            return True
+        # The adapter is fixed (and persisted) before the join is sent: after a restart the miner
+        # generates with exactly the adapter it joined with.
+        joined = {c.miner: c for c in store.commitments(task_id)}.get(self.ctx.address)
+        adapter = (
+            bytes.fromhex(joined.adapter_hash[2:]) if joined and joined.adapter_hash else self.current_adapter
+        )
+        store.record_join(task_id, self.ctx.address, adapter)
+        try:
+            receipt = self.ctx.chain.settlement.join(task_id, adapter)
+        except ChainRevert as exc:
+            if self.ctx.chain.settlement.miner_state(task_id, self.ctx.address).joined:
+                raise
+            store.transition(task_id, Role.MINER, MinerState.SKIPPED, note=f"join refused: {exc}")
+            return True
+        store.transition(
+            task_id, Role.MINER, MinerState.JOINED, note=receipt.tx_hash if receipt else "already joined"
+        )
+        event(log, "joined task", task=task_id, adapter="0x" + adapter.hex())
+        self.subscribe(task_id)
+        return True
+
+    def finished_tasks(self) -> int:
+        return len(self.ctx.store.tasks_in_state(Role.MINER, (MinerState.SETTLED, MinerState.CLAIMED)))
+
+    def generate(self, tv: TaskView) -> bool:
+        seed = task_randomness(self.ctx, tv.task_id, "seed")
+        assert seed is not None
+        spec = tv.spec(seed)
+        joined = {c.miner: c for c in self.ctx.store.commitments(tv.task_id)}[self.ctx.address]
+        started = time.monotonic()
+        with self.lock:
+            self._activate(bytes.fromhex(joined.adapter_hash[2:]))
+            rollouts = self.cheat_rollouts(tv, spec) if self.ctx.settings.cheat else self.prove(tv, spec)
+        records = [
+            RolloutRecord(
+                problem=r.p,
+                index=r.g,
+                tokens=list(r.tokens),
+                logprobs=[float(x) for x in r.logprobs],
+                claimed_reward=r.claimed_reward,
+                leaf=leaf_hash(r),
+                completion=r.completion,
+            )
+            for r in rollouts
+        ]
+        with self.ctx.store.transaction() as s:
+            self.ctx.store.add_own_rollouts(tv.task_id, records, session=s)
+            self.ctx.store.transition(tv.task_id, Role.MINER, MinerState.GENERATED, session=s)
+        mean = sum(r.claimed_reward for r in rollouts) / max(1, len(rollouts)) / 1e6
+        event(
+            log,
+            "generated rollouts",
+            task=tv.task_id,
+            rollouts=len(rollouts),
+            mean_reward=round(mean, 4),
+            seconds=round(time.monotonic() - started, 2),
+            tokens=sum(len(r.tokens) for r in rollouts),
+        )
+        return True
+
+    def prove(self, tv: TaskView, spec: TaskSpec) -> list[Rollout]:
+        from verifier.sampler import prove_rollouts
+
+        return prove_rollouts(
+            self.policy,
+            self.tokenizer,
+            self.env(tv.env_name or ""),
+            spec,
+            self.ctx.address,
+            batch_size=self.ctx.settings.batch_size,
+        )
+
+    def cheat_rollouts(self, tv: TaskView, spec: TaskSpec) -> list[Rollout]:
+        """Generate with the cheap model, then claim the real policy's logprobs (found by one prefill)."""
+        from verifier.sampler import pad_token_id, prove_rollouts
+        from verifier.verify import prefill_logprobs
+
+        cheap = prove_rollouts(
+            self.cheap_model,
+            self.tokenizer,
+            self.env(tv.env_name or ""),
+            spec,
+            self.ctx.address,
+            batch_size=self.ctx.settings.batch_size,
+        )
+        logprobs = prefill_logprobs(
+            self.policy,
+            [r.prompt_ids for r in cheap],
+            [r.tokens for r in cheap],
+            spec.temperature,
+            pad_token_id(self.tokenizer),
+        )
+        return [
+            Rollout(
+                r.task_id,
+                r.miner,
+                r.p,
+                r.g,
+                r.prompt_ids,
+                r.tokens,
+                tuple(lp),
+                r.claimed_reward,
+                r.completion,
+            )
+            for r, lp in zip(cheap, logprobs, strict=True)
+        ]
+
+    def gossip(self, task_id: int) -> None:
+        from node.p2p import rollouts_topic
+
+        if task_id in self.gossiped or self.ctx.p2p is None:
+            return
+        _, rollouts = self.tree(task_id)
+        topic = rollouts_topic(task_id)
+        for r in rollouts:
+            self.ctx.p2p.publish(topic, to_wire(r))
+        self.gossiped.add(task_id)
+        event(log, "gossiped rollouts", task=task_id, rollouts=len(rollouts))
+
+    def commit(self, tv: TaskView) -> bool:
+        tree, rollouts = self.tree(tv.task_id)
+        count = tv.num_problems * tv.rollouts_per_problem
+        self.ctx.store.record_commitment(tv.task_id, self.ctx.address, tree.root, count)
+        receipt = self.ctx.chain.settlement.commit(tv.task_id, tree.root, count)
+        self.ctx.store.transition(
+            tv.task_id,
+            Role.MINER,
+            MinerState.COMMITTED,
+            note=receipt.tx_hash if receipt else "already committed",
+        )
+        event(log, "committed", task=tv.task_id, root="0x" + tree.root.hex(), count=count)
+        try:
+            self.gossip(tv.task_id)
+        except Exception as exc:  # noqa: BLE001 - gossip is best effort; openings serve validators
+            log.warning("gossip of task %d failed: %s", tv.task_id, exc)
+        return True
+
+    def await_settlement(self, tv: TaskView, now: float) -> bool:
+        settlement = self.ctx.chain.settlement
+        if not settlement.task_settlement(tv.task_id).finalized:
+            if now > tv.verify_deadline + 2 * DEADLINE_MARGIN:
+                # Anyone may finalize; a miner does it too so its task never waits for validators.
+                if record_beacon_on_chain(self.ctx, tv.challenge_round):
+                    try:
+                        settlement.finalize(tv.task_id)
+                    except ChainError as exc:
+                        log.info("finalize of task %d by this miner failed: %s", tv.task_id, exc)
+            return False
+        ms = settlement.miner_state(tv.task_id, self.ctx.address)
+        self.ctx.store.record_outcome(
+            tv.task_id,
+            self.ctx.address,
+            Role.MINER,
+            Outcome(ms.outcome).name,
+            score=ms.score,
+            paid=ms.paid,
+            slashed=ms.slashed,
+        )
+        self.ctx.store.transition(tv.task_id, Role.MINER, MinerState.SETTLED, note=Outcome(ms.outcome).name)
+        event(
+            log,
+            "task settled",
+            task=tv.task_id,
+            outcome=Outcome(ms.outcome).name,
+            paid=ms.paid,
+            slashed=ms.slashed,
+        )
+        if self.ctx.settings.train:
+            self.learn(tv)
+        return True
+
+    def learn(self, tv: TaskView) -> None:
+        """One SAPO step on local + swarm rollouts; the new adapter is used for the next join."""
+        from node.roles.learning import sapo_step
+
+        with self.lock:
+            stats = sapo_step(self, tv)
+            if stats is None:
+                return
+            self.loaded_adapter = None
+            parent = self.current_adapter
+            self.current_adapter = self._save_current(tv.task_id, parent)
+            self.loaded_adapter = self.current_adapter
+        event(log, "trained adapter", task=tv.task_id, adapter="0x" + self.current_adapter.hex(), **stats)
+
+    def done(self) -> bool:
+        limit = self.ctx.settings.max_tasks
+        if not limit:
+            return False
+        finished = len(self.ctx.store.tasks_in_state(Role.MINER, (MinerState.CLAIMED, MinerState.FAILED)))
+        return finished >= limit and not self.ctx.store.tasks_in_state(Role.MINER, ACTIVE)
+
+
+def _rollout(msg: Any) -> Rollout:
+    from node.roles.common import from_wire
+
+    return from_wire(msg)
+
+
+def run(config: Any) -> int:
+    """`rollproof miner`: run a miner until stopped (or max_tasks). Returns the exit code."""
+    settings = settings_from(config, "miner")
+    setup_logging("miner", settings.data_dir)
+    set_threads(settings.threads)
+    ctx = open_context(settings, Role.MINER, account=getattr(config, "account", None))
+    try:
+        ctx.stop.install()
+        start_metrics(settings.metrics_port)
+        ensure_staked(ctx, ChainRole.MINER)
+        ensure_peer_registered(ctx)
+        miner = Miner(ctx)
+        miner.start_p2p()
+        event(log, "miner ready", address=ctx.address, cheat=settings.cheat, model=settings.model)
+        return run_loop(ctx, miner.step, miner.done)
+    finally:
+        ctx.close()

@@ -1,0 +1,221 @@
+"""The proposer role: fund and post tasks, adapt the difficulty to the swarm's measured success,
+finalize its tasks after the verify deadline (permissionless, so no task waits on anyone) and claim
+the refund.
+
+Tasks are posted one after another: the next one when the previous one is finalized, so the
+miners' learning step between tasks sees the settled outcome, and the curriculum sees the
+verified scores. Each post is journaled under the intent "posting task #k": a restarted proposer
+counts its own tasks on chain plus journaled posts and never posts one twice.
+
+Curriculum: the success rate of a task is the mean verified score (6 decimals, from the
+`MinerSettled` outcomes of passed miners). Below the band's low end the difficulty goes down, above
+its high end it goes up, so GRPO keeps seeing groups with reward variance.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from chain.clients import Outcome, TaskParams, env_id
+from chain.errors import ChainError
+from node.roles.common import (
+    NodeContext,
+    RoleError,
+    event,
+    load_model_spec,
+    open_context,
+    record_beacon_on_chain,
+    run_loop,
+    set_threads,
+    settings_from,
+    setup_logging,
+    start_metrics,
+    sync_tasks,
+    task_view,
+)
+from node.store import ProposerState, Role
+
+log = logging.getLogger("rollproof.proposer")
+
+
+class Proposer:
+    def __init__(self, ctx: NodeContext) -> None:
+        from node.envs import ENV_NAMES
+        from verifier.models import model_hash
+
+        self.ctx = ctx
+        s = ctx.settings
+        if s.env not in ENV_NAMES:
+            raise RoleError(f"Unknown environment {s.env!r}; known environments: {', '.join(ENV_NAMES)}.")
+        model, _ = load_model_spec(s.model)
+        self.model_hash = model_hash(model)
+        del model
+
+    def mine(self, task: Any) -> bool:
+        return task.proposer == self.ctx.address
+
+    def own_tasks(self) -> list[int]:
+        return sorted(self.ctx.store.tasks_in_state(Role.PROPOSER, list(ProposerState)))
+
+    def posted_count(self) -> int:
+        """Own tasks on chain, plus a post journaled but not yet seen in events (after a crash)."""
+        count = len(self.own_tasks())
+        while self.ctx.store.tx_by_intent(f"posting task #{count + 1}") is not None and count < 10_000:
+            row = self.ctx.store.tx_by_intent(f"posting task #{count + 1}")
+            if row.status in ("REVERTED", "DROPPED"):
+                break
+            count += 1
+        return count
+
+    def next_difficulty(self) -> int:
+        """The curriculum: adapt the last task's difficulty to its measured success rate."""
+        s = self.ctx.settings
+        own = self.own_tasks()
+        if not own:
+            return s.difficulty
+        last = task_view(self.ctx, own[-1])
+        rate = self.success_rate(own[-1])
+        if rate is None:
+            return last.difficulty
+        low, high = s.success_band
+        if rate < low:
+            return max(1, last.difficulty - 1)
+        if rate > high:
+            return min(s.max_difficulty, last.difficulty + 1)
+        return last.difficulty
+
+    def success_rate(self, task_id: int) -> float | None:
+        outcomes = [
+            o for o in self.ctx.store.outcomes() if o.task_id == task_id and o.role == Role.MINER.value
+        ]
+        scores = [o.score or 0 for o in outcomes if o.outcome == Outcome.PASSED.name]
+        return sum(scores) / len(scores) / 1e6 if scores else None
+
+    def post(self) -> bool:
+        s = self.ctx.settings
+        posted = self.posted_count()
+        if s.tasks and posted >= s.tasks:
+            return False
+        pending = self.ctx.store.tasks_in_state(Role.PROPOSER, [ProposerState.POSTED])
+        if pending or posted > len(self.own_tasks()):
+            return False  # one task at a time: the next is posted once this one is settled
+        difficulty = self.next_difficulty()
+        now = int(time.time())
+        join = now + s.join_window
+        commit = join + s.commit_window
+        verdict = commit + s.verdict_window
+        verify = verdict + s.reveal_window
+        params = TaskParams(
+            env_id=env_id(s.env),
+            difficulty=difficulty,
+            num_problems=s.num_problems,
+            rollouts_per_problem=s.rollouts_per_problem,
+            max_tokens=s.max_tokens,
+            temperature_milli=s.temperature_milli,
+            base_model_hash=self.model_hash,
+            reward=s.reward,
+            join_deadline=join,
+            commit_deadline=commit,
+            verdict_deadline=verdict,
+            verify_deadline=verify,
+        )
+        board, token = self.ctx.chain.board, self.ctx.chain.token
+        balance = token.balance_of(self.ctx.address)
+        if balance < s.reward:
+            raise RoleError(
+                f"{self.ctx.address} holds {balance} RPT base units, less than the reward {s.reward} to escrow; "
+                "fund the proposer account first."
+            )
+        token.ensure_allowance(board.address, s.reward)
+        intent = f"posting task #{posted + 1}"
+        receipt = board.send("postTask", params.as_tuple(), description=intent)
+        ids = [int(e.args["taskId"]) for e in board.events_in(receipt, "TaskPosted")]
+        event(
+            log,
+            "posted task",
+            task=ids[0] if ids else None,
+            difficulty=difficulty,
+            reward=s.reward,
+            n=posted + 1,
+        )
+        sync_tasks(self.ctx, track=self.mine)
+        return True
+
+    def settle(self, task_id: int) -> bool:
+        store = self.ctx.store
+        state = store.task_state(task_id, Role.PROPOSER)
+        tv = task_view(self.ctx, task_id)
+        settlement = self.ctx.chain.settlement
+        if state == ProposerState.POSTED:
+            if time.time() <= tv.verify_deadline:
+                return False
+            ts = settlement.task_settlement(task_id)
+            if not ts.finalized:
+                if not record_beacon_on_chain(self.ctx, tv.challenge_round):
+                    return False
+                try:
+                    settlement.finalize(task_id)
+                except ChainError as exc:
+                    if not settlement.task_settlement(task_id).finalized:
+                        raise
+                    log.info("task %d was finalized by someone else first (%s)", task_id, exc)
+                ts = settlement.task_settlement(task_id)
+            with store.transaction() as s:
+                for miner in settlement.miners(task_id):
+                    ms = settlement.miner_state(task_id, miner)
+                    store.record_outcome(
+                        task_id,
+                        miner,
+                        Role.MINER,
+                        Outcome(ms.outcome).name,
+                        score=ms.score,
+                        paid=ms.paid,
+                        slashed=ms.slashed,
+                        session=s,
+                    )
+                store.record_outcome(
+                    task_id, self.ctx.address, Role.PROPOSER, "REFUND", paid=ts.refund, session=s
+                )
+                store.transition(task_id, Role.PROPOSER, ProposerState.FINALIZED, session=s)
+            event(log, "task finalized", task=task_id, refund=ts.refund, success=self.success_rate(task_id))
+            return True
+        if state == ProposerState.FINALIZED:
+            if settlement.claimable(self.ctx.address) > 0:
+                settlement.send("claim", description=f"claim after task {task_id}")
+            store.transition(task_id, Role.PROPOSER, ProposerState.CLAIMED)
+            return True
+        return False
+
+    def step(self) -> bool:
+        busy = sync_tasks(self.ctx, track=self.mine) > 0
+        for task_id in self.ctx.store.tasks_in_state(
+            Role.PROPOSER, [ProposerState.POSTED, ProposerState.FINALIZED]
+        ):
+            busy |= self.settle(task_id)
+        busy |= self.post()
+        return busy
+
+    def done(self) -> bool:
+        s = self.ctx.settings
+        if not s.tasks:
+            return False
+        claimed = self.ctx.store.tasks_in_state(Role.PROPOSER, [ProposerState.CLAIMED])
+        return len(claimed) >= s.tasks
+
+
+def run(config: Any) -> int:
+    """`rollproof proposer`: post `tasks` tasks (0: forever) one after another and settle them."""
+    settings = settings_from(config, "proposer")
+    setup_logging("proposer", settings.data_dir)
+    set_threads(settings.threads)
+    ctx = open_context(settings, Role.PROPOSER, account=getattr(config, "account", None))
+    try:
+        ctx.stop.install()
+        start_metrics(settings.metrics_port)
+        proposer = Proposer(ctx)
+        event(log, "proposer ready", address=ctx.address, tasks=settings.tasks, env=settings.env)
+        return run_loop(ctx, proposer.step, proposer.done)
+    finally:
+        ctx.close()
