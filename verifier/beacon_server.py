@@ -205,7 +205,9 @@ class BeaconServer:
         return f"http://{host}:{self.port}"
 
     def start(self) -> BeaconServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="devnet-beacon", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.05,), name="devnet-beacon", daemon=True
+        )
         self._thread.start()
         return self
 
