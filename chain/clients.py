@@ -22,7 +22,7 @@ from web3 import Web3
 
 from chain.artifacts import load_abi
 from chain.deploy import Deployment
-from chain.errors import ChainError, ChainRevert, revert_from_exception
+from chain.errors import ChainError, ChainRevert, format_rpt, revert_from_exception, role_name
 from chain.events import ChainEvent, CursorStore, EventDecoder, FollowerConfig, LogFollower
 from chain.keys import identity_public_key, peer_binding_signature, peer_id_bytes
 from chain.tx import Receipt, Sender, SenderConfig, make_web3, with_retries
@@ -279,7 +279,11 @@ class Stakes(_Client):
 
     def request_unstake(self, role: Role | int, amount: int) -> Receipt:
         return self.send(
-            "requestUnstake", int(role), amount, description="requesting an unstake", ctx={"role": int(role)}
+            "requestUnstake",
+            int(role),
+            amount,
+            description="requesting an unstake",
+            ctx={"role": int(role), "unstake": True},
         )
 
     def withdraw(self, role: Role | int) -> Receipt:
@@ -325,8 +329,6 @@ class Stakes(_Client):
         """Raise a sentence (the same as the contract's) when `who` is below the role minimum."""
         have, need = self.active_stake(who, role), self.min_stake(role)
         if have < need:
-            from chain.errors import format_rpt, role_name
-
             raise ChainRevert(
                 f"stake {format_rpt(have)} is below the {role_name(int(role))} minimum of {format_rpt(need)}.",
                 "InsufficientStake",
@@ -389,6 +391,15 @@ class TaskBoard(_Client):
 class Settlement(_Client):
     contract_name = "Settlement"
 
+    def __init__(self, w3: Web3, address: str, sender: Sender | None, stakes: Stakes | None = None) -> None:
+        super().__init__(w3, address, sender)
+        self.stakes = stakes
+
+    def _require_staked(self, role: Role) -> None:
+        # The contract's NotStaked(who, role) does not carry the amounts; say them.
+        if self.stakes is not None:
+            self.stakes.require_staked(self.me, role)
+
     # ---- miners ------------------------------------------------------------------------
     def join(self, task_id: int, adapter_hash: bytes) -> Receipt | None:
         """Join `task_id` with `adapter_hash`; None if already joined with that adapter."""
@@ -400,6 +411,7 @@ class Settlement(_Client):
                     f"not {adapter_hash.hex()}; it must generate with the adapter it joined with."
                 )
             return None
+        self._require_staked(Role.MINER)
         return self.send("join", task_id, adapter_hash, description=f"joining task {task_id}")
 
     def commit(self, task_id: int, root: bytes, count: int) -> Receipt | None:
@@ -426,6 +438,7 @@ class Settlement(_Client):
                 f"{self.me} already committed a different verdict to task {task_id}; keep the salt and "
                 "verdicts it committed (the node's store has them) and reveal those."
             )
+        self._require_staked(Role.VALIDATOR)
         return self.send(
             "commitVerdict", task_id, digest, description=f"committing a verdict on task {task_id}"
         )
@@ -529,7 +542,7 @@ class Chain:
         self.token = Token(w3, deployment.address("RollToken"), sender)
         self.stakes = Stakes(w3, deployment.address("StakeManager"), sender, self.token)
         self.board = TaskBoard(w3, deployment.address("TaskBoard"), sender, self.token)
-        self.settlement = Settlement(w3, deployment.address("Settlement"), sender)
+        self.settlement = Settlement(w3, deployment.address("Settlement"), sender, self.stakes)
         self.beacon = Beacon(w3, deployment.address("DrandBeacon"), sender)
 
     @classmethod

@@ -90,16 +90,20 @@ Template = Callable[[dict[str, Any], dict[str, Any]], str]
 
 def _stake(a: dict[str, Any], ctx: dict[str, Any]) -> str:
     role = ctx.get("role")
+    if ctx.get("unstake"):
+        which = f"{role_name(role)} " if role is not None else ""
+        return (
+            f"cannot unstake {format_rpt(a['need'])}: the active {which}stake is only {format_rpt(a['have'])}"
+        )
     where = f"the {role_name(role)} minimum" if role is not None else "the required amount"
     return f"stake {format_rpt(a['have'])} is below {where} of {format_rpt(a['need'])}"
 
 
 def _window(a: dict[str, Any], ctx: dict[str, Any]) -> str:
-    action = ctx.get("action", "this call")
     now, start, end = a["nowTime"], a["start"], a["end"]
     if now > end:
-        return f"too late for {action}: its window closed at unix time {end} and the chain time is {now}"
-    return f"too early for {action}: its window opens after unix time {start} and the chain time is {now}"
+        return f"too late: the window closed at unix time {end} and the chain time is {now}"
+    return f"too early: the window opens after unix time {start} and the chain time is {now}"
 
 
 TEMPLATES: dict[str, Template] = {

@@ -42,6 +42,10 @@ class RpcUnavailable(ChainError):
     """The RPC endpoint did not answer after every retry."""
 
 
+class NonceTooLow(ChainError):
+    """The node refused a transaction because its nonce is already used (by another sender)."""
+
+
 class TxTimeout(ChainError):
     """A transaction was sent but no receipt arrived in time; it may still be mined."""
 
@@ -212,34 +216,45 @@ class Sender:
         with self._lock:
             # Broadcast under the lock: nonces reach the node in order and a failed broadcast
             # cannot leave a gap behind later nonces.
-            if self._next_nonce is None:
-                self._next_nonce = self.pending_nonce()
-            nonce = self._next_nonce
-            tx = {
-                **base,
-                "nonce": nonce,
-                "gas": gas,
-                "maxFeePerGas": max_fee,
-                "maxPriorityFeePerGas": tip,
-                "chainId": self.chain_id,
-                "type": 2,
-            }
-            signed_raw = self.account.sign_transaction(tx)
-            signed = SignedTx(
-                nonce, "0x" + bytes(signed_raw.hash).hex(), bytes(signed_raw.raw_transaction), description
-            )
-            if self.journal is not None:
-                self.journal(signed)
-            try:
-                self.broadcast(signed)
-            except BaseException:
-                # Unknown whether the node has it: re-read the pending nonce next time.
-                self._next_nonce = None
-                raise
-            self._next_nonce = nonce + 1
+            for attempt in range(3):
+                if self._next_nonce is None:
+                    self._next_nonce = self.pending_nonce()
+                signed = self._sign(
+                    {**base, "gas": gas, "maxFeePerGas": max_fee, "maxPriorityFeePerGas": tip}, description
+                )
+                try:
+                    self.broadcast(signed)
+                except NonceTooLow:
+                    # Another sender of this account (a previous run) used the nonce; this
+                    # transaction was refused, so signing it again with a fresh nonce cannot
+                    # double-send.
+                    self._next_nonce = None
+                    if attempt == 2:
+                        raise
+                    continue
+                except BaseException:
+                    # Unknown whether the node has it: re-read the pending nonce next time.
+                    self._next_nonce = None
+                    raise
+                self._next_nonce = signed.nonce + 1
+                break
         if not wait:
             return signed
         return self.wait(signed, ctx)
+
+    def _sign(self, tx: dict[str, Any], description: str) -> SignedTx:
+        assert self._next_nonce is not None
+        full = {**tx, "nonce": self._next_nonce, "chainId": self.chain_id, "type": 2}
+        signed_raw = self.account.sign_transaction(full)
+        signed = SignedTx(
+            self._next_nonce,
+            "0x" + bytes(signed_raw.hash).hex(),
+            bytes(signed_raw.raw_transaction),
+            description,
+        )
+        if self.journal is not None:
+            self.journal(signed)
+        return signed
 
     def broadcast(self, signed: SignedTx) -> None:
         """Send the signed bytes; on retries an "already known" answer means it arrived."""
@@ -258,6 +273,8 @@ class Sender:
             except Web3RPCError as exc:
                 if (attempt > 0 or _is_known_tx_answer(exc)) and self.is_known(signed.tx_hash):
                     return  # an earlier attempt reached the node; the response was lost
+                if "nonce too low" in str(exc).lower():
+                    raise NonceTooLow(f"nonce {signed.nonce} of {self.address} is already used.") from exc
                 revert = revert_from_exception(exc)
                 if revert is not None:
                     raise revert from None

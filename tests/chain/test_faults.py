@@ -1,0 +1,132 @@
+"""Bad input and faults: each a clear sentence, nothing sent twice, nothing lost."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from eth_utils import keccak
+
+from chain.clients import Chain, Role
+from chain.errors import ChainError, ChainRevert
+from chain.testing import CuttableProxy
+from chain.tx import RetryPolicy, RpcUnavailable, SenderConfig
+
+RPT = 10**18
+
+
+def test_insufficient_stake_reads_as_a_sentence(chain_for, task_params):
+    poor = chain_for(1)
+    poor.stakes.stake(Role.MINER, 50 * RPT)
+    task_id = chain_for(0).board.post_task(task_params())
+    with pytest.raises(ChainRevert, match=r"^stake 50 RPT is below the miner minimum of 100 RPT\.$"):
+        poor.settlement.join(task_id, b"\x01" * 32)
+    with pytest.raises(ChainRevert, match=r"cannot unstake 80 RPT: the active miner stake is only 50 RPT"):
+        poor.stakes.request_unstake(Role.MINER, 80 * RPT)
+    validator = chain_for(2)
+    validator.stakes.stake(Role.VALIDATOR, 99 * RPT + 5 * 10**17)
+    with pytest.raises(ChainRevert, match=r"^stake 99\.5 RPT is below the validator minimum of 100 RPT\.$"):
+        validator.settlement.commit_verdict(task_id, [], b"\x02" * 32)
+    # The contract's own check says the same thing when the client pre-check is bypassed.
+    with pytest.raises(ChainRevert, match="is not staked as a miner"):
+        poor.settlement.send("join", task_id, b"\x01" * 32)
+
+
+def test_late_and_double_commit(chain_for, clock, task_params):
+    miner = chain_for(1)
+    miner.stakes.stake(Role.MINER, 100 * RPT)
+    params = task_params()
+    task_id = chain_for(0).board.post_task(params)
+    miner.settlement.join(task_id, b"\x01" * 32)
+    root, count = keccak(b"root"), params.num_problems * params.rollouts_per_problem
+    with pytest.raises(ChainRevert, match="needs P x G = 4"):
+        miner.settlement.commit(task_id, root, 3)
+    nonce_before = miner.sender.pending_nonce()
+    miner.settlement.commit(task_id, root, count)
+    assert miner.settlement.commit(task_id, root, count) is None  # restart-safe: not sent again
+    assert miner.sender.pending_nonce() == nonce_before + 1
+    with pytest.raises(ChainError, match="already committed root"):
+        miner.settlement.commit(task_id, keccak(b"other"), count)
+    with pytest.raises(ChainRevert, match="already committed to task"):
+        miner.settlement.send("commit", task_id, keccak(b"other"), count)
+
+    # A miner that joined in time but commits after the deadline.
+    on_time = chain_for(3)
+    on_time.stakes.stake(Role.MINER, 100 * RPT)
+    on_time.settlement.join(task_id, b"\x03" * 32)
+    late = chain_for(2)
+    late.stakes.stake(Role.MINER, 100 * RPT)
+    clock.warp_to(params.join_deadline + 1)
+    with pytest.raises(
+        ChainRevert, match=r"^joining task \d+ failed: too late: the window closed at unix time"
+    ):
+        late.settlement.join(task_id, b"\x02" * 32)
+
+    clock.warp_to(params.commit_deadline + 1)
+    with pytest.raises(ChainRevert, match=r"^committing to task \d+ failed: too late: the window closed"):
+        on_time.settlement.commit(task_id, root, count)
+    assert not on_time.settlement.miner_state(task_id, on_time.address).committed
+
+
+def _proxied(anvil, deployment, account, attempts=10) -> tuple[CuttableProxy, Chain]:
+    proxy = CuttableProxy("127.0.0.1", anvil.port)
+    config = SenderConfig(retry=RetryPolicy(attempts=attempts, first_delay=0.1, max_delay=0.5))
+    return proxy, Chain.connect(proxy.url, deployment, account, config)
+
+
+def test_lost_response_is_retried_and_sent_once(anvil, deployment, accounts):
+    """The node accepts the transaction but the answer is lost: the retry must not send it again."""
+    proxy, payer = _proxied(anvil, deployment, accounts[1])
+    with proxy:
+        receiver = accounts[8].address
+        before = payer.token.balance_of(receiver)
+        nonce = payer.sender.pending_nonce()
+        payer.sender.journal = lambda signed: proxy.drop_responses(1)  # cut right before broadcast
+        receipt = payer.token.transfer(receiver, 7 * RPT)
+        assert proxy.stats.dropped_responses == 1
+        assert receipt.nonce == nonce and receipt.status == 1
+        assert payer.token.balance_of(receiver) == before + 7 * RPT  # exactly once
+        assert payer.sender.pending_nonce() == nonce + 1
+
+
+def test_rpc_down_during_send_then_back(anvil, deployment, accounts):
+    proxy, payer = _proxied(anvil, deployment, accounts[2])
+    with proxy:
+        receiver = accounts[8].address
+        before = payer.token.balance_of(receiver)
+        nonce = payer.sender.pending_nonce()
+
+        def cut(signed):
+            proxy.down()
+            threading.Timer(0.8, proxy.up).start()
+
+        payer.sender.journal = cut
+        receipt = payer.token.transfer(receiver, 3 * RPT)
+        assert proxy.stats.refused >= 1
+        assert receipt.nonce == nonce
+        assert payer.token.balance_of(receiver) == before + 3 * RPT
+        assert payer.sender.pending_nonce() == nonce + 1
+
+
+def test_rpc_down_for_good_is_a_sentence_and_sends_nothing(anvil, deployment, accounts):
+    proxy, payer = _proxied(anvil, deployment, accounts[3], attempts=3)
+    with proxy:
+        nonce = payer.sender.pending_nonce()
+        payer.sender.journal = lambda signed: proxy.down()
+        with pytest.raises(RpcUnavailable, match="did not answer while sending transferring tokens"):
+            payer.token.transfer(accounts[8].address, RPT)
+        proxy.up()
+        assert payer.sender.pending_nonce() == nonce  # nothing reached the node
+        payer.sender.journal = None
+        assert payer.token.transfer(accounts[8].address, RPT).nonce == nonce  # no gap afterwards
+
+
+def test_wrong_chain_id_is_refused(anvil, deployment, accounts, tmp_path):
+    deployment.chain_id = 1
+    with pytest.raises(ChainError, match="serves chain 31337, but the deployment file is for chain 1"):
+        Chain.connect(anvil.rpc_url, deployment, accounts[0])
+
+
+def test_missing_deployment_file(anvil, tmp_path):
+    with pytest.raises(ChainError, match="does not exist; run `rollproof deploy` first"):
+        Chain.connect(anvil.rpc_url, tmp_path / "deployment.json")
