@@ -9,6 +9,7 @@ See docs/PROTOCOL.md §4.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from py_arkworks_bls12381 import G2Point
 
 from verifier.bls import (
     BLSError,
@@ -210,6 +212,12 @@ class Beacon:
         return self.round, signature, point
 
 
+@functools.lru_cache(maxsize=32)
+def _group_key(public_key: bytes) -> G2Point:
+    # Decompressing a G2 key and checking its subgroup costs more than the pairing; keys rarely change.
+    return decode_g2(public_key)
+
+
 def verify_beacon(info: ChainInfo, round: int, signature: bytes) -> bytes:
     """BLS-verifies the beacon of `round` under `info` and returns its randomness, sha256(signature).
 
@@ -219,7 +227,7 @@ def verify_beacon(info: ChainInfo, round: int, signature: bytes) -> bytes:
         raise BeaconError(f"Chain scheme '{info.scheme_id}' is not supported; only {SCHEME_ID} is.")
     message = round_message(round)
     try:
-        public_key = decode_g2(info.public_key)
+        public_key = _group_key(bytes(info.public_key))
         point = decode_g1(signature)
     except BLSError as exc:
         raise BeaconError(f"Beacon of round {round} is malformed: {exc}") from exc

@@ -30,6 +30,9 @@ contract DrandBeacon is IDrandBeacon {
     error InvalidBeacon(uint64 round);
     /// @notice Round 0 does not exist in drand.
     error InvalidRound();
+    /// @notice Too little gas was left for the pairing check; a starved precompile call fails exactly like
+    ///         one given an invalid point, so this is a revert, never a "false".
+    error InsufficientGas();
     /// @notice An EIP-2537 / modexp precompile call failed (malformed input or chain without Prague).
     error PrecompileFailed(address precompile);
 
@@ -44,6 +47,8 @@ contract DrandBeacon is IDrandBeacon {
     ///      outside the subgroup) must not burn 63/64 of the caller's gas. The cap leaves ~5x headroom for
     ///      a future repricing.
     uint256 private constant PAIRING_GAS = 500_000;
+    /// @dev EIP-2537 price of a pairing check over two pairs: 32,600 * 2 + 37,700.
+    uint256 private constant PAIRING_PRICE = 102_900;
 
     /// @dev Base field modulus p of BLS12-381, 48 bytes big-endian (modulus argument of modexp).
     bytes private constant FIELD_MODULUS =
@@ -141,7 +146,9 @@ contract DrandBeacon is IDrandBeacon {
         bytes memory input = abi.encodePacked(
             signaturePoint, NEG_G2, hm, abi.encodePacked(PK0, PK1, PK2, PK3, PK4, PK5, PK6, PK7)
         );
-        // The precompile fails (ok = false) on points off the curve or outside the subgroup: invalid.
+        // Only with enough gas for the full pairing does a failed call mean an invalid point (off the curve
+        // or outside the subgroup); otherwise eth_estimateGas or a gas-capped caller would read "false".
+        if (gasleft() < (PAIRING_PRICE * 64) / 63 + 5_000) revert InsufficientGas();
         (bool ok, bytes memory out) = PAIRING_CHECK.staticcall{gas: PAIRING_GAS}(input);
         if (!ok || out.length != 32) return false;
         return abi.decode(out, (uint256)) == 1;

@@ -180,6 +180,16 @@ contract DrandBeaconTest {
         Log.gas("DrandBeacon.recordBeacon gas (already recorded)", before - gasleft());
     }
 
+    function test_GasStarvedVerifyRevertsInsteadOfReturningFalse() public view {
+        Vector memory v = _quicknet(0);
+        bytes memory data = abi.encodeCall(DrandBeacon.verify, (v.round, v.signature, v.point));
+        (bool ok, bytes memory out) = address(quicknet).staticcall{gas: 110_000}(data);
+        require(!ok, "a gas-starved verify must revert");
+        require(bytes4(out) == DrandBeacon.InsufficientGas.selector, "expected InsufficientGas");
+        (ok, out) = address(quicknet).staticcall{gas: 200_000}(data);
+        require(ok && abi.decode(out, (bool)), "200k gas is enough for verify");
+    }
+
     function test_UnrecordedRoundIsZero() public view {
         _eq(quicknet.randomness(2), bytes32(0), "unrecorded round must read as zero");
     }
