@@ -1,8 +1,10 @@
-"""DrandBeacon on a real Anvil (Prague, EIP-2537) with beacons fetched from the devnet server."""
+"""DrandBeacon on a real Anvil (Prague, EIP-2537) with beacons fetched from the devnet server.
+
+Uses the shared session `anvil` fixture of tests/conftest.py.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,15 +27,10 @@ def _artifact() -> Any:
 
 
 @pytest.fixture(scope="module")
-def anvil() -> Iterator[Anvil]:
-    with Anvil() as node:
-        yield node
-
-
-@pytest.fixture(scope="module")
 def w3(anvil: Anvil) -> Web3:
     w3 = Web3(Web3.HTTPProvider(anvil.rpc_url))
-    w3.eth.default_account = w3.eth.accounts[0]
+    # The last funded account: the shared session Anvil's other users send from the first ones.
+    w3.eth.default_account = w3.eth.accounts[-1]
     return w3
 
 
