@@ -44,7 +44,8 @@ class LyingRelay:
 
             def do_GET(self) -> None:  # noqa: N802
                 if self.path.endswith("/info"):
-                    body = json.dumps(relay.honest.info.to_json()).encode()
+                    served = forger.info if relay.mode == "wrong_info" else relay.honest.info
+                    body = json.dumps(served.to_json()).encode()
                 else:
                     relay.beacon_requests += 1
                     r = int(self.path.rsplit("/", 1)[1])
@@ -61,7 +62,7 @@ class LyingRelay:
 
     def answer(self, r: int, forger: DevnetBeacon) -> object:
         honest = self.honest.sign(r).to_json()
-        if self.mode == "wrong_key":
+        if self.mode in ("wrong_key", "wrong_info"):
             return forger.sign(r).to_json()
         if self.mode == "wrong_randomness":
             return {**honest, "randomness": "00" * 32}
@@ -135,6 +136,19 @@ def test_only_lying_relays_means_unavailable_never_a_fallback(devnet_server):
                 client.get(7)
         assert "does not verify" in str(err.value)
         assert liar.beacon_requests == 1
+    finally:
+        liar.close()
+
+
+def test_relay_serving_another_chain_info_is_skipped(devnet_server):
+    liar = LyingRelay(devnet_server.beacon, "wrong_info")
+    try:
+        info = devnet_server.beacon.info
+        with DrandClient([liar.url, devnet_server.url], chain_hash=info.hash, backoff=0) as client:
+            assert client.info() == info
+        with DrandClient([liar.url], chain_hash=info.hash, retries=1) as client:
+            with pytest.raises(BeaconUnavailable, match="serves chain"):
+                client.info()
     finally:
         liar.close()
 
