@@ -1,0 +1,61 @@
+"""Parent-side handle on a worker process (tests/p2p/worker.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+WORKER = Path(__file__).with_name("worker.py")
+ROOT = WORKER.parents[2]
+
+
+class Worker:
+    def __init__(self, index: int, staked: list[int], bootstrap: list[str] | None = None, **spec) -> None:
+        self.spec = {"index": index, "staked": staked, "bootstrap": bootstrap or [], **spec}
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            [sys.executable, str(WORKER), json.dumps(self.spec)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            cwd=ROOT,
+            env=env,
+        )
+        ready = self._read()
+        self.addrs: list[str] = ready["ready"]
+        self.peer_id: str = ready["peer_id"]
+
+    def _read(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"worker {self.spec['index']} exited (code {self.proc.poll()})")
+        return json.loads(line)
+
+    def send(self, **cmd) -> None:
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+
+    def recv(self) -> dict:
+        return self._read()
+
+    def call(self, **cmd) -> dict:
+        self.send(**cmd)
+        return self._read()
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.call(cmd="quit")
+                self.proc.wait(15)
+            except Exception:
+                self.proc.kill()
+                self.proc.wait(10)
