@@ -30,7 +30,6 @@ from rich.markup import escape
 
 from node.config import (
     GENERAL_SECTIONS,
-    ROLE_SECTIONS,
     Config,
     UserError,
     load_config,
@@ -541,7 +540,9 @@ def _register_config_show() -> None:
             default=False,
             annotation=Annotated[bool, typer.Option("--json", help="Print as JSON.")],
         ),
-        *config_parameters([*GENERAL_SECTIONS, *ROLE_SECTIONS]),
+        # Role options share flag names across roles (--stake), so only general ones are flags here;
+        # role options still come from the file and the environment.
+        *config_parameters(list(GENERAL_SECTIONS)),
     ]
 
     def show(**kwargs: Any) -> None:

@@ -117,7 +117,7 @@ TRANSITIONS: dict[Role, dict[StrEnum, frozenset[StrEnum]]] = {
         _M.SEEDED: frozenset({_M.GENERATED, _M.SKIPPED, _M.FAILED}),
         _M.GENERATED: frozenset({_M.COMMITTED, _M.FAILED}),
         _M.COMMITTED: frozenset({_M.SETTLED, _M.FAILED}),
-        _M.SETTLED: frozenset({_M.CLAIMED}),
+        _M.SETTLED: frozenset({_M.CLAIMED, _M.FAILED}),
         _M.CLAIMED: frozenset(),
         _M.SKIPPED: frozenset(),
         _M.FAILED: frozenset(),
@@ -134,7 +134,7 @@ TRANSITIONS: dict[Role, dict[StrEnum, frozenset[StrEnum]]] = {
     },
     Role.PROPOSER: {
         _P.POSTED: frozenset({_P.FINALIZED, _P.CANCELLED, _P.FAILED}),
-        _P.FINALIZED: frozenset({_P.CLAIMED}),
+        _P.FINALIZED: frozenset({_P.CLAIMED, _P.FAILED}),
         _P.CLAIMED: frozenset(),
         _P.CANCELLED: frozenset(),
         _P.FAILED: frozenset(),

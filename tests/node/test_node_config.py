@@ -1,0 +1,165 @@
+"""Config layering (flag > env > file > default), the annotated default file, and clear errors."""
+
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+
+import pytest
+
+from node.config import (
+    ROLE_SECTIONS,
+    SECTIONS,
+    ConfigError,
+    all_options,
+    default_config_text,
+    load_config,
+    rpt_to_units,
+    section_options,
+    write_default_config,
+)
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_precedence_flag_over_env_over_file_over_default(tmp_path: Path) -> None:
+    cfg_file = write(
+        tmp_path / "n.toml",
+        '[chain]\nrpc_url = "http://file:1"\nconfirmations = 2\n[node]\nmetrics_port = 9001\nlog_level = "debug"\n',
+    )
+    env = {"ROLLPROOF_RPC_URL": "http://env:2", "ROLLPROOF_METRICS_PORT": "9002"}
+    cfg = load_config(cfg_file, env=env, overrides={"chain.rpc_url": "http://flag:3"})
+    assert cfg.chain.rpc_url == "http://flag:3"  # flag beats env and file
+    assert cfg.node.metrics_port == 9002  # env beats file
+    assert cfg.chain.confirmations == 2  # file beats default
+    assert cfg.node.log_level == "debug"
+    assert cfg.p2p.listen == "/ip4/127.0.0.1/tcp/4001"  # default
+    assert cfg.sources["chain.rpc_url"] == "flag --rpc-url"
+    assert cfg.sources["node.metrics_port"] == "env ROLLPROOF_METRICS_PORT"
+    assert cfg.sources["chain.confirmations"] == "file"
+    assert cfg.sources["p2p.listen"] == "default"
+
+
+def test_role_options_use_role_prefixed_env_vars(tmp_path: Path) -> None:
+    env = {
+        "ROLLPROOF_MINER_STAKE": "12.5",
+        "ROLLPROOF_VALIDATOR_AUTO_STAKE": "no",
+        "ROLLPROOF_BOOTSTRAP": "/ip4/1.2.3.4/tcp/1, /ip4/5.6.7.8/tcp/2",
+    }
+    cfg = load_config(None, env=env)
+    assert cfg.miner.stake == "12.5" and rpt_to_units(cfg.miner.stake) == 12_500_000_000_000_000_000
+    assert cfg.validator.auto_stake is False
+    assert cfg.evaluator.stake == "100"  # another role's stake is untouched
+    assert cfg.p2p.bootstrap == ["/ip4/1.2.3.4/tcp/1", "/ip4/5.6.7.8/tcp/2"]
+
+
+def test_paths_in_the_file_are_relative_to_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "etc").mkdir()
+    cfg_file = write(
+        tmp_path / "etc" / "node.toml", '[node]\ndata_dir = "data"\n[chain]\nkeystore = "keys/k.json"\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(cfg_file, env={})
+    assert cfg.data_dir == tmp_path / "etc" / "data"
+    assert cfg.chain.keystore == str(tmp_path / "etc" / "keys" / "k.json")
+    assert cfg.store_url == f"sqlite:///{tmp_path / 'etc' / 'data' / 'node.db'}"
+    assert cfg.identity_key == tmp_path / "etc" / "keys" / "k.p2p.key"
+    # From the environment, relative to the working directory instead.
+    cfg = load_config(cfg_file, env={"ROLLPROOF_DATA_DIR": "elsewhere"})
+    assert cfg.data_dir == tmp_path / "elsewhere"
+
+
+def test_default_file_round_trips_and_documents_every_option(tmp_path: Path) -> None:
+    text = default_config_text()
+    for spec in all_options():
+        assert spec.env_var in text and f"\n{spec.key} = " in text
+    path = write_default_config(tmp_path / "rollproof.toml")
+    from_file = load_config(path, env={})
+    defaults = load_config(None, env={})
+    for spec in all_options():
+        got = getattr(getattr(from_file, spec.section), spec.key)
+        want = getattr(getattr(defaults, spec.section), spec.key)
+        if spec.path and isinstance(spec.default, str) and spec.default and not spec.default.startswith("~"):
+            want = str((tmp_path / spec.default).resolve())  # relative to the file's directory
+        assert got == want, spec.dotted
+    assert all(src == "file" for src in from_file.sources.values())
+    with pytest.raises(ConfigError, match="already exists; pass --force"):
+        write_default_config(path)
+    write_default_config(path, force=True)
+
+
+def test_env_var_names_are_unique_and_flags_unique_per_command() -> None:
+    counts = collections.Counter(o.env_var for o in all_options())
+    assert [k for k, n in counts.items() if n > 1] == []
+    general = [o.flag for s in SECTIONS if s not in ROLE_SECTIONS for o in section_options(s)]
+    for role in ROLE_SECTIONS:
+        flags = (
+            general + [o.flag for o in section_options(role)] + ["--config", "--help", "--json", "--offline"]
+        )
+        dup = [f for f, n in collections.Counter(flags).items() if n > 1]
+        assert dup in ([], ["--json"]), (role, dup)
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("[chain]\nrpc = 'http://x:1'\n", r"unknown key 'rpc' in \[chain\]\. Did you mean 'rpc_url'\?"),
+        ("[chian]\nrpc_url = 'http://x:1'\n", r"unknown section \[chian\]"),
+        ("[node]\nmetrics_port = 'high'\n", r"metrics_port in .* must be an integer, not 'high'"),
+        ("[node]\nmetrics_port = 70000\n", r"above the maximum 65535"),
+        ("[node]\nlog_level = 'loud'\n", r"choose one of: debug, info, warning, error"),
+        ("[node]\nlog_json = 1\n", r"must be true or false"),
+        ("[chain]\nrpc_url = 'localhost:8545'\n", r"must be an http\(s\):// or ws\(s\):// URL"),
+        ("[p2p]\nbootstrap = ['nonsense']\n", r"must be a multiaddr"),
+        ("[miner]\nstake = '-5'\n", r"non-negative RPT amount"),
+        ("[proposer]\nsuccess_low = 0.9\nsuccess_high = 0.5\n", r"success_low .* must be below"),
+        ("chain = 5\n", r"must be a \[chain\] table"),
+        ("[chain\n", r"not valid TOML"),
+    ],
+)
+def test_bad_files_are_sentences_naming_the_option(tmp_path: Path, toml: str, message: str) -> None:
+    path = write(tmp_path / "bad.toml", toml)
+    with pytest.raises(ConfigError, match=message):
+        load_config(path, env={})
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"ROLLPROOF_METRICS_PORT": "abc"}, "ROLLPROOF_METRICS_PORT is 'abc', which is not an integer"),
+        ({"ROLLPROOF_LOG_JSON": "maybe"}, "ROLLPROOF_LOG_JSON is 'maybe'; use true or false"),
+        ({"ROLLPROOF_TEMPERATURE": "x"}, None),  # not an option name: ignored (role options are prefixed)
+        ({"ROLLPROOF_PROPOSER_TEMPERATURE": "0"}, "below the minimum"),
+        (
+            {"ROLLPROOF_CONFIG": "/nonexistent/x.toml"},
+            r"does not exist; create one with `rollproof config init",
+        ),
+    ],
+)
+def test_bad_environment_values_are_sentences(env: dict[str, str], message: str | None) -> None:
+    if message is None:
+        assert load_config(None, env=env).proposer.temperature == 0.7
+        return
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, env=env)
+
+
+def test_bad_flag_values_and_unknown_overrides() -> None:
+    with pytest.raises(ConfigError, match=r"The flag --dtype is 'float8'; choose one of"):
+        load_config(None, env={}, overrides={"model.dtype": "float8"})
+    with pytest.raises(ConfigError, match="Unknown option"):
+        load_config(None, env={}, overrides={"wizard.level": 3})
+
+
+def test_a_file_that_is_too_big_or_not_text(tmp_path: Path) -> None:
+    big = tmp_path / "big.toml"
+    big.write_bytes(b"#" * (1024 * 1024 + 1))
+    with pytest.raises(ConfigError, match="larger than"):
+        load_config(big, env={})
+    binary = tmp_path / "bin.toml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(binary, env={})
