@@ -259,7 +259,7 @@ def setup_logging(role: str, data_dir: Path) -> None:
     stderr.setFormatter(logging.Formatter(f"%(asctime)s {role} %(levelname)s %(message)s", "%H:%M:%S"))
     root.addHandler(file_handler)
     root.addHandler(stderr)
-    for noisy in ("httpx", "urllib3", "web3", "libp2p", "multiaddr", "async_service", "filelock"):
+    for noisy in ("httpx", "urllib3", "web3", "libp2p", "multiaddr", "async_service", "filelock", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     root._rollproof_configured = True  # type: ignore[attr-defined]
 
@@ -490,11 +490,29 @@ def task_params_dict(task: Task) -> dict[str, Any]:
     }
 
 
-def env_name_of(env_id: bytes) -> str | None:
+def env_names() -> tuple[str, ...]:
     from node.envs import ENV_NAMES
+    from node.roles.testenv import NAME as TEST_ENV
+
+    return (*ENV_NAMES, TEST_ENV)
+
+
+def get_env(name: str) -> Any:
+    """The environment `name`: reasoning-gym ones from node.envs, plus the devnet test environment."""
+    from node.roles.testenv import NAME as TEST_ENV
+    from node.roles.testenv import LettersEnv
+
+    if name == TEST_ENV:
+        return LettersEnv()
+    from node.envs import get_env as get_reasoning_env
+
+    return get_reasoning_env(name)
+
+
+def env_name_of(env_id: bytes) -> str | None:
     from node.envs import env_id as env_id_of
 
-    for name in ENV_NAMES:
+    for name in env_names():
         if env_id_of(name) == env_id:
             return name
     return None

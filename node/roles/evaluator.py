@@ -64,7 +64,7 @@ class Evaluator:
         )
 
     def task_problems(self, task_id: int) -> list[Any] | None:
-        from node.envs import get_env
+        from node.roles.common import get_env
         from verifier.sampler import task_problems
 
         if task_id not in self.problems:

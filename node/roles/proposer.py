@@ -42,13 +42,13 @@ log = logging.getLogger("rollproof.proposer")
 
 class Proposer:
     def __init__(self, ctx: NodeContext) -> None:
-        from node.envs import ENV_NAMES
+        from node.roles.common import env_names
         from verifier.models import model_hash
 
         self.ctx = ctx
         s = ctx.settings
-        if s.env not in ENV_NAMES:
-            raise RoleError(f"Unknown environment {s.env!r}; known environments: {', '.join(ENV_NAMES)}.")
+        if s.env not in env_names():
+            raise RoleError(f"Unknown environment {s.env!r}; known environments: {', '.join(env_names())}.")
         model, _ = load_model_spec(s.model)
         self.model_hash = model_hash(model)
         del model

@@ -79,7 +79,7 @@ class Validator:
         self.envs: dict[str, Any] = {}
 
     def env(self, name: str) -> Any:
-        from node.envs import get_env
+        from node.roles.common import get_env
 
         if name not in self.envs:
             self.envs[name] = get_env(name)
