@@ -74,13 +74,13 @@ def setup_logging(
     `json_lines` writes JSON to `stream` (stderr by default); otherwise a rich handler. `log_file`
     additionally appends JSON lines to a file, whatever the console format.
     """
+    numeric = getattr(logging, level.upper(), None)
+    if not isinstance(numeric, int):
+        raise ValueError(f"{level!r} is not a log level; use debug, info, warning or error.")
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
         handler.close()
-    numeric = getattr(logging, level.upper(), None)
-    if not isinstance(numeric, int):
-        raise ValueError(f"{level!r} is not a log level; use debug, info, warning or error.")
     root.setLevel(numeric)
     out = stream or sys.stderr
     if json_lines:
