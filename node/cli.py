@@ -378,12 +378,18 @@ def preflight(cfg: Config, *, needs_account: bool = True, needs_model: bool = Tr
 def start_observability(cfg: Config, node_name: str) -> Any:
     """Logging and the /metrics server of a node process; returns the metrics server (or None)."""
     from node.logging import setup_logging
-    from node.metrics import NodeMetrics, start_metrics_server
+    from node.metrics import NodeMetrics, StoreCollector, start_metrics_server
+    from node.store import open_store
 
-    setup_logging(
-        cfg.node.log_level, json_lines=cfg.node.log_json, log_file=cfg.node.log_file or None, node=node_name
-    )
-    cfg.metrics = NodeMetrics()
+    log_file = cfg.node.log_file or str(cfg.data_dir / "node.log")
+    setup_logging(cfg.node.log_level, json_lines=cfg.node.log_json, log_file=log_file, node=node_name)
+    if cfg.node.metrics_port == 0:
+        return None
+    # The process-wide default registry, so metrics the roles register themselves are served too.
+    from prometheus_client import REGISTRY
+
+    cfg.metrics = NodeMetrics(registry=REGISTRY)
+    REGISTRY.register(StoreCollector(open_store(cfg.store_url)))
     return start_metrics_server(cfg.metrics, cfg.node.metrics_port, cfg.node.metrics_host)
 
 

@@ -61,3 +61,30 @@ def test_json_lines_logs_carry_extra_fields(tmp_path: Path) -> None:
         setup_logging("warning", stream=io.StringIO())
     with pytest.raises(ValueError, match="not a log level"):
         setup_logging("loud")
+
+
+def test_store_collector_exposes_task_states_and_outcomes(tmp_path: Path) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from node.metrics import StoreCollector
+    from node.store import MinerState, Role, open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 'node.db'}")
+    try:
+        store.upsert_task(1)
+        store.track_task(1, Role.MINER)
+        store.transition(1, Role.MINER, MinerState.JOINED)
+        store.record_audit(1, "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", 0, 0, passed=False)
+        store.record_outcome(
+            1, "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", Role.MINER, "PASSED", paid=3 * 10**18
+        )
+        store.set_cursor("events", 42)
+        registry = CollectorRegistry()
+        registry.register(StoreCollector(store))
+        text = generate_latest(registry).decode()
+        assert 'rollproof_store_tasks{role="miner",state="JOINED"} 1.0' in text
+        assert 'rollproof_store_audits_total{result="fail"} 1.0' in text
+        assert "rollproof_store_paid_rpt_total 3.0" in text
+        assert 'rollproof_store_event_block{name="events"} 42.0' in text
+    finally:
+        store.close()
