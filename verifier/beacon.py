@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from py_arkworks_bls12381 import G2Point
+from py_arkworks_bls12381 import G1Point, G2Point
 
 from verifier.bls import (
     BLSError,
@@ -231,6 +231,8 @@ def verify_beacon(info: ChainInfo, round: int, signature: bytes) -> bytes:
         point = decode_g1(signature)
     except BLSError as exc:
         raise BeaconError(f"Beacon of round {round} is malformed: {exc}") from exc
+    if point == G1Point.identity():
+        raise BeaconError(f"Beacon of round {round} is malformed: the signature is the point at infinity.")
     if not verify_g1_signature(public_key, message, point):
         raise BeaconError(
             f"Beacon of round {round} does not verify: the signature is not the chain's BLS signature "

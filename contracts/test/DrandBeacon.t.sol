@@ -254,6 +254,11 @@ contract DrandBeaconTest {
         sig[0] = bytes1(uint8(sig[0]) & 0x7f);
         require(!quicknet.verify(v.round, sig, v.point), "missing compression flag accepted");
         require(!quicknet.verify(v.round, new bytes(48), new bytes(128)), "zero signature accepted");
+        // The identity in both encodings is self-consistent (x = 0, y = 0, sign clear): the pairing must
+        // still fail, because e(O, -g2) * e(H(m), pk) = e(H(m), pk) != 1 for a non-identity key.
+        bytes memory identity = new bytes(48);
+        identity[0] = 0x80;
+        require(!quicknet.verify(v.round, identity, new bytes(128)), "identity signature accepted");
     }
 
     function test_RejectsPointOffCurveOrBadPadding() public view {
