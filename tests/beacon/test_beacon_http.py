@@ -239,3 +239,16 @@ def test_cli_verify_prints_randomness_or_fails_with_a_sentence(vectors):
     assert junk.exit_code == 1 and "not valid hex" in junk.stderr
     chain = CliRunner().invoke(beacon_app, ["verify", "--chain", "nope", "--round", "3", "--signature", "00"])
     assert chain.exit_code == 1 and "Unknown chain" in chain.stderr
+
+
+def test_cli_get_prints_a_verified_beacon_or_a_sentence(devnet_server):
+    info = devnet_server.beacon.info
+    out = CliRunner().invoke(
+        beacon_app, ["get", "--relay", devnet_server.url, "--chain-hash", info.hash, "--round", "9"]
+    )
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout) == devnet_server.beacon.sign(9).to_json()
+    wrong = CliRunner().invoke(
+        beacon_app, ["get", "--relay", devnet_server.url, "--round", "9", "--timeout", "2"]
+    )
+    assert wrong.exit_code == 1 and wrong.stderr.startswith("error: No relay served chain info")
