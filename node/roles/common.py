@@ -67,6 +67,7 @@ class RoleSettings:
     threads: int = 1  # torch threads
     max_tasks: int = 0  # stop after this many tasks reached a terminal state (0: run forever)
     exit_when_idle: float = 0.0  # stop when nothing happened for this many seconds (0: never)
+    crash_after: str = ""  # tests only: SIGKILL this process right after entering this task state
     # miner
     stake: int = 0  # stake (base units) to add when below the role minimum; 0: never stake
     cheat: bool = False  # devnet/tests only: generate with a cheaper model, prefill real logprobs
@@ -713,11 +714,12 @@ def ensure_peer_registered(ctx: NodeContext) -> None:
     ctx.chain.stakes.register_peer(ctx.identity_secret)
 
 
-def ensure_staked(ctx: NodeContext, role: int) -> None:
-    """Stake `settings.stake` when below the minimum; else a sentence explaining what is missing."""
+def check_stake(ctx: NodeContext, role: int) -> bool:
+    """Before anything is sent: True when staking is needed and possible, False when already staked;
+    a sentence explaining what is missing otherwise (so a bad start leaves nothing half-done)."""
     stakes = ctx.chain.stakes
     if stakes.is_staked(ctx.address, role):
-        return
+        return False
     if ctx.settings.stake <= 0:
         from chain.errors import format_rpt
 
@@ -732,8 +734,41 @@ def ensure_staked(ctx: NodeContext, role: int) -> None:
             f"{ctx.address} holds {balance} RPT base units, less than the {ctx.settings.stake} to stake; "
             "fund the account first."
         )
-    stakes.stake(role, ctx.settings.stake)
-    event(log, "staked", role=role, amount=ctx.settings.stake)
+    return True
+
+
+def ensure_staked(ctx: NodeContext, role: int) -> None:
+    """Stake `settings.stake` when below the minimum (check_stake ran before)."""
+    if check_stake(ctx, role):
+        ctx.chain.stakes.stake(role, ctx.settings.stake)
+        event(log, "staked", role=role, amount=ctx.settings.stake)
+
+
+def crash_point(ctx: NodeContext, state: Any) -> None:
+    """Tests only: die by SIGKILL right after `state` was persisted (no cleanup, like a power cut)."""
+    if ctx.settings.crash_after and ctx.settings.crash_after == str(state):
+        log.warning("crash_after=%s: killing this process now", state)
+        logging.shutdown()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def step_tasks(ctx: NodeContext, task_ids: list[int], advance: Callable[[int], bool]) -> bool:
+    """Advance each task one step; a failure in one task is logged and retried next loop, the others go on."""
+    from chain.errors import ChainRevert
+
+    busy = False
+    for task_id in task_ids:
+        if ctx.stop:
+            break
+        try:
+            busy |= advance(task_id)
+        except ChainRevert as exc:
+            log.warning("task %d: %s", task_id, exc)
+        except RoleError:
+            raise
+        except Exception:  # noqa: BLE001 - keep serving the other tasks; the traceback is logged
+            log.exception("task %d: step failed; retrying on the next loop", task_id)
+    return busy
 
 
 def run_loop(ctx: NodeContext, step: Callable[[], bool], done: Callable[[], bool] | None = None) -> int:

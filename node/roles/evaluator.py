@@ -16,6 +16,7 @@ from typing import Any
 from chain.clients import Role as ChainRole
 from node.roles.common import (
     NodeContext,
+    check_stake,
     decode_rollout,
     encode_rollout,
     ensure_peer_registered,
@@ -133,11 +134,12 @@ def run(config: Any) -> int:
     ctx = open_context(settings, Role.EVALUATOR, account=getattr(config, "account", None))
     try:
         ctx.stop.install()
+        check_stake(ctx, ChainRole.EVALUATOR)
+        evaluator = Evaluator(ctx)
         start_metrics(settings.metrics_port)
+        start_p2p(ctx)
         ensure_staked(ctx, ChainRole.EVALUATOR)
         ensure_peer_registered(ctx)
-        evaluator = Evaluator(ctx)
-        start_p2p(ctx)
         event(log, "evaluator ready", address=ctx.address)
         return run_loop(ctx, evaluator.step)
     finally:

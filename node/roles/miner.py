@@ -29,6 +29,8 @@ from node.roles.common import (
     NodeContext,
     RoleError,
     TaskView,
+    check_stake,
+    crash_point,
     encode_rollout,
     ensure_peer_registered,
     ensure_staked,
@@ -42,6 +44,7 @@ from node.roles.common import (
     setup_logging,
     start_metrics,
     start_p2p,
+    step_tasks,
     sync_tasks,
     task_randomness,
     task_view,
@@ -253,16 +256,17 @@ class Miner:
 
     def step(self) -> bool:
         busy = sync_tasks(self.ctx) > 0
-        for task_id in self.ctx.store.tasks_in_state(Role.MINER, ACTIVE):
-            if self.ctx.stop:
-                break
-            try:
-                busy |= self.advance(task_id)
-            except ChainRevert as exc:
-                log.warning("task %d: %s", task_id, exc)
-        return busy
+        return step_tasks(self.ctx, self.ctx.store.tasks_in_state(Role.MINER, ACTIVE), self.advance) or busy
 
     def advance(self, task_id: int) -> bool:
+        before = self.ctx.store.task_state(task_id, Role.MINER)
+        busy = self._advance(task_id)
+        after = self.ctx.store.task_state(task_id, Role.MINER)
+        if after != before:
+            crash_point(self.ctx, after)
+        return busy
+
+    def _advance(self, task_id: int) -> bool:
         store, me = self.ctx.store, self.ctx.address
         state = store.task_state(task_id, Role.MINER)
         tv = task_view(self.ctx, task_id)
@@ -520,11 +524,13 @@ def run(config: Any) -> int:
     ctx = open_context(settings, Role.MINER, account=getattr(config, "account", None))
     try:
         ctx.stop.install()
+        # Every check that can fail (stake, model, ports) runs before the first transaction.
+        check_stake(ctx, ChainRole.MINER)
+        miner = Miner(ctx)
         start_metrics(settings.metrics_port)
+        miner.start_p2p()
         ensure_staked(ctx, ChainRole.MINER)
         ensure_peer_registered(ctx)
-        miner = Miner(ctx)
-        miner.start_p2p()
         event(log, "miner ready", address=ctx.address, cheat=settings.cheat, model=settings.model)
         return run_loop(ctx, miner.step, miner.done)
     finally:

@@ -213,8 +213,8 @@ def run(config: Any) -> int:
     ctx = open_context(settings, Role.PROPOSER, account=getattr(config, "account", None))
     try:
         ctx.stop.install()
-        start_metrics(settings.metrics_port)
         proposer = Proposer(ctx)
+        start_metrics(settings.metrics_port)
         event(log, "proposer ready", address=ctx.address, tasks=settings.tasks, env=settings.env)
         return run_loop(ctx, proposer.step, proposer.done)
     finally:

@@ -24,11 +24,13 @@ from typing import Any
 from chain.clients import Outcome, verdict_hash
 from chain.clients import Role as ChainRole
 from chain.clients import Verdict as ChainVerdict
-from chain.errors import ChainError, ChainRevert
+from chain.errors import ChainError
 from node.roles.common import (
     DEADLINE_MARGIN,
     NodeContext,
     TaskView,
+    check_stake,
+    crash_point,
     decode_rollout,
     encode_rollout,
     ensure_peer_registered,
@@ -46,6 +48,7 @@ from node.roles.common import (
     setup_logging,
     start_metrics,
     start_p2p,
+    step_tasks,
     sync_tasks,
     task_randomness,
     task_view,
@@ -111,16 +114,19 @@ class Validator:
 
     def step(self) -> bool:
         busy = sync_tasks(self.ctx) > 0
-        for task_id in self.ctx.store.tasks_in_state(Role.VALIDATOR, ACTIVE):
-            if self.ctx.stop:
-                break
-            try:
-                busy |= self.advance(task_id)
-            except ChainRevert as exc:
-                log.warning("task %d: %s", task_id, exc)
-        return busy
+        return (
+            step_tasks(self.ctx, self.ctx.store.tasks_in_state(Role.VALIDATOR, ACTIVE), self.advance) or busy
+        )
 
     def advance(self, task_id: int) -> bool:
+        before = self.ctx.store.task_state(task_id, Role.VALIDATOR)
+        busy = self._advance(task_id)
+        after = self.ctx.store.task_state(task_id, Role.VALIDATOR)
+        if after != before:
+            crash_point(self.ctx, after)
+        return busy
+
+    def _advance(self, task_id: int) -> bool:
         store = self.ctx.store
         state = store.task_state(task_id, Role.VALIDATOR)
         tv = task_view(self.ctx, task_id)
@@ -381,11 +387,12 @@ def run(config: Any) -> int:
     ctx = open_context(settings, Role.VALIDATOR, account=getattr(config, "account", None))
     try:
         ctx.stop.install()
+        check_stake(ctx, ChainRole.VALIDATOR)
+        validator = Validator(ctx)
         start_metrics(settings.metrics_port)
+        start_p2p(ctx)
         ensure_staked(ctx, ChainRole.VALIDATOR)
         ensure_peer_registered(ctx)
-        validator = Validator(ctx)
-        start_p2p(ctx)
         event(log, "validator ready", address=ctx.address, model=settings.model)
         return run_loop(ctx, validator.step, validator.done)
     finally:
