@@ -127,7 +127,10 @@ class ChainSection:
         "http://127.0.0.1:8545", "JSON-RPC URL of the EVM chain (Anvil, testnet, L2).", check=check_url
     )
     deployment: str = opt(
-        "deployment.json", "Deployment file written by `rollproof deploy` (contract addresses).", path=True
+        "",
+        "Deployment file written by `rollproof deploy` (contract addresses); empty means "
+        "<data_dir>/deployment.json, where `rollproof deploy` writes by default.",
+        path=True,
     )
     keystore: str = opt(
         "", "Ethereum V3 keystore of this node's account (create one with `rollproof keys new`).", path=True
@@ -609,8 +612,15 @@ def load_config(
             validate_value(spec, value, where)
             setattr(target, spec.key, value)
             cfg.sources[spec.dotted] = source
+    _fill_derived_defaults(cfg)
     _check_cross_field(cfg)
     return cfg
+
+
+def _fill_derived_defaults(cfg: Config) -> None:
+    """Defaults that depend on other options (kept explicit so every consumer sees the same path)."""
+    if not cfg.chain.deployment:
+        cfg.chain.deployment = str(cfg.data_dir / "deployment.json")
 
 
 def _check_cross_field(cfg: Config) -> None:

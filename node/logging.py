@@ -48,17 +48,39 @@ class JsonLinesFormatter(logging.Formatter):
         }
         if self.node:
             out["node"] = self.node
-        for key, value in vars(record).items():
-            if key not in _RECORD_FIELDS and not key.startswith("_"):
-                if key == "fields" and isinstance(value, dict):
-                    # `extra={"fields": {...}}` (node.roles.common.event) is flattened into the line.
-                    for k, v in value.items():
-                        out.setdefault(str(k), _jsonable(v))
-                else:
-                    out[key] = _jsonable(value)
+        for key, value in record_fields(record).items():
+            out.setdefault(key, value)
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return json.dumps(out, ensure_ascii=False)
+
+
+def record_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The structured fields of a record: its `extra=` attributes, with `fields={...}` flattened."""
+    out: dict[str, Any] = {}
+    for key, value in vars(record).items():
+        if key in _RECORD_FIELDS or key.startswith("_"):
+            continue
+        if key == "fields" and isinstance(value, dict):
+            for k, v in value.items():
+                out.setdefault(str(k), _jsonable(v))
+        else:
+            out[key] = _jsonable(value)
+    return out
+
+
+class TextWithFieldsFormatter(logging.Formatter):
+    """`[node] message key=value ...` for the terminal."""
+
+    def __init__(self, node: str | None = None) -> None:
+        super().__init__()
+        self.node = node
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        extras = " ".join(f"{k}={v}" for k, v in record_fields(record).items())
+        prefix = f"[{self.node}] " if self.node else ""
+        return f"{prefix}{text}" + (f"  {extras}" if extras else "")
 
 
 def setup_logging(
@@ -96,7 +118,7 @@ def setup_logging(
             rich_tracebacks=False,
             markup=False,
         )
-        console.setFormatter(logging.Formatter(f"[{node}] %(message)s" if node else "%(message)s"))
+        console.setFormatter(TextWithFieldsFormatter(node))
     root.addHandler(console)
     if log_file:
         path = Path(log_file)
