@@ -27,8 +27,8 @@ CHECKS = ("missing", "identity", "inclusion", "prompt", "length", "termination",
 class Tolerances:
     """Numeric slack of the checks, set from measured honest deviations (PROTOCOL.md §9)."""
 
-    logprob: float = 1e-3  # max |claimed - recomputed| T-scaled logprob
-    cdf_slack: float = 1e-4  # how far u * total may sit outside the claimed token's CDF interval
+    logprob: float = 5e-4  # max |claimed - recomputed| T-scaled logprob (12x the worst honest, §9)
+    cdf_slack: float = 5e-4  # how far u * total may sit outside the claimed token's CDF interval
     prefill_batch: int = 8  # rows per prefill forward (memory bound; does not change the checks)
     padding: str = "right"  # "right" or "left"; both calibrated
 
@@ -237,22 +237,26 @@ def verify_rollouts(
             tolerances.padding,
         )
         for (i, r, _, positions), row_logits in zip(chunk, logits, strict=True):
-            failures.extend(check_positions(i, r, task, positions, row_logits, tolerances))
+            failures.extend(check_positions(i, r, task, challenge.miner, positions, row_logits, tolerances))
 
     score = sum(rewards) // len(rewards) if rewards else 0
     return Verdict(passed=not failures, score=score, audited=len(challenge.items), failures=failures)
 
 
 def check_positions(
-    index: int, r: Rollout, task: TaskSpec, positions: list[int], logits: torch.Tensor, tol: Tolerances
+    index: int,
+    r: Rollout,
+    task: TaskSpec,
+    miner: str,
+    positions: list[int],
+    logits: torch.Tensor,
+    tol: Tolerances,
 ) -> list[Failure]:
     """The sampler rules at the challenged positions: token = inverse-CDF draw at u (within slack),
-    and |claimed logprob - recomputed| <= tolerance."""
-    us = (
-        sampler_us(task.seed_randomness, task.task_id, r.miner, r.p, r.g, max(positions) + 1)
-        if positions
-        else []
-    )
+    and |claimed logprob - recomputed| <= tolerance. u comes from the audited identity (the task,
+    the challenged miner, (p, g) of the commit index), never from the rollout's own claims."""
+    p, g = task.problem_and_rollout(index)
+    us = sampler_us(task.seed_randomness, task.task_id, miner, p, g, max(positions) + 1) if positions else []
     logp_rows = scaled_log_softmax(logits, task.temperature)
     bad_tokens, bad_logprobs = [], []
     worst_lp = 0.0
