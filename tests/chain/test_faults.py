@@ -130,3 +130,29 @@ def test_wrong_chain_id_is_refused(anvil, deployment, accounts, tmp_path):
 def test_missing_deployment_file(anvil, tmp_path):
     with pytest.raises(ChainError, match="does not exist; run `rollproof deploy` first"):
         Chain.connect(anvil.rpc_url, tmp_path / "deployment.json")
+
+
+def test_journaled_transaction_survives_a_restart(anvil, deployment, accounts):
+    """The node journals the signed bytes before broadcasting; the RPC dies; after a restart the
+    journal is re-broadcast and the transfer lands exactly once under its original hash."""
+    proxy, first_run = _proxied(anvil, deployment, accounts[4], attempts=2)
+    journal = []
+    receiver = accounts[8].address
+    with proxy:
+        before = first_run.token.balance_of(receiver)
+        nonce = first_run.sender.pending_nonce()
+
+        def record_then_die(signed):
+            journal.append(signed)
+            proxy.down()
+
+        first_run.sender.journal = record_then_die
+        with pytest.raises(RpcUnavailable):
+            first_run.token.transfer(receiver, 11 * RPT)
+    (signed,) = journal
+    second_run = Chain.connect(anvil.rpc_url, deployment, accounts[4])
+    receipt = second_run.sender.rebroadcast(signed)
+    assert receipt.tx_hash == signed.tx_hash and receipt.nonce == nonce
+    assert second_run.sender.rebroadcast(signed).tx_hash == signed.tx_hash  # again: harmless
+    assert second_run.token.balance_of(receiver) == before + 11 * RPT
+    assert second_run.sender.pending_nonce() == nonce + 1

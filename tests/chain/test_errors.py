@@ -1,0 +1,41 @@
+"""Revert data decoded into sentences."""
+
+from __future__ import annotations
+
+from eth_abi import encode
+from eth_utils import keccak
+
+from chain.errors import decode_revert, format_rpt
+
+
+def _data(signature: str, types: list[str], values: list) -> bytes:
+    return keccak(text=signature)[:4] + encode(types, values)
+
+
+def test_insufficient_stake_sentence():
+    data = _data("InsufficientStake(uint256,uint256)", ["uint256", "uint256"], [50 * 10**18, 100 * 10**18])
+    decoded = decode_revert(data, {"role": 1})
+    assert decoded.name == "InsufficientStake"
+    assert decoded.message == "stake 50 RPT is below the validator minimum of 100 RPT"
+
+
+def test_unknown_and_generic_errors():
+    assert decode_revert(b"\xde\xad\xbe\xef") is None
+    assert decode_revert(b"\x01") is None and decode_revert("0xzz") is None
+    assert decode_revert(_data("Error(string)", ["string"], ["plain reason"])).message == "plain reason"
+    assert "panicked (code 0x11)" in decode_revert(_data("Panic(uint256)", ["uint256"], [0x11])).message
+    # An ABI error without a template still reads as its name and arguments, never hex.
+    generic = decode_revert(_data("BpsTooHigh(uint256)", ["uint256"], [20_000]))
+    assert generic.message == "BpsTooHigh(bps=20000)"
+    # Truncated arguments do not crash the decoder.
+    assert (
+        decode_revert(keccak(text="InsufficientStake(uint256,uint256)")[:4] + b"\x00" * 5).name
+        == "InsufficientStake"
+    )
+
+
+def test_format_rpt():
+    assert format_rpt(0) == "0 RPT"
+    assert format_rpt(10**18) == "1 RPT"
+    assert format_rpt(15 * 10**17) == "1.5 RPT"
+    assert format_rpt(1) == "0.000000000000000001 RPT"
