@@ -164,6 +164,7 @@ def _from_node_config(config: Any, role: str) -> RoleSettings:
 
     section = getattr(config, role)
     beacon_urls = list(getattr(getattr(config, "beacon", None), "urls", []) or [])
+    deployment = config.chain.deployment or str(Path(config.data_dir) / "deployment.json")
     if not beacon_urls and getattr(config.chain, "beacon_url", ""):
         beacon_urls = [config.chain.beacon_url]
     if not beacon_urls and os.environ.get("ROLLPROOF_BEACON_URL"):
@@ -172,7 +173,7 @@ def _from_node_config(config: Any, role: str) -> RoleSettings:
         "role": role,
         "data_dir": config.data_dir,
         "rpc_url": config.chain.rpc_url,
-        "deployment": config.chain.deployment,
+        "deployment": deployment,
         "keystore": config.chain.keystore or "keystore.json",
         "passphrase_file": config.chain.passphrase_file or None,
         "beacon_urls": beacon_urls,
@@ -183,6 +184,7 @@ def _from_node_config(config: Any, role: str) -> RoleSettings:
         "poll_interval": config.chain.poll_interval,
         "threads": config.model.threads,
         "env": config.env.env,
+        "exit_when_idle": getattr(config.node, "exit_when_idle", 0.0),
     }
     if role in ("miner", "validator", "evaluator"):
         data["stake"] = rpt_to_units(section.stake) if getattr(section, "auto_stake", False) else 0
@@ -190,6 +192,8 @@ def _from_node_config(config: Any, role: str) -> RoleSettings:
         data["max_tasks"] = section.max_tasks
     if role == "miner":
         data["train"] = section.train
+        data["lora_rank"] = getattr(section, "lora_rank", 4)
+        data["batch_size"] = getattr(section, "batch_size", 8)
         if section.cheat_model:
             data["cheat"] = True
             data["cheap_model"] = section.cheat_model
@@ -230,6 +234,12 @@ class StopFlag:
 
     def sleep(self, seconds: float) -> None:
         self.event.wait(seconds)
+
+
+def setup_role_logging(config: Any, settings: RoleSettings) -> None:
+    """Our own logs for `python -m node.roles` / devnet nodes; the CLI sets logging up itself."""
+    if isinstance(config, RoleSettings | str | Path | dict):
+        setup_logging(settings.role, settings.data_dir)
 
 
 def setup_logging(role: str, data_dir: Path) -> None:

@@ -26,7 +26,7 @@ from node.roles.common import (
     run_loop,
     set_threads,
     settings_from,
-    setup_logging,
+    setup_role_logging,
     start_metrics,
     start_p2p,
     sync_tasks,
@@ -129,7 +129,7 @@ class Evaluator:
 def run(config: Any) -> int:
     """`rollproof evaluator`: re-score gossiped rollouts until stopped."""
     settings = settings_from(config, "evaluator")
-    setup_logging("evaluator", settings.data_dir)
+    setup_role_logging(config, settings)
     set_threads(settings.threads)
     ctx = open_context(settings, Role.EVALUATOR, account=getattr(config, "account", None))
     try:

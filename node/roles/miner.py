@@ -41,7 +41,7 @@ from node.roles.common import (
     run_loop,
     set_threads,
     settings_from,
-    setup_logging,
+    setup_role_logging,
     start_metrics,
     start_p2p,
     step_tasks,
@@ -456,6 +456,12 @@ class Miner:
 
     def await_settlement(self, tv: TaskView, now: float) -> bool:
         settlement = self.ctx.chain.settlement
+        if tv.task_id not in self.gossiped and now < tv.commit_deadline:
+            # Restarted after committing: the gossip may never have gone out (it is idempotent).
+            try:
+                self.gossip(tv.task_id)
+            except Exception as exc:  # noqa: BLE001 - best effort; openings serve validators
+                log.warning("gossip of task %d failed: %s", tv.task_id, exc)
         if not settlement.task_settlement(tv.task_id).finalized:
             if now > tv.verify_deadline + 2 * DEADLINE_MARGIN:
                 # Anyone may finalize; a miner does it too so its task never waits for validators.
@@ -519,7 +525,7 @@ def _rollout(msg: Any) -> Rollout:
 def run(config: Any) -> int:
     """`rollproof miner`: run a miner until stopped (or max_tasks). Returns the exit code."""
     settings = settings_from(config, "miner")
-    setup_logging("miner", settings.data_dir)
+    setup_role_logging(config, settings)
     set_threads(settings.threads)
     ctx = open_context(settings, Role.MINER, account=getattr(config, "account", None))
     try:

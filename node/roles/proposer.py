@@ -30,7 +30,7 @@ from node.roles.common import (
     run_loop,
     set_threads,
     settings_from,
-    setup_logging,
+    setup_role_logging,
     start_metrics,
     sync_tasks,
     task_view,
@@ -208,7 +208,7 @@ class Proposer:
 def run(config: Any) -> int:
     """`rollproof proposer`: post `tasks` tasks (0: forever) one after another and settle them."""
     settings = settings_from(config, "proposer")
-    setup_logging("proposer", settings.data_dir)
+    setup_role_logging(config, settings)
     set_threads(settings.threads)
     ctx = open_context(settings, Role.PROPOSER, account=getattr(config, "account", None))
     try:

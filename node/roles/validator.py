@@ -45,7 +45,7 @@ from node.roles.common import (
     run_loop,
     set_threads,
     settings_from,
-    setup_logging,
+    setup_role_logging,
     start_metrics,
     start_p2p,
     step_tasks,
@@ -382,7 +382,7 @@ class Validator:
 def run(config: Any) -> int:
     """`rollproof validator`: audit and settle tasks until stopped (or max_tasks)."""
     settings = settings_from(config, "validator")
-    setup_logging("validator", settings.data_dir)
+    setup_role_logging(config, settings)
     set_threads(settings.threads)
     ctx = open_context(settings, Role.VALIDATOR, account=getattr(config, "account", None))
     try:

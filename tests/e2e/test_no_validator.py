@@ -1,0 +1,40 @@
+"""No validator at all (PROTOCOL.md §2.5): the task never stalls. After the verify deadline anyone may
+record the challenge beacon and finalize; every committed miner is UNAUDITED (neither paid nor
+slashed) and the whole escrow returns to the proposer."""
+
+from __future__ import annotations
+
+from chain.clients import Outcome
+from node.devnet import Devnet, DevnetOptions
+from node.store import MinerState, ProposerState, Role
+from tests.e2e.conftest import drive, miner_outcome
+
+
+def test_task_without_validators_finalizes_and_refunds_the_proposer(tmp_path):
+    options = DevnetOptions.tiny(
+        out_dir=tmp_path / "net", tasks=1, honest_miners=1, cheaters=0, validators=0, evaluators=0
+    )
+    with Devnet(options) as net:
+        net.start()
+        net.start_nodes()
+        net.start_proposer()
+        drive(net, lambda: 1 in net.finalized_tasks(), 240)
+        proposer = net.nodes["proposer"]
+        drive(net, lambda: not proposer.running, 60)
+        chain = net.chain
+        assert chain is not None
+        ms = miner_outcome(net, 1, "miner1")
+        assert ms.committed
+        assert ms.outcome == Outcome.UNAUDITED
+        assert ms.paid == 0 and ms.slashed == 0
+        ts = chain.settlement.task_settlement(1)
+        assert ts.finalized and ts.revealed == 0
+        assert ts.refund == options.reward
+        # The refund was claimed: the proposer holds everything it was minted again.
+        assert chain.token.balance_of(proposer.address) == net.minted[proposer.address]
+        with proposer.store() as store:
+            assert store.task_state(1, Role.PROPOSER) == ProposerState.CLAIMED
+        drive(net, lambda: not net.nodes["miner1"].running, 60)
+        with net.nodes["miner1"].store() as store:
+            assert store.task_state(1, Role.MINER) == MinerState.CLAIMED
+        assert net.reconcile() == []
