@@ -189,8 +189,20 @@ class Sender:
             revert = revert_from_exception(exc, ctx)
             if revert is not None:
                 raise revert from None
-            raise
+            raise self._refusal(exc, (ctx or {}).get("action", "the transaction")) from None
         return int(gas * self.config.gas_multiplier) + self.config.gas_margin
+
+    def _refusal(self, exc: BaseException, what: str) -> ChainError:
+        """A node's refusal (not a revert) as a sentence that says what to do."""
+        text = str(exc)
+        if "insufficient funds" in text.lower():
+            balance = self.call_rpc(lambda: self.w3.eth.get_balance(self.address), "reading the balance")
+            return ChainError(
+                f"{self.address} cannot pay the gas for {what}: it holds {balance / 1e18:.6f} of the chain's "
+                "native currency; fund it first."
+            )
+        message = exc.args[0].get("message", text) if exc.args and isinstance(exc.args[0], dict) else text
+        return ChainError(f"the node refused {what}: {message}.")
 
     def send(
         self,
@@ -278,7 +290,7 @@ class Sender:
                 revert = revert_from_exception(exc)
                 if revert is not None:
                     raise revert from None
-                raise ChainError(f"the node refused {signed.description}: {exc}.") from exc
+                raise self._refusal(exc, signed.description) from exc
 
     def is_known(self, tx_hash: str) -> bool:
         try:

@@ -156,3 +156,24 @@ def test_journaled_transaction_survives_a_restart(anvil, deployment, accounts):
     assert second_run.sender.rebroadcast(signed).tx_hash == signed.tx_hash  # again: harmless
     assert second_run.token.balance_of(receiver) == before + 11 * RPT
     assert second_run.sender.pending_nonce() == nonce + 1
+
+
+def test_account_without_gas_money_is_told_so(anvil, deployment):
+    from eth_account import Account
+
+    broke = Chain.connect(anvil.rpc_url, deployment, Account.create())
+    with pytest.raises(
+        ChainError, match=r"cannot pay the gas for approving tokens: it holds 0\.000000 .* fund it first"
+    ):
+        broke.token.approve(deployment.address("StakeManager"), RPT)
+
+
+def test_mined_revert_is_decoded_not_retried(chain_for, task_params):
+    """State moved between estimation and mining: the failed receipt is explained, never resent."""
+    unstaked = chain_for(5)
+    task_id = chain_for(0).board.post_task(task_params())
+    data = unstaked.settlement.contract.encode_abi("join", [task_id, b"\x05" * 32])
+    nonce = unstaked.sender.pending_nonce()
+    with pytest.raises(ChainRevert, match="is not staked as a miner"):
+        unstaked.sender.send(unstaked.settlement.address, data, gas=200_000, description="joining")
+    assert unstaked.sender.pending_nonce() == nonce + 1  # mined once (as a failure), not retried
