@@ -1,0 +1,84 @@
+"""GRPO on the tiny model: a step moves likelihood in the direction of the advantage."""
+
+import pytest
+import torch
+
+from node.train.grpo import (
+    Group,
+    GRPOConfig,
+    GRPOTrainer,
+    ScoredCompletion,
+    completion_logprobs,
+    group_advantages,
+)
+from verifier.models import adapter_hash, new_adapter, tiny_model
+from verifier.sampler import chat_prompt_ids
+
+
+def _setup(tokenizer, seed=0):
+    model, _ = tiny_model(seed)
+    peft_model = new_adapter(model, rank=4, seed=seed)
+    prompt = tuple(chat_prompt_ids(tokenizer, [{"role": "user", "content": "Calculate 3 + 4."}]))
+    good = tuple(tokenizer.encode("<answer>7</answer>")) + (tokenizer.eos_token_id,)
+    bad = tuple(tokenizer.encode("<answer>9</answer>")) + (tokenizer.eos_token_id,)
+    return peft_model, prompt, good, bad
+
+
+def _seq_logprob(model, prompt, tokens, prompt_grad=True):
+    with torch.no_grad():
+        logp, mask = completion_logprobs(model, prompt, [tokens], 1.0, prompt_grad)
+    return float((logp * mask).sum())
+
+
+def test_group_advantages_are_normalized_and_zero_for_constant_groups():
+    adv = group_advantages([1.0, 0.0, 0.0, 1.0])
+    assert adv == pytest.approx([1.0, -1.0, -1.0, 1.0], abs=1e-5)
+    assert group_advantages([0.2, 0.2, 0.2]) == [0.0, 0.0, 0.0]
+    assert sum(group_advantages([0.8, 0.2, 0.0])) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_detached_prompt_logprobs_equal_full_forward(tokenizer):
+    model, prompt, good, bad = _setup(tokenizer)
+    with torch.no_grad():
+        full, mask_full = completion_logprobs(model, prompt, [good, bad[:3]], 0.7, prompt_grad=True)
+        cached, mask_cached = completion_logprobs(model, prompt, [good, bad[:3]], 0.7, prompt_grad=False)
+    assert torch.equal(mask_full, mask_cached)
+    assert torch.allclose(full, cached, atol=1e-5)
+
+
+@pytest.mark.parametrize("prompt_grad", [False, True])
+def test_grpo_step_raises_positive_and_lowers_negative_completion(tokenizer, prompt_grad):
+    model, prompt, good, bad = _setup(tokenizer)
+    group = Group(
+        key=(1, 0, "m"),
+        prompt_ids=prompt,
+        completions=(ScoredCompletion(good, 1.0, 1.0, 1.0), ScoredCompletion(bad, 0.0, 0.0, 1.0)),
+    )
+    before_good, before_bad = _seq_logprob(model, prompt, good), _seq_logprob(model, prompt, bad)
+    hash_before = adapter_hash(model)
+    trainer = GRPOTrainer(model, GRPOConfig(learning_rate=1e-2, temperature=1.0, prompt_grad=prompt_grad))
+    stats = trainer.step([group])
+    assert stats.groups == 1 and stats.completions == 2
+    after_good, after_bad = _seq_logprob(model, prompt, good), _seq_logprob(model, prompt, bad)
+    assert after_good > before_good
+    assert after_bad < before_bad
+    assert adapter_hash(model) != hash_before
+
+
+def test_grpo_trains_lora_parameters_only(tokenizer):
+    model, prompt, good, bad = _setup(tokenizer)
+    base = {n: p.detach().clone() for n, p in model.named_parameters() if ".lora_" not in n}
+    group = Group((1, 0, "m"), prompt, (ScoredCompletion(good, 1.0), ScoredCompletion(bad, 0.0)))
+    GRPOTrainer(model, GRPOConfig(learning_rate=1e-2, kl_beta=0.1, inner_steps=2)).step([group])
+    for name, param in model.named_parameters():
+        if ".lora_" not in name:
+            assert torch.equal(param, base[name]), name
+
+
+def test_zero_advantage_groups_make_no_step(tokenizer):
+    model, prompt, good, bad = _setup(tokenizer)
+    hash_before = adapter_hash(model)
+    flat = Group((1, 0, "m"), prompt, (ScoredCompletion(good, 1.0), ScoredCompletion(bad, 1.0)))
+    stats = GRPOTrainer(model, GRPOConfig(learning_rate=1e-2)).step([flat])
+    assert stats.groups == 0
+    assert adapter_hash(model) == hash_before
