@@ -17,6 +17,7 @@ import importlib
 import inspect
 import json
 import os
+import re
 import socket
 import sys
 import traceback
@@ -100,6 +101,12 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
         ("chain.artifacts", ("ArtifactError",)),
         ("verifier.models", ("ModelError",)),
         ("verifier.beacon", ("BeaconError",)),
+        ("verifier.beacon_server", ("KeyFileError",)),
+        ("node.roles.common", ("RoleError",)),
+        ("node.devnet", ("DevnetError",)),
+        ("node.p2p.host", ("P2PError",)),
+        ("node.p2p.identity", ("IdentityError",)),
+        ("chain.anvil", ("AnvilError",)),
     ):
         mod = sys.modules.get(module)
         if mod is None:
@@ -314,7 +321,7 @@ def check_deployment(cfg: Config, chain_id: int | None) -> None:
 def check_model(cfg: Config) -> None:
     """The model spec must be loadable offline: a shipped alias, a local directory, or a cached hub id."""
     spec = cfg.model.model
-    if spec in ("smollm2", "tiny"):
+    if spec in ("smollm2", "tiny") or re.fullmatch(r"tiny:\d+", spec):
         return
     path = Path(spec).expanduser()
     if path.exists():
@@ -332,7 +339,7 @@ def check_model(cfg: Config) -> None:
         if os.environ.get("HF_HUB_OFFLINE") != "1":
             return  # a hub id; it is downloaded when the role loads it
     raise UserError(
-        f"Unknown model {spec!r}; use 'smollm2' (shipped SmolLM2-135M-Instruct), 'tiny', a local model "
+        f"Unknown model {spec!r}; use 'smollm2' (shipped SmolLM2-135M-Instruct), 'tiny' (or 'tiny:<seed>'), a local model "
         "directory, or a Hugging Face id (downloaded, or with network access)."
     )
 
