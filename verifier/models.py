@@ -372,12 +372,15 @@ def new_adapter(
     alpha: float | None = None,
     dropout: float = 0.0,
     target_modules: tuple[str, ...] = LORA_TARGETS_DEFAULT,
+    adapter_name: str = "default",
 ):
     """Wrap `model` in a fresh LoRA adapter (a peft PeftModel). lora_B starts at zero, so the
     wrapped model computes exactly what the base does; lora_A is seeded from `seed`.
 
-    Like peft itself, this injects the LoRA layers into `model` in place."""
-    from peft import get_peft_model
+    Like peft itself, this injects the LoRA layers into `model` in place. When `model` is
+    already a PeftModel, the adapter is added under `adapter_name` and made active, so several
+    adapters (e.g. several simulated miners) can share one base model."""
+    from peft import PeftModel, get_peft_model
 
     spec = validate_adapter_spec(
         {
@@ -389,7 +392,11 @@ def new_adapter(
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        peft_model = get_peft_model(model, spec.lora_config())
+        if isinstance(model, PeftModel):
+            model.add_adapter(adapter_name, spec.lora_config())
+            model.set_adapter(adapter_name)
+            return model
+        peft_model = get_peft_model(model, spec.lora_config(), adapter_name=adapter_name)
     return peft_model
 
 
@@ -413,7 +420,8 @@ def adapter_tensors(model) -> dict[str, torch.Tensor]:
     """The LoRA tensors of a live PeftModel under the names peft saves them with."""
     from peft import get_peft_model_state_dict
 
-    return {k: v.detach() for k, v in get_peft_model_state_dict(model).items()}
+    name = model.active_adapter
+    return {k: v.detach() for k, v in get_peft_model_state_dict(model, adapter_name=name).items()}
 
 
 def _hash_adapter(spec: AdapterSpec, tensors: Mapping[str, torch.Tensor]) -> bytes:
