@@ -395,10 +395,16 @@ class Settlement(_Client):
         super().__init__(w3, address, sender)
         self.stakes = stakes
 
-    def _require_staked(self, role: Role) -> None:
-        # The contract's NotStaked(who, role) does not carry the amounts; say them.
-        if self.stakes is not None:
-            self.stakes.require_staked(self.me, role)
+    def send(
+        self, fn: str, *args: Any, description: str | None = None, ctx: dict[str, Any] | None = None
+    ) -> Receipt:
+        try:
+            return super().send(fn, *args, description=description, ctx=ctx)
+        except ChainRevert as revert:
+            # The contract's NotStaked(who, role) does not carry the amounts; say them.
+            if revert.name == "NotStaked" and self.stakes is not None:
+                self.stakes.require_staked(revert.error_args["who"], revert.error_args["role"])
+            raise
 
     # ---- miners ------------------------------------------------------------------------
     def join(self, task_id: int, adapter_hash: bytes) -> Receipt | None:
@@ -411,7 +417,6 @@ class Settlement(_Client):
                     f"not {adapter_hash.hex()}; it must generate with the adapter it joined with."
                 )
             return None
-        self._require_staked(Role.MINER)
         return self.send("join", task_id, adapter_hash, description=f"joining task {task_id}")
 
     def commit(self, task_id: int, root: bytes, count: int) -> Receipt | None:
@@ -438,7 +443,6 @@ class Settlement(_Client):
                 f"{self.me} already committed a different verdict to task {task_id}; keep the salt and "
                 "verdicts it committed (the node's store has them) and reveal those."
             )
-        self._require_staked(Role.VALIDATOR)
         return self.send(
             "commitVerdict", task_id, digest, description=f"committing a verdict on task {task_id}"
         )

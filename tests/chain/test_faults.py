@@ -15,7 +15,7 @@ from chain.tx import RetryPolicy, RpcUnavailable, SenderConfig
 RPT = 10**18
 
 
-def test_insufficient_stake_reads_as_a_sentence(chain_for, task_params):
+def test_insufficient_stake_reads_as_a_sentence(chain_for, task_params, clock):
     poor = chain_for(1)
     poor.stakes.stake(Role.MINER, 50 * RPT)
     task_id = chain_for(0).board.post_task(task_params())
@@ -25,11 +25,13 @@ def test_insufficient_stake_reads_as_a_sentence(chain_for, task_params):
         poor.stakes.request_unstake(Role.MINER, 80 * RPT)
     validator = chain_for(2)
     validator.stakes.stake(Role.VALIDATOR, 99 * RPT + 5 * 10**17)
+    clock.warp_to(chain_for(0).board.get_task(task_id).params.commit_deadline + 1)
     with pytest.raises(ChainRevert, match=r"^stake 99\.5 RPT is below the validator minimum of 100 RPT\.$"):
         validator.settlement.commit_verdict(task_id, [], b"\x02" * 32)
-    # The contract's own check says the same thing when the client pre-check is bypassed.
-    with pytest.raises(ChainRevert, match="is not staked as a miner"):
-        poor.settlement.send("join", task_id, b"\x01" * 32)
+    # Below the client, the raw custom error NotStaked(who, role) already reads as a sentence.
+    data = poor.settlement.contract.encode_abi("commitVerdict", [task_id, b"\x03" * 32])
+    with pytest.raises(ChainRevert, match=f"{poor.address} is not staked as a validator"):
+        poor.sender.send(poor.settlement.address, data)
 
 
 def test_late_and_double_commit(chain_for, clock, task_params):

@@ -189,3 +189,33 @@ def test_full_lifecycle_reconciles(chain_for, clock, task_params, devnet_beacon,
         < names.index("TaskFinalized")
     )
     assert follower.drain() == []
+
+
+def test_cancel_refunds_and_only_the_proposer_may(chain_for, task_params):
+    proposer, stranger = chain_for(0), chain_for(6)
+    before = proposer.token.balance_of(proposer.address)
+    task_id = proposer.board.post_task(task_params(reward=40 * RPT))
+    assert proposer.token.balance_of(proposer.address) == before - 40 * RPT
+    with pytest.raises(ChainRevert, match=f"only the proposer {proposer.address} may do this"):
+        stranger.board.cancel_task(task_id)
+    proposer.board.cancel_task(task_id)
+    assert proposer.board.task_status(task_id) is TaskStatus.CANCELLED
+    assert proposer.token.balance_of(proposer.address) == before
+    with pytest.raises(ChainRevert, match=f"task {task_id} is not open"):
+        chain_for(1).settlement.join(task_id, b"\x01" * 32)
+
+
+def test_task_without_validators_returns_the_escrow(chain_for, clock, task_params, devnet_beacon):
+    proposer, miner = chain_for(0), chain_for(1)
+    miner.stakes.stake(Role.MINER, 100 * RPT)
+    params = task_params(reward=30 * RPT)
+    task_id = proposer.board.post_task(params)
+    miner.settlement.join(task_id, b"\x01" * 32)
+    miner.settlement.commit(task_id, keccak(b"r"), params.num_problems * params.rollouts_per_problem)
+    clock.warp_to(params.verify_deadline + 1)
+    task = proposer.board.get_task(task_id)
+    proposer.beacon.record_beacon(*devnet_beacon.sign(task.challenge_round).onchain_args())
+    miner.settlement.finalize(task_id)  # permissionless
+    assert proposer.settlement.miner_state(task_id, miner.address).outcome is Outcome.UNAUDITED
+    assert proposer.settlement.claimable(proposer.address) == 30 * RPT
+    assert miner.stakes.active_stake(miner.address, Role.MINER) == 100 * RPT
