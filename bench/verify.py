@@ -32,6 +32,7 @@ def main() -> None:
         cfg.calibration_tokens = 16
         cfg.honest_tiny = 32
         cfg.detection_trials = 20
+        cfg.cost_reps = 1
     run_verify_bench(cfg)
 
 

@@ -205,7 +205,9 @@ class BenchConfig:
     k: int = DEFAULT_POSITIONS
     validators: int = 1
     calibrate: bool = True
-    calibration_rollouts: int = 16
+    cost_reps: int = 2
+    smollm2_detection: bool = True
+    calibration_rollouts: int = 32
     calibration_tokens: int = 128
     honest_tiny: int = 1000
     detection_trials: int = 200
@@ -221,7 +223,9 @@ def bench_task(task_id: int, max_tokens: int, P: int, G: int, temperature_milli:
 # ---------------------------------------------------------------------------------------------
 
 
-def section_calibration(model, tokenizer, env, cfg: BenchConfig, out: Callable[[str], None]) -> list[Rollout]:
+def section_calibration(
+    model, tokenizer, env, cfg: BenchConfig, out: Callable[[str], None]
+) -> list[tuple[TaskSpec, list[Rollout]]]:
     from verifier.calibration import TABLE_HEADER, PrefillSetting, measure_deviation, recommend_tolerances
 
     n = cfg.calibration_rollouts
@@ -259,10 +263,12 @@ def section_calibration(model, tokenizer, env, cfg: BenchConfig, out: Callable[[
         f"cdf slack {rec.cdf_slack:.2e}; in force: logprob {cfg.tolerances.logprob:.2e}, "
         f"cdf slack {cfg.tolerances.cdf_slack:.2e}"
     )
-    return rollouts + short
+    return [(task, rollouts), (short_task, short)]
 
 
-def measure_costs(model, tokenizer, env, cfg: BenchConfig, n_tok: int) -> tuple[dict[str, float], bool]:
+def measure_costs(
+    model, tokenizer, env, cfg: BenchConfig, n_tok: int
+) -> tuple[dict[str, float], bool, TaskSpec, list[Rollout]]:
     """Seconds per rollout at n_tok forced new tokens, and whether the honest audits passed."""
     from verifier.prf import sampler_us
 
@@ -273,10 +279,16 @@ def measure_costs(model, tokenizer, env, cfg: BenchConfig, n_tok: int) -> tuple[
     prompts = [chat_prompt_ids(tokenizer, env.messages(problems[p])) for p, _ in pairs]
     us = [sampler_us(task.seed_randomness, task.task_id, BENCH_MINER, p, g, n_tok) for p, g in pairs]
     temp = task.temperature
-    t_b1, _ = timed(sample_batch, model, prompts[:1], us[:1], temp, n_tok, eos, pad)
-    t_bb, comps = timed(sample_batch, model, prompts, us, temp, n_tok, eos, pad)
-    t_plain, _ = timed(sample_batch, model, prompts, us, temp, n_tok, eos, pad, plain_source)
-    t_gen = time_hf_generate(model, tokenizer, prompts, temp, n_tok)
+    # The machine is shared: interleave the contenders and keep each one's best of cfg.cost_reps runs.
+    t_b1 = t_bb = t_plain = t_gen = math.inf
+    for _ in range(cfg.cost_reps):
+        t_b1 = min(t_b1, timed(sample_batch, model, prompts[:1], us[:1], temp, n_tok, eos, pad)[0])
+        elapsed, comps = timed(sample_batch, model, prompts, us, temp, n_tok, eos, pad)
+        t_bb = min(t_bb, elapsed)
+        t_gen = min(t_gen, time_hf_generate(model, tokenizer, prompts, temp, n_tok))
+        t_plain = min(
+            t_plain, timed(sample_batch, model, prompts, us, temp, n_tok, eos, pad, plain_source)[0]
+        )
     rollouts = []
     for j, ((p, g), c) in enumerate(zip(pairs, comps, strict=True)):
         text = tokenizer.decode(c.tokens, skip_special_tokens=True)
@@ -299,8 +311,12 @@ def measure_costs(model, tokenizer, env, cfg: BenchConfig, n_tok: int) -> tuple[
             model, tokenizer, env, task, tree.root, rs, proofs, ch, cfg.tolerances, problems
         )
 
-    a_b1, v1 = timed(audit, rollouts[:1])
-    a_bb, vb = timed(audit, rollouts)
+    a_b1 = a_bb = math.inf
+    for _ in range(cfg.cost_reps):
+        elapsed, v1 = timed(audit, rollouts[:1])
+        a_b1 = min(a_b1, elapsed)
+        elapsed, vb = timed(audit, rollouts)
+        a_bb = min(a_bb, elapsed)
     per = {
         "prover_b1": t_b1,
         "prover_bb": t_bb / cfg.batch,
@@ -309,7 +325,10 @@ def measure_costs(model, tokenizer, env, cfg: BenchConfig, n_tok: int) -> tuple[
         "audit_b1": a_b1,
         "audit_bb": a_bb / cfg.batch,
     }
-    return per, v1.passed and vb.passed
+    # Forced full length runs through EOS, which the termination rule rightly rejects; every other
+    # check must pass.
+    passed = all(f.check == "termination" for v in (v1, vb) for f in v.failures)
+    return per, passed, task, rollouts
 
 
 def section_costs(
@@ -325,8 +344,10 @@ def section_costs(
     )
     out("|---|---|---|---|---|---|---|---|---|---|")
     figures: dict[int, dict[str, float]] = {}
+    long_runs = []
     for n_tok in cfg.new_tokens:
-        per, passed = measure_costs(model, tokenizer, env, cfg, n_tok)
+        per, passed, task, rollouts = measure_costs(model, tokenizer, env, cfg, n_tok)
+        long_runs.append((task, rollouts))
         figures[n_tok] = per
         overhead = per["prover_bb"] / per["plain_bb"] - 1.0
         out(
@@ -341,6 +362,13 @@ def section_costs(
             f"{per['generate_bb'] / per['prover_bb']:.2f}x generate's time per rollout "
             f"(> 1 means the prover is faster)"
         )
+    from verifier.calibration import TABLE_HEADER, PrefillSetting, measure_deviation
+
+    out("honest deviations of the forced full-length (long) rollouts above:")
+    out(TABLE_HEADER)
+    for task, rollouts in long_runs:
+        setting = PrefillSetting(f"{task.max_tokens} forced tokens, batch {cfg.batch}, right padding")
+        out(measure_deviation(model, tokenizer, task, rollouts, setting).row())
     return figures
 
 
@@ -415,14 +443,11 @@ CHEATS = (
 )
 
 
-def section_detection(model, tokenizer, env, cfg: BenchConfig, out: Callable[[str], None]) -> None:
-    """Per audited rollout detection of each cheat, then per task/10 tasks by simulation vs formula."""
-    task = bench_task(300, 24, cfg.num_problems, cfg.rollouts_per_problem)
-    total = task.total_rollouts
-    out(
-        f"## detection (tiny model, {task.max_tokens} tokens, N = {total} rollouts per miner, m = "
-        f"{cfg.audit_count}, k = {cfg.k})"
-    )
+def detection_rates(
+    model, tokenizer, env, task: TaskSpec, cfg: BenchConfig, out: Callable[[str], None], label: str
+) -> tuple[dict[str, float], dict[str, list[Rollout]]]:
+    """Per audited rollout detection rate of each cheat (every rollout of the cheater audited)."""
+    out(f"## per-rollout detection ({label}, {task.max_tokens} tokens, T = {task.temperature}, k = {cfg.k})")
     out("| cheat | audited rollouts | caught | per-rollout detection d | failed checks |")
     out("|---|---|---|---|---|")
     rates: dict[str, float] = {}
@@ -435,6 +460,14 @@ def section_detection(model, tokenizer, env, cfg: BenchConfig, out: Callable[[st
         rates[name] = caught / len(verdicts)
         cheaters[name] = rs
         out(f"| {name} | {len(verdicts)} | {caught} | {rates[name]:.3f} | {', '.join(checks)} |")
+    return rates, cheaters
+
+
+def section_detection(model, tokenizer, env, cfg: BenchConfig, out: Callable[[str], None]) -> None:
+    """Per audited rollout detection of each cheat, then per task/10 tasks by simulation vs formula."""
+    task = bench_task(300, 24, cfg.num_problems, cfg.rollouts_per_problem)
+    total = task.total_rollouts
+    rates, cheaters = detection_rates(model, tokenizer, env, task, cfg, out, "tiny model")
     honest = prove_rollouts(model, tokenizer, env, task, BENCH_MINER, batch_size=8)
     sim_cheat = "greedy decoding"
     d = rates[sim_cheat]
@@ -492,17 +525,17 @@ def run_verify_bench(cfg: BenchConfig | None = None, out: Callable[[str], None] 
     env = BasicArithmeticEnv()
     out(f"# rollproof bench verify: model {cfg.model}, {cfg.threads} thread(s), miner batch {cfg.batch}")
     model, tokenizer = load_model(cfg.model)
-    smol_rollouts: list[Rollout] = []
+    calibrated: list[tuple[TaskSpec, list[Rollout]]] = []
     if cfg.calibrate:
-        smol_rollouts = section_calibration(model, tokenizer, env, cfg, out)
+        calibrated = section_calibration(model, tokenizer, env, cfg, out)
     figures = section_costs(model, tokenizer, env, cfg, out)
-    if smol_rollouts:
-        by_task: dict[int, list[Rollout]] = {}
-        for r in smol_rollouts:
-            by_task.setdefault(r.task_id, []).append(r)
-        for task_id, rs in by_task.items():
-            t = bench_task(task_id, 128 if task_id == 101 else 32, max(r.p for r in rs) + 1, 4)
-            section_honest(model, tokenizer, env, rs, f"{cfg.model} task {task_id}", t, cfg, out)
+    for task, rs in calibrated:
+        section_honest(model, tokenizer, env, rs, f"{cfg.model} task {task.task_id}", task, cfg, out)
+    if cfg.smollm2_detection and cfg.model != "tiny":
+        det_task = bench_task(500, cfg.calibration_tokens // 4, 2, 4)
+        honest_det = prove_rollouts(model, tokenizer, env, det_task, BENCH_MINER, batch_size=cfg.batch)
+        section_honest(model, tokenizer, env, honest_det, f"{cfg.model} task 500", det_task, cfg, out)
+        detection_rates(model, tokenizer, env, det_task, cfg, out, cfg.model)
     tiny, tiny_tok = tiny_model(seed=0)
     honest_task = bench_task(400, 24, max(1, cfg.honest_tiny // 8), 8)
     honest = prove_rollouts(tiny, tiny_tok, env, honest_task, BENCH_MINER, batch_size=16)[: cfg.honest_tiny]
