@@ -6,7 +6,6 @@ message is a sentence; the node CLI prints them without a traceback.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -247,7 +246,7 @@ def deploy(
         account = Account.from_key(DEFAULT_PRIVATE_KEYS[anvil_account])
     else:
         account = load_account(keystore, read_passphrase(passphrase_file))
-    now = int(w3.eth.get_block("latest")["timestamp"]) if chain_id else int(time.time())
+    now = int(w3.eth.get_block("latest")["timestamp"])
     params = DeployParams(
         min_stake_miner=int(min_stake_miner * RPT),
         min_stake_validator=int(min_stake_validator * RPT),

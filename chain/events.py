@@ -26,6 +26,7 @@ from web3._utils.events import get_event_data
 from web3.exceptions import LogTopicError, MismatchedABI
 
 from chain.artifacts import load_abi
+from chain.errors import ChainError
 from chain.tx import RetryPolicy, with_retries
 
 
@@ -61,10 +62,15 @@ class JsonFileCursorStore:
     def _read(self) -> dict[str, int]:
         if not self.path.exists():
             return {}
-        data = json.loads(self.path.read_text() or "{}")
-        if not isinstance(data, dict):
-            raise ValueError(f"cursor file {self.path} does not hold a JSON object.")
-        return {str(k): int(v) for k, v in data.items()}
+        try:
+            data = json.loads(self.path.read_text() or "{}")
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            return {str(k): int(v) for k, v in data.items()}
+        except (ValueError, TypeError) as exc:
+            raise ChainError(
+                f"cursor file {self.path} is corrupt ({exc}); delete it to re-read events from the deploy block."
+            ) from exc
 
     def get(self, key: str) -> int | None:
         with self._lock:

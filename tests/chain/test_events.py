@@ -78,3 +78,16 @@ def test_events_are_plain_python(chain: Chain, chain_for):
     assert type(staked.tx_hash) is str and staked.tx_hash.startswith("0x")
     transfers = [e for e in events if e.name == "Transfer"]
     assert transfers and all(e.contract == "RollToken" for e in transfers)
+
+
+def test_corrupt_cursor_file_is_a_sentence(tmp_path):
+    from chain.errors import ChainError
+
+    path = tmp_path / "cursor.json"
+    path.write_text("{not json")
+    with pytest.raises(ChainError, match="is corrupt .* delete it to re-read events"):
+        JsonFileCursorStore(path).get("x")
+    good = JsonFileCursorStore(tmp_path / "ok.json")
+    good.set("a", 5)
+    good.set("b", 7)
+    assert (good.get("a"), good.get("b"), good.get("c")) == (5, 7, None)
