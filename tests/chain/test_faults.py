@@ -179,3 +179,25 @@ def test_mined_revert_is_decoded_not_retried(chain_for, task_params):
     with pytest.raises(ChainRevert, match="is not staked as a miner"):
         unstaked.sender.send(unstaked.settlement.address, data, gas=200_000, description="joining")
     assert unstaked.sender.pending_nonce() == nonce + 1  # mined once (as a failure), not retried
+
+
+def test_unknown_task_view_is_a_sentence(chain):
+    with pytest.raises(ChainRevert, match=r"^reading getTask failed: task 999 does not exist\.$"):
+        chain.board.get_task(999)
+
+
+def test_forged_beacon_is_refused(chain, devnet_beacon):
+    """A cheater signs the round with its own BLS key: the contract records nothing."""
+    from verifier.beacon_server import DevnetBeacon
+
+    forger = DevnetBeacon.from_seed(b"not the devnet key", genesis_time=devnet_beacon.info.genesis_time)
+    round_ = devnet_beacon.current_round() + 5
+    with pytest.raises(ChainRevert, match=f"signature for round {round_} does not verify"):
+        chain.beacon.record_beacon(*forger.sign(round_).onchain_args())
+    # The right signature for another round does not pass either.
+    other_round, signature, point = devnet_beacon.sign(round_ + 1).onchain_args()
+    with pytest.raises(ChainRevert, match=f"round {round_} does not verify"):
+        chain.beacon.record_beacon(round_, signature, point)
+    assert chain.beacon.randomness(round_) is None
+    chain.beacon.record_beacon(*devnet_beacon.sign(round_).onchain_args())
+    assert chain.beacon.randomness(round_) == devnet_beacon.sign(round_).randomness
