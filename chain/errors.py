@@ -176,6 +176,35 @@ TEMPLATES: dict[str, Template] = {
     "InvalidBeacon": lambda a, c: (
         f"the beacon signature for round {a['round']} does not verify under the chain's drand key"
     ),
+    "InvalidSignatureLength": lambda a, c: f"a drand signature is 48 bytes, not {a['length']}",
+    "InvalidSignaturePointLength": lambda a, c: (
+        f"the EIP-2537 signature point is 128 bytes, not {a['length']}"
+    ),
+    "InvalidRound": lambda a, c: "drand rounds start at 1",
+    "InvalidPublicKey": lambda a, c: "the beacon public key is not a valid 256-byte EIP-2537 G2 point",
+    "InvalidPeriod": lambda a, c: "the beacon period must be positive",
+    "InsufficientGas": lambda a, c: "the gas limit is too low for the BLS verification; raise it",
+    "PrecompileFailed": lambda a, c: (
+        f"the BLS precompile at {a['precompile']} failed: the chain must run the Prague hardfork (EIP-2537)"
+    ),
+    "BeforeBeaconGenesis": lambda a, c: f"time {a['time']} is before the beacon genesis {a['genesis']}",
+    "InvalidTaskSize": lambda a, c: (
+        f"P={a['numProblems']}, G={a['rolloutsPerProblem']} and max tokens "
+        f"{a['maxTokens']} must be positive and P x G must fit in 32 bits"
+    ),
+    "ZeroVerdictHash": lambda a, c: "the verdict hash must not be zero",
+    "NotSettlement": lambda a, c: f"only the Settlement contract may do this, not {a['caller']}",
+    "SettlementAlreadySet": lambda a, c: f"the Settlement address is already set to {a['current']}",
+    "SettlementNotSet": lambda a, c: "the TaskBoard is not wired to a Settlement contract yet",
+    "CooldownTooShort": lambda a, c: (
+        f"the cooldown {a['cooldown']} s must be longer than the longest task ({a['maxTaskDuration']} s)"
+    ),
+    "MismatchedWiring": lambda a, c: (
+        "StakeManager, TaskBoard and Settlement must use the same token and beacon"
+    ),
+    "BpsTooHigh": lambda a, c: f"{a['bps']} basis points is above 10000",
+    "SafeERC20FailedOperation": lambda a, c: f"the token {a['token']} refused the transfer",
+    "ZeroAddress": lambda a, c: "the zero address is not allowed here",
     "ERC20InsufficientBalance": lambda a, c: (
         f"{a['sender']} holds {format_rpt(a['balance'])} but {format_rpt(a['needed'])} are needed"
     ),

@@ -25,8 +25,8 @@ def test_unknown_and_generic_errors():
     assert decode_revert(_data("Error(string)", ["string"], ["plain reason"])).message == "plain reason"
     assert "panicked (code 0x11)" in decode_revert(_data("Panic(uint256)", ["uint256"], [0x11])).message
     # An ABI error without a template still reads as its name and arguments, never hex.
-    generic = decode_revert(_data("BpsTooHigh(uint256)", ["uint256"], [20_000]))
-    assert generic.message == "BpsTooHigh(bps=20000)"
+    generic = decode_revert(_data("ERC20InvalidReceiver(address)", ["address"], ["0x" + "00" * 20]))
+    assert generic.message == "ERC20InvalidReceiver(receiver=0x0000000000000000000000000000000000000000)"
     # Truncated arguments do not crash the decoder.
     assert (
         decode_revert(keccak(text="InsufficientStake(uint256,uint256)")[:4] + b"\x00" * 5).name
@@ -39,3 +39,18 @@ def test_format_rpt():
     assert format_rpt(10**18) == "1 RPT"
     assert format_rpt(15 * 10**17) == "1.5 RPT"
     assert format_rpt(1) == "0.000000000000000001 RPT"
+
+
+def test_every_template_matches_its_abi_arguments():
+    """A renamed error argument would silently fall back to the generic form: catch it here."""
+    from chain.errors import TEMPLATES, error_index
+
+    for spec in error_index().values():
+        if spec.name not in TEMPLATES:
+            continue
+        args = {
+            name: (1 if not t.startswith(("address", "bytes")) else "0x" + "11" * 20)
+            for name, t in spec.inputs
+        }
+        message = TEMPLATES[spec.name](args, {})
+        assert message and "{" not in message, spec.signature
