@@ -681,6 +681,23 @@ def record_beacon_on_chain(ctx: NodeContext, round_: int) -> bool:
 # ---- p2p --------------------------------------------------------------------------------------------
 
 
+def check_listen_port(listen: str) -> None:
+    """Fail early, with a sentence, when the p2p listen port is taken (before any model or transaction)."""
+    import re
+    import socket
+
+    match = re.match(r"^/ip4/([0-9.]+)/tcp/(\d+)", listen)
+    if match is None or match.group(2) == "0":
+        return
+    with socket.socket() as probe:
+        try:
+            probe.bind((match.group(1), int(match.group(2))))
+        except OSError as exc:
+            raise RoleError(
+                f"Cannot listen on {listen}: {exc.strerror} (is the port in use?); pick another --listen address."
+            ) from None
+
+
 def start_p2p(ctx: NodeContext) -> Any:
     """Start the libp2p host with this node's identity; gossip is accepted from staked signers only."""
     from node.p2p import P2PConfig, P2PError, P2PNode
@@ -704,6 +721,13 @@ def start_p2p(ctx: NodeContext) -> Any:
         node.start()
     except P2PError as exc:
         raise RoleError(f"{exc}; is the port in use? Pick another --listen address.") from None
+    if not node.listen_addrs:
+        # py-libp2p reports a failed listener only on stderr; a host without listeners is useless.
+        node.stop()
+        raise RoleError(
+            f"The p2p host could not listen on {ctx.settings.listen} (is the port in use?); "
+            "pick another --listen address."
+        )
     ctx.p2p = node
     (ctx.settings.data_dir / "p2p.json").write_text(
         json.dumps({"peer_id": node.peer_id.to_base58(), "listen": node.listen_addrs}) + "\n"

@@ -16,6 +16,7 @@ from typing import Any
 from chain.clients import Role as ChainRole
 from node.roles.common import (
     NodeContext,
+    check_listen_port,
     check_stake,
     decode_rollout,
     encode_rollout,
@@ -131,6 +132,7 @@ def run(config: Any) -> int:
     settings = settings_from(config, "evaluator")
     setup_role_logging(config, settings)
     set_threads(settings.threads)
+    check_listen_port(settings.listen)
     ctx = open_context(settings, Role.EVALUATOR, account=getattr(config, "account", None))
     try:
         ctx.stop.install()

@@ -29,6 +29,7 @@ from node.roles.common import (
     NodeContext,
     RoleError,
     TaskView,
+    check_listen_port,
     check_stake,
     crash_point,
     encode_rollout,
@@ -527,6 +528,7 @@ def run(config: Any) -> int:
     settings = settings_from(config, "miner")
     setup_role_logging(config, settings)
     set_threads(settings.threads)
+    check_listen_port(settings.listen)
     ctx = open_context(settings, Role.MINER, account=getattr(config, "account", None))
     try:
         ctx.stop.install()

@@ -29,6 +29,7 @@ from node.roles.common import (
     DEADLINE_MARGIN,
     NodeContext,
     TaskView,
+    check_listen_port,
     check_stake,
     crash_point,
     decode_rollout,
@@ -384,6 +385,7 @@ def run(config: Any) -> int:
     settings = settings_from(config, "validator")
     setup_role_logging(config, settings)
     set_threads(settings.threads)
+    check_listen_port(settings.listen)
     ctx = open_context(settings, Role.VALIDATOR, account=getattr(config, "account", None))
     try:
         ctx.stop.install()
