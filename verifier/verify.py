@@ -113,14 +113,21 @@ def prefill_logprobs(
     temperature: float,
     pad_id: int,
     padding: str = "right",
+    batch: int = 8,
 ) -> list[list[float]]:
-    """T-scaled logprobs of every completion token under `model` (used by calibration and tests)."""
-    positions = [list(range(len(c))) for c in completions]
-    logits = prefill_logits(model, prompts, completions, positions, pad_id, padding)
-    out = []
-    for row, comp in enumerate(completions):
-        logp = scaled_log_softmax(logits[row], temperature)
-        out.append(logp.gather(-1, torch.tensor(list(comp)).unsqueeze(-1)).squeeze(-1).tolist())
+    """T-scaled logprobs of every completion token under `model`, `batch` rows per forward (used by
+    calibration, learners and the tests' cheaters)."""
+    out: list[list[float]] = []
+    for start in range(0, len(completions), batch):
+        comps = completions[start : start + batch]
+        positions = [list(range(len(c))) for c in comps]
+        logits = prefill_logits(model, prompts[start : start + batch], comps, positions, pad_id, padding)
+        for row, comp in enumerate(comps):
+            if not comp:
+                out.append([])
+                continue
+            logp = scaled_log_softmax(logits[row], temperature)
+            out.append(logp.gather(-1, torch.tensor(list(comp)).unsqueeze(-1)).squeeze(-1).tolist())
     return out
 
 

@@ -1,5 +1,4 @@
-"""Fixtures for the verifier tests: a tiny random-init model with the real SmolLM2 tokenizer and a
-small deterministic arithmetic environment (the verifier must not depend on node/)."""
+"""Fixtures for the verifier tests: the tiny model with the real SmolLM2 tokenizer, a toy environment."""
 
 from __future__ import annotations
 
@@ -7,47 +6,8 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import re
-
 import pytest
-import torch
-
-from verifier.env import Problem
-from verifier.prf import H
-from verifier.rollout import TaskSpec
-
-torch.set_num_threads(1)
-
-MINER = "0x" + "ab" * 20
-OTHER_MINER = "0x" + "cd" * 20
-
-
-class ArithmeticEnv:
-    """a + b problems derived from the seed; reward 1 if the last integer in the text is the sum."""
-
-    name = "toy_arithmetic"
-
-    def generate(self, seed: bytes, n: int, difficulty: int) -> list[Problem]:
-        out = []
-        for i in range(n):
-            h = H("toy", seed, i)
-            a, b = h[0] % (10**difficulty), h[1] % (10**difficulty)
-            out.append(Problem(i, f"What is {a} + {b}?", str(a + b)))
-        return out
-
-    def messages(self, problem: Problem) -> list[dict[str, str]]:
-        return [{"role": "user", "content": problem.question}]
-
-    def score(self, problem: Problem, completion: str) -> float:
-        numbers = re.findall(r"-?\d+", completion)
-        return 1.0 if numbers and numbers[-1] == problem.answer else 0.0
-
-
-class AlwaysHalfEnv(ArithmeticEnv):
-    """Scores every completion 0.5, so reward checks see a non-trivial value."""
-
-    def score(self, problem: Problem, completion: str) -> float:
-        return 0.5
+from verifier_helpers import AlwaysHalfEnv, make_task
 
 
 @pytest.fixture(scope="session")
@@ -61,20 +21,6 @@ def tiny():
 @pytest.fixture(scope="session")
 def env():
     return AlwaysHalfEnv()
-
-
-def make_task(
-    task_id: int = 7, max_tokens: int = 24, P: int = 4, G: int = 4, temperature_milli: int = 700
-) -> TaskSpec:
-    return TaskSpec(
-        task_id=task_id,
-        difficulty=1,
-        num_problems=P,
-        rollouts_per_problem=G,
-        max_tokens=max_tokens,
-        temperature_milli=temperature_milli,
-        seed_randomness=H("test-seed", task_id),
-    )
 
 
 @pytest.fixture(scope="session")

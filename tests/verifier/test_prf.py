@@ -132,6 +132,6 @@ def test_protocol_prf_vectors():
 
 
 def test_protocol_vectors_match_the_code():
-    from vectors import make_vectors
+    from verifier_vectors import make_vectors
 
     assert protocol_vectors() == json.loads(json.dumps(make_vectors()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
-from conftest import MINER, make_task
+from verifier_helpers import MINER, make_task
 
 from verifier.prf import sampler_us
 from verifier.sampler import (

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 import torch
-from conftest import MINER, OTHER_MINER, make_task
+from verifier_helpers import MINER, OTHER_MINER, make_task
 
 from verifier.bench import (
     greedy_source,

@@ -1,4 +1,4 @@
-"""Generates the PROTOCOL.md test vectors (`python tests/verifier/vectors.py` prints the JSON block).
+"""Generates the PROTOCOL.md test vectors (`python tests/verifier/verifier_vectors.py` prints the JSON block).
 
 test_vectors.py recomputes every value from the spec'd functions and compares with the document,
 so the document and the code cannot drift apart.
