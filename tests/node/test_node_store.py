@@ -329,3 +329,23 @@ def test_peers_and_adapters(store: Store) -> None:
     assert [a.path for a in store.adapter_lineage(h(3))] == ["/a/3", "/a/2", "/a/1"]
     assert store.adapter(h(2)).path == "/a/2"
     assert store.latest_own_adapter().adapter_hash in ("0x" + h(2).hex(), "0x" + h(1).hex())
+
+
+def test_migrations_render_for_postgresql_offline() -> None:
+    """No PostgreSQL server here: render the migration as PostgreSQL DDL and check every table."""
+    import io
+
+    from alembic import command
+    from alembic.config import Config
+
+    from node.store.store import MIGRATIONS_DIR
+
+    buffer = io.StringIO()
+    cfg = Config(output_buffer=buffer)
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", "postgresql://rollproof@localhost/rollproof")
+    command.upgrade(cfg, "head", sql=True)
+    ddl = buffer.getvalue()
+    for table in EXPECTED_TABLES:
+        assert f"CREATE TABLE {table} (" in ddl, table
+    assert "payload BYTEA" in ddl
