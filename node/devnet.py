@@ -301,6 +301,7 @@ class Devnet:
             s.update(stake=10 * RPT)
         elif role == "proposer":
             s.update(
+                min_miners=o.honest_miners + o.cheaters,
                 tasks=o.tasks,
                 env=o.env,
                 difficulty=o.difficulty,
@@ -406,8 +407,9 @@ class Devnet:
     def run_tasks(self, view: Any = None) -> None:
         """Start everything and wait until every task is finalized and the proposer has claimed."""
         o = self.options
-        self.start_nodes()
+        # The proposer loads its model alongside the others and posts once every miner is up.
         self.start_proposer()
+        self.start_nodes()
         remaining = o.timeout - (time.monotonic() - self.started)
         self.wait_for(
             lambda: len(self.finalized_tasks()) >= o.tasks, remaining, f"{o.tasks} finalized tasks", view

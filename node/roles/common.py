@@ -41,6 +41,9 @@ MAX_CONFIG_BYTES = 256 * 1024
 # A transaction must be mined this many seconds before a window closes; Anvil stamps blocks with
 # the wall clock, so a safety margin absorbs the RPC round trip and clock granularity.
 DEADLINE_MARGIN = 1.0
+# finalize is permissionless; the proposer tries first, then validators, then miners, so the
+# parties do not all race (and waste gas on reverts) at the same second.
+FINALIZE_DELAY = {"proposer": 0, "validator": 3, "miner": 8}
 
 
 class RoleError(Exception):
@@ -92,6 +95,7 @@ class RoleSettings:
     verdict_window: int = 45
     reveal_window: int = 15
     success_band: tuple[float, float] = (0.2, 0.8)
+    min_miners: int = 0  # wait for this many staked miners with a registered peer before the first post
     max_difficulty: int = 5
 
     @classmethod
@@ -627,9 +631,11 @@ def task_view(ctx: NodeContext, task_id: int) -> TaskView:
     )
 
 
-def chain_now(ctx: NodeContext) -> float:
-    """The time the next block will carry (Anvil and real chains stamp blocks with the wall clock)."""
-    return time.time()
+def chain_now(ctx: NodeContext) -> int:
+    """The latest block's timestamp: what a transaction's gas estimate sees. A window that opens
+    *after* a deadline is entered only once the chain itself is past it; windows that *close* are
+    checked against the wall clock with DEADLINE_MARGIN to spare."""
+    return ctx.chain.timestamp()
 
 
 def beacon_if_due(ctx: NodeContext, round_: int) -> Beacon | None:

@@ -26,9 +26,11 @@ from chain.clients import Role as ChainRole
 from chain.errors import ChainError, ChainRevert
 from node.roles.common import (
     DEADLINE_MARGIN,
+    FINALIZE_DELAY,
     NodeContext,
     RoleError,
     TaskView,
+    chain_now,
     check_listen_port,
     check_stake,
     crash_point,
@@ -464,7 +466,7 @@ class Miner:
             except Exception as exc:  # noqa: BLE001 - best effort; openings serve validators
                 log.warning("gossip of task %d failed: %s", tv.task_id, exc)
         if not settlement.task_settlement(tv.task_id).finalized:
-            if now > tv.verify_deadline + 2 * DEADLINE_MARGIN:
+            if chain_now(self.ctx) > tv.verify_deadline + FINALIZE_DELAY["miner"]:
                 # Anyone may finalize; a miner does it too so its task never waits for validators.
                 if record_beacon_on_chain(self.ctx, tv.challenge_round):
                     try:

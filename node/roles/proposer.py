@@ -19,10 +19,12 @@ import time
 from typing import Any
 
 from chain.clients import Outcome, TaskParams, env_id
-from chain.errors import ChainError
+from chain.errors import ChainError, ChainRevert
 from node.roles.common import (
+    FINALIZE_DELAY,
     NodeContext,
     RoleError,
+    chain_now,
     event,
     load_model_spec,
     open_context,
@@ -32,6 +34,7 @@ from node.roles.common import (
     settings_from,
     setup_role_logging,
     start_metrics,
+    step_tasks,
     sync_tasks,
     task_view,
 )
@@ -52,6 +55,12 @@ class Proposer:
         model, _ = load_model_spec(s.model)
         self.model_hash = model_hash(model)
         del model
+        self.ready_miners: set[str] = set()
+
+    def on_event(self, ev: Any) -> None:
+        """Count miners that are staked and reachable (peer registered): the swarm is up."""
+        if ev.name == "PeerRegistered" and self.ctx.chain.stakes.is_staked(ev.args["who"], 0):
+            self.ready_miners.add(ev.args["who"])
 
     def mine(self, task: Any) -> bool:
         return task.proposer == self.ctx.address
@@ -101,6 +110,8 @@ class Proposer:
         pending = self.ctx.store.tasks_in_state(Role.PROPOSER, [ProposerState.POSTED])
         if pending or posted > len(self.own_tasks()):
             return False  # one task at a time: the next is posted once this one is settled
+        if posted == 0 and len(self.ready_miners) < s.min_miners:
+            return False  # nobody could join yet
         difficulty = self.next_difficulty()
         now = int(time.time())
         join = now + s.join_window
@@ -140,7 +151,7 @@ class Proposer:
             reward=s.reward,
             n=posted + 1,
         )
-        sync_tasks(self.ctx, track=self.mine)
+        sync_tasks(self.ctx, on_event=self.on_event, track=self.mine)
         return True
 
     def settle(self, task_id: int) -> bool:
@@ -149,7 +160,7 @@ class Proposer:
         tv = task_view(self.ctx, task_id)
         settlement = self.ctx.chain.settlement
         if state == ProposerState.POSTED:
-            if time.time() <= tv.verify_deadline:
+            if chain_now(self.ctx) <= tv.verify_deadline + FINALIZE_DELAY["proposer"]:
                 return False
             ts = settlement.task_settlement(task_id)
             if not ts.finalized:
@@ -189,12 +200,15 @@ class Proposer:
         return False
 
     def step(self) -> bool:
-        busy = sync_tasks(self.ctx, track=self.mine) > 0
-        for task_id in self.ctx.store.tasks_in_state(
+        busy = sync_tasks(self.ctx, on_event=self.on_event, track=self.mine) > 0
+        settling = self.ctx.store.tasks_in_state(
             Role.PROPOSER, [ProposerState.POSTED, ProposerState.FINALIZED]
-        ):
-            busy |= self.settle(task_id)
-        busy |= self.post()
+        )
+        busy |= step_tasks(self.ctx, settling, self.settle)
+        try:
+            busy |= self.post()
+        except ChainRevert as exc:
+            log.warning("posting a task failed: %s", exc)
         return busy
 
     def done(self) -> bool:

@@ -27,8 +27,10 @@ from chain.clients import Verdict as ChainVerdict
 from chain.errors import ChainError
 from node.roles.common import (
     DEADLINE_MARGIN,
+    FINALIZE_DELAY,
     NodeContext,
     TaskView,
+    chain_now,
     check_listen_port,
     check_stake,
     crash_point,
@@ -134,7 +136,7 @@ class Validator:
         now = time.time()
         self.subscribe(task_id)
         if state == ValidatorState.SEEN:
-            if now <= tv.commit_deadline:
+            if chain_now(self.ctx) <= tv.commit_deadline:
                 return False
             if now > tv.verdict_deadline - DEADLINE_MARGIN:
                 store.transition(task_id, Role.VALIDATOR, ValidatorState.SKIPPED, note="too late to audit")
@@ -334,7 +336,7 @@ class Validator:
 
     def reveal(self, tv: TaskView, now: float) -> bool:
         store = self.ctx.store
-        if now <= tv.verdict_deadline:
+        if chain_now(self.ctx) <= tv.verdict_deadline:
             return False
         if now > tv.verify_deadline - DEADLINE_MARGIN:
             store.transition(tv.task_id, Role.VALIDATOR, ValidatorState.FAILED, note="reveal window closed")
@@ -348,7 +350,7 @@ class Validator:
         return True
 
     def finalize(self, tv: TaskView, now: float) -> bool:
-        if now <= tv.verify_deadline:
+        if chain_now(self.ctx) <= tv.verify_deadline + FINALIZE_DELAY["validator"]:
             return False
         settlement = self.ctx.chain.settlement
         if not settlement.task_settlement(tv.task_id).finalized:

@@ -55,7 +55,13 @@ def test_bad_configuration_exits_with_a_sentence_and_sends_nothing(tmp_path):
             name: start_miner({**base, **change}, tmp_path / f"{i}.json")
             for i, (name, (change, _)) in enumerate(cases.items())
         }
-        results = {name: proc.communicate(timeout=240) for name, proc in procs.items()}
+        try:
+            results = {name: proc.communicate(timeout=240) for name, proc in procs.items()}
+        finally:
+            for proc in procs.values():
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
         assert net.chain is not None
         for name, (_, expected) in cases.items():
             _, stderr = results[name]
