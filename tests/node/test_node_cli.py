@@ -305,3 +305,18 @@ def test_chain_checks_and_status_on_anvil(tmp_path: Path, anvil, accounts, deplo
     miner_stake = next(s for s in status["stakes"] if s["role"] == "miner")
     assert miner_stake["active"] == str(150 * 10**18) and miner_stake["staked"] is True
     assert status["chain_id"] == 31337
+
+
+def test_forwarded_keys_command_passes_arguments_and_errors_are_sentences(
+    tmp_path: Path, keystore: Path
+) -> None:
+    from chain.keys import keystore_address
+
+    shown = invoke(["keys", "show", "--keystore", str(keystore)])
+    if shown.exit_code != 0 and "not available in this build" in shown.output:
+        pytest.skip("chain.cli is not in this build")
+    assert shown.exit_code == 0, shown.output
+    assert keystore_address(keystore) in shown.output
+    assert_sentence(invoke(["keys", "show", "--keystore", str(tmp_path / "nope.json")]), 1, "does not exist")
+    bad_usage = invoke(["keys", "show", "--no-such-option"])
+    assert bad_usage.exit_code == 2 and "Traceback" not in bad_usage.output
