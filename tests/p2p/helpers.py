@@ -35,7 +35,9 @@ def local_config(port: int = 0, bootstrap: list[str] | None = None, **kw) -> P2P
     )
 
 
-def make_rollout(task_id: int, miner_index: int, p: int, g: int, n_tokens: int = 256, prompt: int = 96) -> RolloutMsg:
+def make_rollout(
+    task_id: int, miner_index: int, p: int, g: int, n_tokens: int = 256, prompt: int = 96
+) -> RolloutMsg:
     """A rollout of realistic size: 256 completion tokens with float32 logprobs (~3.5 KB on the wire)."""
     rng = random.Random(hash((task_id, miner_index, p, g)))
     return RolloutMsg(

@@ -29,7 +29,9 @@ def subscribe_all(workers: list[Worker], topic: str) -> None:
     for w in workers:
         assert w.call(cmd="sub", topic=topic)["ok"]
     for w in workers:
-        assert w.call(cmd="wait_peers", topic=topic, n=len(workers) - 1, timeout=30)["ok"], "mesh did not form"
+        assert w.call(cmd="wait_peers", topic=topic, n=len(workers) - 1, timeout=30)["ok"], (
+            "mesh did not form"
+        )
 
 
 def test_five_processes_thousand_rollouts_zero_loss():
@@ -46,7 +48,9 @@ def test_five_processes_thousand_rollouts_zero_loss():
         latencies: list[float] = []
         for i, w in enumerate(workers):
             expected = {k for k in expected_all if k[0] != address(i)}
-            assert w.call(cmd="wait_count", topic=topic, n=len(expected), timeout=200)["count"] == len(expected)
+            assert w.call(cmd="wait_count", topic=topic, n=len(expected), timeout=200)["count"] == len(
+                expected
+            )
             res = w.call(cmd="result", topic=topic)
             keys = [tuple(k) for k in res["keys"]]
             assert len(keys) == len(set(keys)), f"node {i} got duplicates"

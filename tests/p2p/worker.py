@@ -27,7 +27,9 @@ class Inbox:
         def on_message(msg) -> None:
             latency = time.time() - msg.sent_ms / 1000
             with self.lock:
-                self.items.setdefault(topic, []).append((msg.payload.sender, msg.payload.p, msg.payload.g, latency))
+                self.items.setdefault(topic, []).append(
+                    (msg.payload.sender, msg.payload.p, msg.payload.g, latency)
+                )
 
         return on_message
 
@@ -39,7 +41,9 @@ class Inbox:
 def main() -> None:
     spec = json.loads(sys.argv[1])
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    config = local_config(port=spec.get("port", 0), bootstrap=spec.get("bootstrap", []), **spec.get("config", {}))
+    config = local_config(
+        port=spec.get("port", 0), bootstrap=spec.get("bootstrap", []), **spec.get("config", {})
+    )
     node = P2PNode(
         config, account_key(spec["index"]), staked_set(spec["staked"]), identity_secret(spec["index"])
     ).start()
@@ -76,7 +80,13 @@ def main() -> None:
             elif op == "result":
                 with inbox.lock:
                     items = list(inbox.items.get(cmd["topic"], []))
-                reply({"keys": [[s, p, g] for s, p, g, _ in items], "lat": [x[3] for x in items], "stats": node.stats()})
+                reply(
+                    {
+                        "keys": [[s, p, g] for s, p, g, _ in items],
+                        "lat": [x[3] for x in items],
+                        "stats": node.stats(),
+                    }
+                )
             elif op == "history":
                 reply({"new": node.fetch_history(cmd["peer"], cmd["topic"])})
             elif op == "raw":
