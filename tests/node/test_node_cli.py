@@ -320,3 +320,24 @@ def test_forwarded_keys_command_passes_arguments_and_errors_are_sentences(
     assert_sentence(invoke(["keys", "show", "--keystore", str(tmp_path / "nope.json")]), 1, "does not exist")
     bad_usage = invoke(["keys", "show", "--no-such-option"])
     assert bad_usage.exit_code == 2 and "Traceback" not in bad_usage.output
+
+
+def test_no_stake_without_auto_stake_is_a_sentence_and_sends_nothing(
+    tmp_path: Path, anvil, accounts, deployment
+) -> None:
+    from chain.keys import create_keystore
+    from chain.tx import make_web3
+
+    account = accounts[5]
+    ks = tmp_path / "k.json"
+    create_keystore(ks, PASSPHRASE, private_key=account.key, kdf="pbkdf2", iterations=2)
+    dep = deployment.save(tmp_path / "deployment.json")
+    w3 = make_web3(anvil.rpc_url)
+    nonce_before = w3.eth.get_transaction_count(account.address)
+    env = {"ROLLPROOF_PASSPHRASE": PASSPHRASE, "ROLLPROOF_RPC_URL": anvil.rpc_url}
+    args = role_args(tmp_path, ks, "--deployment", str(dep), "--model", "tiny", "--no-auto-stake")
+    result = invoke(["miner", *args], env=env)
+    if "not available in this build" in result.output:
+        pytest.skip("node.roles.miner is not in this build")
+    assert_sentence(result, 1, "stake")
+    assert w3.eth.get_transaction_count(account.address) == nonce_before
