@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {RollToken} from "../src/RollToken.sol";
+import {StakeManager} from "../src/StakeManager.sol";
+import {DrandBeacon} from "../src/DrandBeacon.sol";
+import {TaskBoard} from "../src/TaskBoard.sol";
+import {Settlement} from "../src/Settlement.sol";
+import {ISettlement} from "../src/interfaces/ISettlement.sol";
+
+/// @dev The Foundry cheatcodes the deploy script uses (no forge-std in this repository).
+interface ScriptVm {
+    function envOr(string calldata name, uint256 defaultValue) external view returns (uint256);
+    function envOr(string calldata name, address defaultValue) external view returns (address);
+    function envOr(string calldata name, string calldata defaultValue) external view returns (string memory);
+    function envOr(string calldata name, bytes calldata defaultValue) external view returns (bytes memory);
+    function startBroadcast() external;
+    function startBroadcast(uint256 privateKey) external;
+    function stopBroadcast() external;
+    function addr(uint256 privateKey) external pure returns (address);
+    function readFile(string calldata path) external view returns (string memory);
+    function parseJsonBytes(string calldata json, string calldata key) external pure returns (bytes memory);
+    function writeFile(string calldata path, string calldata data) external;
+    function createDir(string calldata path, bool recursive) external;
+    function toString(address value) external pure returns (string memory);
+    function toString(uint256 value) external pure returns (string memory);
+}
+
+/// @title Deploy
+/// @notice Deploys RollToken (unless TOKEN names an existing ERC20), StakeManager, DrandBeacon, TaskBoard
+/// and Settlement, wires Settlement into StakeManager and TaskBoard, and writes the deployment JSON that
+/// chain/deploy.py reads (`Deployment.load`). Every parameter comes from an environment variable with the
+/// PROTOCOL.md 1 default:
+///   DEPLOYER_KEY (else forge's --private-key/--sender), TOKEN, BEACON_NAME (devnet),
+///   BEACON_PUBLIC_KEY (256-byte EIP-2537 G2; default: the devnet key of contracts/test/fixtures),
+///   BEACON_PUBLIC_KEY_COMPRESSED (96 bytes, recorded only), BEACON_GENESIS (default: now), BEACON_PERIOD (3),
+///   MIN_STAKE_MINER (100 RPT), MIN_STAKE_VALIDATOR (100 RPT), MIN_STAKE_EVALUATOR (50 RPT),
+///   COOLDOWN (2 days), MAX_TASK_DURATION (1 day), VALIDATOR_FEE_BPS (1000), SLASH_BPS (5000),
+///   DEPLOYMENT_JSON (default cache/deployments/<chainid>.json; forge only writes inside the project).
+/// Usage: forge script contracts/script/Deploy.s.sol --rpc-url $RPC --broadcast --private-key $KEY
+contract Deploy {
+    ScriptVm internal constant vm = ScriptVm(address(uint160(uint256(keccak256("hevm cheat code")))));
+    string internal constant DEVNET_FIXTURE = "contracts/test/fixtures/devnet_beacons.json";
+
+    struct Config {
+        uint256 deployerKey;
+        address token;
+        string beaconName;
+        bytes beaconKey;
+        bytes beaconKeyCompressed;
+        uint64 genesis;
+        uint64 period;
+        uint256[3] minStake;
+        uint64 cooldown;
+        uint64 maxTaskDuration;
+        uint16 validatorFeeBps;
+        uint16 slashBps;
+        string out;
+    }
+
+    struct Deployed {
+        address deployer;
+        uint256 deployBlock;
+        RollToken token;
+        StakeManager stakes;
+        DrandBeacon beacon;
+        TaskBoard board;
+        Settlement settlement;
+    }
+
+    /// @notice Error for an environment value out of range, as a sentence.
+    error BadConfig(string reason);
+
+    /// @notice Deploys and wires everything, writes the deployment JSON and returns the addresses.
+    function run() external returns (Deployed memory d) {
+        Config memory c = config();
+        d.deployBlock = block.number;
+        if (c.deployerKey != 0) {
+            d.deployer = vm.addr(c.deployerKey);
+            vm.startBroadcast(c.deployerKey);
+        } else {
+            d.deployer = msg.sender;
+            vm.startBroadcast();
+        }
+        d.token = c.token == address(0) ? new RollToken(d.deployer) : RollToken(c.token);
+        d.stakes = new StakeManager(IERC20(address(d.token)), c.cooldown, c.minStake, d.deployer);
+        d.beacon = new DrandBeacon(c.beaconKey, c.genesis, c.period);
+        d.board = new TaskBoard(IERC20(address(d.token)), d.beacon, c.maxTaskDuration, d.deployer);
+        d.settlement = new Settlement(
+            IERC20(address(d.token)),
+            d.stakes,
+            d.board,
+            d.beacon,
+            ISettlement.Params({validatorFeeBps: c.validatorFeeBps, slashBps: c.slashBps})
+        );
+        d.stakes.setSettlement(address(d.settlement));
+        d.board.setSettlement(address(d.settlement));
+        vm.stopBroadcast();
+        _write(c, d);
+    }
+
+    /// @notice The configuration read from the environment, with defaults.
+    function config() public view returns (Config memory c) {
+        c.deployerKey = vm.envOr("DEPLOYER_KEY", uint256(0));
+        c.token = vm.envOr("TOKEN", address(0));
+        c.beaconName = vm.envOr("BEACON_NAME", string("devnet"));
+        bytes memory none;
+        c.beaconKey = vm.envOr("BEACON_PUBLIC_KEY", none);
+        c.beaconKeyCompressed = vm.envOr("BEACON_PUBLIC_KEY_COMPRESSED", none);
+        if (c.beaconKey.length == 0) {
+            string memory fixture = vm.readFile(DEVNET_FIXTURE);
+            c.beaconKey = vm.parseJsonBytes(fixture, ".public_key_eip2537");
+            c.beaconKeyCompressed = vm.parseJsonBytes(fixture, ".public_key");
+        }
+        c.genesis = _u64("BEACON_GENESIS", block.timestamp);
+        c.period = _u64("BEACON_PERIOD", 3);
+        c.minStake = [
+            vm.envOr("MIN_STAKE_MINER", uint256(100e18)),
+            vm.envOr("MIN_STAKE_VALIDATOR", uint256(100e18)),
+            vm.envOr("MIN_STAKE_EVALUATOR", uint256(50e18))
+        ];
+        c.cooldown = _u64("COOLDOWN", 2 days);
+        c.maxTaskDuration = _u64("MAX_TASK_DURATION", 1 days);
+        c.validatorFeeBps = _bps("VALIDATOR_FEE_BPS", 1000);
+        c.slashBps = _bps("SLASH_BPS", 5000);
+        c.out = vm.envOr(
+            "DEPLOYMENT_JSON", string.concat("cache/deployments/", vm.toString(block.chainid), ".json")
+        );
+        if (c.beaconKey.length != 256) {
+            revert BadConfig("BEACON_PUBLIC_KEY must be 256 bytes (EIP-2537 G2).");
+        }
+        if (c.period == 0) revert BadConfig("BEACON_PERIOD must be positive.");
+        if (c.cooldown <= c.maxTaskDuration) {
+            revert BadConfig("COOLDOWN must be longer than MAX_TASK_DURATION.");
+        }
+    }
+
+    function _u64(string memory name, uint256 fallbackValue) internal view returns (uint64) {
+        uint256 v = vm.envOr(name, fallbackValue);
+        if (v > type(uint64).max) revert BadConfig(string.concat(name, " does not fit in uint64."));
+        return uint64(v);
+    }
+
+    function _bps(string memory name, uint256 fallbackValue) internal view returns (uint16) {
+        uint256 v = vm.envOr(name, fallbackValue);
+        if (v > 10_000) revert BadConfig(string.concat(name, " must be at most 10000 basis points."));
+        return uint16(v);
+    }
+
+    /// @dev Same layout as chain/deploy.py `Deployment.to_json` (version 1), so nodes load either file.
+    /// `deploy_block` is the last block before the deployment: a safe start for event scans.
+    function _write(Config memory c, Deployed memory d) internal {
+        string memory addresses = string.concat(
+            '{"RollToken": "',
+            vm.toString(address(d.token)),
+            '", "StakeManager": "',
+            vm.toString(address(d.stakes)),
+            '", "DrandBeacon": "',
+            vm.toString(address(d.beacon)),
+            '", "TaskBoard": "',
+            vm.toString(address(d.board)),
+            '", "Settlement": "',
+            vm.toString(address(d.settlement)),
+            '"}'
+        );
+        string memory beacon = string.concat(
+            '{"name": "',
+            c.beaconName,
+            '", "public_key": "',
+            _hex(c.beaconKeyCompressed),
+            '", "public_key_eip2537": "',
+            _hex(c.beaconKey),
+            '", "genesis": ',
+            vm.toString(uint256(c.genesis)),
+            ', "period": ',
+            vm.toString(uint256(c.period)),
+            "}"
+        );
+        string memory params = string.concat(
+            '{"min_stake_miner": ',
+            vm.toString(c.minStake[0]),
+            ', "min_stake_validator": ',
+            vm.toString(c.minStake[1]),
+            ', "min_stake_evaluator": ',
+            vm.toString(c.minStake[2]),
+            ', "cooldown": ',
+            vm.toString(uint256(c.cooldown)),
+            ', "max_task_duration": ',
+            vm.toString(uint256(c.maxTaskDuration)),
+            ', "validator_fee_bps": ',
+            vm.toString(uint256(c.validatorFeeBps)),
+            ', "slash_bps": ',
+            vm.toString(uint256(c.slashBps)),
+            "}"
+        );
+        string memory json = string.concat(
+            '{"version": 1, "chain_id": ',
+            vm.toString(block.chainid),
+            ', "deploy_block": ',
+            vm.toString(d.deployBlock),
+            ', "deployer": "',
+            vm.toString(d.deployer),
+            '", "addresses": ',
+            addresses,
+            ', "beacon": ',
+            beacon,
+            ', "params": ',
+            params,
+            ', "extra": {"deployed_by": "contracts/script/Deploy.s.sol"}}\n'
+        );
+        string memory dir = _dirname(c.out);
+        if (bytes(dir).length != 0) vm.createDir(dir, true);
+        vm.writeFile(c.out, json);
+    }
+
+    /// @dev Lower-case hex without a 0x prefix (what Python's bytes.fromhex reads).
+    function _hex(bytes memory data) internal pure returns (string memory) {
+        bytes memory digits = "0123456789abcdef";
+        bytes memory out = new bytes(data.length * 2);
+        for (uint256 i = 0; i < data.length; ++i) {
+            out[2 * i] = digits[uint8(data[i]) >> 4];
+            out[2 * i + 1] = digits[uint8(data[i]) & 0x0f];
+        }
+        return string(out);
+    }
+
+    function _dirname(string memory path) internal pure returns (string memory) {
+        bytes memory b = bytes(path);
+        for (uint256 i = b.length; i > 0; --i) {
+            if (b[i - 1] == "/") {
+                bytes memory dir = new bytes(i - 1);
+                for (uint256 j = 0; j < i - 1; ++j) {
+                    dir[j] = b[j];
+                }
+                return string(dir);
+            }
+        }
+        return "";
+    }
+}
