@@ -105,30 +105,34 @@ def sample_batch(
     ids, mask, positions = left_pad(prompts, pad_id)
     u_table = torch.tensor([list(u[:max_tokens]) for u in us], dtype=torch.float64)
     eos = torch.tensor(sorted(eos_ids), dtype=torch.long)
-    done = torch.zeros(batch, dtype=torch.bool)
+    active = torch.arange(batch)  # original row of each row still decoding
     out_tokens: list[list[int]] = [[] for _ in range(batch)]
     out_logprobs: list[list[float]] = [[] for _ in range(batch)]
     out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+    cache = out.past_key_values
     for t in range(max_tokens):
         logits = out.logits[:, -1, :].float()
-        tokens, logprobs = token_source(logits, u_table[:, t], temperature)
-        tok_list, lp_list = tokens.tolist(), logprobs.tolist()
-        for row in range(batch):
-            if not done[row]:
-                out_tokens[row].append(tok_list[row])
-                out_logprobs[row].append(lp_list[row])
-        done = done | torch.isin(tokens, eos)
-        if bool(done.all()) or t == max_tokens - 1:
+        tokens, logprobs = token_source(logits, u_table[active, t], temperature)
+        for row, (tok, lp) in enumerate(zip(tokens.tolist(), logprobs.tolist(), strict=True)):
+            out_tokens[int(active[row])].append(tok)
+            out_logprobs[int(active[row])].append(lp)
+        if t == max_tokens - 1:
             break
-        # Finished rows keep decoding padding (their outputs are ignored) so the batch stays rectangular.
-        next_ids = torch.where(done, torch.full_like(tokens, pad_id), tokens).unsqueeze(-1)
-        mask = torch.cat([mask, torch.ones((batch, 1), dtype=mask.dtype)], dim=-1)
+        keep = ~torch.isin(tokens, eos)
+        if not bool(keep.any()):
+            break
+        if not bool(keep.all()):
+            # Finished rows leave the batch (cache included), so stragglers do not pay for them.
+            kept = keep.nonzero().squeeze(-1)
+            cache.batch_select_indices(kept)
+            active, tokens, mask, positions = active[kept], tokens[kept], mask[kept], positions[kept]
+        mask = torch.cat([mask, torch.ones((len(active), 1), dtype=mask.dtype)], dim=-1)
         positions = positions[:, -1:] + 1
         out = model(
-            input_ids=next_ids,
+            input_ids=tokens.unsqueeze(-1),
             attention_mask=mask,
             position_ids=positions,
-            past_key_values=out.past_key_values,
+            past_key_values=cache,
             use_cache=True,
         )
     return [Completion(tokens=t, logprobs=lp) for t, lp in zip(out_tokens, out_logprobs, strict=True)]
