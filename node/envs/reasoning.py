@@ -37,12 +37,11 @@ MAX_DIFFICULTY = 9
 CORRECTNESS_WEIGHT = 0.8
 FORMAT_WEIGHT = 0.2
 
-SYSTEM_PROMPT = (
-    "You are a careful math assistant. Work the problem out briefly, then give only the final "
-    "number inside <answer></answer> tags, like <answer>42</answer>."
-)
+# Short on purpose: on a CPU the prompt prefill dominates rollout cost (G prefills per
+# problem), and two worked examples are enough for SmolLM2-135M to use the tags.
+SYSTEM_PROMPT = "Solve the problem. Put only the final number inside <answer></answer> tags."
 
-_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
+_NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")  # ASCII digits only, like the oracle answers
 
 
 def rg_seed(seed: bytes) -> int:
@@ -214,8 +213,7 @@ def gsm_symbolic_config(difficulty: int) -> dict[str, Any]:
 
 ARITHMETIC_SHOTS = (
     FewShot("Calculate 3 + 4.", "3 + 4 = 7.\n<answer>7</answer>"),
-    FewShot("Calculate 9 - 5.", "9 - 5 = 4.\n<answer>4</answer>"),
-    FewShot("Calculate 2 + 6.", "2 + 6 = 8.\n<answer>8</answer>"),
+    FewShot("Calculate 2 - 6.", "2 - 6 = -4.\n<answer>-4</answer>"),
 )
 CHAIN_SUM_SHOTS = (
     FewShot(
@@ -225,10 +223,6 @@ CHAIN_SUM_SHOTS = (
     FewShot(
         "State the final answer to the following arithmetic problem: 9 - 5 =",
         "9 - 5 = 4.\n<answer>4</answer>",
-    ),
-    FewShot(
-        "State the final answer to the following arithmetic problem: 2 + 6 =",
-        "2 + 6 = 8.\n<answer>8</answer>",
     ),
 )
 GSM_SHOTS = (
