@@ -752,8 +752,8 @@ class Store:
             try:
                 s.flush()
             except IntegrityError:
-                # Another writer recorded the same intent first (PostgreSQL); theirs wins.
-                s.rollback()
+                # Another writer recorded the same intent first (PostgreSQL); theirs wins. The
+                # enclosing transaction is rolled back as the error leaves it.
                 raise StoreError(
                     f"Transaction intent {intent!r} was recorded concurrently; retry to read it."
                 ) from None
