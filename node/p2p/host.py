@@ -262,6 +262,9 @@ class P2PNode:
                         self.request_handlers.setdefault(protocol, fn)
                     self.host.set_stream_handler(protocol, self._make_stream_handler(protocol))
                 self.listen_addrs = [_with_peer_id(str(a), self.peer_id) for a in self.host.get_addrs()]
+                if not self.listen_addrs:
+                    # py-libp2p logs a failed bind and carries on; a node nobody can dial is an error.
+                    raise P2PError("the address is unavailable (in use, or not an address of this machine)")
                 self._ready.set()
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._connect_loop, nursery)
@@ -311,6 +314,10 @@ class P2PNode:
         info = target["info"]
         cfg = self.config
         try:
+            # Our backoff is the retry policy; py-libp2p's negative dial cache would block it.
+            network = self.host.get_network()
+            if hasattr(network, "unblock_peer"):
+                network.unblock_peer(info.peer_id)
             with trio.fail_after(10):
                 await self.host.connect(info)
             target["failures"] = 0
@@ -564,6 +571,9 @@ class P2PNode:
         try:
             with trio.fail_after(timeout):
                 if info.addrs or info.peer_id not in self.host.get_connected_peers():
+                    network = self.host.get_network()
+                    if hasattr(network, "unblock_peer"):
+                        network.unblock_peer(info.peer_id)
                     await self.host.connect(info)
                 stream = await self.host.new_stream(info.peer_id, [protocol])
                 try:
