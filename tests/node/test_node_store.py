@@ -349,3 +349,34 @@ def test_migrations_render_for_postgresql_offline() -> None:
     for table in EXPECTED_TABLES:
         assert f"CREATE TABLE {table} (" in ddl, table
     assert "payload BYTEA" in ddl
+
+
+def test_concurrent_writers_record_an_intent_exactly_once(tmp_path: Path) -> None:
+    """Two stores on one file (like two threads or processes) race to record the same intent."""
+    import threading
+
+    url = f"sqlite:///{tmp_path / 'node.db'}"
+    stores = [open_store(url) for _ in range(2)]
+    created: list[bool] = []
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def worker(i: int) -> None:
+        start.wait()
+        _row, was_created = stores[i % 2].record_signed_tx(
+            "finalize:1", sender=MINER, nonce=i, tx_hash=h(500 + i), raw_tx=bytes([i])
+        )
+        with lock:
+            created.append(was_created)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    try:
+        assert sorted(created) == [False] * 7 + [True]
+        assert len(stores[0].transactions()) == 1
+    finally:
+        for s in stores:
+            s.close()
