@@ -18,6 +18,7 @@ from node.train.grpo import (
 )
 from node.train.loop import MinerLearner, SapoConfig
 from node.train.metrics import MetricsWriter, RoundMetrics, plot_curves, round_metrics
+from node.train.node_step import groups_from_triples, sapo_step
 from node.train.sapo import RescoreStats, drop_zero_advantage, rescore_rollouts, sapo_mix
 
 __all__ = [
@@ -35,8 +36,10 @@ __all__ = [
     "completion_logprobs",
     "drop_zero_advantage",
     "group_advantages",
+    "groups_from_triples",
     "plot_curves",
     "rescore_rollouts",
     "round_metrics",
     "sapo_mix",
+    "sapo_step",
 ]

@@ -82,3 +82,17 @@ def test_zero_advantage_groups_make_no_step(tokenizer):
     stats = GRPOTrainer(model, GRPOConfig(learning_rate=1e-2)).step([flat])
     assert stats.groups == 0
     assert adapter_hash(model) == hash_before
+
+
+def test_groups_from_triples_keeps_only_well_formed_groups():
+    from node.train import groups_from_triples
+
+    raw = [
+        [((1, 2), (5, 6), 1.0), ((1, 2), (7,), 0.0)],  # ok
+        [((1, 2), (5,), 1.0)],  # one completion: no group
+        [((1, 2), (5,), 1.0), ((3,), (6,), 0.0)],  # two prompts: not one group
+        [((1, 2), (), 1.0), ((1, 2), (6,), 0.0), ((1, 2), (8,), 0.5)],  # empty completion dropped
+    ]
+    groups = groups_from_triples(raw, task_id=3)
+    assert [g.key for g in groups] == [(3, 0), (3, 3)]
+    assert groups[1].rewards() == [0.0, 0.5]
