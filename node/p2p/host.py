@@ -661,8 +661,20 @@ class P2PNode:
                 return new
             offset = nxt
 
-    def fetch_adapter(self, peer: str, adapter_hash: bytes, dest: Path, attempts: int = 3) -> Path:
-        """Download an adapter by keccak256 hash into `dest`; resumes a `.part` file, retries on corruption."""
+    def fetch_adapter(
+        self,
+        peer: str,
+        adapter_hash: bytes,
+        dest: Path,
+        attempts: int = 3,
+        verify: Callable[[Path, bytes], bool] | None = None,
+    ) -> Path:
+        """Download an adapter by hash into `dest`; resumes a `.part` file, retries on corruption.
+
+        `verify(path, hash)` decides whether the downloaded file matches; the default is
+        keccak256(file bytes) == hash. A canonical tensor hash (verifier.models) plugs in here.
+        """
+        check = verify or (lambda path, digest: file_keccak(path) == digest)
         dest = Path(dest)
         part = dest.with_name(dest.name + ".part")
         for attempt in range(1, attempts + 1):
@@ -685,7 +697,7 @@ class P2PNode:
                     fh.write(data)
                     offset += len(data)
                     self.metrics.count("adapter_bytes_in", len(data))
-            if file_keccak(part) == bytes(adapter_hash):
+            if check(part, bytes(adapter_hash)):
                 part.replace(dest)
                 return dest
             self.metrics.count("adapter_corrupt")

@@ -1,7 +1,7 @@
 """Topic validation: every gossip message passes these checks, in this order, before delivery or relay.
 
 oversize -> undecodable -> wrong_version -> bad_schema -> wrong_topic -> bad_signature ->
-wrong_task -> signer_mismatch -> unstaked -> rate_limited -> duplicate.
+wrong_task -> signer_mismatch -> unstaked -> duplicate -> rate_limited.
 
 Each rejection increments a counter labelled by reason; nothing here raises to the caller.
 """
