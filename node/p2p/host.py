@@ -371,6 +371,9 @@ class P2PNode:
             if accepted is None:
                 return False
             self.accepted[msg.from_id + msg.seqno] = accepted
+            if len(self.accepted) > 10_000:
+                # Normally popped at once by _on_message; this only bounds py-libp2p's odd paths.
+                self.accepted.pop(next(iter(self.accepted)))
             return True
 
         return validate
