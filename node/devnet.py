@@ -194,6 +194,7 @@ class Devnet:
         self.events: list[Any] = []
         self._cursor = InMemoryCursorStore()
         self.started = time.monotonic()
+        self.stragglers: list[str] = []
 
     # ---- setup ---------------------------------------------------------------------------------
 
@@ -418,7 +419,11 @@ class Devnet:
         self.wait_for(lambda: not proposer.running, 60, "the proposer to claim its refunds", view)
         # Miners and validators claim right after finalize; give them a moment, then stop everyone.
         miners = [n for n in self.nodes.values() if n.role in ("miner", "validator") and n.proc is not None]
-        self.wait_for(lambda: all(not n.running for n in miners), 90, "miners and validators to finish", view)
+        try:
+            self.wait_for(lambda: all(not n.running for n in miners), 60, "miners and validators to finish", view)
+        except DevnetError:
+            # They have settled (checked above); one still running is stopped and reported.
+            self.stragglers = [n.name for n in miners if n.running]
         self.poll_events()
 
     def stop(self) -> None:
@@ -680,6 +685,7 @@ class Devnet:
             "nodes": totals,
             "learning_curves": {k: [[t, round(r, 4)] for t, r in v] for k, v in curves.items()},
             "reconciliation_problems": problems,
+            "stragglers": self.stragglers,
             "checks": checks,
             "ok": not problems and all(checks.values()),
         }

@@ -512,11 +512,14 @@ class Miner:
         event(log, "trained adapter", task=tv.task_id, adapter="0x" + self.current_adapter.hex(), **stats)
 
     def done(self) -> bool:
+        """With max_tasks: every task seen has reached a terminal state and max_tasks of them ended."""
         limit = self.ctx.settings.max_tasks
         if not limit:
             return False
-        finished = len(self.ctx.store.tasks_in_state(Role.MINER, (MinerState.CLAIMED, MinerState.FAILED)))
-        return finished >= limit and not self.ctx.store.tasks_in_state(Role.MINER, ACTIVE)
+        ended = self.ctx.store.tasks_in_state(
+            Role.MINER, (MinerState.CLAIMED, MinerState.FAILED, MinerState.SKIPPED)
+        )
+        return len(ended) >= limit and not self.ctx.store.tasks_in_state(Role.MINER, ACTIVE)
 
 
 def _rollout(msg: Any) -> Rollout:
