@@ -139,12 +139,14 @@ contract Deploy {
     function _u64(string memory name, uint256 fallbackValue) internal view returns (uint64) {
         uint256 v = vm.envOr(name, fallbackValue);
         if (v > type(uint64).max) revert BadConfig(string.concat(name, " does not fit in uint64."));
+        // forge-lint: disable-next-line(unsafe-typecast)
         return uint64(v);
     }
 
     function _bps(string memory name, uint256 fallbackValue) internal view returns (uint16) {
         uint256 v = vm.envOr(name, fallbackValue);
         if (v > 10_000) revert BadConfig(string.concat(name, " must be at most 10000 basis points."));
+        // forge-lint: disable-next-line(unsafe-typecast)
         return uint16(v);
     }
 

@@ -136,6 +136,8 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         }
 
         v.commitHash = verdictHash_;
+        // The weight is locked here, before any reveal is public; see revealVerdict.
+        v.weight = stakes.activeStake(msg.sender, VALIDATOR);
         ts.verdictCommits += 1;
         emit VerdictCommitted(taskId, msg.sender, verdictHash_);
     }
@@ -149,9 +151,11 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         if (v.revealed) revert AlreadyRevealed(taskId, msg.sender);
         bytes32 got = verdictHash(taskId, msg.sender, verdicts, salt);
         if (got != v.commitHash) revert VerdictMismatch(v.commitHash, got);
-        // The weight is the stake at reveal; a validator that unstaked in between no longer counts.
+        // Weight = min(stake at commit, stake at reveal): a validator that sees the first reveals cannot top
+        // up its stake to swing a miner's majority, and one that unstaked in between counts for less.
         if (!stakes.isStaked(msg.sender, VALIDATOR)) revert NotStaked(msg.sender, VALIDATOR);
-        uint256 weight = stakes.activeStake(msg.sender, VALIDATOR);
+        uint256 active = stakes.activeStake(msg.sender, VALIDATOR);
+        uint256 weight = active < v.weight ? active : v.weight;
 
         v.revealed = true;
         v.weight = weight;

@@ -153,6 +153,8 @@ contract StakeManager is IStakeManager, Ownable, ReentrancyGuardTransient {
     /// @notice The canonical libp2p peer id of a secp256k1 identity key `(x, y)`: the identity multihash
     /// (0x00, length 0x25) of the protobuf PublicKey {Type: Secp256k1, Data: compressed key}, 39 bytes.
     function libp2pPeerId(bytes32 x, bytes32 y) public pure returns (bytes memory) {
+        // casting to 'uint8' is safe because the value is 0 or 1
+        // forge-lint: disable-next-line(unsafe-typecast)
         bytes1 prefix = bytes1(uint8(2) + uint8(uint256(y) & 1));
         return abi.encodePacked(hex"0025", hex"08021221", prefix, x);
     }

@@ -558,6 +558,38 @@ contract SettlementTest is Fixture {
         settlement.revealVerdict(taskId, a, _salt(v[2]));
     }
 
+    /// Adversarial: a bribed validator watches the honest reveals, then tops up its stake before revealing
+    /// to outweigh them; its weight stays at what it had staked when it committed.
+    function test_RevealVerdict_TopUpAfterCommitDoesNotAddWeight() public {
+        _allCommit();
+        ISettlement.Verdict[] memory honest = _one(_verdict(m[1], false, 0));
+        ISettlement.Verdict[] memory bribed = _one(_verdict(m[1], true, 1e6));
+        _toVerdictWindow(taskId);
+        _commitVerdict(taskId, v[0], honest);
+        _commitVerdict(taskId, v[2], bribed);
+        _toRevealWindow(taskId);
+        _reveal(taskId, v[0], honest);
+        _stake(v[2], VALIDATOR, 1000e18);
+        _reveal(taskId, v[2], bribed);
+        assertEq(_vstate(v[2]).weight, 100e18, "weight capped at the commit-time stake");
+        assertEq(_state(m[1]).passStake, 100e18, "bribed pass counts 100");
+        _toFinalize(taskId);
+        settlement.finalize(taskId);
+        assertEq(uint256(_state(m[1]).outcome), uint256(ISettlement.Outcome.FAILED), "honest majority holds");
+    }
+
+    function test_RevealVerdict_WeightDropsWithStakeUnstakedSinceCommit() public {
+        _allCommit();
+        ISettlement.Verdict[] memory a = _one(_verdict(m[0], true, 1));
+        _toVerdictWindow(taskId);
+        _commitVerdict(taskId, v[0], a);
+        vm.prank(v[0]);
+        stakes.requestUnstake(VALIDATOR, 50e18);
+        _toRevealWindow(taskId);
+        _reveal(taskId, v[0], a);
+        assertEq(_vstate(v[0]).weight, 150e18, "weight is the lower stake at reveal");
+    }
+
     // ---------------------------------------------------------------- finalize
 
     function test_Finalize_PaysPassedMinersProRataAndAgreeingValidators() public {

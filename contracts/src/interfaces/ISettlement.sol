@@ -49,7 +49,7 @@ interface ISettlement {
         bool revealed;
         bool agreed; // every verdict matched the outcome, set by finalize
         uint32 verdicts; // number of verdicts revealed
-        uint256 weight; // validator stake read at reveal
+        uint256 weight; // active stake at commit, lowered to the stake at reveal if that is less
         uint256 paid; // fee credited at finalize
     }
 
