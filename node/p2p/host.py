@@ -11,6 +11,7 @@ Zero-loss configuration (py-libp2p 0.8.1 defaults drop silently, see docs/P2P.md
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import random
@@ -741,6 +742,13 @@ class P2PNode:
             "pending_deliveries": self.deliveries.qsize(),
             "latency_s": self.metrics.latency_percentiles(),
         }
+
+    def write_stats(self, path: Path) -> None:
+        """Write stats() as JSON atomically, for `rollproof status` running in another process."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.stats(), indent=1, sort_keys=True) + "\n")
+        tmp.replace(path)
 
     # ----------------------------------------------------------------- plumbing
     def _call(self, afn: Callable[..., Any], *args: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from pathlib import Path
@@ -53,6 +54,9 @@ def test_host_peer_id_matches_identity_file_and_metrics_export(tmp_path: Path):
         assert node.listen_addrs[0].endswith(f"/p2p/{node.peer_id.to_base58()}")
         text = generate_latest(node.metrics.registry).decode()
         assert "rollproof_p2p_peers" in text and "rollproof_p2p_messages_rejected" in text
+        node.write_stats(tmp_path / "p2p_stats.json")
+        stats = json.loads((tmp_path / "p2p_stats.json").read_text())
+        assert stats["peer_id"] == node.peer_id.to_base58() and stats["peers"] == 0
     finally:
         node.stop()
         node.stop()  # idempotent
