@@ -88,6 +88,19 @@ class Miner:
         self.subscribed: set[int] = set()
         self.lock = threading.Lock()  # the model is used by the loop and by openings requests
         self.envs: dict[str, Any] = {}
+        self._scalars: Any = None
+
+    def scalar(self, tag: str, value: float, step: int) -> None:
+        """TensorBoard scalars under <data_dir>/tensorboard (reward, correctness, length, loss per task)."""
+        try:
+            if self._scalars is None:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._scalars = SummaryWriter(str(self.ctx.settings.data_dir / "tensorboard"))
+            self._scalars.add_scalar(tag, value, step)
+            self._scalars.flush()
+        except Exception:  # noqa: BLE001 - observability must never stop mining
+            log.debug("tensorboard scalar %s not written", tag, exc_info=True)
 
     # ---- adapters ----------------------------------------------------------------------------
 
@@ -369,6 +382,15 @@ class Miner:
             self.ctx.store.add_own_rollouts(tv.task_id, records, session=s)
             self.ctx.store.transition(tv.task_id, Role.MINER, MinerState.GENERATED, session=s)
         mean = sum(r.claimed_reward for r in rollouts) / max(1, len(rollouts)) / 1e6
+        self.scalar("reward/mean", mean, tv.task_id)
+        self.scalar(
+            "reward/correct_fraction",
+            sum(r.claimed_reward >= 800_000 for r in rollouts) / max(1, len(rollouts)),
+            tv.task_id,
+        )
+        self.scalar(
+            "completion/length", sum(len(r.tokens) for r in rollouts) / max(1, len(rollouts)), tv.task_id
+        )
         event(
             log,
             "generated rollouts",
@@ -509,6 +531,7 @@ class Miner:
             parent = self.current_adapter
             self.current_adapter = self._save_current(tv.task_id, parent)
             self.loaded_adapter = self.current_adapter
+        self.scalar("train/loss", stats.get("loss", 0.0), tv.task_id)
         event(log, "trained adapter", task=tv.task_id, adapter="0x" + self.current_adapter.hex(), **stats)
 
     def done(self) -> bool:
