@@ -558,6 +558,47 @@ contract SettlementTest is Fixture {
         settlement.revealVerdict(taskId, a, _salt(v[2]));
     }
 
+    /// Verdict commitments are accepted exactly in (commitDeadline, verdictDeadline] and reveals exactly in
+    /// (verdictDeadline, verifyDeadline].
+    function testFuzz_VerdictWindows(uint256 commitAt, uint256 revealAt) public {
+        _allCommit();
+        ITaskBoard.Task memory t = _task(taskId);
+        ISettlement.Verdict[] memory a = _one(_verdict(m[0], true, 1));
+        bytes32 h = keccak256(abi.encode(taskId, v[0], a, _salt(v[0])));
+        commitAt = bound(commitAt, t.params.joinDeadline + 1, t.params.verifyDeadline + 5);
+        vm.warp(commitAt);
+        bool commitOk = commitAt > t.params.commitDeadline && commitAt <= t.params.verdictDeadline;
+        if (!commitOk) {
+            vm.expectRevert(
+                abi.encodeWithSelector(
+                    ISettlement.OutsideWindow.selector,
+                    commitAt,
+                    t.params.commitDeadline,
+                    t.params.verdictDeadline
+                )
+            );
+        }
+        vm.prank(v[0]);
+        settlement.commitVerdict(taskId, h);
+        if (!commitOk) return;
+
+        revealAt = bound(revealAt, commitAt, t.params.verifyDeadline + 5);
+        vm.warp(revealAt);
+        bool revealOk = revealAt > t.params.verdictDeadline && revealAt <= t.params.verifyDeadline;
+        if (!revealOk) {
+            vm.expectRevert(
+                abi.encodeWithSelector(
+                    ISettlement.OutsideWindow.selector,
+                    revealAt,
+                    t.params.verdictDeadline,
+                    t.params.verifyDeadline
+                )
+            );
+        }
+        _reveal(taskId, v[0], a);
+        assertTrue(_vstate(v[0]).revealed == revealOk, "revealed iff inside the window");
+    }
+
     /// Adversarial: a bribed validator watches the honest reveals, then tops up its stake before revealing
     /// to outweigh them; its weight stays at what it had staked when it committed.
     function test_RevealVerdict_TopUpAfterCommitDoesNotAddWeight() public {
