@@ -341,3 +341,15 @@ def test_no_stake_without_auto_stake_is_a_sentence_and_sends_nothing(
         pytest.skip("node.roles.miner is not in this build")
     assert_sentence(result, 1, "stake")
     assert w3.eth.get_transaction_count(account.address) == nonce_before
+
+
+def test_a_missing_module_is_reported_as_not_available() -> None:
+    from node.cli import import_entry
+    from node.config import UserError
+
+    with pytest.raises(
+        UserError, match=r"The wizard role is not available in this build: node\.roles\.wizard cannot"
+    ):
+        import_entry("node.roles.wizard", "run", "The wizard role")
+    with pytest.raises(UserError, match="has no not_there"):
+        import_entry("node.config", "not_there", "The thing")
