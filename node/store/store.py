@@ -426,6 +426,15 @@ class Store:
         """
         added = 0
         with self._use(session) as s:
+            # One query for what is stored already, instead of one lookup per rollout.
+            stored = {
+                (row.problem, row.index): row.leaf
+                for row in s.execute(
+                    select(OwnRollout.problem, OwnRollout.index, OwnRollout.leaf).where(
+                        OwnRollout.task_id == task_id
+                    )
+                )
+            }
             for r in rollouts:
                 _check_uint("problem", r.problem, 32)
                 _check_uint("index", r.index, 32)
@@ -438,14 +447,15 @@ class Store:
                         f"Rollout ({r.problem}, {r.index}) payload exceeds {MAX_PAYLOAD_BYTES} bytes."
                     )
                 leaf = to_hex32(r.leaf)
-                old = s.get(OwnRollout, (task_id, r.problem, r.index))
-                if old is not None:
-                    if old.leaf != leaf:
+                old_leaf = stored.get((r.problem, r.index))
+                if old_leaf is not None:
+                    if old_leaf != leaf:
                         raise StoreError(
                             f"Rollout ({r.problem}, {r.index}) of task {task_id} is already stored with leaf "
-                            f"{old.leaf}, not {leaf}; refusing to replace it because a committed root may use it."
+                            f"{old_leaf}, not {leaf}; refusing to replace it because a committed root may use it."
                         )
                     continue
+                stored[(r.problem, r.index)] = leaf
                 s.add(
                     OwnRollout(
                         task_id=task_id,
