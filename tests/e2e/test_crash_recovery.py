@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 
+from e2e_helpers import drive, miner_outcome, sent_actions
+
 from chain.clients import Outcome
 from node.devnet import Devnet, DevnetOptions
 from node.store import MinerState, Role
-from tests.e2e.conftest import drive, miner_outcome, sent_actions
 from verifier.commitments import MerkleTree
 
 CRASHES = {"miner1": "JOINED", "miner2": "GENERATED", "miner3": "COMMITTED"}

@@ -7,10 +7,11 @@ a whole task): task 2 must settle on validator 1's verdicts alone. Assertions ar
 
 from __future__ import annotations
 
+from e2e_helpers import drive, miner_outcome, sent_actions
+
 from chain.clients import Outcome
 from node.devnet import Devnet, DevnetOptions
 from node.store import MinerState, Role, ValidatorState
-from tests.e2e.conftest import drive, miner_outcome, sent_actions
 
 RPT = 10**18
 STAKE = 100 * RPT  # what the devnet's miners stake (node.devnet._settings)

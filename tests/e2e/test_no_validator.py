@@ -4,10 +4,11 @@ slashed) and the whole escrow returns to the proposer."""
 
 from __future__ import annotations
 
+from e2e_helpers import drive, miner_outcome
+
 from chain.clients import Outcome
 from node.devnet import Devnet, DevnetOptions
 from node.store import MinerState, ProposerState, Role
-from tests.e2e.conftest import drive, miner_outcome
 
 
 def test_task_without_validators_finalizes_and_refunds_the_proposer(tmp_path):
