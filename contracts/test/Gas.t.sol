@@ -15,6 +15,13 @@ contract GasTest is Fixture {
     /// @dev Posts a task, lets `miners` miners join and commit and `validators` validators commit and
     /// reveal a pass verdict on every miner; returns the task id, ready to finalize.
     function _scenario(uint256 miners, uint256 validators, bool log) internal returns (uint256 taskId) {
+        return _scenario(miners, validators, log, true);
+    }
+
+    function _scenario(uint256 miners, uint256 validators, bool log, bool pass)
+        internal
+        returns (uint256 taskId)
+    {
         vm.pauseGasMetering();
         address[] memory ms = new address[](miners);
         for (uint256 i = 0; i < miners; ++i) {
@@ -58,7 +65,7 @@ contract GasTest is Fixture {
         }
         ISettlement.Verdict[] memory a = new ISettlement.Verdict[](miners);
         for (uint256 i = 0; i < miners; ++i) {
-            a[i] = _verdict(ms[i], true, uint64(500_000 + i));
+            a[i] = _verdict(ms[i], pass, uint64(500_000 + i));
         }
         _toVerdictWindow(taskId);
         for (uint256 j = 0; j < validators; ++j) {
@@ -119,6 +126,14 @@ contract GasTest is Fixture {
     function test_Gas_Finalize_WorstCaseFitsInABlock() public {
         uint256 id = _scenario(settlement.MAX_MINERS_PER_TASK(), settlement.MAX_VALIDATORS_PER_TASK(), false);
         uint256 used = _finalize(id, "finalize miners = 128, validators = 32 (caps)");
+        assertLe(used, BLOCK_GAS, "worst case within a 30M block");
+    }
+
+    /// The most expensive outcome: every miner fails and is slashed.
+    function test_Gas_Finalize_WorstCaseAllSlashedFitsInABlock() public {
+        uint256 id =
+            _scenario(settlement.MAX_MINERS_PER_TASK(), settlement.MAX_VALIDATORS_PER_TASK(), false, false);
+        uint256 used = _finalize(id, "finalize miners = 128 all failed, validators = 32 (caps)");
         assertLe(used, BLOCK_GAS, "worst case within a 30M block");
     }
 
