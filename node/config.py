@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 CONFIG_ENV = "ROLLPROOF_CONFIG"
+HOME_ENV = "ROLLPROOF_HOME"  # fallback for data_dir, shared with chain.deploy
 ENV_PREFIX = "ROLLPROOF_"
 DEFAULT_CONFIG_NAME = "rollproof.toml"
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -104,7 +105,11 @@ def opt(
 
 @dataclass
 class NodeSection:
-    data_dir: str = opt("~/.rollproof", "Directory for this node's store, adapters and logs.", path=True)
+    data_dir: str = opt(
+        "~/.rollproof",
+        "Directory for this node's store, adapters and logs (else $ROLLPROOF_HOME).",
+        path=True,
+    )
     store_url: str = opt(
         "",
         "Database URL of the node store; empty means SQLite at <data_dir>/node.db. PostgreSQL: "
@@ -592,6 +597,9 @@ def load_config(
                 source = "file"
                 if spec.path and isinstance(value, str):
                     value = _resolve_path(value, file_path.parent)  # type: ignore[union-attr]
+            if spec.dotted == "node.data_dir" and source == "default" and env.get(HOME_ENV):
+                # chain.deploy writes to $ROLLPROOF_HOME/deployment.json by default; agree with it.
+                value, source = _resolve_path(env[HOME_ENV], cwd), f"env {HOME_ENV}"
             if spec.env_var in env:
                 value = parse_env_value(spec, env[spec.env_var])
                 source = f"env {spec.env_var}"

@@ -163,3 +163,17 @@ def test_a_file_that_is_too_big_or_not_text(tmp_path: Path) -> None:
     binary.write_bytes(b"\xff\xfe\x00")
     with pytest.raises(ConfigError, match="not UTF-8"):
         load_config(binary, env={})
+
+
+def test_rollproof_home_is_the_data_dir_fallback_shared_with_deploy(tmp_path: Path) -> None:
+    cfg = load_config(None, env={"ROLLPROOF_HOME": str(tmp_path / "home")})
+    assert cfg.data_dir == tmp_path / "home"
+    assert cfg.chain.deployment == str(tmp_path / "home" / "deployment.json")
+    cfg = load_config(
+        None, env={"ROLLPROOF_HOME": str(tmp_path / "home"), "ROLLPROOF_DATA_DIR": str(tmp_path / "d")}
+    )
+    assert cfg.data_dir == tmp_path / "d"  # the explicit option wins
+    cfg = load_config(
+        None, env={"ROLLPROOF_HOME": str(tmp_path / "home"), "ROLLPROOF_DEPLOYMENT": "/x/dep.json"}
+    )
+    assert cfg.chain.deployment == "/x/dep.json"
