@@ -527,7 +527,11 @@ def config_init(
 
 
 def _show(cfg: Config, as_json: bool = False) -> None:
+    from node.store.store import redact_url
+
     data = cfg.as_dict()
+    if data["node"]["store_url"]:
+        data["node"]["store_url"] = redact_url(data["node"]["store_url"])  # may hold a password
     if as_json:
         typer.echo(
             json.dumps({"config_file": cfg.config_file, "values": data, "sources": cfg.sources}, indent=2)

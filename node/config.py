@@ -511,6 +511,8 @@ def find_config_file(explicit: str | Path | None, env: Mapping[str, str]) -> Pat
     chosen = explicit or env.get(CONFIG_ENV) or None
     if chosen:
         path = Path(chosen).expanduser()
+        if path.is_dir():
+            raise ConfigError(f"The config file {path} is a directory; give the path of a .toml file.")
         if not path.is_file():
             how = "--config" if explicit else CONFIG_ENV
             raise ConfigError(

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 from node.store.models import (
@@ -177,11 +177,11 @@ def open_store(url: str, *, upgrade: bool = True) -> Store:
         else:
             with engine.connect():
                 pass
-    except OperationalError as exc:
+    except DatabaseError as exc:
         engine.dispose()
         raise StoreError(
             f"Cannot open the store at {redact_url(url)}: {exc.orig}. Check the store URL, that the "
-            "database server is running, and that the data dir is writable."
+            "database server is running, that the data dir is writable, and that the file is a Rollproof store."
         ) from None
     except Exception:
         engine.dispose()

@@ -177,3 +177,8 @@ def test_rollproof_home_is_the_data_dir_fallback_shared_with_deploy(tmp_path: Pa
         None, env={"ROLLPROOF_HOME": str(tmp_path / "home"), "ROLLPROOF_DEPLOYMENT": "/x/dep.json"}
     )
     assert cfg.chain.deployment == "/x/dep.json"
+
+
+def test_config_path_that_is_a_directory(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_config(tmp_path, env={})

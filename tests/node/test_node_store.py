@@ -380,3 +380,10 @@ def test_concurrent_writers_record_an_intent_exactly_once(tmp_path: Path) -> Non
     finally:
         for s in stores:
             s.close()
+
+
+def test_a_file_that_is_not_a_store_is_a_sentence(tmp_path: Path) -> None:
+    db = tmp_path / "node.db"
+    db.write_bytes(b"this is not an SQLite database, just some bytes" * 100)
+    with pytest.raises(StoreError, match="Cannot open the store .* is a Rollproof store"):
+        open_store(f"sqlite:///{db}")
