@@ -568,6 +568,9 @@ class Devnet:
         for name, points in curves.items():
             if points:
                 ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=name)
+        ticks = sorted({t for points in curves.values() for t, _ in points})
+        if ticks:
+            ax.set_xticks(ticks)
         ax.set_xlabel("task")
         ax.set_ylabel("mean reward of own rollouts")
         ax.set_title("miners' learning curves")
