@@ -17,7 +17,7 @@ class P2PConfig:
     max_message_bytes: int = 256 * 1024  # envelope size limit (a 256-token rollout is ~3 KB)
     max_tokens: int = 16384  # per prompt / completion
     outbound_queue_slots: int = 8192  # per-peer; py-libp2p's 32 drops bursts silently
-    publish_high_water: int = 512  # publish() waits while any peer queue is deeper than this
+    publish_high_water: int = 64  # publish() waits while any peer queue is deeper than this
     publish_rate: float = 200.0  # own messages/s (token bucket); stays under the sender limit
     sender_rate: float = 400.0  # accepted messages/s per signing address, across topics
     sender_burst: float = 800.0

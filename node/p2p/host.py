@@ -31,7 +31,7 @@ from libp2p import new_host
 from libp2p.crypto.x25519 import create_new_key_pair as new_x25519_key_pair
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
-from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
+from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, GossipSub
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
@@ -92,6 +92,10 @@ class _DeepQueues(dict):
         push = rpc_queue.push
 
         def counting_push(rpc: Any, priority: bool = False) -> bool:
+            if rpc.publish and rpc.HasField("senderRecord"):
+                # py-libp2p attaches (and every receiver verifies) a signed peer record on every
+                # message RPC; the hello RPC already carried it, so data RPCs go without.
+                rpc.ClearField("senderRecord")
             ok = push(rpc, priority)
             if not ok and not rpc_queue.closed:
                 self.on_drop()
@@ -233,8 +237,10 @@ class P2PNode:
             muxer_preference="YAMUX",
             listen_addrs=[listen],
         )
+        # GossipSub 1.1, not 1.2: py-libp2p's IDONTWANT handling costs more CPU than it saves on
+        # loopback and LAN (measured: 35-50% more CPU per received message, docs/P2P.md).
         router = GossipSub(
-            [PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID],
+            [PROTOCOL_ID_V11, PROTOCOL_ID],
             cfg.gossip_degree,
             cfg.gossip_degree_low,
             cfg.gossip_degree_high,
