@@ -356,7 +356,9 @@ def unlock_account(cfg: Config) -> Any:
     except ImportError as exc:
         raise UserError(f"The chain package is not available ({exc}); reinstall Rollproof.") from None
     read_keystore_json(cfg.chain.keystore)  # existence and shape first: no prompt for a missing file
-    passphrase = read_passphrase(cfg.chain.passphrase_file or None, prompt="Keystore passphrase: ")
+    # Prompt only on a terminal; otherwise a missing passphrase is a sentence, not a hang or EOFError.
+    prompt = "Keystore passphrase: " if sys.stdin is not None and sys.stdin.isatty() else None
+    passphrase = read_passphrase(cfg.chain.passphrase_file or None, prompt=prompt)
     with err_console.status("Decrypting the keystore..."):
         return load_account(cfg.chain.keystore, passphrase)
 
@@ -414,7 +416,43 @@ def import_entry(module: str, attr: str, what: str) -> Callable[..., Any]:
     return fn
 
 
+def lock_data_dir(data_dir: Path) -> Any:
+    """Hold an exclusive lock on <data_dir>/node.lock for this process's lifetime.
+
+    Two processes on one data dir would share a store and an account, and could send the same
+    action twice with different nonces; the second one is refused with a sentence instead.
+    """
+    import fcntl
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "node.lock"
+    handle = open(path, "a+")  # kept open on purpose: the lock lives as long as the file
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise UserError(
+            f"Another rollproof process (pid {holder}) is already using the data dir {data_dir}; stop it "
+            "or give this node its own --data-dir."
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
 def run_role(cfg: Config, role: str) -> None:
+    lock = lock_data_dir(cfg.data_dir)
+    try:
+        _run_role_locked(cfg, role)
+    finally:
+        lock.close()
+
+
+def _run_role_locked(cfg: Config, role: str) -> None:
     preflight(cfg)
     run = import_entry(f"node.roles.{role}", "run", f"The {role} role")
     server = start_observability(cfg, role)

@@ -353,3 +353,23 @@ def test_a_missing_module_is_reported_as_not_available() -> None:
         import_entry("node.roles.wizard", "run", "The wizard role")
     with pytest.raises(UserError, match="has no not_there"):
         import_entry("node.config", "not_there", "The thing")
+
+
+def test_no_passphrase_and_no_terminal_is_a_sentence(tmp_path: Path, keystore: Path) -> None:
+    result = invoke(["miner", *role_args(tmp_path, keystore)], env={"ROLLPROOF_PASSPHRASE": None})  # type: ignore[dict-item]
+    assert_sentence(result, 1, "passphrase", "ROLLPROOF_PASSPHRASE")
+
+
+def test_a_second_process_on_the_same_data_dir_is_refused(tmp_path: Path, keystore: Path) -> None:
+    from node.cli import lock_data_dir
+
+    data = tmp_path / "data"
+    held = lock_data_dir(data)
+    try:
+        result = invoke(["miner", *role_args(tmp_path, keystore)])
+        assert_sentence(result, 1, f"pid {os.getpid()}", "already using the data dir", "--data-dir")
+    finally:
+        held.close()
+    # Released: the next run gets past the lock (and stops at the next check, the passphrase).
+    result = invoke(["miner", *role_args(tmp_path, keystore)], env={"ROLLPROOF_PASSPHRASE": "wrong"})
+    assert_sentence(result, 1, "passphrase does not open keystore")
