@@ -34,7 +34,7 @@ class DeployParams:
 
     min_stake_miner: int = 100 * RPT
     min_stake_validator: int = 100 * RPT
-    min_stake_evaluator: int = 10 * RPT
+    min_stake_evaluator: int = 50 * RPT
     cooldown: int = 7 * 24 * 3600  # must outlast max_task_duration (PROTOCOL.md §1)
     max_task_duration: int = 24 * 3600
     validator_fee_bps: int = 1_000
