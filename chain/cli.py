@@ -201,7 +201,7 @@ def deploy(
     ] = None,
     min_stake_miner: Annotated[float, typer.Option(help="Minimum miner stake, RPT.")] = 100.0,
     min_stake_validator: Annotated[float, typer.Option(help="Minimum validator stake, RPT.")] = 100.0,
-    min_stake_evaluator: Annotated[float, typer.Option(help="Minimum evaluator stake, RPT.")] = 10.0,
+    min_stake_evaluator: Annotated[float, typer.Option(help="Minimum evaluator stake, RPT.")] = 50.0,
     cooldown: Annotated[
         int, typer.Option(help="Unstake cooldown, seconds (longer than --max-task-duration).")
     ] = 7 * 24 * 3600,
