@@ -170,6 +170,7 @@ class P2PNode:
         self._dispatcher: threading.Thread | None = None
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
+        self.failure: BaseException | None = None  # set if the trio thread died after start
         self._token: trio.lowlevel.TrioToken | None = None
         self._stop: trio.Event | None = None
         self.host: Any = None
@@ -218,10 +219,11 @@ class P2PNode:
         except BaseException as exc:  # noqa: BLE001 - reported below, never re-raised into the void
             if _is_shutdown_noise(exc) and self._ready.is_set():
                 log.debug("p2p shutdown noise ignored: %r", exc)
+            elif self._ready.is_set() and self._startup_error is None:
+                self.failure = exc
+                log.error("the p2p host stopped unexpectedly: %r", exc)
             else:
                 self._startup_error = self._startup_error or exc
-                if self._ready.is_set():
-                    log.error("the p2p host stopped unexpectedly: %r", exc)
         finally:
             self._ready.set()
 
@@ -735,7 +737,7 @@ class P2PNode:
             "listen": list(self.listen_addrs),
             "peers": len(peers),
             "bootstrap_unreachable": sorted(
-                pid for pid, t in self.targets.items() if t["failures"] > 0 and pid not in peers
+                pid for pid, t in list(self.targets.items()) if t["failures"] > 0 and pid not in peers
             ),
             "topics": sorted(self.handlers),
             "messages_in": counts.get("messages_in", 0),

@@ -66,24 +66,45 @@ class TokenBucket:
 
 
 class StakeCache:
-    """Caches `is_staked(address)`: the chain is slow and the answer changes rarely."""
+    """Caches `is_staked(address)`: the chain is slow and the answer changes rarely.
 
-    def __init__(self, is_staked: Callable[[str], bool], ttl: float) -> None:
+    Every fresh key costs a lookup, and keys are free to make: misses are rate limited (beyond
+    `miss_rate`, an unknown signer counts as unstaked for now) and the cache is bounded.
+    """
+
+    def __init__(
+        self,
+        is_staked: Callable[[str], bool],
+        ttl: float,
+        max_entries: int = 50_000,
+        miss_rate: float = 50.0,
+        miss_burst: float = 200.0,
+    ) -> None:
         self.is_staked = is_staked
         self.ttl = ttl
-        self.entries: dict[str, tuple[bool, float]] = {}
+        self.max_entries = max_entries
+        self.misses = TokenBucket(miss_rate, miss_burst)
+        self.entries: OrderedDict[str, tuple[bool, float]] = OrderedDict()
+        self.lock = threading.Lock()
 
     def check(self, address: str) -> bool:
         now = time.monotonic()
-        hit = self.entries.get(address)
-        if hit is not None and hit[1] > now:
-            return hit[0]
+        with self.lock:
+            hit = self.entries.get(address)
+            if hit is not None and hit[1] > now:
+                return hit[0]
+            if not self.misses.take(now):
+                return False
         try:
             staked = bool(self.is_staked(address))
         except Exception:
             staked = False  # a chain outage must not let unstaked traffic in
-        # Negative answers expire sooner so a freshly staked node is heard quickly.
-        self.entries[address] = (staked, now + (self.ttl if staked else min(self.ttl, 2.0)))
+        with self.lock:
+            # Negative answers expire sooner so a freshly staked node is heard quickly.
+            self.entries[address] = (staked, now + (self.ttl if staked else min(self.ttl, 2.0)))
+            self.entries.move_to_end(address)
+            while len(self.entries) > self.max_entries:
+                self.entries.popitem(last=False)
         return staked
 
 

@@ -51,11 +51,14 @@ class Worker:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
 
-    def close(self) -> None:
+    def close(self) -> dict | None:
+        """Ask the worker to stop cleanly; returns its goodbye ({"bye": True, "failure": ...})."""
         if self.proc.poll() is None:
             try:
-                self.call(cmd="quit")
+                bye = self.call(cmd="quit")
                 self.proc.wait(15)
+                return bye
             except Exception:
                 self.proc.kill()
                 self.proc.wait(10)
+        return None

@@ -60,6 +60,7 @@ def test_host_peer_id_matches_identity_file_and_metrics_export(tmp_path: Path):
     finally:
         node.stop()
         node.stop()  # idempotent
+    assert node.failure is None  # shutdown noise ("Nursery is closed") is absorbed, nothing else
 
 
 def test_busy_port_and_bad_bootstrap_are_clear_errors():

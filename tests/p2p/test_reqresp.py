@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,16 @@ def test_per_peer_request_rate_limit(tmp_path: Path):
     finally:
         client.stop()
         server.stop()
+
+
+def test_slow_and_oversized_answers_fail_with_sentences(pair):
+    server, client = pair
+    server.serve("/rollproof/slow/1.0.0", lambda peer, req: time.sleep(3) or {"late": True})
+    server.serve("/rollproof/huge/1.0.0", lambda peer, req: {"blob": b"x" * (9 * 1024 * 1024)})
+    with pytest.raises(RequestError, match="did not answer /rollproof/slow/1.0.0 within 1 s"):
+        client.request(server.listen_addrs[0], "/rollproof/slow/1.0.0", {}, timeout=1.0)
+    with pytest.raises(RequestError, match="exceeds the"):
+        client.request(server.listen_addrs[0], "/rollproof/huge/1.0.0", {})
+    # the connection survives both
+    server.serve("/rollproof/echo/1.0.0", lambda peer, req: {"echo": req["x"]})
+    assert client.request(server.listen_addrs[0], "/rollproof/echo/1.0.0", {"x": 5})["echo"] == 5

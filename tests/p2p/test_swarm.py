@@ -64,6 +64,8 @@ def test_five_processes_thousand_rollouts_zero_loss():
             f"{len(latencies)} deliveries, p50 {percentile(latencies, 50) * 1000:.1f} ms, "
             f"p95 {percentile(latencies, 95) * 1000:.1f} ms"
         )
+        byes = [w.close() for w in workers]
+        assert byes == [{"bye": True, "failure": None}] * n  # every host shut down cleanly
     finally:
         for w in workers:
             w.close()

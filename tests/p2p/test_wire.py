@@ -136,6 +136,23 @@ def test_stake_oracle_failure_fails_closed():
     assert reason_of(v, TOPIC, sign_envelope(TOPIC, make_rollout(5, 0, 0, 0), account_key(0))) == "unstaked"
 
 
+def test_fresh_key_flood_is_capped_at_the_stake_oracle():
+    lookups: list[str] = []
+
+    def oracle(addr: str) -> bool:
+        lookups.append(addr)
+        return False
+
+    v = validator(is_staked=oracle)
+    v.stakes.misses = TokenBucket(rate=1.0, burst=5.0)
+    for i in range(30):
+        assert (
+            reason_of(v, TOPIC, sign_envelope(TOPIC, make_rollout(5, 100 + i, 0, 0), account_key(100 + i)))
+            == "unstaked"
+        )
+    assert 5 <= len(lookups) <= 8  # the rest were refused without asking the chain
+
+
 def test_schema_limits():
     with pytest.raises(WireError) as err:
         decode_envelope(b"\x00" * 10, max_bytes=5)

@@ -101,7 +101,7 @@ def main() -> None:
         except (RequestError, WireError) as exc:
             reply({"error": str(exc)})
     node.stop()
-    reply({"bye": True})
+    reply({"bye": True, "failure": repr(node.failure) if node.failure else None})
 
 
 if __name__ == "__main__":
