@@ -226,7 +226,7 @@ class Devnet:
         plan: list[tuple[str, str, bool, int]] = [("proposer", "proposer", False, 10_000 * RPT)]
         plan += [(f"miner{i + 1}", "miner", False, 1_000 * RPT) for i in range(o.honest_miners)]
         plan += [(f"cheater{i + 1}", "miner", True, 1_000 * RPT) for i in range(o.cheaters)]
-        plan += [(f"evaluator{i + 1}", "evaluator", False, 100 * RPT) for i in range(o.evaluators)]
+        plan += [(f"evaluator{i + 1}", "evaluator", False, 1_000 * RPT) for i in range(o.evaluators)]
         plan += [(f"validator{i + 1}", "validator", False, 1_000 * RPT) for i in range(o.validators)]
         ports = {name: free_port() for name, *_ in plan}
         identities: dict[str, str] = {}
@@ -291,15 +291,22 @@ class Devnet:
             "bootstrap": bootstrap,
             "poll_interval": o.poll_interval,
             "threads": o.threads,
+            "metrics_port": free_port(),
         }
         if role == "miner":
             s.update(
-                stake=100 * RPT, cheat=cheat, cheap_model=o.cheap_model, max_tasks=o.tasks, train=o.train
+                stake=self.min_stake(0),
+                cheat=cheat,
+                cheap_model=o.cheap_model,
+                max_tasks=o.tasks,
+                train=o.train,
             )
         elif role == "validator":
-            s.update(stake=100 * RPT, audit_count=o.audit_count, positions=o.positions, max_tasks=o.tasks)
+            s.update(
+                stake=self.min_stake(1), audit_count=o.audit_count, positions=o.positions, max_tasks=o.tasks
+            )
         elif role == "evaluator":
-            s.update(stake=10 * RPT)
+            s.update(stake=self.min_stake(2))
         elif role == "proposer":
             s.update(
                 min_miners=o.honest_miners + o.cheaters,
@@ -317,6 +324,11 @@ class Devnet:
                 reveal_window=o.reveal_window,
             )
         return s
+
+    def min_stake(self, role: int) -> int:
+        """Each node stakes exactly the deployment's minimum for its role (miner 0, validator 1, evaluator 2)."""
+        assert self.deployment is not None
+        return self.deployment.params.min_stakes[role]
 
     def _start_beacon(self, genesis: int) -> tuple[BeaconConfig, str]:
         from verifier.beacon import pubkey_eip2537
@@ -420,7 +432,9 @@ class Devnet:
         # Miners and validators claim right after finalize; give them a moment, then stop everyone.
         miners = [n for n in self.nodes.values() if n.role in ("miner", "validator") and n.proc is not None]
         try:
-            self.wait_for(lambda: all(not n.running for n in miners), 60, "miners and validators to finish", view)
+            self.wait_for(
+                lambda: all(not n.running for n in miners), 60, "miners and validators to finish", view
+            )
         except DevnetError:
             # They have settled (checked above); one still running is stopped and reported.
             self.stragglers = [n.name for n in miners if n.running]

@@ -284,16 +284,24 @@ def event(logger: logging.Logger, msg: str, **fields_: Any) -> None:
     logger.info(msg, extra={"fields": fields_})
 
 
-def start_metrics(port: int) -> None:
-    if port:
-        from prometheus_client import start_http_server
+def start_metrics(ctx: NodeContext) -> None:
+    """Prometheus /metrics on 127.0.0.1:<metrics_port> (0: off): the store's task states, audits and
+    payouts (node.metrics.StoreCollector) and the p2p counters, from the default registry."""
+    port = ctx.settings.metrics_port
+    if not port:
+        return
+    from prometheus_client import REGISTRY, start_http_server
 
-        try:
-            start_http_server(port, addr="127.0.0.1")
-        except OSError as exc:
-            raise RoleError(
-                f"Cannot serve /metrics on port {port}: {exc.strerror}; pick another port."
-            ) from None
+    from node.metrics import StoreCollector
+
+    try:
+        REGISTRY.register(StoreCollector(ctx.store))
+    except ValueError:  # already registered in this process
+        pass
+    try:
+        start_http_server(port, addr="127.0.0.1")
+    except OSError as exc:
+        raise RoleError(f"Cannot serve /metrics on port {port}: {exc.strerror}; pick another port.") from None
 
 
 # ---- the node context ---------------------------------------------------------------------------

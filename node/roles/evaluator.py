@@ -138,7 +138,7 @@ def run(config: Any) -> int:
         ctx.stop.install()
         check_stake(ctx, ChainRole.EVALUATOR)
         evaluator = Evaluator(ctx)
-        start_metrics(settings.metrics_port)
+        start_metrics(ctx)
         start_p2p(ctx)
         ensure_staked(ctx, ChainRole.EVALUATOR)
         ensure_peer_registered(ctx)

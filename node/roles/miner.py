@@ -563,7 +563,7 @@ def run(config: Any) -> int:
         # Every check that can fail (stake, model, ports) runs before the first transaction.
         check_stake(ctx, ChainRole.MINER)
         miner = Miner(ctx)
-        start_metrics(settings.metrics_port)
+        start_metrics(ctx)
         miner.start_p2p()
         ensure_staked(ctx, ChainRole.MINER)
         ensure_peer_registered(ctx)

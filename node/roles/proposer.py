@@ -228,7 +228,7 @@ def run(config: Any) -> int:
     try:
         ctx.stop.install()
         proposer = Proposer(ctx)
-        start_metrics(settings.metrics_port)
+        start_metrics(ctx)
         event(log, "proposer ready", address=ctx.address, tasks=settings.tasks, env=settings.env)
         return run_loop(ctx, proposer.step, proposer.done)
     finally:

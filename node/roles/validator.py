@@ -393,7 +393,7 @@ def run(config: Any) -> int:
         ctx.stop.install()
         check_stake(ctx, ChainRole.VALIDATOR)
         validator = Validator(ctx)
-        start_metrics(settings.metrics_port)
+        start_metrics(ctx)
         start_p2p(ctx)
         ensure_staked(ctx, ChainRole.VALIDATOR)
         ensure_peer_registered(ctx)
