@@ -3,7 +3,7 @@
     .venv/bin/python bench/p2p.py                 # 2, 5, 8 nodes x 4 KB, 64 KB
     .venv/bin/python bench/p2p.py --nodes 2 --sizes 4096 --messages 100
 
-The publisher publishes as fast as backpressure lets it (its rate cap is lifted); msgs/s is
+The publisher publishes as fast as backpressure lets it (its rate cap is lifted), or at --rate; msgs/s is
 M / (time until the LAST node holds all M), latency is sender timestamp -> delivery on each
 receiving node. Prints a Markdown table for docs/P2P.md. Never asserts on time.
 """
@@ -75,8 +75,11 @@ def worker(spec: dict) -> None:
             out({"ok": node.wait_for_topic_peers(TOPIC, cmd["peers"], 60)})
         elif cmd["cmd"] == "pub":
             msgs = [payload_of_size(cmd["size"], p) for p in range(cmd["count"])]
+            gap = 1.0 / cmd["rate"] if cmd.get("rate") else 0.0
             t0 = time.time()
-            for m in msgs:
+            for k, m in enumerate(msgs):
+                if gap and (delay := t0 + k * gap - time.time()) > 0:
+                    time.sleep(delay)
                 node.publish(TOPIC, m)
             out({"t0": t0, "seconds": time.time() - t0})
         elif cmd["cmd"] == "wait":
@@ -120,7 +123,7 @@ class Proc:
             self.p.kill()
 
 
-def run(n: int, size: int, count: int) -> dict:
+def run(n: int, size: int, count: int, rate: float = 0.0) -> dict:
     procs: list[Proc] = []
     try:
         for i in range(n):
@@ -129,7 +132,7 @@ def run(n: int, size: int, count: int) -> dict:
             q.send(cmd="sub", peers=n - 1)
         for q in procs:
             q.read()
-        procs[0].send(cmd="pub", size=size, count=count)
+        procs[0].send(cmd="pub", size=size, count=count, rate=rate)
         t0 = procs[0].read()["t0"]
         lat: list[float] = []
         last, dropped, complete = t0, 0, True
@@ -163,17 +166,21 @@ def main() -> None:
     ap.add_argument("--nodes", default="2,5,8")
     ap.add_argument("--sizes", default="4096,65536")
     ap.add_argument("--messages", type=int, default=0, help="per run (default: 300 at 4 KB, 60 at 64 KB)")
+    ap.add_argument(
+        "--rate", type=float, default=0.0, help="pace the publisher (msg/s); 0 = as fast as it can"
+    )
     args = ap.parse_args()
     if args.worker:
         worker(json.loads(args.worker))
         return
-    print(f"# p2p bench, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    pace = f"paced at {args.rate:g} msg/s" if args.rate else "publisher unpaced (saturating)"
+    print(f"# p2p bench, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, {pace}")
     print("| nodes | message | messages | msgs/s | p50 latency | p95 latency | all delivered | drops |")
     print("|---:|---:|---:|---:|---:|---:|:--|---:|")
     for n in [int(x) for x in args.nodes.split(",")]:
         for size in [int(x) for x in args.sizes.split(",")]:
             count = args.messages or (300 if size <= 8192 else 60)
-            r = run(n, size, count)
+            r = run(n, size, count, args.rate)
             print(
                 f"| {n} | {size // 1024} KB | {count} | {r['msgs_per_s']:.0f} | {r['p50_ms']:.0f} ms "
                 f"| {r['p95_ms']:.0f} ms | {'yes' if r['complete'] else 'NO'} | {r['dropped']} |",

@@ -762,12 +762,18 @@ class P2PNode:
     def _call(self, afn: Callable[..., Any], *args: Any) -> Any:
         if self._token is None:
             raise P2PError("the p2p node is not running (call start() first)")
-        return trio.from_thread.run(afn, *args, trio_token=self._token)
+        try:
+            return trio.from_thread.run(afn, *args, trio_token=self._token)
+        except trio.RunFinishedError:
+            raise P2PError("the p2p node has stopped") from None
 
     def _call_sync(self, fn: Callable[[], Any]) -> Any:
         if self._token is None:
             raise P2PError("the p2p node is not running (call start() first)")
-        return trio.from_thread.run_sync(fn, trio_token=self._token)
+        try:
+            return trio.from_thread.run_sync(fn, trio_token=self._token)
+        except trio.RunFinishedError:
+            raise P2PError("the p2p node has stopped") from None
 
 
 def file_keccak(path: Path) -> bytes:
