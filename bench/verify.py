@@ -21,6 +21,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--no-calibrate", action="store_true")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--costs-only", action="store_true", help="only the cost figures (no detection)")
+    parser.add_argument("--reps", type=int, default=2, help="timing repetitions (best of)")
     args = parser.parse_args()
     cfg = BenchConfig(
         model=args.model, threads=args.threads, batch=args.batch, calibrate=not args.no_calibrate

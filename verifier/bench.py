@@ -187,9 +187,11 @@ def audit_count_for(total: int, cheating: int, per_rollout: float, target: float
 
 
 def timed(fn: Callable[..., object], *args: object) -> tuple[float, object]:
-    start = time.perf_counter()
+    """CPU seconds of this process (not wall time): on a shared machine the wall clock measures the
+    neighbours; the CPU time of a single-threaded run measures the work."""
+    start = time.process_time()
     out = fn(*args)
-    return time.perf_counter() - start, out
+    return time.process_time() - start, out
 
 
 @dataclass
@@ -206,6 +208,7 @@ class BenchConfig:
     validators: int = 1
     calibrate: bool = True
     cost_reps: int = 2
+    costs_only: bool = False  # skip honest-rejection and detection sections (for re-measuring costs)
     smollm2_detection: bool = True
     calibration_rollouts: int = 32
     calibration_tokens: int = 128
@@ -337,7 +340,9 @@ def section_costs(
     """Seconds per rollout: prover at batch 1 and B, generate(do_sample) at B, plain decoding, audits."""
     torch.set_num_threads(cfg.threads)
     b = cfg.batch
-    out(f"## cost per rollout (seconds), {cfg.threads} thread(s), forced full length")
+    out(
+        f"## cost per rollout (CPU seconds, best of {cfg.cost_reps}), {cfg.threads} thread(s), forced full length"
+    )
     out(
         f"| new tokens | prover b1 | prover b{b} | generate() b{b} | plain decode b{b} | logprob overhead | "
         f"audit b1 | audit b{b} | audit/gen b1 | audit/gen b{b} |"
@@ -380,7 +385,7 @@ def time_hf_generate(
     from verifier.sampler import left_pad
 
     ids, mask, _ = left_pad(prompts, pad_token_id(tokenizer))
-    start = time.perf_counter()
+    start = time.process_time()
     model.generate(
         input_ids=ids,
         attention_mask=mask,
@@ -392,7 +397,7 @@ def time_hf_generate(
         min_new_tokens=n_tok,
         pad_token_id=pad_token_id(tokenizer),
     )
-    return time.perf_counter() - start
+    return time.process_time() - start
 
 
 def section_honest(
@@ -529,18 +534,21 @@ def run_verify_bench(cfg: BenchConfig | None = None, out: Callable[[str], None] 
     if cfg.calibrate:
         calibrated = section_calibration(model, tokenizer, env, cfg, out)
     figures = section_costs(model, tokenizer, env, cfg, out)
-    for task, rs in calibrated:
-        section_honest(model, tokenizer, env, rs, f"{cfg.model} task {task.task_id}", task, cfg, out)
-    if cfg.smollm2_detection and cfg.model != "tiny":
-        det_task = bench_task(500, cfg.calibration_tokens // 4, 2, 4)
-        honest_det = prove_rollouts(model, tokenizer, env, det_task, BENCH_MINER, batch_size=cfg.batch)
-        section_honest(model, tokenizer, env, honest_det, f"{cfg.model} task 500", det_task, cfg, out)
-        detection_rates(model, tokenizer, env, det_task, cfg, out, cfg.model)
-    tiny, tiny_tok = tiny_model(seed=0)
-    honest_task = bench_task(400, 24, max(1, cfg.honest_tiny // 8), 8)
-    honest = prove_rollouts(tiny, tiny_tok, env, honest_task, BENCH_MINER, batch_size=16)[: cfg.honest_tiny]
-    section_honest(tiny, tiny_tok, env, honest, "tiny model", honest_task, cfg, out)
-    section_detection(tiny, tiny_tok, env, cfg, out)
+    if not cfg.costs_only:
+        for task, rs in calibrated:
+            section_honest(model, tokenizer, env, rs, f"{cfg.model} task {task.task_id}", task, cfg, out)
+        if cfg.smollm2_detection and cfg.model != "tiny":
+            det_task = bench_task(500, cfg.calibration_tokens // 4, 2, 4)
+            honest_det = prove_rollouts(model, tokenizer, env, det_task, BENCH_MINER, batch_size=cfg.batch)
+            section_honest(model, tokenizer, env, honest_det, f"{cfg.model} task 500", det_task, cfg, out)
+            detection_rates(model, tokenizer, env, det_task, cfg, out, cfg.model)
+        tiny, tiny_tok = tiny_model(seed=0)
+        honest_task = bench_task(400, 24, max(1, cfg.honest_tiny // 8), 8)
+        honest = prove_rollouts(tiny, tiny_tok, env, honest_task, BENCH_MINER, batch_size=16)[
+            : cfg.honest_tiny
+        ]
+        section_honest(tiny, tiny_tok, env, honest, "tiny model", honest_task, cfg, out)
+        section_detection(tiny, tiny_tok, env, cfg, out)
     per = figures.get(cfg.default_tokens) or next(iter(figures.values()))
     total = cfg.num_problems * cfg.rollouts_per_problem
     audit_cost = cfg.validators * min(cfg.audit_count, total) * per["audit_bb"]
@@ -551,5 +559,6 @@ def run_verify_bench(cfg: BenchConfig | None = None, out: Callable[[str], None] 
         f"m = {cfg.audit_count}, k = {cfg.k}, validators = {cfg.validators}; audit {audit_cost:.2f} s vs "
         f"generation {gen_cost:.2f} s per miner"
     )
+    out("every validator audits the same challenge: with V validators the ratio is V times the figure below")
     out(f"audit cost / generation cost per task: {ratio:.4f}")
     return ratio

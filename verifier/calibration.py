@@ -43,6 +43,7 @@ class Deviation:
     dlogprob_p50: float
     dlogprob_p99: float
     dlogprob_max: float
+    flagged: int = 0  # tokens that would fail the token or logprob check at the given tolerances
 
     def row(self) -> str:
         return (
@@ -64,7 +65,12 @@ def quantile(sorted_values: Sequence[float], q: float) -> float:
 
 
 def measure_deviation(
-    model, tokenizer, task: TaskSpec, rollouts: Sequence[Rollout], setting: PrefillSetting
+    model,
+    tokenizer,
+    task: TaskSpec,
+    rollouts: Sequence[Rollout],
+    setting: PrefillSetting,
+    tolerances: Tolerances | None = None,
 ) -> Deviation:
     """Prefill every token of every rollout under `setting` and compare with the claimed values."""
     old_threads = torch.get_num_threads()
@@ -74,7 +80,8 @@ def measure_deviation(
         model = copy.deepcopy(model).to(setting.dtype)
     try:
         diffs: list[float] = []
-        flips, worst_edge = 0, 0.0
+        flips, worst_edge, flagged = 0, 0.0, 0
+        tol = tolerances or Tolerances()
         pad = pad_token_id(tokenizer)
         for start in range(0, len(rollouts), setting.batch):
             chunk = rollouts[start : start + setting.batch]
@@ -91,11 +98,13 @@ def measure_deviation(
                 logp = scaled_log_softmax(row_logits, task.temperature)
                 us = sampler_us(task.seed_randomness, task.task_id, r.miner, r.p, r.g, len(r.tokens))
                 for t, token in enumerate(r.tokens):
-                    diffs.append(abs(r.logprobs[t] - float(logp[t, token])))
+                    diff = abs(r.logprobs[t] - float(logp[t, token]))
+                    diffs.append(diff)
                     distance, _ = cdf_interval_distance(logp[t], token, us[t])
                     if distance > 0:
                         flips += 1
                         worst_edge = max(worst_edge, distance)
+                    flagged += int(distance > tol.cdf_slack or not diff <= tol.logprob)
     finally:
         torch.set_num_threads(old_threads)
     diffs.sort()
@@ -107,6 +116,7 @@ def measure_deviation(
         dlogprob_p50=statistics.median(diffs) if diffs else 0.0,
         dlogprob_p99=quantile(diffs, 0.99),
         dlogprob_max=diffs[-1] if diffs else 0.0,
+        flagged=flagged,
     )
 
 
