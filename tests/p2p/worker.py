@@ -77,6 +77,16 @@ def main() -> None:
                 while inbox.count(cmd["topic"]) < cmd["n"] and time.monotonic() < deadline:
                     time.sleep(0.05)
                 reply({"count": inbox.count(cmd["topic"])})
+            elif op == "wait_keys":
+                want = {tuple(k) for k in cmd["keys"]}
+                deadline = time.monotonic() + cmd.get("timeout", 60)
+                while True:
+                    with inbox.lock:
+                        have = {(s, p, g) for s, p, g, _ in inbox.items.get(cmd["topic"], [])}
+                    if want <= have or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.05)
+                reply({"missing": len(want - have)})
             elif op == "result":
                 with inbox.lock:
                     items = list(inbox.items.get(cmd["topic"], []))
