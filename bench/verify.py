@@ -25,7 +25,12 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=2, help="timing repetitions (best of)")
     args = parser.parse_args()
     cfg = BenchConfig(
-        model=args.model, threads=args.threads, batch=args.batch, calibrate=not args.no_calibrate
+        model=args.model,
+        threads=args.threads,
+        batch=args.batch,
+        calibrate=not args.no_calibrate,
+        costs_only=args.costs_only,
+        cost_reps=args.reps,
     )
     if args.quick:
         cfg.new_tokens = (16,)
