@@ -673,6 +673,16 @@ class P2PNode:
                 return new
             offset = nxt
 
+    def catch_up(self, topic: str) -> int:
+        """fetch_history from every connected peer in turn (a late joiner's first step); new deliveries."""
+        new = 0
+        for peer in self.connected_peers():
+            try:
+                new += self.fetch_history(peer, topic)
+            except RequestError as err:
+                log.warning("could not catch up on %s from %s: %s", topic, peer, err)
+        return new
+
     def fetch_adapter(
         self,
         peer: str,

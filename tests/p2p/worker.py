@@ -99,6 +99,8 @@ def main() -> None:
                 )
             elif op == "history":
                 reply({"new": node.fetch_history(cmd["peer"], cmd["topic"])})
+            elif op == "catch_up":
+                reply({"new": node.catch_up(cmd["topic"])})
             elif op == "raw":
                 node.publish_envelope(cmd["topic"], bytes.fromhex(cmd["hex"]), check=False)
                 reply({"ok": True})
