@@ -372,6 +372,17 @@ class P2PNode:
         self.pubsub.set_topic_validator(topic, self._make_validator(topic), False)
         await self.pubsub.subscribe(topic)
 
+    def unsubscribe(self, topic: str) -> None:
+        """Leave `topic` and forget its handlers and history (call when a task is settled)."""
+        self.handlers.pop(topic, None)
+        self.history.pop(topic, None)
+        self._call(self._unsubscribe, topic)
+
+    async def _unsubscribe(self, topic: str) -> None:
+        if topic in self.pubsub.topic_ids:
+            await self.pubsub.unsubscribe(topic)
+        self.pubsub.remove_topic_validator(topic)
+
     def _make_validator(self, topic: str) -> Callable[[ID, Any], bool]:
         def validate(forwarder: ID, msg: Any) -> bool:
             if forwarder == self.peer_id and msg.from_id == self.peer_id.to_bytes():

@@ -115,6 +115,8 @@ def test_hostile_inputs_rejected_counted_and_honest_traffic_delivered():
         assert len(from_attacker) <= allowed
         assert len({m.payload.p for m in from_attacker}) == len(from_attacker)
         assert stats["outbound_dropped"] == 0
+        victim.unsubscribe(TOPIC)
+        assert TOPIC not in victim.stats()["topics"] and TOPIC not in victim.history
         print(f"\nvictim rejected {rejected}; accepted {len(from_attacker)} of 201 attacker rollouts")
     finally:
         for node in (attacker, honest, victim):
