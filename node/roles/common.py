@@ -704,6 +704,9 @@ def check_listen_port(listen: str) -> None:
     if match is None or match.group(2) == "0":
         return
     with socket.socket() as probe:
+        # SO_REUSEADDR: connections of a killed predecessor in TIME_WAIT do not block the port (the
+        # libp2p listener sets it too); a live listener still does.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((match.group(1), int(match.group(2))))
         except OSError as exc:
