@@ -240,3 +240,14 @@ def test_missing_and_malformed_rollouts(tiny, env, honest):
     huge = replace(rollouts[0], tokens=(10**9,) * 16)
     v = verify_rollouts(model, tok, env, task, tree.root, [huge], [[]], replace(ch, items=ch.items[:1]))
     assert "length" in caught_by(v)
+
+
+def test_cdf_interval_distance_and_slack():
+    from verifier.verify import cdf_interval_distance
+
+    logp = torch.log(torch.tensor([0.25, 0.25, 0.5], dtype=torch.float64))
+    assert cdf_interval_distance(logp, 1, 0.3) == (0.0, 1)
+    distance, expected = cdf_interval_distance(logp, 1, 0.5 + 1e-6)  # just past token 1's upper edge
+    assert expected == 2 and 0 < distance < 2e-6 < Tolerances().cdf_slack
+    distance, expected = cdf_interval_distance(logp, 0, 0.9)
+    assert expected == 2 and distance > Tolerances().cdf_slack
