@@ -262,13 +262,10 @@ class P2PNode:
         async with self.host.run([listen]):
             async with background_trio_service(self.pubsub), background_trio_service(router):
                 await self.pubsub.wait_until_ready()
-                for protocol, fn in (
-                    (OPENINGS_PROTOCOL, None),
-                    (HISTORY_PROTOCOL, self._serve_history),
-                    (ADAPTER_PROTOCOL, None),
-                ):
-                    if fn is not None:
-                        self.request_handlers.setdefault(protocol, fn)
+                self.request_handlers.setdefault(HISTORY_PROTOCOL, self._serve_history)
+                # Openings and adapters always answer (an error until the node serves them), and
+                # handlers registered with serve() before start() go live now.
+                for protocol in {OPENINGS_PROTOCOL, ADAPTER_PROTOCOL, *self.request_handlers}:
                     self.host.set_stream_handler(protocol, self._make_stream_handler(protocol))
                 self.listen_addrs = [_with_peer_id(str(a), self.peer_id) for a in self.host.get_addrs()]
                 if not self.listen_addrs:

@@ -122,10 +122,10 @@ def test_per_peer_request_rate_limit(tmp_path: Path):
         staked,
         identity_secret(4),
     )
+    server.serve("/rollproof/echo/1.0.0", lambda peer, req: {"echo": req["x"]})  # before start(): kept
     server.start()
     client = P2PNode(local_config(), account_key(1), staked, identity_secret(5)).start()
     try:
-        server.serve("/rollproof/echo/1.0.0", lambda peer, req: {"echo": req["x"]})
         outcomes = []
         for i in range(6):
             try:
