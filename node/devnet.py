@@ -472,6 +472,7 @@ class Devnet:
 
         by_task: dict[int, dict[str, Any]] = defaultdict(lambda: defaultdict(int))
         miners: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        validators: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         for e in self.events:
             a = e.args
             if "taskId" in a:
@@ -486,6 +487,7 @@ class Devnet:
                 miners[a["miner"]]["rollouts"] += int(a["count"])
             elif e.name == "VerdictCommitted":
                 t["verdict commits"] += 1
+                validators[a["validator"]]["commits"] += 1
             elif e.name == "VerdictRevealed":
                 t["verdicts"] += 1
                 t["audited"] += int(a["audited"])
@@ -498,6 +500,11 @@ class Devnet:
             elif e.name == "TaskFinalized":
                 t["finalized"] = 1
                 t["refund"] = int(a["refund"])
+            elif e.name == "ValidatorSettled":
+                v = validators[a["validator"]]
+                v["agreed" if a["agreed"] else "disagreed"] += 1
+                v["paid"] += int(a["paid"])
+
         tasks = Table(title="tasks", expand=False)
         for col in (
             "task",
@@ -548,6 +555,17 @@ class Devnet:
                 f"{m['paid'] / RPT:.2f}",
                 f"{m['slashed'] / RPT:.2f}",
             )
+        judges = Table(title="validators", expand=False)
+        for col in ("validator", "verdict commits", "agreed", "disagreed", "paid RPT"):
+            judges.add_column(col)
+        for addr, v in sorted(validators.items(), key=lambda kv: self.label(kv[0])):
+            judges.add_row(
+                self.label(addr),
+                str(v["commits"]),
+                str(v["agreed"]),
+                str(v["disagreed"]),
+                f"{v['paid'] / RPT:.2f}",
+            )
         procs = " ".join(
             f"{n.name}:{'up' if n.running else ('off' if n.proc is None else f'exit {n.returncode}')}"
             for n in self.nodes.values()
@@ -555,7 +573,7 @@ class Devnet:
         elapsed = time.monotonic() - self.started
         from rich.text import Text
 
-        return Group(Text(f"rollproof devnet  {elapsed:5.0f} s  {procs}"), tasks, people)
+        return Group(Text(f"rollproof devnet  {elapsed:5.0f} s  {procs}"), tasks, people, judges)
 
     def learning_curves(self) -> dict[str, list[tuple[int, float]]]:
         """Per miner: (task, mean reward of its own rollouts) from its store, in task order."""
