@@ -13,15 +13,11 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from chain.artifacts import load_abi  # noqa: E402
 from node.devnet import Devnet, DevnetError  # noqa: E402
-
-pytestmark = pytest.mark.slow
 
 
 def sent_actions(net: Devnet, address: str) -> Counter[tuple[str, int | None]]:
