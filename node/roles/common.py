@@ -79,6 +79,9 @@ class RoleSettings:
     train: bool = True
     lora_rank: int = 4
     # validator
+    use_gossip: bool = (
+        True  # take audited rollouts from gossip when complete (False: always request openings)
+    )
     audit_count: int = 4
     positions: int = 32
     # proposer

@@ -266,7 +266,7 @@ class Validator:
         g_count = tv.rollouts_per_problem
         rows = [r for r in self.ctx.store.received_rollouts(task_id) if r.miner == miner]
         total = tv.num_problems * g_count
-        if len(rows) == total:
+        if len(rows) == total and self.ctx.settings.use_gossip:
             by_index = {}
             for row in rows:
                 r = from_wire(decode_rollout(row.payload))
@@ -290,6 +290,7 @@ class Validator:
         for slot, (msg, proof) in enumerate(served[: len(indices)]):
             rollouts[slot] = from_wire(msg)
             proofs[slot] = proof
+        event(log, "fetched openings", task=task_id, miner=miner, served=len(served), asked=len(indices))
         return rollouts, proofs
 
     def policy_for(self, miner: str, adapter_hash: bytes) -> Any:

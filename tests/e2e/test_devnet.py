@@ -7,6 +7,8 @@ a whole task): task 2 must settle on validator 1's verdicts alone. Assertions ar
 
 from __future__ import annotations
 
+import json
+
 from e2e_helpers import drive, miner_outcome, sent_actions
 
 from chain.clients import Outcome
@@ -22,6 +24,9 @@ def test_devnet_pays_honest_slashes_cheater_and_survives_an_offline_validator(tm
     )
     with Devnet(options) as net:
         net.start()
+        # Validator 2 ignores gossip: it audits from openings served by each miner (request/response).
+        path = net.nodes["validator2"].config_path
+        path.write_text(json.dumps({**json.loads(path.read_text()), "use_gossip": False}))
         net.start_nodes()
         net.start_proposer()
         drive(net, lambda: 1 in net.finalized_tasks(), 300)
@@ -96,4 +101,10 @@ def test_devnet_pays_honest_slashes_cheater_and_survives_an_offline_validator(tm
             assert any(not a.passed and "token" in (a.reason or "") for a in audits if a.miner == cheater)
             assert all(a.passed for a in audits if a.miner != cheater)
         with net.nodes["validator2"].store() as store:
+            assert store.task_state(1, Role.VALIDATOR) == ValidatorState.FINALIZED
             assert store.task_state(2, Role.VALIDATOR) != ValidatorState.REVEALED
+            # Same verdicts from openings as validator 1 from gossip: the cheater failed the token check.
+            audits = store.audits(1)
+            assert any(not a.passed and "token" in (a.reason or "") for a in audits if a.miner == cheater)
+            assert all(a.passed for a in audits if a.miner != cheater)
+        assert "fetched openings" in (net.nodes["validator2"].data_dir / "node.log").read_text()
