@@ -30,6 +30,12 @@ def test_devnet_pays_honest_slashes_cheater_and_survives_an_offline_validator(tm
         net.start_nodes()
         net.start_proposer()
         drive(net, lambda: 1 in net.finalized_tasks(), 300)
+
+        def validator2_done_with_task1() -> bool:
+            with net.nodes["validator2"].store() as store:
+                return store.task_state(1, Role.VALIDATOR) == ValidatorState.FINALIZED
+
+        drive(net, validator2_done_with_task1, 60)
         net.nodes["validator2"].stop()  # offline for the whole of task 2
         drive(net, lambda: 2 in net.finalized_tasks(), 240)
         proposer = net.nodes["proposer"]
