@@ -756,6 +756,20 @@ def start_p2p(ctx: NodeContext) -> Any:
     return node
 
 
+def leave_task(ctx: NodeContext, task_id: int) -> None:
+    """Unsubscribe from a settled task's topics: long-running nodes keep no history of old tasks."""
+    from node.p2p import evaluations_topic, rollouts_topic
+
+    if ctx.p2p is None or not hasattr(ctx.p2p, "unsubscribe"):
+        return
+    for topic in (rollouts_topic(task_id), evaluations_topic(task_id)):
+        if topic in ctx.p2p.handlers:
+            try:
+                ctx.p2p.unsubscribe(topic)
+            except Exception:  # noqa: BLE001 - best effort; the node works on without it
+                log.debug("unsubscribe from %s failed", topic, exc_info=True)
+
+
 def peer_id_of(ctx: NodeContext, address: str) -> str | None:
     """The base58 libp2p peer id bound on chain to `address` (proof of possession checked there)."""
     from libp2p.peer.id import ID

@@ -23,6 +23,7 @@ from node.roles.common import (
     ensure_peer_registered,
     ensure_staked,
     event,
+    leave_task,
     open_context,
     run_loop,
     set_threads,
@@ -123,6 +124,8 @@ class Evaluator:
                     busy = True
             elif now > tv.verify_deadline:
                 store.transition(task_id, Role.EVALUATOR, EvaluatorState.DONE)
+                leave_task(self.ctx, task_id)
+                self.problems.pop(task_id, None)
                 busy = True
         return busy
 

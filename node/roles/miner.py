@@ -38,6 +38,7 @@ from node.roles.common import (
     ensure_peer_registered,
     ensure_staked,
     event,
+    leave_task,
     load_model_spec,
     open_context,
     record_beacon_on_chain,
@@ -315,6 +316,9 @@ class Miner:
                 self.ctx.chain.settlement.claimable(me) > 0
             ) else None
             store.transition(task_id, Role.MINER, MinerState.CLAIMED)
+            leave_task(self.ctx, task_id)
+            self.subscribed.discard(task_id)
+            self.trees.pop(task_id, None)
             return True
         return False
 

@@ -41,6 +41,7 @@ from node.roles.common import (
     event,
     fetch_adapter_blob,
     from_wire,
+    leave_task,
     load_model_spec,
     open_context,
     peer_id_of,
@@ -370,6 +371,7 @@ class Validator:
         if settlement.claimable(self.ctx.address) > 0:
             settlement.send("claim", description=f"claim after task {tv.task_id}")
         self.ctx.store.transition(tv.task_id, Role.VALIDATOR, ValidatorState.FINALIZED)
+        leave_task(self.ctx, tv.task_id)
         event(log, "task finalized", task=tv.task_id, agreed=vs.agreed, paid=vs.paid)
         return True
 
