@@ -171,21 +171,28 @@ def _from_node_config(config: Any, role: str) -> RoleSettings:
 
     section = getattr(config, role)
     beacon_urls = list(getattr(getattr(config, "beacon", None), "urls", []) or [])
-    deployment = config.chain.deployment or str(Path(config.data_dir) / "deployment.json")
+    data_dir = Path(config.data_dir).expanduser()
+    deployment = (
+        Path(config.chain.deployment).expanduser()
+        if config.chain.deployment
+        else data_dir / "deployment.json"
+    )
     if not beacon_urls and getattr(config.chain, "beacon_url", ""):
         beacon_urls = [config.chain.beacon_url]
     if not beacon_urls and os.environ.get("ROLLPROOF_BEACON_URL"):
         beacon_urls = os.environ["ROLLPROOF_BEACON_URL"].split(",")
     data: dict[str, Any] = {
         "role": role,
-        "data_dir": config.data_dir,
+        "data_dir": data_dir,
         "rpc_url": config.chain.rpc_url,
         "deployment": deployment,
-        "keystore": config.chain.keystore or "keystore.json",
-        "passphrase_file": config.chain.passphrase_file or None,
+        "keystore": Path(config.chain.keystore or data_dir / "keystore.json").expanduser(),
+        "passphrase_file": Path(config.chain.passphrase_file).expanduser()
+        if config.chain.passphrase_file
+        else None,
         "beacon_urls": beacon_urls,
         "model": config.model.model,
-        "store_url": config.store_url,
+        "store_url": config.node.store_url or None,
         "listen": config.p2p.listen,
         "bootstrap": list(config.p2p.bootstrap),
         "poll_interval": config.chain.poll_interval,
