@@ -61,7 +61,7 @@ class DevnetOptions:
     temperature_milli: int = 700
     reward: int = 100 * RPT
     beacon_period: int = 2
-    join_window: int = 10
+    join_window: int = 20  # a miner's training step between tasks takes ~10 s on busy cores
     commit_window: int = 75
     verdict_window: int = 50
     reveal_window: int = 12
@@ -733,6 +733,11 @@ class Devnet:
             f"{o.tasks} tasks finalized": sum(1 for t in tasks if t["finalized"]) >= o.tasks,
             "every honest miner paid": all(totals[n.name]["paid"] > 0 for n in honest),
             "no honest miner slashed": all(totals[n.name]["slashed"] == 0 for n in honest),
+            "every honest miner took part in every task": all(
+                t["miners"].get(n.name, {}).get("outcome") not in (None, "NO_COMMIT")
+                for t in tasks
+                for n in honest
+            ),
         }
         if cheaters and o.validators - len(o.offline_validators) > 0:
             out["every cheater slashed"] = all(totals[n.name]["slashed"] > 0 for n in cheaters)

@@ -936,27 +936,26 @@ ADAPTER_BLOB_LIMIT = 64 * 1024 * 1024
 
 
 def fetch_adapter_blob(p2p: Any, peer: str, adapter_hash: bytes, dest_dir: Path) -> Path:
-    """Download an adapter blob by its content hash over the adapter protocol and unpack it.
+    """Download an adapter blob by its content hash (resumable chunks, `P2PNode.fetch_adapter`) and
+    unpack it into `dest_dir/0x<hash>/`.
 
-    `P2PNode.fetch_adapter` checks keccak(file) against the hash, but the protocol's adapter hash
-    (`verifier.models.adapter_hash`, what `join` puts on chain) is a canonical hash of the LoRA
-    config and tensors; so the chunks are fetched here and `adapter_from_bytes` checks that hash.
+    The protocol's adapter hash (`verifier.models.adapter_hash`, what `join` puts on chain) is a
+    canonical hash of the LoRA config and tensors, not keccak of the file, so the download is
+    checked by parsing the blob and recomputing that hash.
     """
-    from node.p2p import ADAPTER_PROTOCOL, RequestError
-    from verifier.models import adapter_from_bytes
+    from verifier.models import ModelError, adapter_from_blob, adapter_from_bytes
 
-    data = bytearray()
-    total: int | None = None
-    while total is None or len(data) < total:
-        reply = p2p.request(
-            peer, ADAPTER_PROTOCOL, {"hash": bytes(adapter_hash), "offset": len(data), "length": 512 * 1024}
-        )
-        total, chunk = reply.get("total"), reply.get("data")
-        if type(total) is not int or type(chunk) is not bytes or total > ADAPTER_BLOB_LIMIT:
-            raise RequestError(f"peer {peer} sent a malformed adapter chunk")
-        if not chunk and len(data) < total:
-            raise RequestError(f"peer {peer} sent an empty adapter chunk")
-        data += chunk
+    def canonical_hash_matches(path: Path, expected: bytes) -> bool:
+        if path.stat().st_size > ADAPTER_BLOB_LIMIT:
+            return False
+        try:
+            return adapter_from_blob(path.read_bytes())[2] == bytes(expected)
+        except ModelError:
+            return False
+
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    blob = dest_dir / ("0x" + bytes(adapter_hash).hex() + ".bin")
+    p2p.fetch_adapter(peer, bytes(adapter_hash), blob, verify=canonical_hash_matches)
     directory = dest_dir / ("0x" + bytes(adapter_hash).hex())
-    adapter_from_bytes(bytes(data), directory, expected_hash=bytes(adapter_hash))
+    adapter_from_bytes(blob.read_bytes(), directory, expected_hash=bytes(adapter_hash))
     return directory

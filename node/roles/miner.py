@@ -273,7 +273,11 @@ class Miner:
 
     def step(self) -> bool:
         busy = sync_tasks(self.ctx) > 0
-        return step_tasks(self.ctx, self.ctx.store.tasks_in_state(Role.MINER, ACTIVE), self.advance) or busy
+        # New tasks first: a join window is short, and a training step between tasks must never
+        # make the miner miss the next task's join (it joins with its current adapter instead).
+        seen = self.ctx.store.tasks_in_state(Role.MINER, [MinerState.SEEN])
+        others = [t for t in self.ctx.store.tasks_in_state(Role.MINER, ACTIVE) if t not in seen]
+        return step_tasks(self.ctx, seen + others, self.advance) or busy
 
     def advance(self, task_id: int) -> bool:
         before = self.ctx.store.task_state(task_id, Role.MINER)

@@ -113,6 +113,15 @@ class Proposer:
         if posted == 0 and len(self.ready_miners) < s.min_miners:
             return False  # nobody could join yet
         difficulty = self.next_difficulty()
+        board, token = self.ctx.chain.board, self.ctx.chain.token
+        balance = token.balance_of(self.ctx.address)
+        if balance < s.reward:
+            raise RoleError(
+                f"{self.ctx.address} holds {balance} RPT base units, less than the reward {s.reward} to escrow; "
+                "fund the proposer account first."
+            )
+        token.ensure_allowance(board.address, s.reward)
+        # Deadlines from the moment of posting (after the approval), so miners get the whole join window.
         now = int(time.time())
         join = now + s.join_window
         commit = join + s.commit_window
@@ -132,14 +141,6 @@ class Proposer:
             verdict_deadline=verdict,
             verify_deadline=verify,
         )
-        board, token = self.ctx.chain.board, self.ctx.chain.token
-        balance = token.balance_of(self.ctx.address)
-        if balance < s.reward:
-            raise RoleError(
-                f"{self.ctx.address} holds {balance} RPT base units, less than the reward {s.reward} to escrow; "
-                "fund the proposer account first."
-            )
-        token.ensure_allowance(board.address, s.reward)
         intent = f"posting task #{posted + 1}"
         receipt = board.send("postTask", params.as_tuple(), description=intent)
         ids = [int(e.args["taskId"]) for e in board.events_in(receipt, "TaskPosted")]
