@@ -511,9 +511,10 @@ def section_detection(model, tokenizer, env, cfg: BenchConfig, out: Callable[[st
             caught.append(not v.passed)
         sim1 = sum(caught) / len(caught)
         groups = [caught[i : i + 10] for i in range(0, len(caught) - 9, 10)]
-        sim10 = sum(any(g) for g in groups) / len(groups)
+        # 10-task figures need at least 10 trials; fewer (a smoke run) leaves that column empty.
+        sim10 = f"{sum(any(g) for g in groups) / len(groups):.3f}" if groups else "n/a"
         p1 = detection_formula(total, c, cfg.audit_count, d)
-        out(f"| {f:.2f} | {c} | {sim1:.3f} | {p1:.3f} | {sim10:.3f} | {1 - (1 - p1) ** 10:.3f} |")
+        out(f"| {f:.2f} | {c} | {sim1:.3f} | {p1:.3f} | {sim10} | {1 - (1 - p1) ** 10:.3f} |")
     for target in (0.5, 0.9, 0.99):
         out(
             f"audit count for P(catch 1 cheating rollout of {total}) >= {target}: "
