@@ -16,21 +16,11 @@ from typing import Any
 from chain.clients import Role as ChainRole
 from node.roles.common import (
     NodeContext,
-    check_listen_port,
-    check_stake,
     decode_rollout,
     encode_rollout,
-    ensure_peer_registered,
-    ensure_staked,
     event,
     leave_task,
-    open_context,
-    run_loop,
-    set_threads,
-    settings_from,
-    setup_role_logging,
-    start_metrics,
-    start_p2p,
+    run_staked_role,
     sync_tasks,
     task_randomness,
     task_view,
@@ -132,20 +122,4 @@ class Evaluator:
 
 def run(config: Any) -> int:
     """`rollproof evaluator`: re-score gossiped rollouts until stopped."""
-    settings = settings_from(config, "evaluator")
-    setup_role_logging(config, settings)
-    set_threads(settings.threads)
-    check_listen_port(settings.listen)
-    ctx = open_context(settings, Role.EVALUATOR, account=getattr(config, "account", None))
-    try:
-        ctx.stop.install()
-        check_stake(ctx, ChainRole.EVALUATOR)
-        evaluator = Evaluator(ctx)
-        start_metrics(ctx)
-        start_p2p(ctx)
-        ensure_staked(ctx, ChainRole.EVALUATOR)
-        ensure_peer_registered(ctx)
-        event(log, "evaluator ready", address=ctx.address)
-        return run_loop(ctx, evaluator.step)
-    finally:
-        ctx.close()
+    return run_staked_role(config, "evaluator", Role.EVALUATOR, ChainRole.EVALUATOR, Evaluator)

@@ -31,22 +31,13 @@ from node.roles.common import (
     RoleError,
     TaskView,
     chain_now,
-    check_listen_port,
-    check_stake,
     crash_point,
     encode_rollout,
-    ensure_peer_registered,
-    ensure_staked,
     event,
     leave_task,
     load_model_spec,
-    open_context,
     record_beacon_on_chain,
-    run_loop,
-    set_threads,
-    settings_from,
-    setup_role_logging,
-    start_metrics,
+    run_staked_role,
     start_p2p,
     step_tasks,
     sync_tasks,
@@ -561,21 +552,12 @@ def _rollout(msg: Any) -> Rollout:
 
 def run(config: Any) -> int:
     """`rollproof miner`: run a miner until stopped (or max_tasks). Returns the exit code."""
-    settings = settings_from(config, "miner")
-    setup_role_logging(config, settings)
-    set_threads(settings.threads)
-    check_listen_port(settings.listen)
-    ctx = open_context(settings, Role.MINER, account=getattr(config, "account", None))
-    try:
-        ctx.stop.install()
-        # Every check that can fail (stake, model, ports) runs before the first transaction.
-        check_stake(ctx, ChainRole.MINER)
-        miner = Miner(ctx)
-        start_metrics(ctx)
-        miner.start_p2p()
-        ensure_staked(ctx, ChainRole.MINER)
-        ensure_peer_registered(ctx)
-        event(log, "miner ready", address=ctx.address, cheat=settings.cheat, model=settings.model)
-        return run_loop(ctx, miner.step, miner.done)
-    finally:
-        ctx.close()
+    return run_staked_role(
+        config,
+        "miner",
+        Role.MINER,
+        ChainRole.MINER,
+        Miner,
+        start_network=lambda miner: miner.start_p2p(),
+        ready_fields=lambda s: {"cheat": s.cheat, "model": s.model},
+    )

@@ -18,12 +18,11 @@ import copy
 import logging
 import secrets
 import time
-from pathlib import Path
 from typing import Any
 
-from chain.clients import Outcome, verdict_hash
 from chain.clients import Role as ChainRole
 from chain.clients import Verdict as ChainVerdict
+from chain.clients import verdict_hash
 from chain.errors import ChainError
 from node.roles.common import (
     DEADLINE_MARGIN,
@@ -31,27 +30,17 @@ from node.roles.common import (
     NodeContext,
     TaskView,
     chain_now,
-    check_listen_port,
-    check_stake,
     crash_point,
     decode_rollout,
     encode_rollout,
-    ensure_peer_registered,
-    ensure_staked,
     event,
     fetch_adapter_blob,
     from_wire,
     leave_task,
     load_model_spec,
-    open_context,
     peer_id_of,
     record_beacon_on_chain,
-    run_loop,
-    set_threads,
-    settings_from,
-    setup_role_logging,
-    start_metrics,
-    start_p2p,
+    run_staked_role,
     step_tasks,
     sync_tasks,
     task_randomness,
@@ -387,23 +376,11 @@ class Validator:
 
 def run(config: Any) -> int:
     """`rollproof validator`: audit and settle tasks until stopped (or max_tasks)."""
-    settings = settings_from(config, "validator")
-    setup_role_logging(config, settings)
-    set_threads(settings.threads)
-    check_listen_port(settings.listen)
-    ctx = open_context(settings, Role.VALIDATOR, account=getattr(config, "account", None))
-    try:
-        ctx.stop.install()
-        check_stake(ctx, ChainRole.VALIDATOR)
-        validator = Validator(ctx)
-        start_metrics(ctx)
-        start_p2p(ctx)
-        ensure_staked(ctx, ChainRole.VALIDATOR)
-        ensure_peer_registered(ctx)
-        event(log, "validator ready", address=ctx.address, model=settings.model)
-        return run_loop(ctx, validator.step, validator.done)
-    finally:
-        ctx.close()
-
-
-_ = (Outcome, Path)
+    return run_staked_role(
+        config,
+        "validator",
+        Role.VALIDATOR,
+        ChainRole.VALIDATOR,
+        Validator,
+        ready_fields=lambda s: {"model": s.model},
+    )
