@@ -148,7 +148,9 @@ def test_bad_environment_values_are_sentences(env: dict[str, str], message: str 
 
 
 def test_bad_flag_values_and_unknown_overrides() -> None:
-    with pytest.raises(ConfigError, match=r"The flag --dtype is 'float8'; choose one of"):
+    with pytest.raises(ConfigError, match=r"The flag --log-level is 'chatty'; choose one of"):
+        load_config(None, env={}, overrides={"node.log_level": "chatty"})
+    with pytest.raises(ConfigError, match=r"Unknown option\(s\) model.dtype"):
         load_config(None, env={}, overrides={"model.dtype": "float8"})
     with pytest.raises(ConfigError, match="Unknown option"):
         load_config(None, env={}, overrides={"wizard.level": 3})
