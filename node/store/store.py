@@ -43,7 +43,7 @@ from node.store.states import INITIAL_STATE, Role, check_transition, is_terminal
 log = logging.getLogger(__name__)
 
 # The Alembic environment lives at the top of the source tree (installed editable).
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"  # shipped in the wheel (package data)
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
 MAX_INTENT_CHARS = 200
