@@ -6,9 +6,17 @@ FORGE := node_modules/.bin/forge
 STAMP_PY := .venv/.installed
 STAMP_JS := node_modules/.installed
 
-.PHONY: test devnet install lint forge-test pytest artifacts snapshot clean
+.PHONY: test devnet install lint forge-test pytest artifacts snapshot clean postgres
 
-install: $(STAMP_PY) $(STAMP_JS)
+install: $(STAMP_PY) $(STAMP_JS) postgres
+
+# The store tests start their own throwaway PostgreSQL server (tests/node/pg_server.py) from the
+# server binaries; on a machine without them (a clean CI runner) they come from Debian's package.
+postgres:
+	@if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "Installing PostgreSQL (the store tests run on a real server)"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql; \
+	fi
 
 $(STAMP_PY): pyproject.toml constraints.txt
 	@test -x $(PY) || python3 -m venv .venv

@@ -40,6 +40,10 @@ keys_app = typer.Typer(
 KeystoreOpt = Annotated[
     Path, typer.Option("--keystore", help="Keystore JSON file (the identity key goes beside it).")
 ]
+# One spelling everywhere: the nodes, `status` and these commands take --rpc-url / ROLLPROOF_RPC_URL.
+RpcUrlOpt = Annotated[
+    str, typer.Option("--rpc-url", envvar="ROLLPROOF_RPC_URL", help="Ethereum JSON-RPC URL.")
+]
 PassFileOpt = Annotated[
     Path | None,
     typer.Option(
@@ -54,6 +58,14 @@ def peer_id_text(peer_id: bytes) -> str:
     from libp2p.peer.id import ID
 
     return ID(peer_id).to_base58()
+
+
+def _prompt(text: str) -> str | None:
+    """`text` when a person can answer it (stdin is a terminal), else None: read_passphrase then asks
+    for --passphrase-file or ROLLPROOF_PASSPHRASE in a sentence instead of failing on end of input."""
+    import sys
+
+    return text if sys.stdin is not None and sys.stdin.isatty() else None
 
 
 def _describe(keystore: Path) -> None:
@@ -74,7 +86,9 @@ def _describe(keystore: Path) -> None:
 @keys_app.command("new")
 def keys_new(keystore: KeystoreOpt, passphrase_file: PassFileOpt = None) -> None:
     """Create a new account keystore and a libp2p identity key beside it (both mode 0600)."""
-    passphrase = read_passphrase(passphrase_file, confirm=True)
+    passphrase = read_passphrase(
+        passphrase_file, prompt=_prompt("Passphrase for the new keystore: "), confirm=True
+    )
     create_keystore(keystore, passphrase)
     _describe(keystore)
 
@@ -96,8 +110,15 @@ def keys_import(
     else:
         import getpass
 
+        if _prompt("Private key (hex): ") is None:
+            raise KeyFileError(
+                "there is no terminal to ask for the private key on; pass --private-key-file FILE "
+                "(never the key itself on the command line)."
+            )
         secret = getpass.getpass("Private key (hex): ").strip()
-    passphrase = read_passphrase(passphrase_file, confirm=True)
+    passphrase = read_passphrase(
+        passphrase_file, prompt=_prompt("Passphrase for the new keystore: "), confirm=True
+    )
     create_keystore(keystore, passphrase, private_key=secret)
     _describe(keystore)
 
@@ -111,7 +132,7 @@ def keys_show(keystore: KeystoreOpt) -> None:
 @keys_app.command("register")
 def keys_register(
     keystore: KeystoreOpt,
-    rpc: Annotated[str, typer.Option("--rpc", help="Ethereum JSON-RPC URL.")] = "http://127.0.0.1:8545",
+    rpc: RpcUrlOpt = "http://127.0.0.1:8545",
     deployment: Annotated[
         Path | None,
         typer.Option("--deployment", help="Deployment file; default: ~/.rollproof/deployment.json."),
@@ -121,7 +142,9 @@ def keys_register(
     """Bind the identity key's libp2p peer id to the account on chain (proof of possession)."""
     from chain.clients import Chain
 
-    account = load_account(keystore, read_passphrase(passphrase_file))
+    account = load_account(
+        keystore, read_passphrase(passphrase_file, prompt=_prompt("Keystore passphrase: "))
+    )
     secret = load_identity_secret(identity_path_for(keystore))
     chain = Chain.connect(rpc, deployment or default_deployment_path(), account)
     receipt = chain.stakes.register_peer(secret)
@@ -161,7 +184,7 @@ def beacon_config(
 
 
 def deploy(
-    rpc: Annotated[str, typer.Option("--rpc", help="Ethereum JSON-RPC URL.")] = "http://127.0.0.1:8545",
+    rpc: RpcUrlOpt = "http://127.0.0.1:8545",
     keystore: Annotated[
         Path | None,
         typer.Option("--keystore", help="Deployer keystore; it becomes the token and contract owner."),
@@ -245,7 +268,9 @@ def deploy(
             raise ChainError(f"--anvil-account must be between 0 and {len(DEFAULT_PRIVATE_KEYS) - 1}.")
         account = Account.from_key(DEFAULT_PRIVATE_KEYS[anvil_account])
     else:
-        account = load_account(keystore, read_passphrase(passphrase_file))
+        account = load_account(
+            keystore, read_passphrase(passphrase_file, prompt=_prompt("Keystore passphrase: "))
+        )
     now = int(w3.eth.get_block("latest")["timestamp"])
     params = DeployParams(
         min_stake_miner=int(min_stake_miner * RPT),

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -136,6 +137,12 @@ def guarded(body: Callable[[], Any]) -> Any:
             raise fail(f"{exc.strerror}: {exc.filename}") from None
         raise _internal(exc) from None
     except Exception as exc:
+        if type(exc).__name__ == "BadFunctionCallOutput":
+            raise fail(
+                "A contract call returned nothing: the deployment file names an address without that contract "
+                "on this chain (stale after a chain restart?). Run `rollproof doctor`, and redeploy with "
+                "`rollproof deploy --force` or point --deployment at this chain's file."
+            ) from None
         raise _internal(exc) from None
 
 
@@ -261,6 +268,9 @@ def check_port_free(host: str, port: int, what: str, how: str) -> None:
     if port == 0:
         return
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the node's own listeners do: a predecessor's connections in TIME_WAIT (a restart right
+        # after Ctrl-C) must not block the port; a live listener still does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:
@@ -316,6 +326,13 @@ def check_deployment(cfg: Config, chain_id: int | None) -> None:
             f"The deployment file {path} is for chain {found}, but the RPC at {cfg.chain.rpc_url} serves chain "
             f"{chain_id}; use the matching RPC or deployment file."
         )
+    if chain_id is not None:
+        from chain.tx import make_web3
+        from node.ops.common import load_deployment, missing_contracts, stale_deployment_sentence
+
+        missing = missing_contracts(make_web3(cfg.chain.rpc_url), load_deployment(cfg))
+        if missing:
+            raise UserError(stale_deployment_sentence(str(path), chain_id, missing))
 
 
 def check_model(cfg: Config) -> None:
@@ -363,10 +380,25 @@ def unlock_account(cfg: Config) -> Any:
         return load_account(cfg.chain.keystore, passphrase)
 
 
+# Roles that read drand rounds (task seed, audit challenge) cannot take part in a task without one.
+ROLES_NEEDING_BEACON = ("miner", "validator")
+
+
 def preflight(
-    cfg: Config, *, needs_account: bool = True, needs_model: bool = True, needs_p2p: bool = True
+    cfg: Config,
+    *,
+    needs_account: bool = True,
+    needs_model: bool = True,
+    needs_p2p: bool = True,
+    role: str | None = None,
 ) -> None:
     """Every check that can fail on user input, before a role sends anything."""
+    if role in ROLES_NEEDING_BEACON and not cfg.beacon.urls:
+        raise UserError(
+            f"A {role} reads drand beacons (task seeds and audit challenges) and none is configured; pass "
+            "--beacon-url (or set ROLLPROOF_BEACON_URL or [beacon] beacon_url) to a drand relay or the "
+            "network's beacon, before the node joins any task."
+        )
     check_port_free(
         cfg.node.metrics_host,
         cfg.node.metrics_port,
@@ -389,7 +421,7 @@ def preflight(
 def start_observability(cfg: Config, node_name: str) -> Any:
     """Logging and the /metrics server of a node process; returns the metrics server (or None)."""
     from node.logging import setup_logging
-    from node.metrics import NodeMetrics, StoreCollector, start_metrics_server
+    from node.metrics import NodeMetrics, start_metrics_server
     from node.store import open_store
 
     log_file = cfg.node.log_file or str(cfg.data_dir / "node.log")
@@ -399,8 +431,7 @@ def start_observability(cfg: Config, node_name: str) -> Any:
     # The process-wide default registry, so metrics the roles register themselves are served too.
     from prometheus_client import REGISTRY
 
-    cfg.metrics = NodeMetrics(registry=REGISTRY)
-    REGISTRY.register(StoreCollector(open_store(cfg.store_url)))
+    cfg.metrics = NodeMetrics(registry=REGISTRY, store=open_store(cfg.store_url))
     return start_metrics_server(cfg.metrics, cfg.node.metrics_port, cfg.node.metrics_host)
 
 
@@ -446,16 +477,67 @@ def lock_data_dir(data_dir: Path) -> Any:
     return handle
 
 
+def lock_keystore(keystore: str, data_dir: Path) -> Any:
+    """Hold a shared-nothing lock on the keystore file for this process's lifetime.
+
+    Two nodes with one account (the same keystore from two data dirs) would send transactions
+    with the same nonces and replace each other's; the second is refused with a sentence.
+    """
+    import fcntl
+
+    if not keystore or not Path(keystore).is_file():
+        return None
+    handle = open(keystore, "rb")  # noqa: SIM115 - kept open on purpose: the lock lives as long as it
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise UserError(
+            f"Another rollproof process is already running with the keystore {keystore} (this one has the data "
+            f"dir {data_dir}); one account can run only one node, since both would send transactions with the "
+            "same nonces. Stop the other node or give this one its own keystore."
+        ) from None
+    return handle
+
+
 def run_role(cfg: Config, role: str) -> None:
     lock = lock_data_dir(cfg.data_dir)
+    key_lock = None
     try:
+        key_lock = lock_keystore(cfg.chain.keystore, cfg.data_dir)
         _run_role_locked(cfg, role)
     finally:
+        if key_lock is not None:
+            key_lock.close()
         lock.close()
 
 
+def check_proposer_target(cfg: Config) -> None:
+    """`--tasks N` counts every task this data dir's proposer posted and settled; when N are settled
+    already there is nothing to do, which is said rather than exiting 0 having posted nothing."""
+    target = cfg.proposer.tasks
+    if not target:
+        return
+    from node.store import open_store
+    from node.store.states import ProposerState, Role
+
+    store = open_store(cfg.store_url)
+    try:
+        settled = len(store.tasks_in_state(Role.PROPOSER, [ProposerState.CLAIMED]))
+    finally:
+        store.close()
+    if settled >= target:
+        raise UserError(
+            f"The proposer of the data dir {cfg.data_dir} has already posted and settled {settled} task(s), and "
+            f"--tasks {target} counts every task of this data dir, so there is nothing left to post; pass "
+            f"--tasks {settled + target} to post {target} more, or --tasks 0 to keep posting."
+        )
+
+
 def _run_role_locked(cfg: Config, role: str) -> None:
-    preflight(cfg, needs_p2p="p2p" in COMMAND_SECTIONS[role])
+    preflight(cfg, needs_p2p="p2p" in COMMAND_SECTIONS[role], role=role)
+    if role == "proposer":
+        check_proposer_target(cfg)
     run = import_entry(f"node.roles.{role}", "run", f"The {role} role")
     server = start_observability(cfg, role)
     try:
@@ -547,6 +629,236 @@ def status_command(cfg: Config, as_json: bool = False, offline: bool = False) ->
         render_status(status, out_console)
 
 
+# ---- operator commands: money, tasks, doctor, audit ---------------------------------------------
+
+stake_app = typer.Typer(
+    help="Stake RPT for a role, start an unstake (cooldown), withdraw cooled-down stake.",
+    no_args_is_help=True,
+)
+task_app = typer.Typer(help="Tasks on chain: list them, show one, cancel your own.", no_args_is_help=True)
+app.add_typer(stake_app, name="stake", rich_help_panel="Operator")
+app.add_typer(task_app, name="task", rich_help_panel="Operator")
+
+# The options an operator command reads: where the node's data, chain, peers and beacon are.
+OPS_SECTIONS = ["node", "chain", "p2p", "beacon"]
+
+
+def _param(name: str, annotation: Any, default: Any = inspect.Parameter.empty) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
+JSON_PARAM = _param(
+    "as_json", Annotated[bool, typer.Option("--json", help="Print the result as JSON.")], False
+)
+ROLE_PARAM = _param(
+    "role",
+    Annotated[str, typer.Option("--role", help="miner, validator or evaluator.", show_default=True)],
+    "miner",
+)
+
+
+def emit(report: Any, as_json: bool) -> None:
+    """Print a node.ops Report as JSON or lines; a report that is not OK exits 1."""
+    if as_json:
+        typer.echo(report.json_text())
+    else:
+        for line in report.lines:
+            out_console.print(escape(line), soft_wrap=True)
+    if not report.ok:
+        raise typer.Exit(code=EXIT_USER)
+
+
+def ops_command(
+    target: typer.Typer,
+    name: str,
+    help: str,
+    extra: list[inspect.Parameter],
+    sections: list[str] = OPS_SECTIONS,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register `fn(cfg, **extra) -> Report` as `name` on `target`, with --config, --json and the
+    config flags of `sections` (so --rpc-url, --keystore, --deployment mean what they mean everywhere)."""
+
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        params = [*[p for p in extra if p.default is inspect.Parameter.empty]]
+        params += [CONFIG_PARAM, *[p for p in extra if p.default is not inspect.Parameter.empty], JSON_PARAM]
+        params += config_parameters(sections)
+        extra_names = {p.name for p in extra}
+
+        def command(**kwargs: Any) -> Any:
+            def body() -> Any:
+                cfg = load_config(kwargs.get("config_file"), overrides=overrides_from(kwargs))
+                report = fn(cfg, **{k: v for k, v in kwargs.items() if k in extra_names})
+                emit(report, kwargs["as_json"])
+
+            return guarded(body)
+
+        # Positional arguments first: a keyword-only signature keeps them in this order for click.
+        command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
+        )
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        command.__name__ = fn.__name__
+        command.__doc__ = help
+        target.command(name, help=help, rich_help_panel="Operator" if target is app else None)(command)
+        return fn
+
+    return register
+
+
+def _ops(module: str, attr: str) -> Callable[..., Any]:
+    return import_entry(f"node.ops.{module}", attr, "Operator commands")
+
+
+AMOUNT_ARG = _param(
+    "amount", Annotated[str, typer.Argument(help="RPT amount, e.g. 100 or 0.5.", show_default=False)]
+)
+TASK_ARG = _param(
+    "task_id", Annotated[int, typer.Argument(help="Task id on chain.", min=1, show_default=False)]
+)
+
+
+@ops_command(
+    stake_app,
+    "add",
+    "Add AMOUNT RPT to this account's active stake for --role (approves the StakeManager first). "
+    "Refused before any transaction when the result would stay below the role minimum.",
+    [AMOUNT_ARG, ROLE_PARAM],
+)
+def stake_add_command(cfg: Config, amount: str, role: str) -> Any:
+    return _ops("money", "stake_add")(cfg, amount, role)
+
+
+@ops_command(
+    stake_app,
+    "unstake",
+    "Start the cooldown of AMOUNT RPT (or 'all') of the active --role stake; withdraw it after the cooldown.",
+    [
+        _param("amount", Annotated[str, typer.Argument(help="RPT amount, or 'all'.", show_default=False)]),
+        ROLE_PARAM,
+    ],
+)
+def stake_unstake_command(cfg: Config, amount: str, role: str) -> Any:
+    return _ops("money", "stake_unstake")(cfg, amount, role)
+
+
+@ops_command(stake_app, "withdraw", "Withdraw the --role stake whose cooldown has ended.", [ROLE_PARAM])
+def stake_withdraw_command(cfg: Config, role: str) -> Any:
+    return _ops("money", "stake_withdraw")(cfg, role)
+
+
+@ops_command(app, "claim", "Withdraw every reward settlement credited to this account.", [])
+def claim_command(cfg: Config) -> Any:
+    return _ops("money", "claim")(cfg)
+
+
+ADDRESS_PARAM = _param(
+    "address",
+    Annotated[
+        str | None,
+        typer.Option(
+            "--address", help="Report on this address instead of the keystore's.", show_default=False
+        ),
+    ],
+    None,
+)
+
+
+@ops_command(
+    app,
+    "balance",
+    "RPT, ETH for gas, stake per role (active, cooling with its end), and claimable rewards. "
+    "Needs no passphrase.",
+    [ADDRESS_PARAM],
+)
+def balance_command(cfg: Config, address: str | None) -> Any:
+    return _ops("money", "balance")(cfg, address)
+
+
+@ops_command(
+    task_app,
+    "list",
+    "The newest tasks on chain with their status and phase (join, commit, verdict, reveal, settle).",
+    [
+        _param(
+            "mine", Annotated[bool, typer.Option("--mine", help="Only tasks this account posted.")], False
+        ),
+        _param(
+            "status",
+            Annotated[str, typer.Option("--status", help="open, cancelled or finalized (default: all).")],
+            "",
+        ),
+        _param(
+            "limit", Annotated[int, typer.Option("--limit", min=1, max=10_000, help="At most this many.")], 20
+        ),
+    ],
+)
+def task_list_command(cfg: Config, mine: bool, status: str, limit: int) -> Any:
+    return _ops("tasks", "task_list")(cfg, mine, status, limit)
+
+
+@ops_command(
+    task_app,
+    "show",
+    "One task: parameters, deadlines, every miner's outcome, validators, settlement.",
+    [TASK_ARG],
+)
+def task_show_command(cfg: Config, task_id: int) -> Any:
+    return _ops("tasks", "task_show")(cfg, task_id)
+
+
+@ops_command(
+    task_app,
+    "cancel",
+    "Cancel your open task (before anyone joined, or once its commit window closed empty); refunds the escrow.",
+    [TASK_ARG],
+)
+def task_cancel_command(cfg: Config, task_id: int) -> Any:
+    return _ops("tasks", "task_cancel")(cfg, task_id)
+
+
+@ops_command(
+    app,
+    "doctor",
+    "Check everything a node needs: RPC and chain id, contract code at every deployment address, the beacon "
+    "(contract, relay, key, genesis, period), ports, gas, stake, peer id, peers, clock skew. Read-only; "
+    "prints OK or FAULT per check and exits 1 on any fault.",
+    [
+        _param(
+            "role",
+            Annotated[
+                str,
+                typer.Option("--role", help="The role to check for: miner, validator, evaluator, proposer."),
+            ],
+            "miner",
+        )
+    ],
+)
+def doctor_command(cfg: Config, role: str) -> Any:
+    return _ops("doctor", "doctor")(cfg, role)
+
+
+@ops_command(
+    app,
+    "audit",
+    "Re-audit a settled task: re-derive each miner's challenge from the chain and the beacon, take the "
+    "openings from the local store or from peers, recompute them with the model, and print the verdict next "
+    "to the one validators settled on chain (exit 1 where they differ).",
+    [
+        TASK_ARG,
+        _param(
+            "miner",
+            Annotated[
+                str | None, typer.Option("--miner", help="Only this miner (default: every committed miner).")
+            ],
+            None,
+        ),
+    ],
+    sections=list(GENERAL_SECTIONS),
+)
+def audit_command(cfg: Config, task_id: int, miner: str | None) -> Any:
+    return _ops("audit", "audit")(cfg, task_id, miner)
+
+
 # ---- config sub-commands -------------------------------------------------------------------------
 
 
@@ -588,6 +900,39 @@ def _show(cfg: Config, as_json: bool = False) -> None:
     out_console.print(table)
 
 
+def config_problems(cfg: Config) -> list[str]:
+    """What a node started from `cfg` would stop on before reaching the chain: the model, the
+    keystore, the deployment file (values and types were checked while loading)."""
+    problems = []
+    try:
+        check_model(cfg)
+    except UserError as exc:
+        problems.append(str(exc))
+    if not cfg.chain.keystore:
+        problems.append(
+            "No keystore is configured, and every role needs one; create it with `rollproof keys new` and set "
+            "[chain] keystore (or --keystore)."
+        )
+    elif not Path(cfg.chain.keystore).is_file():
+        problems.append(
+            f"The keystore {cfg.chain.keystore} does not exist; create it with `rollproof keys new`."
+        )
+    else:
+        try:
+            from chain.keys import keystore_address
+
+            keystore_address(cfg.chain.keystore)
+        except Exception as exc:  # noqa: BLE001 - KeyFileError and kin, reported as a problem
+            problems.append(str(exc))
+    try:
+        from node.ops.common import load_deployment
+
+        load_deployment(cfg)
+    except UserError as exc:
+        problems.append(str(exc))
+    return problems
+
+
 def _register_config_show() -> None:
     params = [
         CONFIG_PARAM,
@@ -612,7 +957,15 @@ def _register_config_show() -> None:
     def check(**kwargs: Any) -> None:
         def body() -> None:
             cfg = load_config(kwargs.get("config_file"), overrides=overrides_from(kwargs))
-            out_console.print(f"The configuration is valid ({cfg.config_file or 'defaults, no file'}).")
+            problems = config_problems(cfg)
+            where = cfg.config_file or "defaults, no file"
+            if problems:
+                for problem in problems:
+                    err_console.print(
+                        f"[bold red]Error:[/bold red] {escape(_sentence(problem))}", soft_wrap=True
+                    )
+                raise fail(f"The configuration ({where}) has {len(problems)} problem(s); see above")
+            out_console.print(f"The configuration is valid ({where}).")
 
         guarded(body)
 
@@ -651,9 +1004,16 @@ def forward(module: str, attr: str, prog_name: str, args: list[str], what: str) 
             single.command()(target)
             command = typer.main.get_command(single)
         try:
-            command.main(args=list(args), prog_name=prog_name, standalone_mode=False)
+            # Not standalone, click *returns* the code of an Exit (e.g. a failed `beacon verify`)
+            # instead of exiting with it; it must become this process's exit code.
+            code = command.main(args=list(args), prog_name=prog_name, standalone_mode=False)
         except typer.Exit:
             raise
+        except click.exceptions.Abort:
+            raise UserError(
+                "Aborted: the command needed input and got none (no terminal?); pass the file options "
+                "it offers instead (e.g. --passphrase-file, --private-key-file)."
+            ) from None
         except Exception as exc:
             # click's own usage errors carry an exit code and know how to show themselves.
             show = getattr(exc, "show", None)
@@ -662,6 +1022,8 @@ def forward(module: str, attr: str, prog_name: str, args: list[str], what: str) 
                 show()
                 raise typer.Exit(code=code) from None
             raise
+        if isinstance(code, int) and code != 0:
+            raise typer.Exit(code=code)
 
     code = None
     try:

@@ -500,6 +500,11 @@ def coerce_value(spec: OptionSpec, value: Any, where: str) -> Any:
         or (t is str and isinstance(value, str))
         or (t is list and isinstance(value, list | tuple) and all(isinstance(v, str) for v in value))
     )
+    if not ok and t is str and spec.check is check_rpt_amount and isinstance(value, int | float):
+        # `stake = 100` in TOML means the same as `stake = "100"`: an amount is a number to people.
+        if isinstance(value, bool):
+            raise ConfigError(f"{where} must be an RPT amount such as 100, not {value!r}.")
+        return str(value)
     if not ok:
         raise ConfigError(f"{where} must be {_describe_type(t)}, not {value!r}.")
     if t is float:
@@ -575,7 +580,23 @@ def _did_you_mean(key: str, known: set[str]) -> str:
     return f" Did you mean {close[0]!r}?" if close else ""
 
 
+def _accept_flat_names(data: dict[str, Any], path: Path) -> None:
+    """A file key may also be the option's flat name, which the flag and env var use
+    (`[beacon] beacon_url` like `--beacon-url`); it is stored under the section key."""
+    for section, body in data.items():
+        if section not in SECTIONS or not isinstance(body, dict):
+            continue
+        for spec in section_options(section):
+            if spec.flag_name != spec.key and spec.flag_name in body:
+                if spec.key in body:
+                    raise ConfigError(
+                        f"In {path}, [{section}] has both {spec.key!r} and {spec.flag_name!r}; keep one."
+                    )
+                body[spec.key] = body.pop(spec.flag_name)
+
+
 def _check_file_keys(data: dict[str, Any], path: Path) -> None:
+    _accept_flat_names(data, path)
     for section, body in data.items():
         if section not in SECTIONS:
             raise ConfigError(
@@ -711,7 +732,7 @@ def default_config_text() -> str:
             lines.append(f"# {spec.help}")
             extra = f" Choices: {', '.join(spec.choices)}." if spec.choices else ""
             lines.append(f"# flag: {spec.flag}   env: {spec.env_var}{extra}")
-            lines.append(f"{spec.key} = {_toml_value(spec.default)}")
+            lines.append(f"{spec.flag_name} = {_toml_value(spec.default)}")
         lines.append("")
     return "\n".join(lines)
 

@@ -1,81 +1,65 @@
 """Prometheus metrics of a node, served at http://<metrics_host>:<metrics_port>/metrics.
 
-Each node process owns one `NodeMetrics` with its own registry (so several nodes or tests in one
-process never clash). Metric names are prefixed `rollproof_`; the roles update them.
+Every series is read at scrape time from where the fact is recorded, so none can stay at 0 while
+the event happens: the node store (every role writes its rollouts, audits, verdicts, transactions,
+task states, outcomes and event cursors there before acting on them) and the live p2p host
+(connected peers and its gossip counters). A role makes its host visible with `watch_p2p(node)`.
+
+Names are prefixed `rollproof_`; counters are monotonic because the store never deletes rows.
 """
 
 from __future__ import annotations
 
 import errno
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
+from prometheus_client import CollectorRegistry, generate_latest, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from node.config import UserError
+
+RPT = 10**18
+
+
+class LiveSources:
+    """Live objects of this process the collectors read at scrape time (set by the role)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.p2p: Any = None  # node.p2p.P2PNode
+
+    def set_p2p(self, node: Any) -> None:
+        with self.lock:
+            self.p2p = node
+
+
+LIVE = LiveSources()
+
+
+def watch_p2p(node: Any) -> None:
+    """Export `node`'s connected peers and gossip counters from this process's metrics."""
+    LIVE.set_p2p(node)
 
 
 @dataclass
 class NodeMetrics:
-    """The metrics every role may update. Labels are kept low-cardinality (role, state, outcome)."""
+    """The metrics of one node: a registry holding the store and p2p collectors.
+
+    `store` is an open node store (node.store.Store); without one only the p2p series exist.
+    Each NodeMetrics has its own registry unless one is given (e.g. prometheus_client.REGISTRY).
+    """
 
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    store: Any = None
+    live: LiveSources = field(default_factory=lambda: LIVE)
 
     def __post_init__(self) -> None:
-        r = self.registry
-        self.info = Gauge(
-            "rollproof_node_info",
-            "Constant 1, labelled with the node's identity.",
-            ["address", "roles"],
-            registry=r,
-        )
-        self.tasks = Gauge(
-            "rollproof_tasks", "Tasks tracked by this node, by role and state.", ["role", "state"], registry=r
-        )
-        self.transitions = Counter(
-            "rollproof_task_transitions_total", "Task state transitions.", ["role", "state"], registry=r
-        )
-        self.rollouts_generated = Counter(
-            "rollproof_rollouts_generated_total", "Rollouts this miner generated.", registry=r
-        )
-        self.tokens_generated = Counter(
-            "rollproof_tokens_generated_total", "Tokens this miner generated.", registry=r
-        )
-        self.rollouts_received = Counter(
-            "rollproof_rollouts_received_total", "Rollouts received over gossip.", ["result"], registry=r
-        )
-        self.audits = Counter(
-            "rollproof_audits_total", "Rollouts audited by this validator.", ["result"], registry=r
-        )
-        self.verdicts = Counter(
-            "rollproof_verdicts_total", "Verdicts submitted, by pass/fail.", ["result"], registry=r
-        )
-        self.transactions = Counter(
-            "rollproof_transactions_total",
-            "Transactions sent, by action and result.",
-            ["action", "result"],
-            registry=r,
-        )
-        self.peers = Gauge("rollproof_peers", "Connected libp2p peers.", registry=r)
-        self.stake = Gauge("rollproof_stake_rpt", "Active stake in RPT, by role.", ["role"], registry=r)
-        self.rewards = Counter(
-            "rollproof_rewards_rpt_total", "RPT credited to this node by settlement.", registry=r
-        )
-        self.slashed = Counter("rollproof_slashed_rpt_total", "RPT slashed from this node.", registry=r)
-        self.reward_mean = Gauge(
-            "rollproof_train_reward_mean", "Mean reward of the last training batch.", registry=r
-        )
-        self.train_loss = Gauge("rollproof_train_loss", "Loss of the last training step.", registry=r)
-        self.chain_block = Gauge(
-            "rollproof_chain_block", "Last chain block processed by the event follower.", registry=r
-        )
-        self.step_seconds = Histogram(
-            "rollproof_step_seconds",
-            "Duration of role steps (generate, prove, verify, train).",
-            ["step"],
-            registry=r,
-            buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600),
-        )
+        if self.store is not None:
+            self.registry.register(StoreCollector(self.store))
+        self.registry.register(P2PCollector(self.live))
 
     def render(self) -> bytes:
         """The exposition text (what /metrics serves)."""
@@ -102,17 +86,45 @@ def start_metrics_server(metrics: NodeMetrics, port: int, host: str = "127.0.0.1
     return server
 
 
+class P2PCollector:
+    """rollproof_peers (connected now) and the host's own rollproof_p2p_* series."""
+
+    def __init__(self, live: LiveSources) -> None:
+        self.live = live
+
+    def collect(self) -> Iterator[Any]:
+        node = self.live.p2p
+        connected = 0
+        if node is not None:
+            try:
+                connected = len(node.connected_peers())
+            except Exception:  # noqa: BLE001 - a stopping host has no peers
+                connected = 0
+        yield GaugeMetricFamily("rollproof_peers", "Connected libp2p peers.", value=connected)
+        registry = getattr(getattr(node, "metrics", None), "registry", None)
+        if registry is not None:
+            yield from registry.collect()
+
+
 class StoreCollector:
-    """Metrics read from the node store at scrape time, so every role is observable without
-    instrumenting it: tasks by role and state, rollouts, audits, transactions, payouts, peers and
-    the event followers' blocks. Register with `registry.register(StoreCollector(store))`.
+    """Metrics read from the node store at scrape time: tasks by role and state, transitions,
+    rollouts generated (and their tokens), received, audited, verdicts, transactions, payouts,
+    known peers and the last block the event followers processed.
+
+    Register with `registry.register(StoreCollector(store))`.
     """
 
     def __init__(self, store: Any) -> None:
         self.store = store
 
-    def collect(self) -> Any:
-        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+    def collect(self) -> Iterator[Any]:
+        try:
+            families = self._families()
+        except Exception:  # noqa: BLE001 - a scrape must never take the node down; the gap shows it
+            return
+        yield from families
+
+    def _families(self) -> list[Any]:
         from sqlalchemy import func, select
 
         from node.store.models import (
@@ -124,66 +136,107 @@ class StoreCollector:
             ReceivedRollout,
             SentTransaction,
             TaskStateRow,
+            TaskTransition,
+            VerdictRow,
         )
 
-        try:
-            with self.store.transaction() as s:
-                tasks = GaugeMetricFamily(
-                    "rollproof_store_tasks", "Tasks in the store by role and state.", labels=["role", "state"]
+        out: list[Any] = []
+        with self.store.transaction() as s:
+            tasks = GaugeMetricFamily(
+                "rollproof_tasks", "Tasks tracked by this node, by role and state.", labels=["role", "state"]
+            )
+            for role, state, n in s.execute(
+                select(TaskStateRow.role, TaskStateRow.state, func.count()).group_by(
+                    TaskStateRow.role, TaskStateRow.state
                 )
-                for role, state, n in s.execute(
-                    select(TaskStateRow.role, TaskStateRow.state, func.count()).group_by(
-                        TaskStateRow.role, TaskStateRow.state
-                    )
-                ):
-                    tasks.add_metric([role, state], n)
-                yield tasks
-                yield CounterMetricFamily(
-                    "rollproof_store_own_rollouts",
-                    "Rollouts this node generated.",
-                    value=s.scalar(select(func.count()).select_from(OwnRollout)) or 0,
+            ):
+                tasks.add_metric([role, state], n)
+            out.append(tasks)
+            transitions = CounterMetricFamily(
+                "rollproof_task_transitions", "Task state transitions.", labels=["role", "state"]
+            )
+            for role, state, n in s.execute(
+                select(TaskTransition.role, TaskTransition.to_state, func.count()).group_by(
+                    TaskTransition.role, TaskTransition.to_state
                 )
-                yield CounterMetricFamily(
-                    "rollproof_store_received_rollouts",
-                    "Rollouts received over gossip.",
+            ):
+                transitions.add_metric([role, state], n)
+            out.append(transitions)
+            generated = s.scalar(select(func.count()).select_from(OwnRollout)) or 0
+            out.append(
+                CounterMetricFamily(
+                    "rollproof_rollouts_generated", "Rollouts this miner generated.", value=generated
+                )
+            )
+            tokens = sum(len(t or ()) for t in s.scalars(select(OwnRollout.tokens)))
+            out.append(
+                CounterMetricFamily(
+                    "rollproof_tokens_generated", "Completion tokens this miner generated.", value=tokens
+                )
+            )
+            out.append(
+                CounterMetricFamily(
+                    "rollproof_rollouts_received",
+                    "Rollouts received over gossip and stored.",
                     value=s.scalar(select(func.count()).select_from(ReceivedRollout)) or 0,
                 )
-                audits = CounterMetricFamily(
-                    "rollproof_store_audits", "Audited rollouts by result.", labels=["result"]
+            )
+            audits = CounterMetricFamily(
+                "rollproof_audits", "Rollouts audited by this validator, by result.", labels=["result"]
+            )
+            for passed, n in s.execute(select(Audit.passed, func.count()).group_by(Audit.passed)):
+                audits.add_metric(["pass" if passed else "fail"], n)
+            out.append(audits)
+            out.append(
+                CounterMetricFamily(
+                    "rollproof_verdicts",
+                    "Verdict sets this validator committed (one per task).",
+                    value=s.scalar(select(func.count()).select_from(VerdictRow)) or 0,
                 )
-                for passed, n in s.execute(select(Audit.passed, func.count()).group_by(Audit.passed)):
-                    audits.add_metric(["pass" if passed else "fail"], n)
-                yield audits
-                txs = GaugeMetricFamily(
-                    "rollproof_store_transactions", "Transactions by status.", labels=["status"]
+            )
+            txs = GaugeMetricFamily(
+                "rollproof_transactions", "Transactions this node sent, by status.", labels=["status"]
+            )
+            for status, n in s.execute(
+                select(SentTransaction.status, func.count()).group_by(SentTransaction.status)
+            ):
+                txs.add_metric([status], n)
+            out.append(txs)
+            paid = slashed = 0
+            for o in s.scalars(select(Outcome)):
+                paid += o.paid
+                slashed += o.slashed
+            out.append(
+                CounterMetricFamily(
+                    "rollproof_rewards_rpt",
+                    "RPT credited by settlement (recorded outcomes).",
+                    value=paid / RPT,
                 )
-                for status, n in s.execute(
-                    select(SentTransaction.status, func.count()).group_by(SentTransaction.status)
-                ):
-                    txs.add_metric([status], n)
-                yield txs
-                paid = slashed = 0
-                for o in s.scalars(select(Outcome)):
-                    paid += o.paid
-                    slashed += o.slashed
-                yield CounterMetricFamily(
-                    "rollproof_store_paid_rpt",
-                    "RPT paid by settlement (recorded outcomes).",
-                    value=paid / 1e18,
+            )
+            out.append(
+                CounterMetricFamily(
+                    "rollproof_slashed_rpt", "RPT slashed (recorded outcomes).", value=slashed / RPT
                 )
-                yield CounterMetricFamily(
-                    "rollproof_store_slashed_rpt", "RPT slashed (recorded outcomes).", value=slashed / 1e18
-                )
-                yield GaugeMetricFamily(
-                    "rollproof_store_peers",
-                    "Known, unbanned peers.",
+            )
+            out.append(
+                GaugeMetricFamily(
+                    "rollproof_peers_known",
+                    "Peers this node has recorded and not banned.",
                     value=s.scalar(select(func.count()).select_from(Peer).where(Peer.banned.is_(False))) or 0,
                 )
-                cursors = GaugeMetricFamily(
-                    "rollproof_store_event_block", "Last processed block per follower.", labels=["name"]
+            )
+            block = s.scalar(select(func.max(EventCursor.block)))
+            out.append(
+                GaugeMetricFamily(
+                    "rollproof_chain_block",
+                    "Last chain block processed by this node's event followers.",
+                    value=block or 0,
                 )
-                for c in s.scalars(select(EventCursor)):
-                    cursors.add_metric([c.name], c.block)
-                yield cursors
-        except Exception:  # a scrape must never take the node down; the gap in the series shows it
-            return
+            )
+            cursors = GaugeMetricFamily(
+                "rollproof_event_block", "Last processed block per event follower.", labels=["name"]
+            )
+            for c in s.scalars(select(EventCursor)):
+                cursors.add_metric([c.name], c.block)
+            out.append(cursors)
+        return out

@@ -40,9 +40,12 @@ class StakeLine:
 class TaskLine:
     task_id: int
     role: str
-    state: str
+    state: str  # this node's state machine (the store)
     note: str | None
     updated_at: float
+    chain_status: str | None = None  # open / cancelled / finalized, read from the TaskBoard
+    phase: str | None = None  # join / commit / verdict / reveal / settle by the chain's clock
+    outcome: str | None = None  # this account's outcome in Settlement, once settled
 
 
 @dataclass
@@ -57,6 +60,8 @@ class NodeStatus:
     stakes: list[StakeLine] = field(default_factory=list)
     peer_id: str | None = None
     peers: list[dict[str, Any]] = field(default_factory=list)
+    peers_connected: int | None = None  # from the running node's /metrics; None when it is not running
+    peers_registered: int | None = None  # accounts with a peer id bound on chain
     tasks: list[TaskLine] = field(default_factory=list)
     rewards_paid: int = 0
     slashed: int = 0
@@ -170,6 +175,14 @@ def collect_chain_status(cfg: Config, status: NodeStatus) -> None:
         import base58  # shipped with libp2p
 
         status.peer_id = base58.b58encode(bytes(peer)).decode()
+    status.peers_registered = len(registered_peers(chain))
+
+
+def registered_peers(chain: Any) -> set[str]:
+    """Accounts that bound a libp2p peer id on chain (PeerRegistered events since the deployment)."""
+    contract = chain.stakes.contract
+    logs = contract.events.PeerRegistered().get_logs(from_block=chain.deployment.deploy_block)
+    return {str(log["args"]["who"]) for log in logs}
 
 
 def collect_status(cfg: Config, *, chain: bool = True) -> NodeStatus:
@@ -177,7 +190,49 @@ def collect_status(cfg: Config, *, chain: bool = True) -> NodeStatus:
     if chain:
         collect_chain_status(cfg, status)
     collect_store_status(cfg, status)
+    collect_live_peers(cfg, status)
+    if chain:
+        collect_chain_tasks(cfg, status)
     return status
+
+
+def collect_live_peers(cfg: Config, status: NodeStatus) -> None:
+    """Connected peers as the running node reports them on its /metrics (the store only knows
+    peers it recorded, not who is connected now)."""
+    if not cfg.node.metrics_port:
+        status.notes.append("Metrics are off (--metrics-port 0), so connected peers cannot be read.")
+        return
+    import httpx
+
+    url = f"http://{cfg.node.metrics_host}:{cfg.node.metrics_port}/metrics"
+    try:
+        text = httpx.get(url, timeout=2.0).text
+    except httpx.HTTPError:
+        status.notes.append(f"No node answers at {url}: it is not running, so no peers are connected.")
+        return
+    for line in text.splitlines():
+        if line.startswith("rollproof_peers "):
+            status.peers_connected = int(float(line.split()[1]))
+            return
+
+
+def collect_chain_tasks(cfg: Config, status: NodeStatus) -> None:
+    """Each current task's status and phase from the TaskBoard, and this account's outcome from
+    Settlement: a task the chain finalized shows as finalized even before the node processed it."""
+    from chain.clients import Chain
+    from node.ops.tasks import STATUS_NAMES, task_phase
+
+    if not status.tasks:
+        return
+    chain = Chain.connect(cfg.chain.rpc_url, cfg.chain.deployment)
+    now = chain.timestamp()
+    for line in status.tasks:
+        task = chain.board.get_task(line.task_id)
+        line.chain_status = STATUS_NAMES.get(int(task.status), str(int(task.status)))
+        line.phase = task_phase(task, now)
+        if status.address and line.role == "miner":
+            outcome = chain.settlement.miner_state(line.task_id, status.address).outcome
+            line.outcome = outcome.name.lower() if int(outcome) else None
 
 
 def _redact(url: str) -> str:
@@ -193,7 +248,7 @@ def render_status(status: NodeStatus, console: Console) -> None:
     if status.chain_id is not None:
         head.add_row("chain", f"id {status.chain_id}, block {status.block}")
     if status.token_balance is not None:
-        head.add_row("RPT balance", format_rpt(status.token_balance))
+        head.add_row("RPT balance", f"{format_rpt(status.token_balance)} RPT")
     if status.claimable is not None:
         head.add_row("claimable", f"{format_rpt(status.claimable)} RPT (withdraw with claim())")
     head.add_row("paid by settlement", f"{format_rpt(status.rewards_paid)} RPT")
@@ -203,7 +258,7 @@ def render_status(status: NodeStatus, console: Console) -> None:
     console.print(head)
     if status.stakes:
         t = Table(title="Stake")
-        for col in ("role", "active", "cooling", "minimum", "staked"):
+        for col in ("role", "active RPT", "cooling RPT", "minimum RPT", "staked"):
             t.add_column(col)
         for s in status.stakes:
             t.add_row(
@@ -215,21 +270,33 @@ def render_status(status: NodeStatus, console: Console) -> None:
             )
         console.print(t)
     t = Table(title=f"Current tasks ({len(status.tasks)})")
-    for col in ("task", "role", "state", "note"):
+    for col in ("task", "role", "on chain", "phase", "outcome", "this node", "note"):
         t.add_column(col)
     for line in status.tasks:
-        t.add_row(str(line.task_id), line.role, line.state, line.note or "")
+        t.add_row(
+            str(line.task_id),
+            line.role,
+            line.chain_status or "?",
+            line.phase or "?",
+            line.outcome or "",
+            line.state,
+            line.note or "",
+        )
     console.print(t)
     if status.outcomes:
         t = Table(title="Settled tasks")
-        for col in ("task", "role", "outcome", "paid", "slashed"):
+        for col in ("task", "role", "outcome", "paid RPT", "slashed RPT"):
             t.add_column(col)
         for o in status.outcomes[-20:]:
             t.add_row(
                 str(o["task_id"]), o["role"], o["outcome"], format_rpt(o["paid"]), format_rpt(o["slashed"])
             )
         console.print(t)
-    console.print(f"Peers known: {len(status.peers)}")
+    connected = "node not running" if status.peers_connected is None else str(status.peers_connected)
+    registered = (
+        "" if status.peers_registered is None else f", registered on chain: {status.peers_registered}"
+    )
+    console.print(f"Peers connected: {connected}, recorded by this node: {len(status.peers)}{registered}")
     if status.unfinished_txs:
         console.print(f"Transactions awaiting a receipt: {len(status.unfinished_txs)}")
     for note in status.notes:

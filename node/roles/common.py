@@ -331,18 +331,20 @@ def start_metrics(ctx: NodeContext) -> None:
     port = ctx.settings.metrics_port
     if not port:
         return
-    from prometheus_client import REGISTRY, start_http_server
+    from prometheus_client import REGISTRY
 
-    from node.metrics import StoreCollector
+    from node.metrics import NodeMetrics, start_metrics_server
 
     try:
-        REGISTRY.register(StoreCollector(ctx.store))
+        metrics = NodeMetrics(registry=REGISTRY, store=ctx.store)
     except ValueError:  # already registered in this process
-        pass
+        return
+    from node.config import UserError
+
     try:
-        start_http_server(port, addr="127.0.0.1")
-    except OSError as exc:
-        raise RoleError(f"Cannot serve /metrics on port {port}: {exc.strerror}; pick another port.") from None
+        start_metrics_server(metrics, port, "127.0.0.1")
+    except UserError as exc:
+        raise RoleError(str(exc)) from None
 
 
 # ---- the node context ---------------------------------------------------------------------------
@@ -811,6 +813,9 @@ def start_p2p(ctx: NodeContext) -> Any:
             "pick another --listen address."
         )
     ctx.p2p = node
+    from node.metrics import watch_p2p
+
+    watch_p2p(node)  # rollproof_peers and the gossip counters on /metrics
     (ctx.settings.data_dir / "p2p.json").write_text(
         json.dumps({"peer_id": node.peer_id.to_base58(), "listen": node.listen_addrs}) + "\n"
     )
@@ -844,34 +849,46 @@ def ensure_peer_registered(ctx: NodeContext) -> None:
     ctx.chain.stakes.register_peer(ctx.identity_secret)
 
 
-def check_stake(ctx: NodeContext, role: int) -> bool:
-    """Before anything is sent: True when staking is needed and possible, False when already staked;
-    a sentence explaining what is missing otherwise (so a bad start leaves nothing half-done)."""
-    stakes = ctx.chain.stakes
-    if stakes.is_staked(ctx.address, role):
-        return False
-    if ctx.settings.stake <= 0:
-        from chain.errors import format_rpt
+def check_stake(ctx: NodeContext, role: int) -> int:
+    """Before anything is sent: the RPT (base units) to add so the stake reaches `settings.stake`
+    (0 when it is there already); a sentence when the target is below the role minimum or the
+    account cannot pay, so a bad start leaves nothing half-done."""
+    from chain.errors import format_rpt
+    from node.config import UserError
+    from node.ops.money import stake_to_add
 
-        need = stakes.min_stake(role)
+    stakes = ctx.chain.stakes
+    name = ("miner", "validator", "evaluator")[role]
+    active, minimum = stakes.active_stake(ctx.address, role), stakes.min_stake(role)
+    if ctx.settings.stake <= 0:
+        if active >= minimum:
+            return 0
         raise RoleError(
-            f"{ctx.address} has no {('miner', 'validator', 'evaluator')[role]} stake (minimum {format_rpt(need)}); "
-            "stake with `rollproof stake` or pass --stake, then start again."
+            f"{ctx.address} has {format_rpt(active)} staked as {name}, below the minimum of {format_rpt(minimum)}; "
+            f"stake with `rollproof stake add AMOUNT --role {name}` or pass --stake, then start again."
         )
+    try:
+        missing = stake_to_add(ctx.settings.stake, active, minimum, name)
+    except UserError as exc:
+        raise RoleError(str(exc)) from None
     balance = ctx.chain.token.balance_of(ctx.address)
-    if balance < ctx.settings.stake:
+    if balance < missing:
         raise RoleError(
-            f"{ctx.address} holds {balance} RPT base units, less than the {ctx.settings.stake} to stake; "
-            "fund the account first."
+            f"{ctx.address} holds {format_rpt(balance)}, less than the {format_rpt(missing)} missing from its "
+            f"{name} stake; fund the account first."
         )
-    return True
+    return missing
 
 
 def ensure_staked(ctx: NodeContext, role: int) -> None:
-    """Stake `settings.stake` when below the minimum (check_stake ran before)."""
-    if check_stake(ctx, role):
-        ctx.chain.stakes.stake(role, ctx.settings.stake)
-        event(log, "staked", role=role, amount=ctx.settings.stake)
+    """Stake what is missing up to `settings.stake` (check_stake ran before)."""
+    from chain.errors import format_rpt
+
+    missing = check_stake(ctx, role)
+    if missing:
+        ctx.chain.stakes.stake(role, missing)
+        name = ("miner", "validator", "evaluator")[role]
+        event(log, f"staked {format_rpt(missing)} as {name}", role=name, amount_rpt=format_rpt(missing))
 
 
 def crash_point(ctx: NodeContext, state: Any) -> None:

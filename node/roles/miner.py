@@ -23,7 +23,7 @@ from typing import Any
 
 from chain.clients import Outcome
 from chain.clients import Role as ChainRole
-from chain.errors import ChainError, ChainRevert
+from chain.errors import ChainError, ChainRevert, format_rpt
 from node.roles.common import (
     DEADLINE_MARGIN,
     FINALIZE_DELAY,
@@ -508,11 +508,11 @@ class Miner:
         self.ctx.store.transition(tv.task_id, Role.MINER, MinerState.SETTLED, note=Outcome(ms.outcome).name)
         event(
             log,
-            "task settled",
+            f"task settled: {Outcome(ms.outcome).name}, paid {format_rpt(ms.paid)}, slashed {format_rpt(ms.slashed)}",
             task=tv.task_id,
             outcome=Outcome(ms.outcome).name,
-            paid=ms.paid,
-            slashed=ms.slashed,
+            paid=format_rpt(ms.paid),
+            slashed=format_rpt(ms.slashed),
         )
         if self.ctx.settings.train:
             self.learn(tv)

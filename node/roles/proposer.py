@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from chain.clients import Outcome, TaskParams, env_id
-from chain.errors import ChainError, ChainRevert
+from chain.errors import ChainError, ChainRevert, format_rpt
 from node.roles.common import (
     FINALIZE_DELAY,
     NodeContext,
@@ -155,10 +155,10 @@ class Proposer:
         ids = [int(e.args["taskId"]) for e in board.events_in(receipt, "TaskPosted")]
         event(
             log,
-            "posted task",
+            f"posted task {ids[0] if ids else '?'} with a reward of {format_rpt(s.reward)}",
             task=ids[0] if ids else None,
             difficulty=difficulty,
-            reward=s.reward,
+            reward=format_rpt(s.reward),
             n=posted + 1,
         )
         sync_tasks(self.ctx, on_event=self.on_event, track=self.mine)
@@ -200,7 +200,13 @@ class Proposer:
                     task_id, self.ctx.address, Role.PROPOSER, "REFUND", paid=ts.refund, session=s
                 )
                 store.transition(task_id, Role.PROPOSER, ProposerState.FINALIZED, session=s)
-            event(log, "task finalized", task=task_id, refund=ts.refund, success=self.success_rate(task_id))
+            event(
+                log,
+                f"task {task_id} finalized, {format_rpt(ts.refund)} refunded",
+                task=task_id,
+                refund=format_rpt(ts.refund),
+                success=self.success_rate(task_id),
+            )
             return True
         if state == ProposerState.FINALIZED:
             if settlement.claimable(self.ctx.address) > 0:

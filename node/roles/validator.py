@@ -23,7 +23,7 @@ from typing import Any
 from chain.clients import Role as ChainRole
 from chain.clients import Verdict as ChainVerdict
 from chain.clients import verdict_hash
-from chain.errors import ChainError
+from chain.errors import ChainError, format_rpt
 from node.roles.common import (
     DEADLINE_MARGIN,
     FINALIZE_DELAY,
@@ -371,7 +371,13 @@ class Validator:
             settlement.send("claim", description=f"claim after task {tv.task_id}")
         self.ctx.store.transition(tv.task_id, Role.VALIDATOR, ValidatorState.FINALIZED)
         leave_task(self.ctx, tv.task_id)
-        event(log, "task finalized", task=tv.task_id, agreed=vs.agreed, paid=vs.paid)
+        event(
+            log,
+            f"task {tv.task_id} finalized, paid {format_rpt(vs.paid)}",
+            task=tv.task_id,
+            agreed=vs.agreed,
+            paid=format_rpt(vs.paid),
+        )
         return True
 
     def done(self) -> bool:

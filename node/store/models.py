@@ -1,6 +1,6 @@
 """ORM tables of the node store (SQLAlchemy 2 typed declarative).
 
-The schema is owned by the Alembic migrations in `migrations/versions`; a test checks that these
+The schema is owned by the Alembic migrations in `node/store/migrations/versions`; a test checks that these
 models and the migrated schema agree. Chain values keep their chain shapes: 32-byte hashes are
 stored as 0x-prefixed lowercase hex, addresses as checksummed hex, uint256 amounts as decimal text
 (SQLite integers stop at 2**63).

@@ -43,7 +43,7 @@ from node.store.states import INITIAL_STATE, Role, check_transition, is_terminal
 log = logging.getLogger(__name__)
 
 # The Alembic environment lives at the top of the source tree (installed editable).
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"  # shipped in the wheel (package data)
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
 MAX_INTENT_CHARS = 200
@@ -110,6 +110,17 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+# Any 64-bit number, the same in every process of one store: the key of its write lock.
+POSTGRES_STORE_LOCK = 0x526F6C6C70726F66  # "Rollprof"
+
+
+def _postgres_begin(conn: Any) -> None:
+    # The same rule as SQLite's BEGIN IMMEDIATE: each transaction takes the store's write lock up
+    # front (released at commit or rollback), so the read-then-write steps of two writers (threads,
+    # or a restarted node overlapping its predecessor) never interleave under READ COMMITTED.
+    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({POSTGRES_STORE_LOCK})")
+
+
 def create_store_engine(url: str) -> Engine:
     """An engine for `url` with SQLite set up for WAL, foreign keys and a busy timeout."""
     try:
@@ -142,6 +153,8 @@ def create_store_engine(url: str) -> Engine:
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+    else:
+        event.listen(engine, "begin", _postgres_begin)
     return engine
 
 

@@ -32,7 +32,7 @@ def test_deploy_with_a_keystore_then_connect(anvil, accounts, tmp_path):
 
     bad = run(
         "deploy",
-        "--rpc",
+        "--rpc-url",
         anvil.rpc_url,
         "--keystore",
         str(keystore),
@@ -46,7 +46,7 @@ def test_deploy_with_a_keystore_then_connect(anvil, accounts, tmp_path):
 
     good = run(
         "deploy",
-        "--rpc",
+        "--rpc-url",
         anvil.rpc_url,
         "--keystore",
         str(keystore),
@@ -72,7 +72,7 @@ def test_deploy_with_a_keystore_then_connect(anvil, accounts, tmp_path):
     assert chain.beacon.period() == deployment.beacon.period == 3
     assert chain.beacon.genesis() == deployment.beacon.genesis
 
-    again = run("deploy", "--rpc", anvil.rpc_url, "--anvil-account", "0", "--out", str(out))
+    again = run("deploy", "--rpc-url", anvil.rpc_url, "--anvil-account", "0", "--out", str(out))
     assert again.returncode != 0 and "already exists; pass --force" in again.stderr
 
 
