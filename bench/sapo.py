@@ -1,17 +1,26 @@
-"""SAPO experiment: isolated (I local / 0 external) vs swarm (I' local / J external) miners.
+"""SAPO experiment: does the swarm learn better than alone? (docs/LEARNING.md §4-§5)
 
-Each setting simulates M miners in one process: the miners share one base model, each with
-its own LoRA adapter (same initial adapter seeds in both settings) and optimizer. Per round
-every miner gets its own task (P = I problems, G completions each, generated with the
-verifiable prover loop), all rollouts of the round go into a swarm pool, and every miner takes
+One job = one setting x one seed. A job simulates M miners in one process: the miners share
+one base model, each with its own LoRA adapter (adapter seeds depend on the seed only, so the
+settings start from the same adapters) and optimizer. Per round every miner gets its own task
+(I problems, G completions each, generated with the verifiable prover loop; task seeds depend
+on (seed, round, miner) only, so a setting with fewer local problems sees a prefix of another
+setting's problems), all rollouts of the round go into a swarm pool, and every miner takes
 one GRPO step on its own groups plus J groups drawn from the other miners' rollouts, which it
-re-scores itself. The two settings run side by side in two processes (one torch thread each).
+re-scores itself.
 
-Prints per round the mean reward of the miners' own rollouts and, at the end, cumulative
-reward (sum over rounds of the per-round mean) and held-out accuracy (one sample per
-held-out problem per miner, same PRF draws for both settings) before and after training.
+Settings (name=I,J): `iso8=8,0` and `swarm=4,4` train on the same number of problems per
+step (equal problems); `iso4=4,0` and `swarm=4,4` generate the same number of rollouts per
+round (equal generation compute). Comparisons are paired by seed: per seed the difference
+swarm - isolated, then a bootstrap confidence interval of the mean difference over seeds.
 
-    .venv/bin/python bench/sapo.py --rounds 10 --out bench/out/sapo
+Reported per job: the mean reward of the miners' own rollouts per round; cumulative reward
+(sum over rounds of the per-round mean); held-out accuracy (one verifiable sample per
+held-out problem per miner, the same PRF draws in every setting) before training and after
+the last round (and every `--eval-every` rounds for the curves).
+
+    .venv/bin/python -m bench.sapo --seeds 5 --rounds 100 --out bench/out/sapo
+    .venv/bin/python -m bench.sapo --device cuda --train-dtype bfloat16 ...   (bench/gpu/sapo_design.sh)
 """
 
 from __future__ import annotations
@@ -21,12 +30,17 @@ import hashlib
 import json
 import multiprocessing
 import os
+import random
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+DEFAULT_SETTINGS = {"iso8": (8, 0), "swarm": (4, 4), "iso4": (4, 0)}
+# (treatment, control, what is held equal)
+COMPARISONS = (("swarm", "iso8", "equal problems per step"), ("swarm", "iso4", "equal generation compute"))
 
 
 @dataclass
@@ -36,18 +50,23 @@ class BenchConfig:
     difficulty: int = 1
     miners: int = 4
     rounds: int = 10
-    group_size: int = 2
+    group_size: int = 4
     max_tokens: int = 24
     temperature_milli: int = 1000
     lora_rank: int = 8
     learning_rate: float = 1e-3
-    heldout: int = 24
-    seed: int = 0
+    heldout: int = 64
+    eval_every: int = 0  # 0: held-out only before and after
+    seeds: int = 1
+    first_seed: int = 0
     batch_size: int = 32
+    device: str = "cpu"
+    train_dtype: str = "float32"  # the proof's fp32 rule is for committed rollouts, not this bench
+    workers: int = 2
+    threads: int = 1  # torch threads per job
+    bootstrap: int = 10_000
     out: str = "bench/out/sapo"
-    settings: dict[str, tuple[int, int]] = field(
-        default_factory=lambda: {"isolated": (8, 0), "swarm": (4, 4)}
-    )
+    settings: dict[str, tuple[int, int]] = field(default_factory=lambda: dict(DEFAULT_SETTINGS))
 
 
 def _seed_bytes(*parts: object) -> bytes:
@@ -58,8 +77,8 @@ def _miner_address(k: int) -> str:
     return "0x" + hashlib.sha256(f"miner{k}".encode()).hexdigest()[:40]
 
 
-def _heldout_accuracy(model, tokenizer, env, cfg: BenchConfig, address: str) -> float:
-    """Mean correctness on the held-out problems, one verifiable sample each."""
+def _heldout_accuracy(model, tokenizer, env, cfg: BenchConfig, seed: int, address: str) -> float:
+    """Mean correctness on the seed's held-out problems, one verifiable sample each."""
     from verifier.prf import problem_seed
     from verifier.rollout import TaskSpec
     from verifier.sampler import prove_rollouts
@@ -71,7 +90,7 @@ def _heldout_accuracy(model, tokenizer, env, cfg: BenchConfig, address: str) -> 
         rollouts_per_problem=1,
         max_tokens=cfg.max_tokens,
         temperature_milli=cfg.temperature_milli,
-        seed_randomness=_seed_bytes("heldout", cfg.seed),
+        seed_randomness=_seed_bytes("heldout", seed),
     )
     problems = env.generate(
         problem_seed(task.seed_randomness, task.task_id), task.num_problems, task.difficulty
@@ -82,31 +101,43 @@ def _heldout_accuracy(model, tokenizer, env, cfg: BenchConfig, address: str) -> 
     return sum(env.score_details(problems[r.p], r.completion)["correct"] for r in rollouts) / len(rollouts)
 
 
-def run_setting(cfg: BenchConfig, name: str, eval_base: bool) -> dict:
-    """Train cfg.miners miners for cfg.rounds rounds in one setting; returns the figures.
-
-    The base model's held-out accuracy is the same for both settings (same model, same PRF
-    draws), so only one process (`eval_base`) measures it."""
+def _dtype(name: str):
     import torch
 
-    torch.set_num_threads(1)
+    try:
+        return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+    except KeyError:
+        raise ValueError(f"--train-dtype must be float32, bfloat16 or float16, not {name!r}") from None
+
+
+def run_job(cfg: BenchConfig, name: str, seed: int) -> dict:
+    """Train cfg.miners miners for cfg.rounds rounds in one setting with one seed."""
+    import torch
+
+    torch.set_num_threads(cfg.threads)
     from node.envs import get_env
-    from node.train import GRPOConfig, MetricsWriter, MinerLearner, SapoConfig
+    from node.train import GRPOConfig, MinerLearner, SapoConfig
     from verifier.models import load_model, new_adapter
 
     num_local, num_external = cfg.settings[name]
     started = time.time()
-    model, tokenizer = load_model(cfg.model)
+    model, tokenizer = load_model(cfg.model, dtype=_dtype(cfg.train_dtype))
+    model = model.to(cfg.device)
     env = get_env(cfg.env)
     addresses = [_miner_address(k) for k in range(cfg.miners)]
-    base_heldout = []
-    if eval_base:
-        with torch.no_grad():
-            base_heldout = [_heldout_accuracy(model, tokenizer, env, cfg, a) for a in addresses]
-        print(f"[{name}] base held-out accuracy {sum(base_heldout) / len(base_heldout):.3f}", flush=True)
+
+    def heldout() -> list[float]:
+        out = []
+        for k, address in enumerate(addresses):
+            if hasattr(model, "set_adapter"):
+                model.set_adapter(f"m{k}")
+            with torch.no_grad():
+                out.append(_heldout_accuracy(model, tokenizer, env, cfg, seed, address))
+        return out
+
     learners = []
     for k, address in enumerate(addresses):
-        model = new_adapter(model, rank=cfg.lora_rank, seed=cfg.seed * 1000 + k, adapter_name=f"m{k}")
+        model = new_adapter(model, rank=cfg.lora_rank, seed=seed * 1000 + k, adapter_name=f"m{k}")
         sapo = SapoConfig(
             num_local=num_local,
             num_external=num_external,
@@ -117,148 +148,238 @@ def run_setting(cfg: BenchConfig, name: str, eval_base: bool) -> dict:
             batch_size=cfg.batch_size,
             grpo=GRPOConfig(learning_rate=cfg.learning_rate),
         )
-        learners.append(MinerLearner(model, tokenizer, env, address, sapo, f"m{k}", seed=cfg.seed * 1000 + k))
-    writers = [MetricsWriter(Path(cfg.out) / "tensorboard", f"{name}/miner{k}") for k in range(cfg.miners)]
+        learners.append(MinerLearner(model, tokenizer, env, address, sapo, f"m{k}", seed=seed * 1000 + k))
+    # LoRA B starts at zero, so before training every adapter is the base model.
+    curve = [(0, heldout())]
+    round_seconds = []
     for r in range(cfg.rounds):
         round_start = time.time()
         pools, problems = [], {}
         for k, learner in enumerate(learners):
-            task = learner.task_for(task_id=r * 1000 + k, seed_randomness=_seed_bytes("task", cfg.seed, r, k))
+            task = learner.task_for(task_id=r * 1000 + k, seed_randomness=_seed_bytes("task", seed, r, k))
             rollouts, task_problems = learner.generate(task)
             pools.append(rollouts)
             problems.update({(task.task_id, p.index): p for p in task_problems})
         for k, learner in enumerate(learners):
             swarm = [x for j, pool in enumerate(pools) if j != k for x in pool] if num_external else []
-            metrics = learner.learn(r, problems, pools[k], swarm)
-            writers[k].write(metrics)
+            learner.learn(r, problems, pools[k], swarm)
+        round_seconds.append(time.time() - round_start)
         mean = sum(lr.history[-1].reward for lr in learners) / cfg.miners
-        trained = sum(lr.history[-1].groups_trained for lr in learners)
         print(
-            f"[{name}] round {r}: mean reward {mean:.3f}, groups trained {trained}, {time.time() - round_start:.0f} s",
-            flush=True,
+            f"[{name} seed {seed}] round {r}: mean reward {mean:.3f}, {round_seconds[-1]:.1f} s", flush=True
         )
-        progress = {"setting": name, "history": [[asdict(m) for m in lr.history] for lr in learners]}
-        (Path(cfg.out) / f"progress-{name}.json").write_text(json.dumps(progress))
-    final_heldout = []
-    for k in range(cfg.miners):
-        model.set_adapter(f"m{k}")
-        with torch.no_grad():
-            final_heldout.append(_heldout_accuracy(model, tokenizer, env, cfg, addresses[k]))
-    for w in writers:
-        w.close()
+        if cfg.eval_every and (r + 1) % cfg.eval_every == 0 and r + 1 < cfg.rounds:
+            curve.append((r + 1, heldout()))
+    curve.append((cfg.rounds, heldout()))
     return {
         "setting": name,
+        "seed": seed,
         "local_external": [num_local, num_external],
         "history": [[asdict(m) for m in lr.history] for lr in learners],
-        "base_heldout": base_heldout,
-        "final_heldout": final_heldout,
-        "adapter_hashes": ["0x" + lr.adapter_hash().hex() for lr in learners],
+        "heldout_curve": curve,
+        "round_seconds": round_seconds,
+        "generated_rollouts_per_round": cfg.miners * num_local * cfg.group_size,
         "rescore_rejected": sum(lr.rescore.rejected for lr in learners),
         "seconds": time.time() - started,
     }
 
 
-def _mean_curve(result: dict):
-    """Per-round metrics averaged over miners, as RoundMetrics."""
-    from node.train import RoundMetrics
-
-    rounds = len(result["history"][0])
-    keys = ("reward", "correct", "format", "loss", "completion_len")
-    out = []
-    for r in range(rounds):
-        rows = [h[r] for h in result["history"]]
-        values = {k: sum(row[k] for row in rows) / len(rows) for k in keys}
-        trained = sum(row["groups_trained"] for row in rows)
-        out.append(RoundMetrics(round=r, groups_trained=trained, **values))
-    return out
+# ---- statistics -------------------------------------------------------------------------
 
 
-def report(cfg: BenchConfig, results: list[dict]) -> str:
-    from node.train import plot_curves
+def mean(xs) -> float:
+    xs = list(xs)
+    return sum(xs) / len(xs)
 
-    curves = {res["setting"]: _mean_curve(res) for res in results}
+
+def bootstrap_ci(
+    values: list[float], reps: int = 10_000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of `values` (resampling the paired units)."""
+    if len(values) < 2:
+        return (float("nan"), float("nan"))
+    rng = random.Random(seed)
+    n = len(values)
+    means = sorted(sum(values[rng.randrange(n)] for _ in range(n)) / n for _ in range(reps))
+    lo = means[int((1 - level) / 2 * reps)]
+    hi = means[min(reps - 1, int((1 + level) / 2 * reps))]
+    return lo, hi
+
+
+def per_round_rewards(job: dict) -> list[float]:
+    """Mean reward of the miners' own rollouts, per round."""
+    history = job["history"]
+    return [mean(h[r]["reward"] for h in history) for r in range(len(history[0]))]
+
+
+def cumulative_reward(job: dict) -> float:
+    return sum(per_round_rewards(job))
+
+
+def final_heldout(job: dict) -> float:
+    return mean(job["heldout_curve"][-1][1])
+
+
+def paired_differences(jobs: list[dict], treatment: str, control: str) -> dict[str, list[float]]:
+    """Per seed present in both settings: relative cumulative-reward and held-out differences."""
+    by = {(j["setting"], j["seed"]): j for j in jobs}
+    seeds = sorted({s for (n, s) in by if n == treatment} & {s for (n, s) in by if n == control})
+    rel, acc = [], []
+    for s in seeds:
+        t, c = by[(treatment, s)], by[(control, s)]
+        rel.append((cumulative_reward(t) - cumulative_reward(c)) / max(cumulative_reward(c), 1e-9))
+        acc.append(final_heldout(t) - final_heldout(c))
+    return {"seeds": seeds, "cumulative_rel": rel, "heldout_abs": acc}
+
+
+def report(cfg: BenchConfig, jobs: list[dict]) -> str:
     lines = [
         f"SAPO bench: model={cfg.model} env={cfg.env} difficulty={cfg.difficulty} miners={cfg.miners} "
         f"rounds={cfg.rounds} G={cfg.group_size} T={cfg.temperature_milli / 1000} max_tokens={cfg.max_tokens} "
-        f"lora_rank={cfg.lora_rank} lr={cfg.learning_rate} seed={cfg.seed} heldout={cfg.heldout}",
+        f"lora_rank={cfg.lora_rank} lr={cfg.learning_rate} heldout={cfg.heldout} seeds={cfg.seeds} "
+        f"device={cfg.device} train_dtype={cfg.train_dtype} load={os.getloadavg()[0]:.1f}",
         "",
-        "round | " + " | ".join(f"{n} reward (correct)" for n in curves),
+        "setting  I/J   seeds  cumulative reward (mean over seeds)  held-out before -> after  s/round  rounds/h",
     ]
-    for r in range(cfg.rounds):
-        cells = [f"{c[r].reward:.3f} ({c[r].correct:.3f})" for c in curves.values()]
-        lines.append(f"{r:5d} | " + " | ".join(cells))
-    lines.append("")
-    lines.append(
-        "setting   I/J  cumulative reward  mean reward  first->last-3 reward  held-out before -> after  "
-        "groups trained  seconds"
-    )
-    base = next(res["base_heldout"] for res in results if res["base_heldout"])
-    for res in results:
-        c = curves[res["setting"]]
-        cum = sum(m.reward for m in c)
-        tail = c[-3:] if len(c) >= 3 else c
-        before = sum(base) / len(base)
-        after = sum(res["final_heldout"]) / len(res["final_heldout"])
+    for name in cfg.settings:
+        mine = [j for j in jobs if j["setting"] == name]
+        if not mine:
+            continue
+        sec = mean(s for j in mine for s in j["round_seconds"])
         lines.append(
-            f"{res['setting']:9s} {res['local_external'][0]}/{res['local_external'][1]}  {cum:17.3f}  "
-            f"{cum / len(c):11.3f}  {c[0].reward:.3f} -> {sum(m.reward for m in tail) / len(tail):.3f}        "
-            f"{before:.3f} -> {after:.3f}            {sum(m.groups_trained for m in c):5d}  {res['seconds']:7.0f}"
+            f"{name:8s} {mine[0]['local_external'][0]}/{mine[0]['local_external'][1]}  {len(mine):5d}  "
+            f"{mean(cumulative_reward(j) for j in mine):35.3f}  "
+            f"{mean(mean(j['heldout_curve'][0][1]) for j in mine):.3f} -> {mean(final_heldout(j) for j in mine):.3f}"
+            f"           {sec:6.1f}  {3600 / sec:8.1f}"
         )
-    plot = plot_curves(
-        curves, Path(cfg.out) / "sapo.png", title=f"SAPO on {cfg.env} (mean over {cfg.miners} miners)"
-    )
-    lines.append("")
-    lines.append(f"plot: {plot}; TensorBoard: {Path(cfg.out) / 'tensorboard'}")
+    lines += ["", "paired by seed, treatment - control, mean [95 % bootstrap CI]:"]
+    for treatment, control, held in COMPARISONS:
+        if treatment not in cfg.settings or control not in cfg.settings:
+            continue
+        d = paired_differences(jobs, treatment, control)
+        if not d["seeds"]:
+            continue
+        rel_lo, rel_hi = bootstrap_ci(d["cumulative_rel"], cfg.bootstrap)
+        acc_lo, acc_hi = bootstrap_ci(d["heldout_abs"], cfg.bootstrap)
+        lines.append(
+            f"{treatment} vs {control} ({held}, {len(d['seeds'])} seeds): cumulative reward "
+            f"{100 * mean(d['cumulative_rel']):+.1f} % [{100 * rel_lo:+.1f}, {100 * rel_hi:+.1f}]; "
+            f"held-out accuracy {mean(d['heldout_abs']):+.3f} [{acc_lo:+.3f}, {acc_hi:+.3f}]"
+        )
+    plot = plot_bands(cfg, jobs, Path(cfg.out) / "sapo.png")
+    lines += ["", f"plot: {plot}"]
     return "\n".join(lines)
+
+
+def plot_bands(cfg: BenchConfig, jobs: list[dict], path: Path) -> Path:
+    """Per setting: the across-seed mean of the per-round reward and of held-out accuracy,
+    with a band of +-1 standard error across seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_r, ax_h) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for name in cfg.settings:
+        mine = [j for j in jobs if j["setting"] == name]
+        if not mine:
+            continue
+        curves = [per_round_rewards(j) for j in mine]
+        _band(ax_r, list(range(len(curves[0]))), curves, name)
+        xs = [x for x, _ in mine[0]["heldout_curve"]]
+        _band(ax_h, xs, [[mean(acc) for _, acc in j["heldout_curve"]] for j in mine], name)
+    ax_r.set_title("mean reward of own rollouts")
+    ax_h.set_title(f"held-out accuracy ({cfg.heldout} problems)")
+    for ax in (ax_r, ax_h):
+        ax.set_xlabel("round")
+    ax_r.legend()
+    fig.suptitle(f"SAPO on {cfg.env} level {cfg.difficulty}: {cfg.miners} miners, {len(jobs)} jobs")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def _band(ax, xs: list[int], curves: list[list[float]], label: str) -> None:
+    n = len(curves)
+    m = [mean(c[i] for c in curves) for i in range(len(xs))]
+    if n > 1:
+        se = [(sum((c[i] - m[i]) ** 2 for c in curves) / (n - 1) / n) ** 0.5 for i in range(len(xs))]
+    else:
+        se = [0.0] * len(xs)
+    (line,) = ax.plot(xs, m, label=label)
+    ax.fill_between(
+        xs,
+        [a - b for a, b in zip(m, se, strict=True)],
+        [a + b for a, b in zip(m, se, strict=True)],
+        alpha=0.25,
+        color=line.get_color(),
+    )
+
+
+# ---- command line ------------------------------------------------------------------------
 
 
 def _parse(argv: list[str]) -> BenchConfig:
     d = BenchConfig()
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    for name in ("model", "env", "out"):
-        p.add_argument(f"--{name}", default=getattr(d, name))
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    for name in ("model", "env", "out", "device", "train_dtype"):
+        p.add_argument(f"--{name.replace('_', '-')}", default=getattr(d, name))
     for name in (
-        "difficulty",
-        "miners",
-        "rounds",
-        "group_size",
-        "max_tokens",
-        "temperature_milli",
-        "lora_rank",
-    ):
-        p.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(d, name))
-    for name in ("heldout", "seed", "batch_size"):
+        "difficulty", "miners", "rounds", "group_size", "max_tokens", "temperature_milli", "lora_rank",
+        "heldout", "eval_every", "seeds", "first_seed", "batch_size", "workers", "threads", "bootstrap",
+    ):  # fmt: skip
         p.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(d, name))
     p.add_argument("--learning-rate", type=float, default=d.learning_rate)
-    p.add_argument("--isolated", default="8,0", help="I,J of the isolated setting")
-    p.add_argument("--swarm", default="4,4", help="I,J of the swarm setting")
+    p.add_argument(
+        "--settings",
+        default=",".join(f"{n}={i}/{j}" for n, (i, j) in DEFAULT_SETTINGS.items()),
+        help="name=I/J,... (I local problems generated and trained on, J external groups per step)",
+    )
     a = p.parse_args(argv)
     settings = {}
-    for name in ("isolated", "swarm"):
+    for item in a.settings.split(","):
         try:
-            i, j = (int(x) for x in getattr(a, name).split(","))
+            name, ij = item.split("=")
+            i, j = (int(x) for x in ij.split("/"))
         except ValueError:
-            p.error(f"--{name} must be two integers I,J such as 8,0")
+            p.error(f"--settings takes name=I/J items separated by commas, such as swarm=4/4, not {item!r}")
+        if i < 1 or j < 0:
+            p.error(f"setting {name}: I must be >= 1 and J >= 0")
         settings[name] = (i, j)
-    fields = {k: v for k, v in vars(a).items() if k not in ("isolated", "swarm")}
-    return BenchConfig(settings=settings, **fields)
+    for name in ("miners", "rounds", "group_size", "max_tokens", "heldout", "seeds", "workers", "threads"):
+        if getattr(a, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1")
+    if a.group_size < 2:
+        p.error("--group-size must be at least 2 (GRPO needs a group to compare)")
+    fields = {k: v for k, v in vars(a).items() if k != "settings"}
+    cfg = BenchConfig(settings=settings, **fields)
+    try:
+        _dtype(cfg.train_dtype)
+    except ValueError as exc:
+        p.error(str(exc))
+    return cfg
 
 
 def main(argv: list[str]) -> int:
     cfg = _parse(argv)
-    Path(cfg.out).mkdir(parents=True, exist_ok=True)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
     print(f"config: {json.dumps(asdict(cfg))}", flush=True)
-    # One process per setting so both settings see the same (shared, noisy) machine load.
+    jobs_todo = [(cfg, name, cfg.first_seed + s) for s in range(cfg.seeds) for name in cfg.settings]
+    started = time.time()
+    jobs: list[dict] = []
+    # Jobs of all settings run interleaved, so every setting sees the same machine load.
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(len(cfg.settings)) as pool:
-        # The setting with the fewest local rollouts per round has time to spare for the base eval.
-        cheapest = min(cfg.settings, key=lambda n: cfg.settings[n][0])
-        results = pool.starmap(run_setting, [(cfg, name, name == cheapest) for name in cfg.settings])
-    (Path(cfg.out) / "results.json").write_text(
-        json.dumps({"config": asdict(cfg), "results": results}, indent=1)
-    )
-    text = report(cfg, results)
-    (Path(cfg.out) / "report.txt").write_text(text + "\n")
+    with ctx.Pool(min(cfg.workers, len(jobs_todo))) as pool:
+        for job in pool.starmap(run_job, jobs_todo):
+            jobs.append(job)
+    (out / "results.json").write_text(json.dumps({"config": asdict(cfg), "jobs": jobs}, indent=1))
+    text = report(cfg, jobs) + f"\nwall time {time.time() - started:.0f} s"
+    (out / "report.txt").write_text(text + "\n")
     print(text, flush=True)
     return 0
 

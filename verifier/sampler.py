@@ -102,10 +102,11 @@ def sample_batch(
     if any(len(u) < max_tokens for u in us):
         raise ValueError("each row needs max_tokens draws")
     batch = len(prompts)
-    ids, mask, positions = left_pad(prompts, pad_id)
-    u_table = torch.tensor([list(u[:max_tokens]) for u in us], dtype=torch.float64)
-    eos = torch.tensor(sorted(eos_ids), dtype=torch.long)
-    active = torch.arange(batch)  # original row of each row still decoding
+    device = next(model.parameters()).device
+    ids, mask, positions = (x.to(device) for x in left_pad(prompts, pad_id))
+    u_table = torch.tensor([list(u[:max_tokens]) for u in us], dtype=torch.float64, device=device)
+    eos = torch.tensor(sorted(eos_ids), dtype=torch.long, device=device)
+    active = torch.arange(batch, device=device)  # original row of each row still decoding
     out_tokens: list[list[int]] = [[] for _ in range(batch)]
     out_logprobs: list[list[float]] = [[] for _ in range(batch)]
     out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
@@ -126,7 +127,7 @@ def sample_batch(
             kept = keep.nonzero().squeeze(-1)
             cache.batch_select_indices(kept)
             active, tokens, mask, positions = active[kept], tokens[kept], mask[kept], positions[kept]
-        mask = torch.cat([mask, torch.ones((len(active), 1), dtype=mask.dtype)], dim=-1)
+        mask = torch.cat([mask, torch.ones((len(active), 1), dtype=mask.dtype, device=device)], dim=-1)
         positions = positions[:, -1:] + 1
         out = model(
             input_ids=tokens.unsqueeze(-1),

@@ -146,12 +146,13 @@ def completion_logprobs(
     sits at position len(prompt) + j in every row, so no position ids are needed."""
     if not prompt_ids or not completions or any(len(c) == 0 for c in completions):
         raise ValueError("Need a non-empty prompt and non-empty completions to compute logprobs.")
-    ids, mask = _padded(completions, pad_id)
+    device = next(model.parameters()).device
+    ids, mask = (x.to(device) for x in _padded(completions, pad_id))
     n, width = ids.shape
-    prompt = torch.tensor([list(prompt_ids)], dtype=torch.long)
+    prompt = torch.tensor([list(prompt_ids)], dtype=torch.long, device=device)
     if prompt_grad:
         full = torch.cat([prompt.expand(n, -1), ids], dim=1)
-        attention = torch.cat([torch.ones((n, prompt.shape[1]), dtype=torch.long), mask.long()], dim=1)
+        attention = torch.cat([torch.ones((n, prompt.shape[1]), dtype=torch.long, device=device), mask.long()], dim=1)
         out = model(input_ids=full, attention_mask=attention, logits_to_keep=width + 1, use_cache=False)
         logits = out.logits[:, :-1, :]
     else:
@@ -164,9 +165,9 @@ def completion_logprobs(
         # The last prompt token runs with gradient so the first completion token's logprob does.
         tail = torch.cat([prompt[:, -1:].expand(n, -1), ids[:, :-1]], dim=1)
         attention = torch.cat(
-            [torch.ones((n, head.shape[1] + 1), dtype=torch.long), mask[:, :-1].long()], dim=1
+            [torch.ones((n, head.shape[1] + 1), dtype=torch.long, device=device), mask[:, :-1].long()], dim=1
         )
-        positions = torch.arange(head.shape[1], head.shape[1] + width).unsqueeze(0).expand(n, -1)
+        positions = torch.arange(head.shape[1], head.shape[1] + width, device=device).unsqueeze(0).expand(n, -1)
         out = model(
             input_ids=tail,
             attention_mask=attention,
@@ -255,7 +256,7 @@ class GRPOTrainer:
                 logp, mask = self._logprobs(prompt, tokens)
                 old_logp = old[i] if old[i] is not None else logp.detach()
                 ratio = torch.exp(logp - old_logp)
-                a = adv.unsqueeze(1)
+                a = adv.to(logp.device).unsqueeze(1)
                 surrogate = torch.minimum(
                     ratio * a, torch.clamp(ratio, 1 - cfg.clip_eps, 1 + cfg.clip_eps) * a
                 )
