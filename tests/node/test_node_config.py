@@ -287,3 +287,12 @@ def test_one_config_size_limit() -> None:
     import node.roles.common
 
     assert node.roles.common.MAX_CONFIG_BYTES is node.config.MAX_CONFIG_BYTES
+
+
+def test_rpt_amounts_may_be_numbers_in_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.toml", "[miner]\nstake = 250\n[proposer]\nreward = 2.5\n")
+    cfg = load_config(path, env={})
+    assert (cfg.miner.stake, cfg.proposer.reward) == ("250", "2.5")
+    assert rpt_to_units(cfg.proposer.reward) == 25 * 10**17
+    with pytest.raises(ConfigError, match="non-negative RPT amount"):
+        load_config(write(tmp_path / "d.toml", "[miner]\nstake = -1\n"), env={})
