@@ -493,6 +493,8 @@ def parse_env_value(spec: OptionSpec, text: str) -> Any:
 def coerce_value(spec: OptionSpec, value: Any, where: str) -> Any:
     """Check a TOML or flag value has the option's type (ints are accepted as floats)."""
     t = spec.type
+    if spec.check is check_rpt_amount and isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)  # `stake = 100` in TOML means the same as `stake = "100"`
     ok = (
         (t is bool and isinstance(value, bool))
         or (t is int and isinstance(value, int) and not isinstance(value, bool))

@@ -885,16 +885,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tiny", action="store_true", help="tiny model, short windows (tests)")
     parser.add_argument("--tasks", type=int, default=None)
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--out-dir", type=Path, default=Path("runs/devnet"))
-    parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--out-dir", type=Path, default=None)
+    parser.add_argument("--timeout", type=float, default=None)
     ns = parser.parse_args(args)
     options = DevnetOptions.tiny() if ns.tiny else DevnetOptions()
-    options.out_dir = ns.out_dir
     options.json = ns.json
     options.live = not ns.json
-    options.timeout = ns.timeout
-    if ns.tasks:
-        options.tasks = ns.tasks
+    for name in ("tasks", "out_dir", "timeout"):  # only what was given; the rest keeps the defaults
+        if getattr(ns, name) is not None:
+            setattr(options, name, getattr(ns, name))
     return run(options)
 
 
