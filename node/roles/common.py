@@ -449,6 +449,7 @@ def open_context(
             f"The RPC at {settings.rpc_url} serves chain {chain_id} but the deployment {settings.deployment} "
             f"is for chain {deployment.chain_id}; point the node at the right RPC or deployment file."
         )
+    warn_reorg_protection_off(settings, chain_id)
     if account is None:
         account, identity = load_keys(settings)
     else:
@@ -784,6 +785,23 @@ def warn_protections_off(settings: RoleSettings) -> list[str]:
             extra={"fields": {"protection": "eclipse_protection"}},
         )
     return off
+
+
+# Anvil and Hardhat: development chains that never reorganize, where 0 confirmations is safe.
+DEV_CHAIN_IDS = frozenset({31337})
+
+
+def warn_reorg_protection_off(settings: RoleSettings, chain_id: int) -> bool:
+    """Log a warning when events are acted on at the chain head of a chain that can reorganize."""
+    if settings.confirmations > 0 or chain_id in DEV_CHAIN_IDS:
+        return False
+    log.warning(
+        "reorg protection is OFF: events are acted on at the chain head of chain %d, where a reorg "
+        "can undo them; set [chain] confirmations (--confirmations) to a few blocks.",
+        chain_id,
+        extra={"fields": {"protection": "confirmations"}},
+    )
+    return True
 
 
 def start_p2p(ctx: NodeContext) -> Any:

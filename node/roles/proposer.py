@@ -45,7 +45,7 @@ log = logging.getLogger("rollproof.proposer")
 
 def post_is_due(settings: Any, last_posted_at: int | None, now: float) -> bool:
     """--interval: at least `interval` seconds from posting one task to posting the next."""
-    return last_posted_at is None or now >= last_posted_at + settings.interval
+    return settings.interval <= 0 or last_posted_at is None or now >= last_posted_at + settings.interval
 
 
 class Proposer:

@@ -90,3 +90,25 @@ def test_devnet_nodes_turn_eclipse_protection_off_explicitly_and_warn(
                 node.stop()  # type: ignore[attr-defined]
             warnings = [r for r in caplog.records if WARNING in r.getMessage()]
             assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING, proc.name
+
+
+@pytest.mark.parametrize(
+    ("confirmations", "chain_id", "warned"),
+    [(0, 8453, True), (0, 1, True), (2, 8453, False), (0, 31337, False)],
+)
+def test_acting_at_the_chain_head_of_a_real_chain_is_warned(
+    confirmations: int, chain_id: int, warned: bool, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from node.roles.common import warn_reorg_protection_off
+
+    settings = settings_from(
+        load_config(
+            None,
+            env={},
+            overrides={"node.data_dir": str(tmp_path), "chain.confirmations": confirmations},
+        ),
+        "validator",
+    )
+    caplog.set_level(logging.INFO)
+    assert warn_reorg_protection_off(settings, chain_id) is warned
+    assert bool([r for r in caplog.records if "reorg protection is OFF" in r.getMessage()]) is warned
