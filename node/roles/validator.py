@@ -227,7 +227,9 @@ class Validator:
                 failures=sorted(result.failed_checks()),
             )
         salt = secrets.token_bytes(32)
-        chain_verdicts = [ChainVerdict(v["miner"], v["pass"], v["score"], v["audited"]) for v in verdicts]
+        chain_verdicts = [
+            ChainVerdict.from_pass(v["miner"], v["pass"], v["score"], v["audited"]) for v in verdicts
+        ]
         digest = verdict_hash(task_id, self.ctx.address, chain_verdicts, salt)
         store = self.ctx.store
         with store.transaction() as s:
@@ -317,7 +319,9 @@ class Validator:
     def stored_verdicts(self, task_id: int) -> tuple[list[ChainVerdict], bytes]:
         row = self.ctx.store.verdict(task_id)
         assert row is not None
-        verdicts = [ChainVerdict(v["miner"], v["pass"], v["score"], v["audited"]) for v in row.verdicts]
+        verdicts = [
+            ChainVerdict.from_pass(v["miner"], v["pass"], v["score"], v["audited"]) for v in row.verdicts
+        ]
         return verdicts, bytes.fromhex(row.salt[2:])
 
     def commit_verdict(self, tv: TaskView, now: float) -> bool:
@@ -363,6 +367,9 @@ class Validator:
                 if not settlement.task_settlement(tv.task_id).finalized:
                     raise
                 log.info("task %d was finalized by someone else first (%s)", tv.task_id, exc)
+        if settlement.validator_state(tv.task_id, self.ctx.address).commit_hash != bytes(32):
+            # Releases (or forfeits) the bond and credits the fee and jackpots.
+            settlement.settle_validator(tv.task_id)
         vs = settlement.validator_state(tv.task_id, self.ctx.address)
         self.ctx.store.record_outcome(
             tv.task_id, self.ctx.address, Role.VALIDATOR, "AGREED" if vs.agreed else "DISAGREED", paid=vs.paid
