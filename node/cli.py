@@ -388,12 +388,6 @@ def preflight(
     cfg: Config, *, needs_account: bool = True, needs_model: bool = True, role: str | None = None
 ) -> None:
     """Every check that can fail on user input, before a role sends anything."""
-    if role in ROLES_NEEDING_BEACON and not cfg.beacon.urls:
-        raise UserError(
-            f"A {role} reads drand beacons (task seeds and audit challenges) and none is configured; pass "
-            "--beacon-url (or set ROLLPROOF_BEACON_URL or [beacon] beacon_url) to a drand relay or the "
-            "network's beacon, before the node joins any task."
-        )
     check_port_free(
         cfg.node.metrics_host,
         cfg.node.metrics_port,
@@ -411,6 +405,12 @@ def preflight(
     with err_console.status(f"Connecting to {cfg.chain.rpc_url}..."):
         chain_id = check_rpc(cfg)
     check_deployment(cfg, chain_id)
+    if role in ROLES_NEEDING_BEACON and not cfg.beacon.urls:
+        raise UserError(
+            f"A {role} reads drand beacons (task seeds and audit challenges) and none is configured; pass "
+            "--beacon-url (or set ROLLPROOF_BEACON_URL or [beacon] beacon_url) to a drand relay or the "
+            "network's beacon, before the node joins any task."
+        )
 
 
 def start_observability(cfg: Config, node_name: str) -> Any:
