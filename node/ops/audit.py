@@ -262,9 +262,9 @@ def audit(cfg: Config, task_id: int, only_miner: str | None = None) -> Report:
                 outcome = state.outcome.name.lower()
                 line.chain_outcome, line.chain_score = outcome, state.score
                 if outcome in (OUTCOME_PASSED, OUTCOME_FAILED):
-                    line.agrees = (outcome == OUTCOME_PASSED) == verdict.passed and (
-                        not verdict.passed or state.score == verdict.score
-                    )
+                    # The verdict is pass or fail; the settled score aggregates every validator's, so
+                    # a different score is shown, not counted as a different verdict.
+                    line.agrees = (outcome == OUTCOME_PASSED) == verdict.passed
             results.append(line)
     finally:
         fetcher.stop()
