@@ -171,7 +171,7 @@ def policy_for(
 def audit(cfg: Config, task_id: int, only_miner: str | None = None) -> Report:
     from node.roles.common import env_name_of, get_env, load_model_spec, set_threads
     from node.store import open_store
-    from verifier.challenge import get_challenge
+    from verifier.challenge import DEFAULT_AUDIT_COUNT, DEFAULT_POSITIONS, get_challenge
     from verifier.models import model_hash
     from verifier.rollout import TaskSpec
     from verifier.verify import verify_rollouts
@@ -223,13 +223,16 @@ def audit(cfg: Config, task_id: int, only_miner: str | None = None) -> Report:
     )
     env = get_env(env_name)
     total = spec.total_rollouts
+    # The task's own audit parameters (m rollouts, k positions; k = 0 checks every position).
+    audit_count = getattr(p, "audit_rollouts", 0) or DEFAULT_AUDIT_COUNT
+    positions = getattr(p, "audit_positions", DEFAULT_POSITIONS) or p.max_tokens
     store = open_store(cfg.store_url) if _store_exists(cfg.store_url) else None
     fetcher = PeerFetcher(cfg)
     results: list[MinerAudit] = []
     try:
         for miner in miners:
             state = chain.settlement.miner_state(task_id, miner)
-            challenge = get_challenge(challenge_randomness, task_id, miner, total)
+            challenge = get_challenge(challenge_randomness, task_id, miner, total, audit_count, positions)
             found = None
             if store is not None:
                 found = store_openings(

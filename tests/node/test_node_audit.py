@@ -10,14 +10,29 @@ import json
 import secrets
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
-from chain.clients import Role, Verdict, env_id
+from chain.clients import Role, Verdict, env_id, forced_error_commitment
+from chain.deploy import DeployParams
 from node.cli import app
 
 RPT = 10**18
 PASSPHRASE = "correct horse"
 PROPOSER, HONEST, CHEATER, VALIDATOR = 0, 6, 7, 8
+
+
+@pytest.fixture
+def deploy_params() -> DeployParams:
+    """A small committee, and forced errors so rare that neither miner draws one in this test."""
+    return DeployParams(
+        min_stake_evaluator=10 * RPT,
+        cooldown=3600,
+        max_task_duration=1800,
+        min_audit_time=0,
+        committee_seats=4,
+        forced_error_odds=10**9,
+    )
 
 
 def test_audit_recomputes_the_challenge_and_names_the_verdict_that_differs(
@@ -52,7 +67,10 @@ def test_audit_recomputes_the_challenge_and_names_the_verdict_that_differs(
     task_id = chain_for(PROPOSER).board.post_task(params)
     task = chain_for(PROPOSER).board.get_task(task_id)
     for i in (HONEST, CHEATER):
-        chain_for(i).settlement.join(task_id, adapter)
+        secret = secrets.token_bytes(32)
+        chain_for(i).settlement.join(
+            task_id, adapter, forced_error_commitment(task_id, accounts[i].address, secret)
+        )
 
     clock.warp_to(params.join_deadline + 1)
     seed = devnet_beacon.sign(task.seed_round)
@@ -75,13 +93,13 @@ def test_audit_recomputes_the_challenge_and_names_the_verdict_that_differs(
     store.close()
 
     clock.warp_to(params.commit_deadline + 1)
-    colluding = [Verdict(accounts[i].address, True, 500_000, 4) for i in (HONEST, CHEATER)]
+    chain_for(PROPOSER).beacon.record_beacon(*devnet_beacon.sign(task.challenge_round).onchain_args())
+    colluding = [Verdict.from_pass(accounts[i].address, True, 500_000, 4) for i in (HONEST, CHEATER)]
     salt = secrets.token_bytes(32)
     chain_for(VALIDATOR).settlement.commit_verdict(task_id, colluding, salt)
     clock.warp_to(params.verdict_deadline + 1)
     chain_for(VALIDATOR).settlement.reveal_verdict(task_id, colluding, salt)
     clock.warp_to(params.verify_deadline + 1)
-    chain_for(PROPOSER).beacon.record_beacon(*devnet_beacon.sign(task.challenge_round).onchain_args())
     chain_for(PROPOSER).settlement.finalize(task_id)
 
     env = {

@@ -218,3 +218,24 @@ def _empty_keystore(directory: Path) -> str:
     path = directory / "poor.json"
     create_keystore(path, PASSPHRASE, kdf="pbkdf2", iterations=2)
     return str(path)
+
+
+def test_balance_shows_the_stake_a_joined_task_locks(operator, accounts, chain_for, task_params) -> None:
+    import secrets
+
+    from chain.clients import forced_error_commitment
+    from node.ops.common import rpt_text
+
+    me = chain_for(1)
+    me.stakes.stake(0, 100 * RPT)
+    task_id = chain_for(2).board.post_task(task_params(reward=50 * RPT))
+    lock = me.settlement.lock_amount(task_id)
+    assert lock > 0
+    before = run_json(operator, "balance")["stakes"][0]
+    assert before["locked_rpt"] == "0"
+    me.settlement.join(
+        task_id, b"\x01" * 32, forced_error_commitment(task_id, me.address, secrets.token_bytes(32))
+    )
+    row = run_json(operator, "balance")["stakes"][0]
+    assert (row["active_rpt"], row["locked_rpt"]) == ("100", rpt_text(lock))
+    assert f"{rpt_text(lock)} RPT locked in tasks" in run(operator, "balance").output
