@@ -195,6 +195,8 @@ class Devnet:
         self._cursor = InMemoryCursorStore()
         self.started = time.monotonic()
         self.stragglers: list[str] = []
+        # Told each start-up step as it happens (the command prints them; tests leave it silent).
+        self.progress: Any = lambda message: None
 
     # ---- setup ---------------------------------------------------------------------------------
 
@@ -209,9 +211,12 @@ class Devnet:
         (self.out / "logs").mkdir(exist_ok=True)
         # One block a second: contracts compare deadlines with block.timestamp, which must follow the
         # wall clock the nodes schedule by even when nobody sends a transaction.
+        self.progress("starting Anvil")
         self.anvil = Anvil(AnvilConfig(accounts=len(DEFAULT_PRIVATE_KEYS), block_time=1)).start()
+        self.progress(f"Anvil is up at {self.anvil.rpc_url}; starting the devnet drand beacon")
         genesis = int(time.time()) - o.beacon_period
         beacon_cfg, beacon_url = self._start_beacon(genesis)
+        self.progress(f"beacon is up at {beacon_url}; deploying the contracts")
         from eth_account import Account
 
         from chain.tx import make_web3
@@ -221,6 +226,9 @@ class Devnet:
         params = DeployParams(max_task_duration=3600, cooldown=7200)
         self.deployment = deploy_all(w3, deployer, beacon_cfg, params)
         self.deployment.save(self.out / "deployment.json")
+        self.progress(
+            f"contracts deployed ({self.out / 'deployment.json'}); funding accounts, writing keystores"
+        )
         self.chain = Chain.connect(self.anvil.rpc_url, self.deployment, deployer)
         keys = list(DEFAULT_PRIVATE_KEYS[1:])
         plan: list[tuple[str, str, bool, int]] = [("proposer", "proposer", False, 10_000 * RPT)]
@@ -371,6 +379,7 @@ class Devnet:
         names = names or [n for n in self.nodes if n != "proposer" and n not in offline]
         for name in names:
             self.nodes[name].start()
+            self.progress(f"started {name} ({self.nodes[name].role}); loading its model")
         deadline = time.monotonic() + 300
         pending = set(names)
         while pending:
@@ -378,6 +387,7 @@ class Devnet:
                 node = self.nodes[name]
                 if (node.data_dir / "p2p.json").exists() and node.running:
                     pending.discard(name)
+                    self.progress(f"{name} is ready ({len(names) - len(pending)} of {len(names)} nodes)")
                 elif not node.running:
                     raise DevnetError(
                         f"{name} exited with code {node.returncode} while starting:\n{node.log_tail()}"
@@ -388,6 +398,7 @@ class Devnet:
 
     def start_proposer(self) -> None:
         self.nodes["proposer"].start()
+        self.progress("started the proposer; it posts once the miners are up")
 
     # ---- watching ------------------------------------------------------------------------------
 
@@ -783,9 +794,14 @@ def run_devnet(options: DevnetOptions) -> tuple[int, dict[str, Any]]:
     _terminate_as_interrupt()
     with Devnet(options) as net:
         try:
+            console = Console()
+            if options.live and not options.json:
+                net.progress = lambda message: console.print(
+                    f"[dim]{time.monotonic() - net.started:6.1f} s[/dim]  {message}", highlight=False
+                )
             net.start()
             if options.live and not options.json:
-                with Live(net.render(), console=Console(), refresh_per_second=2) as live:
+                with Live(net.render(), console=console, refresh_per_second=2) as live:
                     net.run_tasks(view=live)
             else:
                 net.run_tasks()
@@ -841,6 +857,7 @@ def run(config: Any) -> int:
                         "out_dir",
                         "timeout",
                         "json",
+                        "live",  # the tiny profile is quiet for tests; the command shows its progress
                     )
                 }
             )
