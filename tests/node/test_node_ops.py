@@ -239,3 +239,46 @@ def test_balance_shows_the_stake_a_joined_task_locks(operator, accounts, chain_f
     row = run_json(operator, "balance")["stakes"][0]
     assert (row["active_rpt"], row["locked_rpt"]) == ("100", rpt_text(lock))
     assert f"{rpt_text(lock)} RPT locked in tasks" in run(operator, "balance").output
+
+
+def test_status_reads_task_states_from_the_chain_and_peers_from_the_running_node(
+    operator, accounts, chain_for, task_params, clock, devnet_beacon
+) -> None:
+    """The store still says JOINED, the chain says finalized: status shows the chain's word; the
+    connected peers come from the running node's /metrics, not from the store."""
+    from node.metrics import LiveSources, NodeMetrics, start_metrics_server
+    from node.store import MinerState, Role, open_store
+
+    board = chain_for(2)
+    params = task_params(step=60)
+    task_id = board.board.post_task(params)
+    clock.warp_to(params.verify_deadline + 1)
+    board.beacon.record_beacon(
+        *devnet_beacon.sign(board.board.get_task(task_id).challenge_round).onchain_args()
+    )
+    board.settlement.finalize(task_id)
+    store = open_store(f"sqlite:///{Path(operator['ROLLPROOF_DATA_DIR']) / 'node.db'}")
+    store.upsert_task(task_id)
+    store.track_task(task_id, Role.MINER)
+    store.transition(task_id, Role.MINER, MinerState.JOINED)
+    port = _free_port()
+    env = {**operator, "ROLLPROOF_METRICS_PORT": str(port)}
+    stopped = run_json(env, "status")
+    assert stopped["peers_connected"] is None and any("not running" in n for n in stopped["notes"])
+    server = start_metrics_server(NodeMetrics(store=store, live=LiveSources()), port)
+    try:
+        status = run_json(env, "status")
+    finally:
+        server.shutdown()
+        store.close()
+    (line,) = [t for t in status["tasks"] if t["task_id"] == task_id]
+    assert (line["state"], line["chain_status"], line["phase"]) == ("JOINED", "finalized", "finalized")
+    assert status["peers_connected"] == 0 and status["peers_registered"] == 0
+    text = run(env, "status").output
+    assert "finalized" in text and "Peers connected: node not running" in text
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
