@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from chain.anvil import DEFAULT_PRIVATE_KEYS, Anvil, AnvilConfig
-from chain.clients import Chain, Outcome
+from chain.clients import Chain, Outcome, Vote
 from chain.deploy import BeaconConfig, Deployment, DeployParams, deploy_all
 from chain.events import InMemoryCursorStore
 from chain.keys import create_keystore, load_identity_secret
@@ -502,7 +502,9 @@ class Devnet:
             elif e.name == "VerdictRevealed":
                 t["verdicts"] += 1
                 t["audited"] += int(a["audited"])
-                miners[a["miner"]]["fail votes" if not a["pass"] else "pass votes"] += 1
+                # Settlement v2 reveals a vote (PASS/FAIL/UNAVAILABLE), v1 a pass flag.
+                passed = a["pass"] if "pass" in a else int(a["vote"]) == int(Vote.PASS)
+                miners[a["miner"]]["pass votes" if passed else "fail votes"] += 1
             elif e.name == "MinerSettled":
                 m = miners[a["miner"]]
                 m[Outcome(int(a["outcome"])).name.lower()] += 1
