@@ -235,7 +235,9 @@ def test_config_init_show_check(tmp_path: Path) -> None:
 
     create_keystore(keystore, PASSPHRASE, kdf="pbkdf2", iterations=2)
     deployment = _fake_deployment(tmp_path / "deployment.json")
-    checked = invoke(["config", "check", "-c", str(path), "--keystore", str(keystore), "--deployment", str(deployment)])
+    checked = invoke(
+        ["config", "check", "-c", str(path), "--keystore", str(keystore), "--deployment", str(deployment)]
+    )
     assert checked.exit_code == 0 and "is valid" in checked.output, checked.output
     path.write_text(path.read_text().replace('log_level = "info"', 'log_level = "chatty"'))
     assert_sentence(invoke(["config", "check", "-c", str(path)]), 1, "log_level", "choose one of")
