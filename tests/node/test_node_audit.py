@@ -77,6 +77,7 @@ def test_audit_recomputes_the_challenge_and_names_the_verdict_that_differs(
     chain_for(PROPOSER).beacon.record_beacon(*seed.onchain_args())
     spec = TaskSpec(task_id, 1, 2, 2, 8, 700, seed.randomness)
     store = open_store(f"sqlite:///{data_dir / 'node.db'}")
+    committed: dict[int, tuple[list, MerkleTree]] = {}
     for i in (HONEST, CHEATER):
         miner = accounts[i].address
         rollouts = prove_rollouts(policy, tokenizer, LettersEnv(), spec, miner)
@@ -85,6 +86,7 @@ def test_audit_recomputes_the_challenge_and_names_the_verdict_that_differs(
                 dataclasses.replace(r, tokens=((r.tokens[0] + 1) % 1000, *r.tokens[1:])) for r in rollouts
             ]
         tree = MerkleTree.of([leaf_hash(r) for r in rollouts])
+        committed[i] = (rollouts, tree)
         chain_for(i).settlement.commit(task_id, tree.root, len(rollouts))
         for r in rollouts:  # the auditor received every rollout by gossip
             store.add_received_rollout(
@@ -124,3 +126,38 @@ def test_audit_recomputes_the_challenge_and_names_the_verdict_that_differs(
     only_honest = runner.invoke(app, ["audit", str(task_id), "--miner", accounts[HONEST].address], env=env)
     assert only_honest.exit_code == 0, only_honest.output
     assert "Every verdict matches the outcome settled on chain." in only_honest.output
+
+    # A node without the gossip asks the miner's peer (bound to its account on chain) instead.
+    from node.p2p import P2PConfig, P2PNode
+
+    identity = secrets.token_bytes(32)
+    chain_for(HONEST).stakes.register_peer(identity)
+    rollouts, tree = committed[HONEST]
+
+    def serve(task: int, miner: str, pairs: list[tuple[int, int]]) -> list:
+        return [(to_wire(rollouts[p * 2 + g]), tree.proof(leaf_hash(rollouts[p * 2 + g]))) for p, g in pairs]
+
+    config = P2PConfig(listen_addr="/ip4/127.0.0.1/tcp/0", eclipse_protection=False)
+    miner_node = P2PNode(config, bytes(accounts[HONEST].key), lambda a: True, identity_secret=identity)
+    miner_node.serve_openings(serve)
+    miner_node.start()
+    try:
+        elsewhere = tmp_path / "elsewhere"  # no store: nothing was received by gossip here
+        (elsewhere / "adapters").mkdir(parents=True)
+        (data_dir / "adapters" / ("0x" + adapter.hex())).rename(
+            elsewhere / "adapters" / ("0x" + adapter.hex())
+        )
+        remote = runner.invoke(
+            app,
+            ["audit", str(task_id), "--miner", accounts[HONEST].address, "--json"],
+            env={
+                **env,
+                "ROLLPROOF_DATA_DIR": str(elsewhere),
+                "ROLLPROOF_BOOTSTRAP": miner_node.listen_addrs[0],
+            },
+        )
+    finally:
+        miner_node.stop()
+    assert remote.exit_code == 0, remote.output
+    (line,) = json.loads(remote.stdout)["miners"]
+    assert (line["source"], line["passed"], line["agrees"]) == ("peer", True, True)
