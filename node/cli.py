@@ -705,10 +705,12 @@ def _ops(module: str, attr: str) -> Callable[..., Any]:
 
 
 AMOUNT_ARG = _param(
-    "amount", Annotated[str, typer.Argument(help="RPT amount, e.g. 100 or 0.5.", show_default=False)]
+    "amount",
+    Annotated[str, typer.Argument(help="RPT amount, e.g. 100 or 0.5.", metavar="AMOUNT", show_default=False)],
 )
 TASK_ARG = _param(
-    "task_id", Annotated[int, typer.Argument(help="Task id on chain.", min=1, show_default=False)]
+    "task_id",
+    Annotated[int, typer.Argument(help="Task id on chain.", min=1, metavar="TASK", show_default=False)],
 )
 
 
@@ -728,7 +730,12 @@ def stake_add_command(cfg: Config, amount: str, role: str) -> Any:
     "unstake",
     "Start the cooldown of AMOUNT RPT (or 'all') of the active --role stake; withdraw it after the cooldown.",
     [
-        _param("amount", Annotated[str, typer.Argument(help="RPT amount, or 'all'.", show_default=False)]),
+        _param(
+            "amount",
+            Annotated[
+                str, typer.Argument(help="RPT amount, or 'all'.", metavar="AMOUNT", show_default=False)
+            ],
+        ),
         ROLE_PARAM,
     ],
 )

@@ -71,7 +71,9 @@ def role_args(tmp_path: Path, keystore: Path | None, *extra: str) -> list[str]:
 @pytest.mark.parametrize(
     "command",
     [[], *[[r] for r in ROLES], ["devnet"], ["status"], ["config"], ["config", "init"], ["config", "show"]]
-    + [["config", "check"], ["bench"], ["bench", "verify"]],
+    + [["config", "check"], ["bench"], ["bench", "verify"]]
+    + [["stake"], ["stake", "add"], ["stake", "unstake"], ["stake", "withdraw"], ["claim"], ["balance"]]
+    + [["task"], ["task", "list"], ["task", "show"], ["task", "cancel"], ["doctor"], ["audit"]],
 )
 def test_help_for_every_command(command: list[str]) -> None:
     result = invoke([*command, "--help"])
