@@ -282,3 +282,30 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_a_role_with_stake_100_over_50_staked_stakes_the_missing_50_and_logs_it_in_rpt(
+    chain_for, accounts, caplog
+) -> None:
+    """The roles' start-up (node.roles.common.check_stake / ensure_staked) on a real chain."""
+    import logging
+    from types import SimpleNamespace
+
+    from node.roles.common import RoleError, check_stake, ensure_staked
+
+    me = chain_for(1)
+    me.stakes.stake(0, 50 * RPT)  # below the 100 RPT minimum: the contract allows it, the node tops it up
+    ctx = SimpleNamespace(chain=me, address=me.address, settings=SimpleNamespace(stake=100 * RPT))
+    assert check_stake(ctx, 0) == 50 * RPT
+    with caplog.at_level(logging.INFO, logger="rollproof.roles"):
+        ensure_staked(ctx, 0)
+    assert me.stakes.active_stake(me.address, 0) == 100 * RPT  # not 150
+    (record,) = [r for r in caplog.records if r.getMessage().startswith("staked")]
+    assert record.getMessage() == "staked 50 RPT as miner"
+    assert record.fields == {"role": "miner", "amount_rpt": "50 RPT"}
+    assert check_stake(ctx, 0) == 0  # at the target: nothing more
+    nonce = me.w3.eth.get_transaction_count(me.address)
+    low = SimpleNamespace(chain=me, address=me.address, settings=SimpleNamespace(stake=50 * RPT))
+    with pytest.raises(RoleError, match="--stake 50 RPT is below the miner minimum of 100 RPT"):
+        check_stake(low, 0)
+    assert me.w3.eth.get_transaction_count(me.address) == nonce
