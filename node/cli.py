@@ -31,6 +31,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from node.config import (
+    COMMAND_SECTIONS,
     GENERAL_SECTIONS,
     Config,
     UserError,
@@ -171,7 +172,6 @@ PANEL = {
     "p2p": "P2P",
     "beacon": "Beacon",
     "model": "Model",
-    "env": "Environment",
     "miner": "Miner",
     "validator": "Validator",
     "proposer": "Proposer",
@@ -385,7 +385,12 @@ ROLES_NEEDING_BEACON = ("miner", "validator")
 
 
 def preflight(
-    cfg: Config, *, needs_account: bool = True, needs_model: bool = True, role: str | None = None
+    cfg: Config,
+    *,
+    needs_account: bool = True,
+    needs_model: bool = True,
+    needs_p2p: bool = True,
+    role: str | None = None,
 ) -> None:
     """Every check that can fail on user input, before a role sends anything."""
     check_port_free(
@@ -394,7 +399,7 @@ def preflight(
         "metrics",
         "pick another with --metrics-port or ROLLPROOF_METRICS_PORT (0 turns metrics off)",
     )
-    listen = p2p_listen_port(cfg.p2p.listen)
+    listen = p2p_listen_port(cfg.p2p.listen) if needs_p2p else None
     if listen is not None:
         check_port_free(listen[0], listen[1], "p2p listen", "pick another with --listen or ROLLPROOF_LISTEN")
     if needs_model:
@@ -530,7 +535,7 @@ def check_proposer_target(cfg: Config) -> None:
 
 
 def _run_role_locked(cfg: Config, role: str) -> None:
-    preflight(cfg, role=role)
+    preflight(cfg, needs_p2p="p2p" in COMMAND_SECTIONS[role], role=role)
     if role == "proposer":
         check_proposer_target(cfg)
     run = import_entry(f"node.roles.{role}", "run", f"The {role} role")
@@ -555,7 +560,7 @@ ROLE_HELP = {
 
 
 def _register_role(role: str) -> None:
-    @config_command(role, [*GENERAL_SECTIONS, role], ROLE_HELP[role], "Roles")
+    @config_command(role, COMMAND_SECTIONS[role], ROLE_HELP[role], "Roles")
     def _role(cfg: Config) -> None:
         run_role(cfg, role)
 
@@ -566,7 +571,7 @@ for _role_name in ("miner", "validator", "proposer", "evaluator"):
 
 @config_command(
     "devnet",
-    [*GENERAL_SECTIONS, "devnet"],
+    COMMAND_SECTIONS["devnet"],
     "Run a whole network on this machine: Anvil, the contracts, a local drand beacon, a proposer, "
     "honest and cheating miners, an evaluator and validators as separate processes, through settlement. "
     "Prints a summary (--json for JSON) and exits non-zero if honest miners were not paid or a cheater "

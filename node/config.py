@@ -158,6 +158,17 @@ class P2PSection:
     identity_key: str = opt(
         "", "libp2p identity key file; empty means <keystore>.p2p.key beside the keystore.", path=True
     )
+    eclipse_protection: bool = opt(
+        True,
+        "GossipSub eclipse protection: keep mesh peers from several IP addresses, so one host cannot "
+        "surround this node. Needs peers on at least 3 distinct IPs; only a devnet on 127.0.0.1 turns it off.",
+    )
+    stake_cache_seconds: float = opt(
+        30.0,
+        "How long a peer's stake lookup is cached before gossip from it is checked against the chain again.",
+        min=0,
+        max=3600,
+    )
 
 
 @dataclass
@@ -178,19 +189,7 @@ class ModelSection:
         "Base model: 'smollm2' (SmolLM2-135M-Instruct, shipped), 'tiny' (tests), a local model "
         "directory, or a Hugging Face id already downloaded.",
     )
-    dtype: str = opt(
-        "float32", "Model dtype; every node of a task must use the same.", choices=("float32", "bfloat16")
-    )
     threads: int = opt(1, "torch CPU threads.", min=1, max=256)
-
-
-@dataclass
-class EnvSection:
-    env: str = opt(
-        "basic_arithmetic",
-        "reasoning-gym environment (e.g. basic_arithmetic, chain_sum, gsm_symbolic).",
-        name="env",
-    )
 
 
 @dataclass
@@ -200,9 +199,9 @@ class MinerSection:
     )
     auto_stake: bool = opt(True, "Stake the missing amount at start (otherwise exit if under-staked).")
     train: bool = opt(True, "Train the adapter with SAPO (GRPO on local + swarm rollouts) between tasks.")
-    local_rollouts: int = opt(8, "I: own rollouts per training step.", min=0, max=100_000)
-    swarm_rollouts: int = opt(8, "J: swarm rollouts per training step.", min=0, max=100_000)
-    learning_rate: float = opt(1e-4, "LoRA learning rate.", min=0, max=1)
+    local_rollouts: int = opt(16, "I: own rollouts per training step.", min=0, max=100_000)
+    swarm_rollouts: int = opt(16, "J: swarm rollouts per training step.", min=0, max=100_000)
+    learning_rate: float = opt(2e-4, "LoRA learning rate (AdamW) of the training step.", min=0, max=1)
     lora_rank: int = opt(4, "LoRA rank of the adapter.", min=1, max=256)
     batch_size: int = opt(8, "Rollouts decoded together in one generation batch.", min=1, max=1024)
     adapter_dir: str = opt("", "Where adapters are written; empty means <data_dir>/adapters.", path=True)
@@ -220,15 +219,28 @@ class ValidatorSection:
     stake: str = opt("100", "RPT to have staked as a validator.", check=check_rpt_amount)
     auto_stake: bool = opt(True, "Stake the missing amount at start (otherwise exit if under-staked).")
     batch_size: int = opt(8, "Rollouts per verification prefill batch.", min=1, max=1024)
-    finalize: bool = opt(True, "Call finalize after the verify deadline (permissionless).")
+    finalize: bool = opt(
+        True,
+        "Call finalize after the verify deadline (permissionless); with --no-finalize the validator "
+        "waits for someone else to finalize before it records the outcome.",
+    )
     max_tasks: int = opt(0, "Stop after this many tasks (0: run until stopped).", min=0)
 
 
 @dataclass
 class ProposerSection:
+    env: str = opt(
+        "basic_arithmetic",
+        "Environment of the posted tasks (reasoning-gym: e.g. basic_arithmetic, chain_sum, gsm_symbolic).",
+    )
     reward: str = opt("10", "RPT escrowed per task.", check=check_rpt_amount)
     tasks: int = opt(0, "Tasks to post (0: keep posting until stopped).", min=0)
-    interval: float = opt(0.0, "Seconds between posting tasks (after the previous one is posted).", min=0)
+    interval: float = opt(
+        0.0,
+        "Least seconds from posting one task to posting the next (tasks run one at a time, so the next "
+        "also waits until the previous one is settled).",
+        min=0,
+    )
     difficulty: int = opt(
         1, "Starting difficulty; adapted to keep the success rate in the band.", min=0, max=2**31
     )
@@ -252,7 +264,6 @@ class ProposerSection:
 class EvaluatorSection:
     stake: str = opt("100", "RPT to have staked as an evaluator.", check=check_rpt_amount)
     auto_stake: bool = opt(True, "Stake the missing amount at start (otherwise exit if under-staked).")
-    judge_model: str = opt("", "Judge model for environments without a programmatic verifier (empty: none).")
 
 
 @dataclass
@@ -267,9 +278,6 @@ class DevnetSection:
     json: bool = opt(False, "Print the final summary as JSON (no live view).")
     out_dir: str = opt("runs/devnet", "Where the devnet writes node dirs, logs, summary and plot.", path=True)
     timeout: float = opt(900.0, "Give up (exit non-zero) after this many seconds.", min=1)
-    base_port: int = opt(
-        0, "First port for Anvil, beacon, p2p and metrics (0: pick free ports).", min=0, max=65000
-    )
 
 
 GENERAL_SECTIONS: dict[str, type] = {
@@ -278,7 +286,6 @@ GENERAL_SECTIONS: dict[str, type] = {
     "p2p": P2PSection,
     "beacon": BeaconSection,
     "model": ModelSection,
-    "env": EnvSection,
 }
 ROLE_SECTIONS: dict[str, type] = {
     "miner": MinerSection,
@@ -288,6 +295,16 @@ ROLE_SECTIONS: dict[str, type] = {
     "devnet": DevnetSection,
 }
 SECTIONS: dict[str, type] = {**GENERAL_SECTIONS, **ROLE_SECTIONS}
+# The sections whose options each command takes: only what that command's code reads. The proposer
+# gossips nothing, so it has no [p2p] options; the devnet starts its own chain, keys and peers.
+_NODE_SECTIONS = ["node", "chain", "p2p", "beacon", "model"]
+COMMAND_SECTIONS: dict[str, list[str]] = {
+    "miner": [*_NODE_SECTIONS, "miner"],
+    "validator": [*_NODE_SECTIONS, "validator"],
+    "evaluator": [*_NODE_SECTIONS, "evaluator"],
+    "proposer": ["node", "chain", "beacon", "model", "proposer"],
+    "devnet": ["model", "devnet"],
+}
 
 
 @dataclass
@@ -299,7 +316,6 @@ class Config:
     p2p: P2PSection = field(default_factory=P2PSection)
     beacon: BeaconSection = field(default_factory=BeaconSection)
     model: ModelSection = field(default_factory=ModelSection)
-    env: EnvSection = field(default_factory=EnvSection)
     miner: MinerSection = field(default_factory=MinerSection)
     validator: ValidatorSection = field(default_factory=ValidatorSection)
     proposer: ProposerSection = field(default_factory=ProposerSection)
@@ -425,6 +441,16 @@ def all_options() -> list[OptionSpec]:
     return [o for s in SECTIONS for o in section_options(s)]
 
 
+def option_default(dotted: str) -> Any:
+    """The built-in default of "section.key": the one default that --help, `rollproof config init`,
+    the roles' settings and the devnet all use."""
+    section, key = dotted.split(".", 1)
+    for spec in section_options(section):
+        if spec.key == key:
+            return spec.default
+    raise KeyError(dotted)
+
+
 # ---- parsing and validation ----------------------------------------------------------------------
 
 
@@ -467,6 +493,8 @@ def parse_env_value(spec: OptionSpec, text: str) -> Any:
 def coerce_value(spec: OptionSpec, value: Any, where: str) -> Any:
     """Check a TOML or flag value has the option's type (ints are accepted as floats)."""
     t = spec.type
+    if spec.check is check_rpt_amount and isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)  # `stake = 100` in TOML means the same as `stake = "100"`
     ok = (
         (t is bool and isinstance(value, bool))
         or (t is int and isinstance(value, int) and not isinstance(value, bool))
@@ -474,11 +502,6 @@ def coerce_value(spec: OptionSpec, value: Any, where: str) -> Any:
         or (t is str and isinstance(value, str))
         or (t is list and isinstance(value, list | tuple) and all(isinstance(v, str) for v in value))
     )
-    if not ok and t is str and spec.check is check_rpt_amount and isinstance(value, int | float):
-        # `stake = 100` in TOML means the same as `stake = "100"`: an amount is a number to people.
-        if isinstance(value, bool):
-            raise ConfigError(f"{where} must be an RPT amount such as 100, not {value!r}.")
-        return str(value)
     if not ok:
         raise ConfigError(f"{where} must be {_describe_type(t)}, not {value!r}.")
     if t is float:
@@ -605,7 +628,8 @@ def load_config(
     data = read_toml(file_path) if file_path else {}
     if file_path:
         _check_file_keys(data, file_path)
-    unknown = [k for k in overrides if k.split(".")[0] not in SECTIONS]
+    known = {o.dotted for o in all_options()}
+    unknown = [k for k in overrides if k not in known]
     if unknown:
         raise ConfigError(f"Unknown option(s) {', '.join(unknown)}.")
     cwd = Path.cwd()
@@ -681,7 +705,6 @@ SECTION_HELP = {
     "p2p": "libp2p networking.",
     "beacon": "Where drand beacons come from (always BLS-verified).",
     "model": "The policy model every role loads (must match the task's base model hash).",
-    "env": "The task environment.",
     "miner": "`rollproof miner`: generate rollouts, commit, train.",
     "validator": "`rollproof validator`: audit sampled rollouts, commit and reveal verdicts.",
     "proposer": "`rollproof proposer`: fund and post tasks, adapt difficulty.",

@@ -29,6 +29,7 @@ from chain.clients import Chain, Outcome, Vote
 from chain.deploy import BeaconConfig, Deployment, DeployParams, deploy_all
 from chain.events import InMemoryCursorStore
 from chain.keys import create_keystore, load_identity_secret
+from verifier.challenge import DEFAULT_AUDIT_COUNT, DEFAULT_POSITIONS
 
 RPT = 10**18
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -39,38 +40,54 @@ class DevnetError(Exception):
     """The devnet could not run to its summary; the message says why."""
 
 
+def _d(dotted: str) -> Any:
+    from node.config import option_default
+
+    return option_default(dotted)
+
+
 @dataclass
 class DevnetOptions:
-    """What the devnet runs. Defaults: `make devnet` (SmolLM2, 3 tasks); tests pass the tiny model."""
+    """What the devnet runs. Defaults: `make devnet` (SmolLM2, 3 tasks); tests pass the tiny model.
 
-    model: str = "smollm2"
-    tasks: int = 3
-    honest_miners: int = 2
-    cheaters: int = 1
-    validators: int = 2
-    evaluators: int = 1
-    out_dir: Path = Path("runs/devnet")
-    timeout: float = 900.0
-    json: bool = False
+    Values are node.config's defaults unless a comment says why the devnet differs."""
+
+    model: str = _d("model.model")
+    tasks: int = _d("devnet.tasks")
+    honest_miners: int = _d("devnet.honest_miners")
+    cheaters: int = _d("devnet.cheaters")
+    validators: int = _d("devnet.validators")
+    evaluators: int = _d("devnet.evaluators")
+    out_dir: Path = Path(_d("devnet.out_dir"))
+    timeout: float = _d("devnet.timeout")
+    json: bool = _d("devnet.json")
     live: bool = True
-    env: str = "basic_arithmetic"
-    difficulty: int = 1
-    num_problems: int = 4
-    rollouts_per_problem: int = 4
-    max_tokens: int = 40
-    temperature_milli: int = 700
-    reward: int = 100 * RPT
+    env: str = _d("proposer.env")
+    difficulty: int = _d("proposer.difficulty")
+    num_problems: int = _d("proposer.num_problems")
+    rollouts_per_problem: int = _d("proposer.rollouts_per_problem")
+    max_tokens: int = 40  # devnet: shorter rollouts, so a task fits the windows on busy CPUs
+    temperature_milli: int = round(_d("proposer.temperature") * 1000)
+    reward: int = 100 * RPT  # devnet: a reward large enough that payouts show in the summary
     beacon_period: int = 2
+    # Devnet windows: shorter than a real network's, long enough for SmolLM2 on a laptop's CPU.
     join_window: int = 20  # a miner's training step between tasks takes ~10 s on busy cores
     commit_window: int = 75
     verdict_window: int = 50
     reveal_window: int = 12
-    audit_count: int = 4
-    positions: int = 32
+    audit_count: int = DEFAULT_AUDIT_COUNT  # m, one constant (verifier.challenge)
+    positions: int = DEFAULT_POSITIONS  # k
     cheap_model: str = "tiny:7"
-    train: bool = True
-    threads: int = 1
-    poll_interval: float = 0.5
+    train: bool = _d("miner.train")
+    threads: int = _d("model.threads")
+    poll_interval: float = 0.5  # devnet: react within the short windows
+    # Protections that 127.0.0.1 cannot satisfy, switched off here and only here: eclipse protection
+    # wants mesh peers on >= 3 distinct IPs, and every devnet peer is 127.0.0.1. Each node logs a
+    # warning that it is off.
+    eclipse_protection: bool = False
+    # Nodes stake seconds before the first task; a 30 s cache of "not staked" would drop their
+    # first gossip within the devnet's short windows.
+    stake_cache_seconds: float = 5.0
     offline_validators: list[int] = field(default_factory=list)  # validator indexes never started
 
     @classmethod
@@ -300,6 +317,8 @@ class Devnet:
             "poll_interval": o.poll_interval,
             "threads": o.threads,
             "metrics_port": free_port(),
+            "eclipse_protection": o.eclipse_protection,
+            "stake_cache_seconds": o.stake_cache_seconds,
         }
         if role == "miner":
             s.update(
@@ -828,41 +847,31 @@ def _terminate_as_interrupt() -> None:
         signal.signal(signal.SIGTERM, handler)
 
 
+def options_from_config(config: Any) -> DevnetOptions:
+    """DevnetOptions from `rollproof devnet`'s node.config.Config: its [devnet] and [model] options."""
+    d = config.devnet
+    chosen: dict[str, Any] = dict(
+        tasks=d.tasks,
+        honest_miners=d.honest_miners,
+        cheaters=d.cheaters,
+        validators=d.validators,
+        evaluators=d.evaluators,
+        out_dir=Path(d.out_dir),
+        timeout=d.timeout,
+        json=d.json,
+        live=not d.json,
+        threads=config.model.threads,
+    )
+    if config.model.model == "tiny":
+        # The tiny profile is quiet for tests (DevnetOptions.tiny), but the command shows its
+        # start-up steps and live view in a terminal like any other model.
+        return DevnetOptions.tiny(**chosen)
+    return DevnetOptions(model=config.model.model, **chosen)
+
+
 def run(config: Any) -> int:
     """`rollproof devnet`: `config` is a DevnetOptions, or a node.config.Config (its [devnet] section)."""
-    if isinstance(config, DevnetOptions):
-        options = config
-    else:
-        d = config.devnet
-        options = DevnetOptions(
-            model=config.model.model,
-            tasks=d.tasks,
-            honest_miners=d.honest_miners,
-            cheaters=d.cheaters,
-            validators=d.validators,
-            evaluators=d.evaluators,
-            out_dir=Path(d.out_dir),
-            timeout=d.timeout,
-            json=d.json,
-            live=not d.json,
-        )
-        if options.model == "tiny":
-            options = DevnetOptions.tiny(
-                **{
-                    k: getattr(options, k)
-                    for k in (
-                        "tasks",
-                        "honest_miners",
-                        "cheaters",
-                        "validators",
-                        "evaluators",
-                        "out_dir",
-                        "timeout",
-                        "json",
-                        "live",  # the tiny profile is quiet for tests; the command shows its progress
-                    )
-                }
-            )
+    options = config if isinstance(config, DevnetOptions) else options_from_config(config)
     code, summary = run_devnet(options)
     if options.json:
         print(json.dumps(summary, indent=1, default=str))
@@ -895,16 +904,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tiny", action="store_true", help="tiny model, short windows (tests)")
     parser.add_argument("--tasks", type=int, default=None)
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--out-dir", type=Path, default=Path("runs/devnet"))
-    parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--out-dir", type=Path, default=None)
+    parser.add_argument("--timeout", type=float, default=None)
     ns = parser.parse_args(args)
     options = DevnetOptions.tiny() if ns.tiny else DevnetOptions()
-    options.out_dir = ns.out_dir
     options.json = ns.json
     options.live = not ns.json
-    options.timeout = ns.timeout
-    if ns.tasks:
-        options.tasks = ns.tasks
+    for name in ("tasks", "out_dir", "timeout"):  # only what was given; the rest keeps the defaults
+        if getattr(ns, name) is not None:
+            setattr(options, name, getattr(ns, name))
     return run(options)
 
 

@@ -70,17 +70,26 @@ def record_fields(record: logging.LogRecord) -> dict[str, Any]:
 
 
 class TextWithFieldsFormatter(logging.Formatter):
-    """`[node] message key=value ...` for the terminal."""
+    """`[node] message key=value ...` for the terminal; `stamped` adds time and level (for a
+    stream that is not a terminal, where no rich handler prints them)."""
 
-    def __init__(self, node: str | None = None) -> None:
+    def __init__(self, node: str | None = None, *, stamped: bool = False) -> None:
         super().__init__()
         self.node = node
+        self.stamped = stamped
 
     def format(self, record: logging.LogRecord) -> str:
         text = record.getMessage()
         extras = " ".join(f"{k}={v}" for k, v in record_fields(record).items())
         prefix = f"[{self.node}] " if self.node else ""
-        return f"{prefix}{text}" + (f"  {extras}" if extras else "")
+        if self.stamped:
+            prefix = (
+                f"{time.strftime('%H:%M:%S', time.localtime(record.created))} {record.levelname} {prefix}"
+            )
+        line = f"{prefix}{text}" + (f"  {extras}" if extras else "")
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
 
 
 def setup_logging(
@@ -93,8 +102,10 @@ def setup_logging(
 ) -> logging.Logger:
     """Configure the root logger once for a node process (replaces handlers set up earlier).
 
-    `json_lines` writes JSON to `stream` (stderr by default); otherwise a rich handler. `log_file`
-    additionally appends JSON lines to a file, whatever the console format.
+    `json_lines` writes JSON to `stream` (stderr by default); otherwise a rich handler on a
+    terminal, plain stamped lines elsewhere (a devnet node's log file). `log_file` additionally
+    appends JSON lines to a file, whatever the console format. The CLI and `python -m node.roles`
+    (the devnet's nodes) both log through this one function.
     """
     numeric = getattr(logging, level.upper(), None)
     if not isinstance(numeric, int):
@@ -108,6 +119,9 @@ def setup_logging(
     if json_lines:
         console: logging.Handler = logging.StreamHandler(out)
         console.setFormatter(JsonLinesFormatter(node))
+    elif not (hasattr(out, "isatty") and out.isatty()):
+        console = logging.StreamHandler(out)
+        console.setFormatter(TextWithFieldsFormatter(node, stamped=True))
     else:
         from rich.console import Console
         from rich.logging import RichHandler
@@ -127,8 +141,17 @@ def setup_logging(
         file_handler.setFormatter(JsonLinesFormatter(node))
         root.addHandler(file_handler)
     # Libraries that are chatty at INFO would drown the node's own lines.
-    # Tells node.roles.common.setup_logging that the CLI configured logging already.
-    root._rollproof_configured = True  # type: ignore[attr-defined]
-    for noisy in ("httpx", "httpcore", "urllib3", "web3", "alembic", "multiaddr", "libp2p", "asyncio"):
+    for noisy in (
+        "httpx",
+        "httpcore",
+        "urllib3",
+        "web3",
+        "alembic",
+        "multiaddr",
+        "libp2p",
+        "asyncio",
+        "async_service",
+        "filelock",
+    ):
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
     return root

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -29,15 +28,16 @@ from chain.errors import ChainError
 from chain.events import ChainEvent
 from chain.keys import identity_path_for, load_account, load_identity_secret, read_passphrase
 from chain.tx import Sender, SenderConfig, SignedTx, make_web3, with_retries
+from node.config import MAX_CONFIG_BYTES, option_default, rpt_to_units
 from node.store import Role, Store, TxStatus, open_store
 from node.store.store import default_store_url
 from verifier.beacon import Beacon, ChainInfo, DrandClient
+from verifier.challenge import DEFAULT_AUDIT_COUNT, DEFAULT_POSITIONS
 from verifier.rollout import TaskSpec
 
 log = logging.getLogger("rollproof.roles")
 
 ROLE_NAMES = ("proposer", "miner", "evaluator", "validator")
-MAX_CONFIG_BYTES = 256 * 1024
 # A transaction must be mined this many seconds before a window closes; Anvil stamps blocks with
 # the wall clock, so a safety margin absorbs the RPC round trip and clock granularity.
 DEADLINE_MARGIN = 1.0
@@ -50,9 +50,18 @@ class RoleError(Exception):
     """A problem a role reports to its operator as a sentence (and exits non-zero)."""
 
 
+def _d(dotted: str) -> Any:
+    """The default of a node.config option: RoleSettings has no defaults of its own."""
+    return option_default(dotted)
+
+
 @dataclass
 class RoleSettings:
-    """Everything one role process needs. Written as TOML/JSON by `node.devnet` or the CLI."""
+    """Everything one role process needs, flat. Built from the CLI's `node.config.Config` (every
+    option of the role's command lands in a field here, see `_from_node_config`) or read from the
+    JSON/TOML settings file that `node.devnet` writes. Defaults are node.config's, so `--help`,
+    `rollproof config init`, the roles and the devnet agree; fields without an option are
+    devnet/test knobs."""
 
     role: str
     data_dir: Path
@@ -60,44 +69,58 @@ class RoleSettings:
     deployment: Path
     keystore: Path
     passphrase_file: Path | None = None
+    identity_key: Path | None = None  # libp2p identity; None: <keystore>.p2p.key beside the keystore
     beacon_urls: list[str] = field(default_factory=list)
-    model: str = "smollm2"  # "smollm2", "tiny" or a local model directory
+    model: str = _d("model.model")  # "smollm2", "tiny" or a local model directory
     store_url: str | None = None
-    listen: str = "/ip4/127.0.0.1/tcp/0"
+    log_level: str = _d("node.log_level")
+    log_json: bool = _d("node.log_json")
+    log_file: Path | None = None  # None: <data_dir>/node.log
+    listen: str = _d("p2p.listen")
     bootstrap: list[str] = field(default_factory=list)
-    poll_interval: float = 0.5
-    metrics_port: int = 0  # 0: no /metrics endpoint
-    threads: int = 1  # torch threads
+    eclipse_protection: bool = _d("p2p.eclipse_protection")
+    stake_cache_seconds: float = _d("p2p.stake_cache_seconds")
+    poll_interval: float = _d("chain.poll_interval")
+    confirmations: int = _d("chain.confirmations")
+    metrics_port: int = 0  # 0: no /metrics endpoint (the CLI serves /metrics itself)
+    threads: int = _d("model.threads")  # torch threads
     max_tasks: int = 0  # stop after this many tasks reached a terminal state (0: run forever)
-    exit_when_idle: float = 0.0  # stop when nothing happened for this many seconds (0: never)
+    exit_when_idle: float = _d("node.exit_when_idle")  # stop when idle this many seconds (0: never)
     crash_after: str = ""  # tests only: SIGKILL this process right after entering this task state
-    # miner
     stake: int = 0  # stake (base units) to add when below the role minimum; 0: never stake
+    # miner
     cheat: bool = False  # devnet/tests only: generate with a cheaper model, prefill real logprobs
     cheap_model: str = "tiny:7"
-    batch_size: int = 8
-    train: bool = True
-    lora_rank: int = 4
+    batch_size: int = _d("miner.batch_size")  # miner: decode batch; validator: prefill batch
+    train: bool = _d("miner.train")
+    lora_rank: int = _d("miner.lora_rank")
+    local_rollouts: int = _d("miner.local_rollouts")  # I
+    swarm_rollouts: int = _d("miner.swarm_rollouts")  # J
+    learning_rate: float = _d("miner.learning_rate")
+    adapter_dir: Path | None = None  # None: <data_dir>/adapters
+    tensorboard_dir: Path | None = None  # None: <data_dir>/tensorboard
     # validator
     use_gossip: bool = (
         True  # take audited rollouts from gossip when complete (False: always request openings)
     )
-    audit_count: int = 4
-    positions: int = 32
+    audit_count: int = DEFAULT_AUDIT_COUNT  # m (one constant, verifier.challenge)
+    positions: int = DEFAULT_POSITIONS  # k
+    finalize: bool = _d("validator.finalize")
     # proposer
-    tasks: int = 3
-    env: str = "basic_arithmetic"
-    difficulty: int = 1
-    num_problems: int = 4
-    rollouts_per_problem: int = 4
-    max_tokens: int = 48
-    temperature_milli: int = 700
-    reward: int = 100 * 10**18
-    join_window: int = 12
-    commit_window: int = 60
-    verdict_window: int = 45
-    reveal_window: int = 15
-    success_band: tuple[float, float] = (0.2, 0.8)
+    tasks: int = _d("proposer.tasks")
+    interval: float = _d("proposer.interval")
+    env: str = _d("proposer.env")
+    difficulty: int = _d("proposer.difficulty")
+    num_problems: int = _d("proposer.num_problems")
+    rollouts_per_problem: int = _d("proposer.rollouts_per_problem")
+    max_tokens: int = _d("proposer.max_tokens")
+    temperature_milli: int = round(_d("proposer.temperature") * 1000)
+    reward: int = rpt_to_units(_d("proposer.reward"))
+    join_window: int = _d("proposer.join_window")
+    commit_window: int = _d("proposer.commit_window")
+    verdict_window: int = _d("proposer.verdict_window")
+    reveal_window: int = _d("proposer.verify_window")
+    success_band: tuple[float, float] = (_d("proposer.success_low"), _d("proposer.success_high"))
     min_miners: int = 0  # wait for this many staked miners with a registered peer before the first post
     max_difficulty: int = 5
 
@@ -110,7 +133,16 @@ class RoleSettings:
                 f"Unknown setting(s) {', '.join(unknown)}; valid ones are: {', '.join(sorted(known))}."
             )
         values = dict(data)
-        for name in ("data_dir", "deployment", "keystore", "passphrase_file"):
+        for name in (
+            "data_dir",
+            "deployment",
+            "keystore",
+            "passphrase_file",
+            "identity_key",
+            "log_file",
+            "adapter_dir",
+            "tensorboard_dir",
+        ):
             if values.get(name) is not None:
                 values[name] = Path(values[name])
         if "success_band" in values:
@@ -151,6 +183,20 @@ class RoleSettings:
                 out[f.name] = value
         return out
 
+    @property
+    def adapter_path(self) -> Path:
+        """Where this node writes and keeps adapters."""
+        return self.adapter_dir or self.data_dir / "adapters"
+
+    @property
+    def tensorboard_path(self) -> Path:
+        return self.tensorboard_dir or self.data_dir / "tensorboard"
+
+    @property
+    def identity_path(self) -> Path:
+        """The libp2p identity key file: configured, else beside the keystore (chain.keys convention)."""
+        return self.identity_key or identity_path_for(self.keystore)
+
 
 def settings_from(config: Any, role: str) -> RoleSettings:
     """RoleSettings from RoleSettings, a mapping, a config file path, or a `node.config.Config`."""
@@ -165,55 +211,65 @@ def settings_from(config: Any, role: str) -> RoleSettings:
     raise RoleError(f"Cannot read the {role} settings from a {type(config).__name__}.")
 
 
-def _from_node_config(config: Any, role: str) -> RoleSettings:
-    """Translate the CLI's `node.config.Config` (sections) into the flat RoleSettings."""
-    from node.config import rpt_to_units
+def _path_or_none(value: str) -> Path | None:
+    return Path(value).expanduser() if value else None
 
+
+def _from_node_config(config: Any, role: str) -> RoleSettings:
+    """Translate the CLI's `node.config.Config` into the flat RoleSettings: every option of the
+    role's command (`node.config.COMMAND_SECTIONS`) is read here or by the CLI itself (logging
+    and /metrics: `node.cli.start_observability`); tests/node/test_options_reach_code.py holds
+    one row per option and fails for an option that reaches nothing."""
     section = getattr(config, role)
-    beacon_urls = list(getattr(getattr(config, "beacon", None), "urls", []) or [])
     data_dir = Path(config.data_dir).expanduser()
-    deployment = (
-        Path(config.chain.deployment).expanduser()
-        if config.chain.deployment
-        else data_dir / "deployment.json"
-    )
-    if not beacon_urls and getattr(config.chain, "beacon_url", ""):
-        beacon_urls = [config.chain.beacon_url]
-    if not beacon_urls and os.environ.get("ROLLPROOF_BEACON_URL"):
-        beacon_urls = os.environ["ROLLPROOF_BEACON_URL"].split(",")
     data: dict[str, Any] = {
         "role": role,
         "data_dir": data_dir,
         "rpc_url": config.chain.rpc_url,
-        "deployment": deployment,
+        "deployment": Path(config.chain.deployment).expanduser(),
         "keystore": Path(config.chain.keystore or data_dir / "keystore.json").expanduser(),
-        "passphrase_file": Path(config.chain.passphrase_file).expanduser()
-        if config.chain.passphrase_file
-        else None,
-        "beacon_urls": beacon_urls,
+        "passphrase_file": _path_or_none(config.chain.passphrase_file),
+        "identity_key": _path_or_none(config.p2p.identity_key),
+        "beacon_urls": list(config.beacon.urls),
         "model": config.model.model,
         "store_url": config.node.store_url or None,
+        "log_level": config.node.log_level,
+        "log_json": config.node.log_json,
+        "log_file": _path_or_none(config.node.log_file),
         "listen": config.p2p.listen,
         "bootstrap": list(config.p2p.bootstrap),
+        "eclipse_protection": config.p2p.eclipse_protection,
+        "stake_cache_seconds": config.p2p.stake_cache_seconds,
         "poll_interval": config.chain.poll_interval,
+        "confirmations": config.chain.confirmations,
         "threads": config.model.threads,
-        "env": config.env.env,
-        "exit_when_idle": getattr(config.node, "exit_when_idle", 0.0),
+        "exit_when_idle": config.node.exit_when_idle,
     }
     if role in ("miner", "validator", "evaluator"):
-        data["stake"] = rpt_to_units(section.stake) if getattr(section, "auto_stake", False) else 0
+        data["stake"] = rpt_to_units(section.stake) if section.auto_stake else 0
     if role in ("miner", "validator"):
         data["max_tasks"] = section.max_tasks
+        data["batch_size"] = section.batch_size
     if role == "miner":
-        data["train"] = section.train
-        data["lora_rank"] = getattr(section, "lora_rank", 4)
-        data["batch_size"] = getattr(section, "batch_size", 8)
+        data.update(
+            train=section.train,
+            lora_rank=section.lora_rank,
+            local_rollouts=section.local_rollouts,
+            swarm_rollouts=section.swarm_rollouts,
+            learning_rate=section.learning_rate,
+            adapter_dir=config.adapter_dir,
+            tensorboard_dir=config.tensorboard_dir,
+        )
         if section.cheat_model:
             data["cheat"] = True
             data["cheap_model"] = section.cheat_model
+    if role == "validator":
+        data["finalize"] = section.finalize
     if role == "proposer":
         data.update(
+            env=section.env,
             tasks=section.tasks,
+            interval=section.interval,
             reward=rpt_to_units(section.reward),
             difficulty=section.difficulty,
             num_problems=section.num_problems,
@@ -251,42 +307,17 @@ class StopFlag:
 
 
 def setup_role_logging(config: Any, settings: RoleSettings) -> None:
-    """Our own logs for `python -m node.roles` / devnet nodes; the CLI sets logging up itself."""
+    """Logs of `python -m node.roles` / devnet nodes; the CLI set logging up already (same function,
+    `node.logging.setup_logging`, from the same options)."""
     if isinstance(config, RoleSettings | str | Path | dict):
-        setup_logging(settings.role, settings.data_dir)
+        from node.logging import setup_logging
 
-
-def setup_logging(role: str, data_dir: Path) -> None:
-    """Structured one-line logs (JSON) to <data_dir>/node.log and plain lines to stderr."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    root = logging.getLogger()
-    if getattr(root, "_rollproof_configured", False):
-        return
-    root.setLevel(logging.INFO)
-
-    class JsonFormatter(logging.Formatter):
-        def format(self, record: logging.LogRecord) -> str:
-            entry = {
-                "t": round(record.created, 3),
-                "level": record.levelname,
-                "role": role,
-                "logger": record.name,
-                "msg": record.getMessage(),
-            }
-            entry.update(getattr(record, "fields", {}))
-            if record.exc_info:
-                entry["exc"] = self.formatException(record.exc_info)
-            return json.dumps(entry, default=str)
-
-    file_handler = logging.FileHandler(data_dir / "node.log")
-    file_handler.setFormatter(JsonFormatter())
-    stderr = logging.StreamHandler(sys.stderr)
-    stderr.setFormatter(logging.Formatter(f"%(asctime)s {role} %(levelname)s %(message)s", "%H:%M:%S"))
-    root.addHandler(file_handler)
-    root.addHandler(stderr)
-    for noisy in ("httpx", "urllib3", "web3", "libp2p", "multiaddr", "async_service", "filelock", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    root._rollproof_configured = True  # type: ignore[attr-defined]
+        setup_logging(
+            settings.log_level,
+            json_lines=settings.log_json,
+            log_file=settings.log_file or settings.data_dir / "node.log",
+            node=settings.role,
+        )
 
 
 def event(logger: logging.Logger, msg: str, **fields_: Any) -> None:
@@ -364,7 +395,7 @@ def load_keys(settings: RoleSettings) -> tuple[Any, bytes]:
     try:
         passphrase = read_passphrase(settings.passphrase_file, prompt=None)
         account = load_account(settings.keystore, passphrase)
-        identity = load_identity_secret(identity_path_for(settings.keystore))
+        identity = load_identity_secret(settings.identity_path)
     except KeyFileError as exc:
         raise RoleError(str(exc)) from None
     return account, identity
@@ -374,7 +405,7 @@ def load_keys_identity(settings: RoleSettings) -> bytes:
     from chain.keys import KeyFileError
 
     try:
-        return load_identity_secret(identity_path_for(settings.keystore))
+        return load_identity_secret(settings.identity_path)
     except KeyFileError as exc:
         raise RoleError(str(exc)) from None
 
@@ -418,6 +449,7 @@ def open_context(
             f"The RPC at {settings.rpc_url} serves chain {chain_id} but the deployment {settings.deployment} "
             f"is for chain {deployment.chain_id}; point the node at the right RPC or deployment file."
         )
+    warn_reorg_protection_off(settings, chain_id)
     if account is None:
         account, identity = load_keys(settings)
     else:
@@ -582,7 +614,9 @@ def sync_tasks(
     track: Callable[[Task], bool] | None = None,
 ) -> int:
     """Read new chain events (cursor in the store); every posted task is recorded and tracked."""
-    follower = ctx.chain.follower(ctx.store.cursors, key=f"{ctx.role.value}-events")
+    follower = ctx.chain.follower(
+        ctx.store.cursors, key=f"{ctx.role.value}-events", confirmations=ctx.settings.confirmations
+    )
 
     def handle(ev: ChainEvent) -> None:
         if ev.name == "TaskPosted":
@@ -727,9 +761,52 @@ def check_listen_port(listen: str) -> None:
             ) from None
 
 
+def p2p_config(settings: RoleSettings) -> Any:
+    """The libp2p configuration of this node: the [p2p] options, everything else P2PConfig's defaults."""
+    from node.p2p.config import P2PConfig
+
+    return P2PConfig(
+        identity_path=settings.identity_path,
+        listen_addr=settings.listen,
+        bootstrap=list(settings.bootstrap),
+        eclipse_protection=settings.eclipse_protection,
+        stake_cache_seconds=settings.stake_cache_seconds,
+    )
+
+
+def warn_protections_off(settings: RoleSettings) -> list[str]:
+    """Log a warning for each protection switched off (only a devnet on 127.0.0.1 should); returns them."""
+    off = []
+    if not settings.eclipse_protection:
+        off.append("eclipse_protection")
+        log.warning(
+            "p2p eclipse protection is OFF: one host could surround this node with its own peers. "
+            "Only a devnet whose peers all run on 127.0.0.1 may turn it off ([p2p] eclipse_protection).",
+            extra={"fields": {"protection": "eclipse_protection"}},
+        )
+    return off
+
+
+# Anvil and Hardhat: development chains that never reorganize, where 0 confirmations is safe.
+DEV_CHAIN_IDS = frozenset({31337})
+
+
+def warn_reorg_protection_off(settings: RoleSettings, chain_id: int) -> bool:
+    """Log a warning when events are acted on at the chain head of a chain that can reorganize."""
+    if settings.confirmations > 0 or chain_id in DEV_CHAIN_IDS:
+        return False
+    log.warning(
+        "reorg protection is OFF: events are acted on at the chain head of chain %d, where a reorg "
+        "can undo them; set [chain] confirmations (--confirmations) to a few blocks.",
+        chain_id,
+        extra={"fields": {"protection": "confirmations"}},
+    )
+    return True
+
+
 def start_p2p(ctx: NodeContext) -> Any:
     """Start the libp2p host with this node's identity; gossip is accepted from staked signers only."""
-    from node.p2p import P2PConfig, P2PError, P2PNode
+    from node.p2p import P2PError, P2PNode
 
     stakes = ctx.chain.stakes
 
@@ -739,12 +816,8 @@ def start_p2p(ctx: NodeContext) -> Any:
         except ChainError:
             return False
 
-    config = P2PConfig(
-        listen_addr=ctx.settings.listen,
-        bootstrap=list(ctx.settings.bootstrap),
-        eclipse_protection=False,  # a devnet runs every peer on 127.0.0.1
-        stake_cache_seconds=5.0,
-    )
+    config = p2p_config(ctx.settings)
+    warn_protections_off(ctx.settings)
     node = P2PNode(config, ctx.account_key, is_staked, identity_secret=ctx.identity_secret)
     try:
         node.start()

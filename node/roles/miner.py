@@ -70,7 +70,7 @@ class Miner:
         self.base_hash = model_hash(self.model)
         self.policy = new_adapter(self.model, rank=s.lora_rank, seed=0)
         self.policy.eval()
-        self.adapter_dir = s.data_dir / "adapters"
+        self.adapter_dir = s.adapter_path
         self.adapter_dir.mkdir(parents=True, exist_ok=True)
         self.current_adapter = self._restore_adapter()
         self.loaded_adapter = self.current_adapter
@@ -83,12 +83,12 @@ class Miner:
         self._scalars: Any = None
 
     def scalar(self, tag: str, value: float, step: int) -> None:
-        """TensorBoard scalars under <data_dir>/tensorboard (reward, correctness, length, loss per task)."""
+        """TensorBoard scalars under --tensorboard-dir (reward, correctness, length, loss per task)."""
         try:
             if self._scalars is None:
                 from torch.utils.tensorboard import SummaryWriter
 
-                self._scalars = SummaryWriter(str(self.ctx.settings.data_dir / "tensorboard"))
+                self._scalars = SummaryWriter(str(self.ctx.settings.tensorboard_path))
             self._scalars.add_scalar(tag, value, step)
             self._scalars.flush()
         except Exception:  # noqa: BLE001 - observability must never stop mining

@@ -43,6 +43,11 @@ from node.store import ProposerState, Role
 log = logging.getLogger("rollproof.proposer")
 
 
+def post_is_due(settings: Any, last_posted_at: int | None, now: float) -> bool:
+    """--interval: at least `interval` seconds from posting one task to posting the next."""
+    return settings.interval <= 0 or last_posted_at is None or now >= last_posted_at + settings.interval
+
+
 class Proposer:
     def __init__(self, ctx: NodeContext) -> None:
         from node.roles.common import env_names
@@ -112,6 +117,10 @@ class Proposer:
             return False  # one task at a time: the next is posted once this one is settled
         if posted == 0 and len(self.ready_miners) < s.min_miners:
             return False  # nobody could join yet
+        own = self.own_tasks()
+        last_posted_at = int(self.ctx.store.get_task(own[-1]).params["posted_at"]) if own else None
+        if not post_is_due(s, last_posted_at, time.time()):
+            return False
         difficulty = self.next_difficulty()
         board, token = self.ctx.chain.board, self.ctx.chain.token
         balance = token.balance_of(self.ctx.address)

@@ -61,6 +61,13 @@ ACTIVE = (
 )
 
 
+def audit_tolerances(settings: Any) -> Any:
+    """The audit's tolerances, with the validator's prefill batch (--batch-size) as rows per forward."""
+    from verifier.verify import Tolerances
+
+    return Tolerances(prefill_batch=settings.batch_size)
+
+
 class Validator:
     def __init__(self, ctx: NodeContext) -> None:
         from verifier.models import model_hash
@@ -68,7 +75,7 @@ class Validator:
         self.ctx = ctx
         self.model, self.tokenizer = load_model_spec(ctx.settings.model)
         self.base_hash = model_hash(self.model)
-        self.adapter_dir = ctx.settings.data_dir / "adapters"
+        self.adapter_dir = ctx.settings.adapter_path
         self.adapter_dir.mkdir(parents=True, exist_ok=True)
         self.policies: dict[bytes, Any] = {}
         self.subscribed: set[int] = set()
@@ -204,6 +211,7 @@ class Validator:
                 rollouts,
                 proofs,
                 challenge,
+                tolerances=audit_tolerances(self.ctx.settings),
             )
             verdicts.append(
                 {"miner": miner, "pass": result.passed, "score": result.score, "audited": result.audited}
@@ -349,6 +357,8 @@ class Validator:
             return False
         settlement = self.ctx.chain.settlement
         if not settlement.task_settlement(tv.task_id).finalized:
+            if not self.ctx.settings.finalize:
+                return False  # --no-finalize: wait until someone else finalizes
             if not record_beacon_on_chain(self.ctx, tv.challenge_round):
                 return False
             try:

@@ -10,9 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from node.train.grpo import Group, GRPOConfig, GRPOTrainer, ScoredCompletion
-
-LEARNING_RATE = 2e-4
+from node.train.grpo import Group, GRPOTrainer, ScoredCompletion
 
 
 def groups_from_triples(
@@ -33,7 +31,7 @@ def groups_from_triples(
 
 def sapo_step(miner: Any, tv: Any) -> dict[str, float] | None:
     """One GRPO step of the miner's policy on the task's groups; None when nothing had a signal."""
-    from node.roles.learning import training_groups
+    from node.roles.learning import learner_config, training_groups
     from verifier.sampler import pad_token_id
 
     groups = [g for g in groups_from_triples(training_groups(miner, tv), tv.task_id) if g.has_signal()]
@@ -41,7 +39,7 @@ def sapo_step(miner: Any, tv: Any) -> dict[str, float] | None:
         return None
     trainer = getattr(miner, "grpo_trainer", None)
     if trainer is None or trainer.model is not miner.policy:
-        config = GRPOConfig(learning_rate=LEARNING_RATE, temperature=tv.temperature_milli / 1000.0)
+        config = learner_config(miner.ctx.settings, tv.temperature_milli / 1000.0)
         trainer = GRPOTrainer(miner.policy, config, pad_id=pad_token_id(miner.tokenizer))
         miner.grpo_trainer = trainer
     trainer.config.temperature = tv.temperature_milli / 1000.0

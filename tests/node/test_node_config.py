@@ -148,7 +148,9 @@ def test_bad_environment_values_are_sentences(env: dict[str, str], message: str 
 
 
 def test_bad_flag_values_and_unknown_overrides() -> None:
-    with pytest.raises(ConfigError, match=r"The flag --dtype is 'float8'; choose one of"):
+    with pytest.raises(ConfigError, match=r"The flag --log-level is 'chatty'; choose one of"):
+        load_config(None, env={}, overrides={"node.log_level": "chatty"})
+    with pytest.raises(ConfigError, match=r"Unknown option\(s\) model.dtype"):
         load_config(None, env={}, overrides={"model.dtype": "float8"})
     with pytest.raises(ConfigError, match="Unknown option"):
         load_config(None, env={}, overrides={"wizard.level": 3})
@@ -182,3 +184,115 @@ def test_rollproof_home_is_the_data_dir_fallback_shared_with_deploy(tmp_path: Pa
 def test_config_path_that_is_a_directory(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="is a directory"):
         load_config(tmp_path, env={})
+
+
+# ---- one set of defaults: --help and the TOML template (both from the option specs), the roles'
+# settings, the P2P layer and the devnet ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["miner", "validator", "proposer", "evaluator"])
+def test_role_settings_defaults_are_the_config_defaults(tmp_path: Path, role: str) -> None:
+    from node.roles.common import RoleSettings, settings_from
+
+    via_cli = settings_from(load_config(None, env={}, overrides={"node.data_dir": str(tmp_path)}), role)
+    bare = RoleSettings(
+        role=role,
+        data_dir=via_cli.data_dir,
+        rpc_url=via_cli.rpc_url,
+        deployment=via_cli.deployment,
+        keystore=via_cli.keystore,
+    )
+    # Resolved by the CLI, not defaults: the amount to stake (from stake + auto_stake) and paths
+    # under the data dir that a settings file leaves to the same rule.
+    differ = {"stake", "adapter_dir", "tensorboard_dir"}
+    cli_values, bare_values = via_cli.to_mapping(), bare.to_mapping()
+    assert {k: v for k, v in cli_values.items() if k not in differ} == {
+        k: v for k, v in bare_values.items() if k not in differ
+    }
+    assert via_cli.adapter_path == bare.adapter_path == tmp_path / "adapters"
+    assert via_cli.tensorboard_path == bare.tensorboard_path == tmp_path / "tensorboard"
+
+
+def test_learning_defaults_are_one_set_of_values() -> None:
+    from node.roles.common import RoleSettings
+    from node.roles.learning import learner_config
+
+    cfg = load_config(None, env={})
+    assert (cfg.miner.local_rollouts, cfg.miner.swarm_rollouts, cfg.miner.learning_rate) == (16, 16, 2e-4)
+    bare = RoleSettings(
+        role="miner", data_dir=Path("d"), rpc_url="http://x", deployment=Path("d"), keystore=Path("k")
+    )
+    assert learner_config(bare, 0.7).learning_rate == cfg.miner.learning_rate
+    text = default_config_text()
+    assert (
+        "local_rollouts = 16\n" in text
+        and "swarm_rollouts = 16\n" in text
+        and "learning_rate = 0.0002\n" in text
+    )
+
+
+def test_protection_defaults_agree_with_the_p2p_layer() -> None:
+    from node.p2p.config import P2PConfig
+
+    cfg = load_config(None, env={})
+    assert cfg.p2p.eclipse_protection is True and P2PConfig().eclipse_protection is True
+    assert cfg.p2p.stake_cache_seconds == P2PConfig().stake_cache_seconds
+
+
+def test_audit_parameters_have_one_source() -> None:
+    from node.devnet import DevnetOptions
+    from node.roles.common import RoleSettings
+    from verifier.challenge import DEFAULT_AUDIT_COUNT, DEFAULT_POSITIONS
+
+    bare = RoleSettings(
+        role="validator", data_dir=Path("d"), rpc_url="http://x", deployment=Path("d"), keystore=Path("k")
+    )
+    assert (bare.audit_count, bare.positions) == (DEFAULT_AUDIT_COUNT, DEFAULT_POSITIONS)
+    assert (DevnetOptions().audit_count, DevnetOptions().positions) == (
+        DEFAULT_AUDIT_COUNT,
+        DEFAULT_POSITIONS,
+    )
+
+
+def test_devnet_defaults_are_the_config_defaults_except_its_written_overrides() -> None:
+    from node.devnet import DevnetOptions
+
+    cfg = load_config(None, env={})
+    o = DevnetOptions()
+    d = cfg.devnet
+    assert (o.tasks, o.honest_miners, o.cheaters, o.validators, o.evaluators, o.timeout, o.json) == (
+        d.tasks,
+        d.honest_miners,
+        d.cheaters,
+        d.validators,
+        d.evaluators,
+        d.timeout,
+        d.json,
+    )
+    assert (o.model, o.threads, o.train) == (cfg.model.model, cfg.model.threads, cfg.miner.train)
+    p = cfg.proposer
+    assert (o.env, o.difficulty, o.num_problems, o.rollouts_per_problem) == (
+        p.env,
+        p.difficulty,
+        p.num_problems,
+        p.rollouts_per_problem,
+    )
+    assert o.temperature_milli == round(p.temperature * 1000)
+    # The devnet's protection overrides are its own, explicit, and the opposite of the defaults.
+    assert o.eclipse_protection is False and cfg.p2p.eclipse_protection is True
+
+
+def test_one_config_size_limit() -> None:
+    import node.config
+    import node.roles.common
+
+    assert node.roles.common.MAX_CONFIG_BYTES is node.config.MAX_CONFIG_BYTES
+
+
+def test_rpt_amounts_may_be_numbers_in_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.toml", "[miner]\nstake = 250\n[proposer]\nreward = 2.5\n")
+    cfg = load_config(path, env={})
+    assert (cfg.miner.stake, cfg.proposer.reward) == ("250", "2.5")
+    assert rpt_to_units(cfg.proposer.reward) == 25 * 10**17
+    with pytest.raises(ConfigError, match="non-negative RPT amount"):
+        load_config(write(tmp_path / "d.toml", "[miner]\nstake = -1\n"), env={})
