@@ -393,12 +393,6 @@ def preflight(
     role: str | None = None,
 ) -> None:
     """Every check that can fail on user input, before a role sends anything."""
-    if role in ROLES_NEEDING_BEACON and not cfg.beacon.urls:
-        raise UserError(
-            f"A {role} reads drand beacons (task seeds and audit challenges) and none is configured; pass "
-            "--beacon-url (or set ROLLPROOF_BEACON_URL or [beacon] beacon_url) to a drand relay or the "
-            "network's beacon, before the node joins any task."
-        )
     check_port_free(
         cfg.node.metrics_host,
         cfg.node.metrics_port,
@@ -416,6 +410,12 @@ def preflight(
     with err_console.status(f"Connecting to {cfg.chain.rpc_url}..."):
         chain_id = check_rpc(cfg)
     check_deployment(cfg, chain_id)
+    if role in ROLES_NEEDING_BEACON and not cfg.beacon.urls:
+        raise UserError(
+            f"A {role} reads drand beacons (task seeds and audit challenges) and none is configured; pass "
+            "--beacon-url (or set ROLLPROOF_BEACON_URL or [beacon] beacon_url) to a drand relay or the "
+            "network's beacon, before the node joins any task."
+        )
 
 
 def start_observability(cfg: Config, node_name: str) -> Any:
@@ -710,10 +710,12 @@ def _ops(module: str, attr: str) -> Callable[..., Any]:
 
 
 AMOUNT_ARG = _param(
-    "amount", Annotated[str, typer.Argument(help="RPT amount, e.g. 100 or 0.5.", show_default=False)]
+    "amount",
+    Annotated[str, typer.Argument(help="RPT amount, e.g. 100 or 0.5.", metavar="AMOUNT", show_default=False)],
 )
 TASK_ARG = _param(
-    "task_id", Annotated[int, typer.Argument(help="Task id on chain.", min=1, show_default=False)]
+    "task_id",
+    Annotated[int, typer.Argument(help="Task id on chain.", min=1, metavar="TASK", show_default=False)],
 )
 
 
@@ -733,7 +735,12 @@ def stake_add_command(cfg: Config, amount: str, role: str) -> Any:
     "unstake",
     "Start the cooldown of AMOUNT RPT (or 'all') of the active --role stake; withdraw it after the cooldown.",
     [
-        _param("amount", Annotated[str, typer.Argument(help="RPT amount, or 'all'.", show_default=False)]),
+        _param(
+            "amount",
+            Annotated[
+                str, typer.Argument(help="RPT amount, or 'all'.", metavar="AMOUNT", show_default=False)
+            ],
+        ),
         ROLE_PARAM,
     ],
 )

@@ -502,11 +502,6 @@ def coerce_value(spec: OptionSpec, value: Any, where: str) -> Any:
         or (t is str and isinstance(value, str))
         or (t is list and isinstance(value, list | tuple) and all(isinstance(v, str) for v in value))
     )
-    if not ok and t is str and spec.check is check_rpt_amount and isinstance(value, int | float):
-        # `stake = 100` in TOML means the same as `stake = "100"`: an amount is a number to people.
-        if isinstance(value, bool):
-            raise ConfigError(f"{where} must be an RPT amount such as 100, not {value!r}.")
-        return str(value)
     if not ok:
         raise ConfigError(f"{where} must be {_describe_type(t)}, not {value!r}.")
     if t is float:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from chain.anvil import DEFAULT_PRIVATE_KEYS, Anvil, AnvilConfig
-from chain.clients import Chain, Outcome
+from chain.clients import Chain, Outcome, Vote
 from chain.deploy import BeaconConfig, Deployment, DeployParams, deploy_all
 from chain.events import InMemoryCursorStore
 from chain.keys import create_keystore, load_identity_secret
@@ -212,6 +212,8 @@ class Devnet:
         self._cursor = InMemoryCursorStore()
         self.started = time.monotonic()
         self.stragglers: list[str] = []
+        # Told each start-up step as it happens (the command prints them; tests leave it silent).
+        self.progress: Any = lambda message: None
 
     # ---- setup ---------------------------------------------------------------------------------
 
@@ -226,9 +228,12 @@ class Devnet:
         (self.out / "logs").mkdir(exist_ok=True)
         # One block a second: contracts compare deadlines with block.timestamp, which must follow the
         # wall clock the nodes schedule by even when nobody sends a transaction.
+        self.progress("starting Anvil")
         self.anvil = Anvil(AnvilConfig(accounts=len(DEFAULT_PRIVATE_KEYS), block_time=1)).start()
+        self.progress(f"Anvil is up at {self.anvil.rpc_url}; starting the devnet drand beacon")
         genesis = int(time.time()) - o.beacon_period
         beacon_cfg, beacon_url = self._start_beacon(genesis)
+        self.progress(f"beacon is up at {beacon_url}; deploying the contracts")
         from eth_account import Account
 
         from chain.tx import make_web3
@@ -238,6 +243,9 @@ class Devnet:
         params = DeployParams(max_task_duration=3600, cooldown=7200)
         self.deployment = deploy_all(w3, deployer, beacon_cfg, params)
         self.deployment.save(self.out / "deployment.json")
+        self.progress(
+            f"contracts deployed ({self.out / 'deployment.json'}); funding accounts, writing keystores"
+        )
         self.chain = Chain.connect(self.anvil.rpc_url, self.deployment, deployer)
         keys = list(DEFAULT_PRIVATE_KEYS[1:])
         plan: list[tuple[str, str, bool, int]] = [("proposer", "proposer", False, 10_000 * RPT)]
@@ -390,6 +398,7 @@ class Devnet:
         names = names or [n for n in self.nodes if n != "proposer" and n not in offline]
         for name in names:
             self.nodes[name].start()
+            self.progress(f"started {name} ({self.nodes[name].role}); loading its model")
         deadline = time.monotonic() + 300
         pending = set(names)
         while pending:
@@ -397,6 +406,7 @@ class Devnet:
                 node = self.nodes[name]
                 if (node.data_dir / "p2p.json").exists() and node.running:
                     pending.discard(name)
+                    self.progress(f"{name} is ready ({len(names) - len(pending)} of {len(names)} nodes)")
                 elif not node.running:
                     raise DevnetError(
                         f"{name} exited with code {node.returncode} while starting:\n{node.log_tail()}"
@@ -407,6 +417,7 @@ class Devnet:
 
     def start_proposer(self) -> None:
         self.nodes["proposer"].start()
+        self.progress("started the proposer; it posts once the miners are up")
 
     # ---- watching ------------------------------------------------------------------------------
 
@@ -510,7 +521,9 @@ class Devnet:
             elif e.name == "VerdictRevealed":
                 t["verdicts"] += 1
                 t["audited"] += int(a["audited"])
-                miners[a["miner"]]["fail votes" if not a["pass"] else "pass votes"] += 1
+                # Settlement v2 reveals a vote (PASS/FAIL/UNAVAILABLE), v1 a pass flag.
+                passed = a["pass"] if "pass" in a else int(a["vote"]) == int(Vote.PASS)
+                miners[a["miner"]]["pass votes" if passed else "fail votes"] += 1
             elif e.name == "MinerSettled":
                 m = miners[a["miner"]]
                 m[Outcome(int(a["outcome"])).name.lower()] += 1
@@ -802,9 +815,14 @@ def run_devnet(options: DevnetOptions) -> tuple[int, dict[str, Any]]:
     _terminate_as_interrupt()
     with Devnet(options) as net:
         try:
+            console = Console()
+            if options.live and not options.json:
+                net.progress = lambda message: console.print(
+                    f"[dim]{time.monotonic() - net.started:6.1f} s[/dim]  {message}", highlight=False
+                )
             net.start()
             if options.live and not options.json:
-                with Live(net.render(), console=Console(), refresh_per_second=2) as live:
+                with Live(net.render(), console=console, refresh_per_second=2) as live:
                     net.run_tasks(view=live)
             else:
                 net.run_tasks()
@@ -845,7 +863,8 @@ def options_from_config(config: Any) -> DevnetOptions:
         threads=config.model.threads,
     )
     if config.model.model == "tiny":
-        chosen.pop("live")  # the test profile never draws the live view
+        # The tiny profile is quiet for tests (DevnetOptions.tiny), but the command shows its
+        # start-up steps and live view in a terminal like any other model.
         return DevnetOptions.tiny(**chosen)
     return DevnetOptions(model=config.model.model, **chosen)
 

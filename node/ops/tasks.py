@@ -131,7 +131,8 @@ def task_show(cfg: Config, task_id: int) -> Report:
             {
                 "validator": validator,
                 "revealed": vs.revealed,
-                "agreed": vs.agreed,
+                "seats": getattr(vs, "seats", None),
+                "settled": getattr(vs, "settled", None),
                 "paid_rpt": rpt_text(vs.paid),
             }
         )
@@ -163,8 +164,9 @@ def task_show(cfg: Config, task_id: int) -> Report:
         )
     for v in validators:
         lines.append(
-            f"validator {v['validator']}: {'revealed' if v['revealed'] else 'not revealed'}, "
-            f"{'agreed' if v['agreed'] else 'disagreed'}, paid {v['paid_rpt']} RPT"
+            f"validator {v['validator']}: {'revealed' if v['revealed'] else 'not revealed'}"
+            + (f", {v['seats']} committee seat(s)" if v["seats"] is not None else "")
+            + f", paid {v['paid_rpt']} RPT"
         )
     if settlement.finalized:
         lines.append(

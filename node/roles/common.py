@@ -881,9 +881,10 @@ def check_stake(ctx: NodeContext, role: int) -> int:
     if ctx.settings.stake <= 0:
         if active >= minimum:
             return 0
+        have = f"has no {name} stake" if active == 0 else f"has {format_rpt(active)} staked as {name}, below"
         raise RoleError(
-            f"{ctx.address} has {format_rpt(active)} staked as {name}, below the minimum of {format_rpt(minimum)}; "
-            f"stake with `rollproof stake add AMOUNT --role {name}` or pass --stake, then start again."
+            f"{ctx.address} {have} (minimum {format_rpt(minimum)}); stake with "
+            f"`rollproof stake add AMOUNT --role {name}` or pass --stake, then start again."
         )
     try:
         missing = stake_to_add(ctx.settings.stake, active, minimum, name)

@@ -71,7 +71,9 @@ def role_args(tmp_path: Path, keystore: Path | None, *extra: str) -> list[str]:
 @pytest.mark.parametrize(
     "command",
     [[], *[[r] for r in ROLES], ["devnet"], ["status"], ["config"], ["config", "init"], ["config", "show"]]
-    + [["config", "check"], ["bench"], ["bench", "verify"]],
+    + [["config", "check"], ["bench"], ["bench", "verify"]]
+    + [["stake"], ["stake", "add"], ["stake", "unstake"], ["stake", "withdraw"], ["claim"], ["balance"]]
+    + [["task"], ["task", "list"], ["task", "show"], ["task", "cancel"], ["doctor"], ["audit"]],
 )
 def test_help_for_every_command(command: list[str]) -> None:
     result = invoke([*command, "--help"])
@@ -229,9 +231,30 @@ def test_config_init_show_check(tmp_path: Path) -> None:
         and data["sources"]["miner.stake"] == "env ROLLPROOF_MINER_STAKE"
     )
     assert data["sources"]["chain.confirmations"] == "file"
-    assert invoke(["config", "check", "-c", str(path)]).exit_code == 0
+    # The default file names no keystore and no deployment file: every role would stop on both.
+    assert_sentence(
+        invoke(["config", "check", "-c", str(path)]), 1, "No keystore is configured", "2 problem(s)"
+    )
+    keystore = tmp_path / "keys" / "node.json"
+    from chain.keys import create_keystore
+
+    create_keystore(keystore, PASSPHRASE, kdf="pbkdf2", iterations=2)
+    deployment = _fake_deployment(tmp_path / "deployment.json")
+    checked = invoke(
+        ["config", "check", "-c", str(path), "--keystore", str(keystore), "--deployment", str(deployment)]
+    )
+    assert checked.exit_code == 0 and "is valid" in checked.output, checked.output
     path.write_text(path.read_text().replace('log_level = "info"', 'log_level = "chatty"'))
     assert_sentence(invoke(["config", "check", "-c", str(path)]), 1, "log_level", "choose one of")
+
+
+def _fake_deployment(path: Path) -> Path:
+    from chain.deploy import BeaconConfig, Deployment, DeployParams
+
+    beacon = BeaconConfig("devnet", b"\x01" * 96, b"\x02" * 256, 1_700_000_000, 3)
+    names = ("RollToken", "StakeManager", "DrandBeacon", "TaskBoard", "Settlement")
+    addresses = {n: "0x" + f"{i + 1:02x}" * 20 for i, n in enumerate(names)}
+    return Deployment(31337, addresses, 1, beacon, DeployParams(), "0x" + "aa" * 20).save(path)
 
 
 def test_status_offline_reads_the_store(tmp_path: Path) -> None:
@@ -326,10 +349,11 @@ def test_forwarded_keys_command_passes_arguments_and_errors_are_sentences(
 
 
 def test_no_stake_without_auto_stake_is_a_sentence_and_sends_nothing(
-    tmp_path: Path, anvil, accounts, deployment
+    tmp_path: Path, anvil, accounts, deployment, devnet_beacon
 ) -> None:
     from chain.keys import create_keystore
     from chain.tx import make_web3
+    from verifier.beacon_server import BeaconServer
 
     account = accounts[5]
     ks = tmp_path / "k.json"
@@ -339,7 +363,11 @@ def test_no_stake_without_auto_stake_is_a_sentence_and_sends_nothing(
     nonce_before = w3.eth.get_transaction_count(account.address)
     env = {"ROLLPROOF_PASSPHRASE": PASSPHRASE, "ROLLPROOF_RPC_URL": anvil.rpc_url}
     args = role_args(tmp_path, ks, "--deployment", str(dep), "--model", "tiny", "--no-auto-stake")
-    result = invoke(["miner", *args], env=env)
+    beacon = BeaconServer(devnet_beacon).start()  # a miner needs a beacon before anything else
+    try:
+        result = invoke(["miner", *args, "--beacon-url", beacon.url], env=env)
+    finally:
+        beacon.stop()
     if "not available in this build" in result.output:
         pytest.skip("node.roles.miner is not in this build")
     assert_sentence(result, 1, "stake")

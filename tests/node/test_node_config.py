@@ -75,7 +75,7 @@ def test_paths_in_the_file_are_relative_to_the_file(tmp_path: Path, monkeypatch:
 def test_default_file_round_trips_and_documents_every_option(tmp_path: Path) -> None:
     text = default_config_text()
     for spec in all_options():
-        assert spec.env_var in text and f"\n{spec.key} = " in text
+        assert spec.env_var in text and f"\n{spec.flag_name} = " in text
     path = write_default_config(tmp_path / "rollproof.toml")
     from_file = load_config(path, env={})
     defaults = load_config(None, env={})

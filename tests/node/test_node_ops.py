@@ -218,3 +218,94 @@ def _empty_keystore(directory: Path) -> str:
     path = directory / "poor.json"
     create_keystore(path, PASSPHRASE, kdf="pbkdf2", iterations=2)
     return str(path)
+
+
+def test_balance_shows_the_stake_a_joined_task_locks(operator, accounts, chain_for, task_params) -> None:
+    import secrets
+
+    from chain.clients import forced_error_commitment
+    from node.ops.common import rpt_text
+
+    me = chain_for(1)
+    me.stakes.stake(0, 100 * RPT)
+    task_id = chain_for(2).board.post_task(task_params(reward=50 * RPT))
+    lock = me.settlement.lock_amount(task_id)
+    assert lock > 0
+    before = run_json(operator, "balance")["stakes"][0]
+    assert before["locked_rpt"] == "0"
+    me.settlement.join(
+        task_id, b"\x01" * 32, forced_error_commitment(task_id, me.address, secrets.token_bytes(32))
+    )
+    row = run_json(operator, "balance")["stakes"][0]
+    assert (row["active_rpt"], row["locked_rpt"]) == ("100", rpt_text(lock))
+    assert f"{rpt_text(lock)} RPT locked in tasks" in run(operator, "balance").output
+
+
+def test_status_reads_task_states_from_the_chain_and_peers_from_the_running_node(
+    operator, accounts, chain_for, task_params, clock, devnet_beacon
+) -> None:
+    """The store still says JOINED, the chain says finalized: status shows the chain's word; the
+    connected peers come from the running node's /metrics, not from the store."""
+    from node.metrics import LiveSources, NodeMetrics, start_metrics_server
+    from node.store import MinerState, Role, open_store
+
+    board = chain_for(2)
+    params = task_params(step=60)
+    task_id = board.board.post_task(params)
+    clock.warp_to(params.verify_deadline + 1)
+    board.beacon.record_beacon(
+        *devnet_beacon.sign(board.board.get_task(task_id).challenge_round).onchain_args()
+    )
+    board.settlement.finalize(task_id)
+    store = open_store(f"sqlite:///{Path(operator['ROLLPROOF_DATA_DIR']) / 'node.db'}")
+    store.upsert_task(task_id)
+    store.track_task(task_id, Role.MINER)
+    store.transition(task_id, Role.MINER, MinerState.JOINED)
+    port = _free_port()
+    env = {**operator, "ROLLPROOF_METRICS_PORT": str(port)}
+    stopped = run_json(env, "status")
+    assert stopped["peers_connected"] is None and any("not running" in n for n in stopped["notes"])
+    server = start_metrics_server(NodeMetrics(store=store, live=LiveSources()), port)
+    try:
+        status = run_json(env, "status")
+    finally:
+        server.shutdown()
+        store.close()
+    (line,) = [t for t in status["tasks"] if t["task_id"] == task_id]
+    assert (line["state"], line["chain_status"], line["phase"]) == ("JOINED", "finalized", "finalized")
+    assert status["peers_connected"] == 0 and status["peers_registered"] == 0
+    text = run(env, "status").output
+    assert "finalized" in text and "Peers connected: node not running" in text
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_role_with_stake_100_over_50_staked_stakes_the_missing_50_and_logs_it_in_rpt(
+    chain_for, accounts, caplog
+) -> None:
+    """The roles' start-up (node.roles.common.check_stake / ensure_staked) on a real chain."""
+    import logging
+    from types import SimpleNamespace
+
+    from node.roles.common import RoleError, check_stake, ensure_staked
+
+    me = chain_for(1)
+    me.stakes.stake(0, 50 * RPT)  # below the 100 RPT minimum: the contract allows it, the node tops it up
+    ctx = SimpleNamespace(chain=me, address=me.address, settings=SimpleNamespace(stake=100 * RPT))
+    assert check_stake(ctx, 0) == 50 * RPT
+    with caplog.at_level(logging.INFO, logger="rollproof.roles"):
+        ensure_staked(ctx, 0)
+    assert me.stakes.active_stake(me.address, 0) == 100 * RPT  # not 150
+    (record,) = [r for r in caplog.records if r.getMessage().startswith("staked")]
+    assert record.getMessage() == "staked 50 RPT as miner"
+    assert record.fields == {"role": "miner", "amount_rpt": "50 RPT"}
+    assert check_stake(ctx, 0) == 0  # at the target: nothing more
+    nonce = me.w3.eth.get_transaction_count(me.address)
+    low = SimpleNamespace(chain=me, address=me.address, settings=SimpleNamespace(stake=50 * RPT))
+    with pytest.raises(RoleError, match="--stake 50 RPT is below the miner minimum of 100 RPT"):
+        check_stake(low, 0)
+    assert me.w3.eth.get_transaction_count(me.address) == nonce
