@@ -5,6 +5,12 @@ audits every generated token of every rollout (validator prefill batch from the 
 Tolerances) and prints the false rejections and the largest logprob deviation seen.
 
     .venv/bin/python bench/honest.py --rollouts 1000 --tokens 48
+
+With `--kernels` (also `rollproof bench honest --kernels`): cross-kernel calibration instead —
+generate under every available ATen CPU capability and thread count 1-2, verify under the others,
+report the deviations, the tolerance they give and the detection floor (verifier/kernels.py).
+
+    .venv/bin/python bench/honest.py --kernels --rollouts 16 --tokens 64
 """
 
 from __future__ import annotations
@@ -20,7 +26,6 @@ import torch  # noqa: E402
 from verifier.bench import BENCH_MINER, BasicArithmeticEnv, audit_all, bench_task  # noqa: E402
 from verifier.models import load_model  # noqa: E402
 from verifier.sampler import prove_rollouts  # noqa: E402
-from verifier.verify import Tolerances  # noqa: E402
 
 
 def main() -> None:
@@ -30,11 +35,17 @@ def main() -> None:
     ap.add_argument("--model", default="smollm2")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--per-task", type=int, default=64, help="rollouts per simulated task (P x 8)")
+    ap.add_argument("--kernels", action="store_true", help="cross-kernel calibration (see above)")
+    ap.add_argument("--floor-rollouts", type=int, default=16, help="--kernels: rollouts per detection level")
     args = ap.parse_args()
+    if args.kernels:
+        from verifier.kernels import run_kernels_bench
+
+        run_kernels_bench(args.model, args.rollouts, args.tokens, floor_rollouts=args.floor_rollouts)
+        return
     torch.set_num_threads(args.threads)
     model, tokenizer = load_model(args.model)
     env = BasicArithmeticEnv()
-    tol = Tolerances()
     done = rejected = tokens = 0
     start = time.time()
     task_id = 7000
@@ -42,7 +53,7 @@ def main() -> None:
         n = min(args.per_task, args.rollouts - done)
         task = bench_task(task_id, args.tokens, max(1, n // 8), 8)
         rollouts = prove_rollouts(model, tokenizer, env, task, BENCH_MINER, batch_size=8)[:n]
-        verdicts = audit_all(model, tokenizer, env, task, rollouts, k=args.tokens, tolerances=tol)
+        verdicts = audit_all(model, tokenizer, env, task, rollouts)
         bad = [v for v in verdicts if not v.passed]
         rejected += len(bad)
         for v in bad:
@@ -57,7 +68,8 @@ def main() -> None:
         )
     print(
         f"honest {args.model}: {rejected} false rejections in {done} rollouts "
-        f"({tokens} generated tokens, every one checked; logprob tol {tol.logprob}, slack {tol.cdf_slack})"
+        f"({tokens} generated tokens, every one checked; logprob tol {task.audit.logprob_tol}, "
+        f"slack {task.audit.edge_slack})"
     )
 
 
