@@ -1,0 +1,93 @@
+"""The node's side of issue 14: audit parameters read from the stored task only, the miner's
+self-audit with the validators' code, and the pinned float32 precision (node/roles/audit.py,
+node/model.py)."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+
+import pytest
+import torch
+from verifier_helpers import MINER, make_task
+
+from node.model import PrecisionError, check_precision, load_pinned_model, pin_precision
+from node.roles.audit import audit_challenge, self_audit, task_audit_params
+from verifier.bench import perturbed_copy
+from verifier.params import AuditParams
+from verifier.sampler import prove_rollouts
+
+CHAL = b"\x31" * 32
+
+
+def test_audit_params_come_from_the_stored_task():
+    stored = {
+        "num_problems": 4,
+        "audit_rollouts": 7,
+        "audit_positions": 0,
+        "logprob_tol_nano": 150_000,
+        "edge_slack_nano": 20_000,
+        "dtype": 0,
+    }
+    params = task_audit_params(stored)
+    assert params == AuditParams(rollouts=7, positions=0, logprob_tol_nano=150_000, edge_slack_nano=20_000)
+    assert task_audit_params({"num_problems": 4}) == AuditParams()  # recorded before the fields existed
+    with pytest.raises(ValueError, match="audit parameters are invalid"):
+        task_audit_params({"audit_rollouts": 0})
+
+
+def test_two_validators_of_one_task_draw_the_same_sample():
+    """m is the task's: validators whatever their settings draw the same challenge; another task's m
+    draws another sample size."""
+    spec = replace(make_task(P=8, G=8), audit=task_audit_params({"audit_rollouts": 6}))
+    a, b = audit_challenge(CHAL, spec, MINER), audit_challenge(CHAL, replace(spec), MINER)
+    assert a == b and len(a.indices) == 6 and a.k == 0
+    assert len(audit_challenge(CHAL, replace(spec, audit=AuditParams(rollouts=2)), MINER).indices) == 2
+
+
+def test_self_audit_passes_honest_rollouts_and_names_what_fails(tiny, env):
+    model, tok = tiny
+    task = make_task(task_id=1401, max_tokens=12, P=2, G=4)
+    honest = prove_rollouts(model, tok, env, task, MINER, batch_size=8)
+    result = self_audit(model, tok, env, task, MINER, honest)
+    assert result.passed and len(result.indices) == 4
+    # A miner whose generation differs from its committed policy (here: perturbed weights, like a
+    # TF32 or autocast generation) learns it before committing.
+    drifted = prove_rollouts(perturbed_copy(model, 1e-3), tok, env, task, MINER, batch_size=8)
+    result = self_audit(model, tok, env, task, MINER, drifted)
+    assert not result.passed and "logprob" in result.reason()
+
+
+@pytest.fixture
+def restore_precision():
+    before = torch.get_float32_matmul_precision()
+    yield
+    torch.set_float32_matmul_precision(before)
+    torch.backends.cuda.matmul.allow_tf32 = False
+
+
+def test_precision_is_pinned_and_changes_are_refused(restore_precision, monkeypatch):
+    pin_precision()
+    assert torch.get_float32_matmul_precision() == "highest"
+    check_precision()
+    torch.set_float32_matmul_precision("high")  # what some frameworks switch on (TF32)
+    with pytest.raises(PrecisionError, match='"high".*"highest"'):
+        check_precision()
+    pin_precision()
+    torch.backends.cuda.matmul.allow_tf32 = True
+    with pytest.raises(PrecisionError, match="TF32"):  # allow_tf32 = True lowers the precision to "high"
+        check_precision()
+    pin_precision()
+    with torch.autocast("cpu", dtype=torch.bfloat16), pytest.raises(PrecisionError, match="autocast"):
+        check_precision()
+    monkeypatch.setenv("TORCH_ALLOW_TF32_CUBLAS_OVERRIDE", "1")
+    with pytest.raises(PrecisionError, match="Refusing to start.*TORCH_ALLOW_TF32_CUBLAS_OVERRIDE"):
+        pin_precision()
+
+
+def test_a_model_loaded_in_another_dtype_is_refused(restore_precision, tiny):
+    model, tok = tiny
+    half = (copy.deepcopy(model).to(torch.bfloat16), tok)
+    with pytest.raises(PrecisionError, match="bfloat16"):
+        load_pinned_model("tiny", lambda spec: half)
+    assert load_pinned_model("tiny", lambda spec: tiny)[0] is model
