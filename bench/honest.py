@@ -36,8 +36,14 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--per-task", type=int, default=64, help="rollouts per simulated task (P x 8)")
     ap.add_argument("--kernels", action="store_true", help="cross-kernel calibration (see above)")
+    ap.add_argument("--bf16", action="store_true", help="the bf16 study: honest bf16 deviations vs cheats")
     ap.add_argument("--floor-rollouts", type=int, default=16, help="--kernels: rollouts per detection level")
     args = ap.parse_args()
+    if args.bf16:
+        from verifier.kernels import run_bf16_bench
+
+        run_bf16_bench(args.model, args.rollouts, args.tokens)
+        return
     if args.kernels:
         from verifier.kernels import run_kernels_bench
 

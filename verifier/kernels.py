@@ -108,14 +108,14 @@ def _task(tokens: int, n: int, task_id: int = 14_000) -> TaskSpec:
     return bench_task(task_id, tokens, max(1, math.ceil(n / 8)), 8)
 
 
-def worker_generate(model_spec: str, tokens: int, n: int, out: Path) -> None:
+def worker_generate(model_spec: str, tokens: int, n: int, out: Path, dtype: torch.dtype, batch: int) -> None:
     from verifier.bench import BENCH_MINER, BasicArithmeticEnv
     from verifier.models import load_model
     from verifier.sampler import prove_rollouts
 
-    model, tokenizer = load_model(model_spec)
+    model, tokenizer = load_model(model_spec, dtype=dtype)
     task = _task(tokens, n)
-    rollouts = prove_rollouts(model, tokenizer, BasicArithmeticEnv(), task, BENCH_MINER, batch_size=8)[:n]
+    rollouts = prove_rollouts(model, tokenizer, BasicArithmeticEnv(), task, BENCH_MINER, batch_size=batch)[:n]
     out.write_text(
         json.dumps(
             {
@@ -126,10 +126,12 @@ def worker_generate(model_spec: str, tokens: int, n: int, out: Path) -> None:
     )
 
 
-def worker_verify(model_spec: str, tokens: int, n: int, inputs: list[Path], out: Path) -> None:
+def worker_verify(
+    model_spec: str, tokens: int, n: int, inputs: list[Path], out: Path, dtype: torch.dtype
+) -> None:
     from verifier.models import load_model
 
-    model, tokenizer = load_model(model_spec)
+    model, tokenizer = load_model(model_spec, dtype=dtype)
     task = _task(tokens, n)
     pad = pad_token_id(tokenizer)
     result: dict[str, object] = {"capability": torch.backends.cpu.get_cpu_capability(), "pairs": {}}
@@ -141,9 +143,18 @@ def worker_verify(model_spec: str, tokens: int, n: int, inputs: list[Path], out:
     out.write_text(json.dumps(result))
 
 
-def _spawn(args: list[str], capability: str, threads: int) -> None:
-    env = dict(os.environ, ATEN_CPU_CAPABILITY=capability, OMP_NUM_THREADS=str(threads), HF_HUB_OFFLINE="1")
-    cmd = [sys.executable, "-m", "verifier.kernels", "--threads", str(threads), *args]
+def _spawn(args: list[str], capability: str, threads: int, dtype: str = "fp32", batch: int = 8) -> None:
+    # PASSIVE: on a shared machine spinning OpenMP threads wait for each other's time slices (it
+    # changes the speed, not the arithmetic).
+    env = dict(
+        os.environ,
+        ATEN_CPU_CAPABILITY=capability,
+        OMP_NUM_THREADS=str(threads),
+        OMP_WAIT_POLICY="PASSIVE",
+        HF_HUB_OFFLINE="1",
+    )
+    cmd = [sys.executable, "-m", "verifier.kernels", "--threads", str(threads), "--dtype", dtype]
+    cmd += ["--batch", str(batch), *args]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(
@@ -303,7 +314,7 @@ def run_kernels_bench(
         tokenizer,
         tokens,
         floor_rollouts,
-        (1e-6, 3e-6, 1e-5, 3e-5, 1e-4),
+        (1e-6, 3e-6, 1e-5, 3e-5),
         lambda m, s: perturbed_copy(m, s, seed=1),
         rules,
         out,
@@ -315,7 +326,7 @@ def run_kernels_bench(
         tokenizer,
         tokens,
         floor_rollouts,
-        (1e-5, 3e-5, 1e-4, 3e-4, 1e-3),
+        (3e-5, 1e-4, 3e-4, 1e-3),
         lambda m, s: lora_shaped_copy(m, s, seed=2),
         rules,
         out,
@@ -326,6 +337,115 @@ def run_kernels_bench(
             f"floor under {name}: weight noise {noise[name]}, LoRA-shaped delta {lora[name]} (None: no level reached 99 %)"
         )
     return new
+
+
+# ---- bf16: is there a check with 0 honest rejections that still catches cheats? ------------------
+
+BF16_MARGIN = 1.5  # a candidate check's threshold: this many times the largest honest value
+
+
+def rollout_statistics(stats: TokenStats) -> dict[str, float]:
+    """The per-rollout statistics a bf16 check could threshold."""
+    d = sorted(stats.diffs)
+    return {
+        "max |Δlogprob|": d[-1],
+        "median |Δlogprob| (GRAIL-like)": d[len(d) // 2],
+        "mean |Δlogprob|": sum(d) / len(d),
+        "token-flip fraction": stats.flips / len(d),
+    }
+
+
+def run_bf16_bench(
+    model: str = "smollm2", rollouts: int = 8, tokens: int = 48, out: Callable[[str], None] = print
+) -> bool:
+    """Honest bf16 rollouts across kernels, threads and batch sizes against three cheats; prints, for
+    each candidate statistic, the honest maximum, the threshold (BF16_MARGIN x it) and the fraction
+    of each cheat's rollouts above it. Returns whether one check reaches 0 honest rejections and
+    >= 99 % on every cheat."""
+    from verifier.bench import BENCH_MINER, BasicArithmeticEnv, greedy_source, perturbed_copy
+    from verifier.models import load_model, tiny_model
+    from verifier.sampler import prove_rollouts
+
+    caps = available_capabilities()
+    mid = caps[1] if len(caps) > 2 else caps[0]
+    gens = [(caps[-1], 1, 8), ("default", 1, 1), (mid, 2, 8)]
+    vers = [(caps[-1], 1), ("default", 1), (mid, 2)]
+    out(
+        f"# bf16 study: {model}, {rollouts} rollouts x <= {tokens} tokens, T = 0.7; generated under "
+        f"{', '.join(f'{c}/{t} thread(s)/batch {b}' for c, t, b in gens)}; verified under "
+        f"{', '.join(f'{c}/{t}' for c, t in vers)} at prefill batch 1 and 8; load average "
+        f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    honest: list[TokenStats] = []
+    with tempfile.TemporaryDirectory(prefix="rollproof-bf16-") as tmp:
+        root = Path(tmp)
+        files = []
+        for cap, t, b in gens:
+            path = root / f"gen-{cap}-t{t}-b{b}.json"
+            _spawn(["generate", model, str(tokens), str(rollouts), str(path)], cap, t, "bf16", b)
+            files.append(path)
+        for cap, t in vers:
+            path = root / f"verify-{cap}-t{t}.json"
+            _spawn(["verify", model, str(tokens), str(rollouts), str(path), *map(str, files)], cap, t, "bf16")
+            for rows in json.loads(path.read_text())["pairs"].values():
+                honest += [TokenStats(r[0], r[1]) for r in rows]
+    torch.set_num_threads(1)
+    base32, tokenizer = load_model(model)
+    base = copy_to(base32, torch.bfloat16)
+    task, env, pad = _task(tokens, rollouts, task_id=14_700), BasicArithmeticEnv(), pad_token_id(tokenizer)
+    cheats = {
+        "weights + 1e-3·std noise": lambda: prove_rollouts(
+            copy_to(perturbed_copy(base32, 1e-3, seed=3), torch.bfloat16), tokenizer, env, task, BENCH_MINER
+        ),
+        "different model (random init)": lambda: prove_rollouts(
+            tiny_model(seed=99)[0].to(torch.bfloat16), tokenizer, env, task, BENCH_MINER
+        ),
+        "greedy decoding": lambda: prove_rollouts(
+            base, tokenizer, env, task, BENCH_MINER, token_source=greedy_source
+        ),
+    }
+    cheat_stats = {name: token_stats(base, task, make()[:rollouts], 8, pad) for name, make in cheats.items()}
+    names = list(rollout_statistics(honest[0]))
+    out(f"honest: {len(honest)} rollout checks ({sum(len(h.diffs) for h in honest)} tokens)")
+    out(
+        "| statistic (per rollout) | honest max | threshold | "
+        + " | ".join(f"caught: {c}" for c in cheats)
+        + " |"
+    )
+    out("|---" * (3 + len(cheats)) + "|")
+    reaches = False
+    for stat in names:
+        worst = max(rollout_statistics(h)[stat] for h in honest)
+        threshold = BF16_MARGIN * worst
+        rates = [
+            sum(rollout_statistics(s)[stat] > threshold for s in rows) / len(rows)
+            for rows in cheat_stats.values()
+        ]
+        reaches |= all(r >= 0.99 for r in rates)
+        out(f"| {stat} | {worst:.3g} | {threshold:.3g} | " + " | ".join(f"{r:.3f}" for r in rates) + " |")
+    worst_flip = max(rollout_statistics(h)["token-flip fraction"] for h in honest)
+    worst_mean = max(rollout_statistics(h)["mean |Δlogprob|"] for h in honest)
+    combined = [
+        sum(
+            rollout_statistics(s)["token-flip fraction"] > BF16_MARGIN * worst_flip
+            or rollout_statistics(s)["mean |Δlogprob|"] > BF16_MARGIN * worst_mean
+            for s in rows
+        )
+        / len(rows)
+        for rows in cheat_stats.values()
+    ]
+    reaches |= all(r >= 0.99 for r in combined)
+    out("| mean or flip fraction (either above) | | | " + " | ".join(f"{r:.3f}" for r in combined) + " |")
+    out(
+        f"a check with 0 honest rejections (margin {BF16_MARGIN}x) catching every cheat in >= 99 %: {reaches}"
+    )
+    return reaches
+
+
+def copy_to(model, dtype: torch.dtype):
+    import copy
+
+    return copy.deepcopy(model).to(dtype)
 
 
 def _round_up(x: float) -> float:
@@ -341,6 +461,8 @@ def main(argv: list[str] | None = None) -> None:
 
     ap = argparse.ArgumentParser(description="cross-kernel calibration worker")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32")
+    ap.add_argument("--batch", type=int, default=8, help="generate: the prover's batch")
     ap.add_argument("command", choices=("generate", "verify"))
     ap.add_argument("model")
     ap.add_argument("tokens", type=int)
@@ -349,10 +471,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("inputs", nargs="*", type=Path)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
     if args.command == "generate":
-        worker_generate(args.model, args.tokens, args.n, args.out)
+        worker_generate(args.model, args.tokens, args.n, args.out, dtype, args.batch)
     else:
-        worker_verify(args.model, args.tokens, args.n, args.inputs, args.out)
+        worker_verify(args.model, args.tokens, args.n, args.inputs, args.out, dtype)
 
 
 if __name__ == "__main__":
