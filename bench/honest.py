@@ -17,15 +17,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-import torch  # noqa: E402
-
-from verifier.bench import BENCH_MINER, BasicArithmeticEnv, audit_all, bench_task  # noqa: E402
-from verifier.models import load_model  # noqa: E402
-from verifier.sampler import prove_rollouts  # noqa: E402
 
 
 def main() -> None:
@@ -49,34 +42,9 @@ def main() -> None:
 
         run_kernels_bench(args.model, args.rollouts, args.tokens, floor_rollouts=args.floor_rollouts)
         return
-    torch.set_num_threads(args.threads)
-    model, tokenizer = load_model(args.model)
-    env = BasicArithmeticEnv()
-    done = rejected = tokens = 0
-    start = time.time()
-    task_id = 7000
-    while done < args.rollouts:
-        n = min(args.per_task, args.rollouts - done)
-        task = bench_task(task_id, args.tokens, max(1, n // 8), 8)
-        rollouts = prove_rollouts(model, tokenizer, env, task, BENCH_MINER, batch_size=8)[:n]
-        verdicts = audit_all(model, tokenizer, env, task, rollouts)
-        bad = [v for v in verdicts if not v.passed]
-        rejected += len(bad)
-        for v in bad:
-            print(f"  task {task_id}: rejected: {v.failures}")
-        done += len(rollouts)
-        tokens += sum(len(r.tokens) for r in rollouts)
-        task_id += 1
-        print(
-            f"{done}/{args.rollouts} rollouts, {tokens} tokens audited, {rejected} rejected, "
-            f"{time.time() - start:.0f} s",
-            flush=True,
-        )
-    print(
-        f"honest {args.model}: {rejected} false rejections in {done} rollouts "
-        f"({tokens} generated tokens, every one checked; logprob tol {task.audit.logprob_tol}, "
-        f"slack {task.audit.edge_slack})"
-    )
+    from verifier.kernels import run_honest_bench
+
+    run_honest_bench(args.model, args.rollouts, args.tokens, args.threads, args.per_task)
 
 
 if __name__ == "__main__":

@@ -339,6 +339,54 @@ def run_kernels_bench(
     return new
 
 
+def run_honest_bench(
+    model: str = "smollm2",
+    rollouts: int = 1000,
+    tokens: int = 48,
+    threads: int = 1,
+    per_task: int = 64,
+    out: Callable[[str], None] = print,
+) -> int:
+    """Honest false rejections at scale: generate `rollouts` honest rollouts (miner batch 8) and audit
+    every token of every one under the default task's audit parameters; returns the rejections."""
+    import time
+
+    from verifier.bench import BENCH_MINER, BasicArithmeticEnv, audit_all, bench_task
+    from verifier.models import load_model
+    from verifier.sampler import prove_rollouts
+
+    spec = model
+    torch.set_num_threads(threads)
+    model, tokenizer = load_model(spec)
+    env = BasicArithmeticEnv()
+    done = rejected = audited = 0
+    start = time.time()
+    task_id = 7000
+    while done < rollouts:
+        n = min(per_task, rollouts - done)
+        task = bench_task(task_id, tokens, max(1, n // 8), 8)
+        batch = prove_rollouts(model, tokenizer, env, task, BENCH_MINER, batch_size=8)[:n]
+        verdicts = audit_all(model, tokenizer, env, task, batch)
+        bad = [v for v in verdicts if not v.passed]
+        rejected += len(bad)
+        for v in bad:
+            out(f"  task {task_id}: rejected: {v.failures}")
+        done += len(batch)
+        audited += sum(len(r.tokens) for r in batch)
+        task_id += 1
+        out(
+            f"{done}/{rollouts} rollouts, {audited} tokens audited, {rejected} rejected, "
+            f"{time.time() - start:.0f} s"
+        )
+    out(
+        f"honest {spec}: {rejected} false rejections in {done} rollouts "
+        f"({audited} generated tokens, every one checked; logprob tol {task.audit.logprob_tol}, "
+        f"slack {task.audit.edge_slack})"
+    )
+
+    return rejected
+
+
 # ---- bf16: is there a check with 0 honest rejections that still catches cheats? ------------------
 
 BF16_MARGIN = 1.5  # a candidate check's threshold: this many times the largest honest value
@@ -348,9 +396,9 @@ def rollout_statistics(stats: TokenStats) -> dict[str, float]:
     """The per-rollout statistics a bf16 check could threshold."""
     d = sorted(stats.diffs)
     return {
-        "max |Δlogprob|": d[-1],
-        "median |Δlogprob| (GRAIL-like)": d[len(d) // 2],
-        "mean |Δlogprob|": sum(d) / len(d),
+        "max \\|Δlogprob\\|": d[-1],
+        "median \\|Δlogprob\\| (GRAIL-like)": d[len(d) // 2],
+        "mean \\|Δlogprob\\|": sum(d) / len(d),
         "token-flip fraction": stats.flips / len(d),
     }
 
@@ -424,11 +472,11 @@ def run_bf16_bench(
         reaches |= all(r >= 0.99 for r in rates)
         out(f"| {stat} | {worst:.3g} | {threshold:.3g} | " + " | ".join(f"{r:.3f}" for r in rates) + " |")
     worst_flip = max(rollout_statistics(h)["token-flip fraction"] for h in honest)
-    worst_mean = max(rollout_statistics(h)["mean |Δlogprob|"] for h in honest)
+    worst_mean = max(rollout_statistics(h)["mean \\|Δlogprob\\|"] for h in honest)
     combined = [
         sum(
             rollout_statistics(s)["token-flip fraction"] > BF16_MARGIN * worst_flip
-            or rollout_statistics(s)["mean |Δlogprob|"] > BF16_MARGIN * worst_mean
+            or rollout_statistics(s)["mean \\|Δlogprob\\|"] > BF16_MARGIN * worst_mean
             for s in rows
         )
         / len(rows)
