@@ -91,3 +91,36 @@ def test_a_model_loaded_in_another_dtype_is_refused(restore_precision, tiny):
     with pytest.raises(PrecisionError, match="bfloat16"):
         load_pinned_model("tiny", lambda spec: half)
     assert load_pinned_model("tiny", lambda spec: tiny)[0] is model
+
+
+def test_the_chain_task_s_audit_fields_reach_the_verifier():
+    """TaskBoard.TaskParams -> the stored task -> AuditParams: the values posted on chain, not defaults."""
+    from chain.clients import Dtype, Task, TaskParams, TaskStatus
+    from node.roles.common import task_params_dict
+
+    params = TaskParams(
+        env_id=b"\x01" * 32,
+        difficulty=1,
+        num_problems=4,
+        rollouts_per_problem=4,
+        max_tokens=64,
+        temperature_milli=700,
+        base_model_hash=b"\x02" * 32,
+        reward=10**18,
+        join_deadline=1,
+        commit_deadline=2,
+        verdict_deadline=3,
+        verify_deadline=4,
+        audit_rollouts=9,
+        audit_positions=0,
+        logprob_tol_nano=120_000,
+        edge_slack_nano=7_000,
+        dtype=Dtype.FP32,
+    )
+    task = Task(5, params, "0x" + "aa" * 20, 0, 1, 2, list(TaskStatus)[0])
+    stored = task_params_dict(task)
+    assert task_audit_params(stored) == AuditParams(
+        rollouts=9, positions=0, logprob_tol_nano=120_000, edge_slack_nano=7_000, dtype=0
+    )
+    bf16 = task_audit_params(task_params_dict(replace(task, params=replace(params, dtype=Dtype.BF16))))
+    assert bf16.dtype_name == "bf16"
