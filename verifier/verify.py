@@ -38,6 +38,7 @@ class Failure:
     index: int  # commit index p * G + g of the rollout
     check: str  # one of CHECKS
     detail: str
+    position: int | None = None  # the first failing position (token, logprob): a FAIL vote's evidence
 
 
 @dataclass(frozen=True)
@@ -335,12 +336,13 @@ def check_positions(
     p, g = task.problem_and_rollout(index)
     us = sampler_us(task.seed_randomness, task.task_id, miner, p, g, max(positions) + 1) if positions else []
     logp_rows = scaled_log_softmax(logits, task.temperature)
-    bad_tokens, bad_logprobs = [], []
+    bad_tokens, bad_logprobs, first_token = [], [], None
     worst_lp = 0.0
     for row, t in enumerate(positions):
         token = r.tokens[t]
         distance, expected = cdf_interval_distance(logp_rows[row], token, us[t])
         if distance > slack:
+            first_token = t if first_token is None else first_token
             bad_tokens.append(f"t={t} token {token} (sampler gives {expected}, off by {distance:.3g})")
         claimed = r.logprobs[t]
         diff = abs(claimed - float(logp_rows[row, token])) if math.isfinite(claimed) else math.inf
@@ -351,7 +353,10 @@ def check_positions(
     if bad_tokens:
         out.append(
             Failure(
-                index, "token", f"{len(bad_tokens)}/{len(positions)} positions: " + "; ".join(bad_tokens[:3])
+                index,
+                "token",
+                f"{len(bad_tokens)}/{len(positions)} positions: " + "; ".join(bad_tokens[:3]),
+                first_token,
             )
         )
     if bad_logprobs:
@@ -361,6 +366,7 @@ def check_positions(
                 "logprob",
                 f"{len(bad_logprobs)}/{len(positions)} positions off by up to "
                 f"{worst_lp:.3g} (first at t={bad_logprobs[0]})",
+                bad_logprobs[0],
             )
         )
     return out

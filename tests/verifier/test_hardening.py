@@ -73,7 +73,8 @@ def test_answer_edit_is_caught_at_every_length(tiny, length):
     # Every position audited (the default, k = 0): every edited rollout fails, at the edit.
     for verdict, w in zip(audit_each(model, tok, env, task, edited), where, strict=True):
         assert not verdict.passed and "token" in verdict.failed_checks()
-        assert f"t={w[0]} " in next(f.detail for f in verdict.failures if f.check == "token")
+        token_failure = next(f for f in verdict.failures if f.check == "token")
+        assert f"t={w[0]} " in token_failure.detail and token_failure.position == w[0]
     # The same honest rollouts pass under the same rule (the catch is the edit, not the rule).
     assert all(v.passed for v in audit_each(model, tok, env, task, honest))
 
