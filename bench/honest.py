@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -31,6 +32,7 @@ def main() -> None:
     ap.add_argument("--kernels", action="store_true", help="cross-kernel calibration (see above)")
     ap.add_argument("--bf16", action="store_true", help="the bf16 study: honest bf16 deviations vs cheats")
     ap.add_argument("--floor-rollouts", type=int, default=16, help="--kernels: rollouts per detection level")
+    ap.add_argument("--keep", type=Path, help="--kernels: keep (and reuse) the per-setting JSON files here")
     args = ap.parse_args()
     if args.bf16:
         from verifier.kernels import run_bf16_bench
@@ -40,7 +42,9 @@ def main() -> None:
     if args.kernels:
         from verifier.kernels import run_kernels_bench
 
-        run_kernels_bench(args.model, args.rollouts, args.tokens, floor_rollouts=args.floor_rollouts)
+        run_kernels_bench(
+            args.model, args.rollouts, args.tokens, floor_rollouts=args.floor_rollouts, keep=args.keep
+        )
         return
     from verifier.kernels import run_honest_bench
 
