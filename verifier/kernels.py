@@ -217,7 +217,7 @@ def detection_floor(
         cheat = make(model, level)
         rollouts = prove_rollouts(cheat, tokenizer, env, task, BENCH_MINER, batch_size=8)[:n]
         stats = token_stats(model, task, rollouts, 8, pad)
-        keys = [H("floor-positions", label, level, i) for i in range(len(stats))]
+        keys = [H("floor-positions", label, round(level * 1e9), i) for i in range(len(stats))]
         cells = []
         for name, rule in rules.items():
             rate = sum(caught(s, rule, k) for s, k in zip(stats, keys, strict=True)) / len(stats)
