@@ -1,8 +1,8 @@
 """Honest false-rejection rate of the verifier with the real model, at scale.
 
 Generates N honest SmolLM2 rollouts with the prover (miner batch 8) in chunks of tasks, then
-audits every generated token of every rollout (validator prefill batch from the default
-Tolerances) and prints the false rejections and the largest logprob deviation seen.
+audits every generated token of every rollout (validator prefill batch 8) under the default
+task's AuditParams (verifier/params.py) and prints the false rejections.
 
     .venv/bin/python bench/honest.py --rollouts 1000 --tokens 48
 

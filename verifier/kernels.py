@@ -417,7 +417,12 @@ def rollout_statistics(stats: TokenStats) -> dict[str, float]:
 
 
 def run_bf16_bench(
-    model: str = "smollm2", rollouts: int = 8, tokens: int = 48, out: Callable[[str], None] = _say
+    model: str = "smollm2",
+    rollouts: int = 8,
+    tokens: int = 48,
+    out: Callable[[str], None] = _say,
+    gens: Sequence[tuple[str, int, int]] | None = None,
+    vers: Sequence[tuple[str, int]] | None = None,
 ) -> bool:
     """Honest bf16 rollouts across kernels, threads and batch sizes against three cheats; prints, for
     each candidate statistic, the honest maximum, the threshold (BF16_MARGIN x it) and the fraction
@@ -429,8 +434,10 @@ def run_bf16_bench(
 
     caps = available_capabilities()
     mid = caps[1] if len(caps) > 2 else caps[0]
-    gens = [(caps[-1], 1, 8), ("default", 1, 1), (mid, 2, 8)]
-    vers = [(caps[-1], 1), ("default", 1), (mid, 2)]
+    # (capability, threads, prover batch) and (capability, threads); by default three of each that
+    # differ in all three.
+    gens = gens or [(caps[-1], 1, 8), ("default", 1, 1), (mid, 2, 8)]
+    vers = vers or [(caps[-1], 1), ("default", 1), (mid, 2)]
     out(
         f"# bf16 study: {model}, {rollouts} rollouts x <= {tokens} tokens, T = 0.7; generated under "
         f"{', '.join(f'{c}/{t} thread(s)/batch {b}' for c, t, b in gens)}; verified under "
