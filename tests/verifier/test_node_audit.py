@@ -14,6 +14,7 @@ from verifier_helpers import MINER, make_task
 from node.model import PrecisionError, check_precision, load_pinned_model, pin_precision
 from node.roles.audit import audit_challenge, self_audit, task_audit_params
 from verifier.bench import perturbed_copy
+from verifier.models import tiny_model
 from verifier.params import AuditParams
 from verifier.sampler import prove_rollouts
 
@@ -124,3 +125,66 @@ def test_the_chain_task_s_audit_fields_reach_the_verifier():
     )
     bf16 = task_audit_params(task_params_dict(replace(task, params=replace(params, dtype=Dtype.BF16))))
     assert bf16.dtype_name == "bf16"
+
+
+def stored_task(store, task_id: int, base_hash: bytes, **audit) -> None:
+    from node.store import Role
+
+    params = {
+        "env_id": "0x" + "01" * 32,
+        "difficulty": 1,
+        "num_problems": 4,
+        "rollouts_per_problem": 4,
+        "max_tokens": 16,
+        "temperature_milli": 700,
+        "base_model_hash": "0x" + base_hash.hex(),
+        "reward": "1",
+        "join_deadline": 1,
+        "commit_deadline": 2,
+        "verdict_deadline": 3,
+        "verify_deadline": 4,
+        "posted_at": 0,
+        **audit,
+    }
+    store.upsert_task(task_id, proposer="0x" + "aa" * 20, params=params, seed_round=1, challenge_round=2)
+    store.track_task(task_id, Role.VALIDATOR)
+
+
+def test_validator_abstains_and_says_what_differs(tmp_path, tiny):
+    """The validator's pre-audit check with a real store: a task naming another base model or bf16 is
+    not audited (SKIPPED, the note names what differs); a matching task gives the task's AuditParams."""
+    from types import SimpleNamespace
+
+    from node.roles.common import task_view
+    from node.roles.validator import Validator
+    from node.store import Role, ValidatorState, open_store
+    from verifier.models import model_hash
+
+    model, tok = tiny
+    store = open_store(f"sqlite:///{tmp_path / 'node.db'}")
+    validator = Validator.__new__(Validator)  # its model and store, without a chain or a network
+    validator.ctx = SimpleNamespace(store=store)
+    validator.model, validator.tokenizer, validator.base_hash = model, tok, model_hash(model)
+    other = model_hash(tiny_model(seed=1)[0])
+    stored_task(store, 1, other)
+    stored_task(store, 2, validator.base_hash, dtype=1)
+    stored_task(store, 3, validator.base_hash, audit_rollouts=7, logprob_tol_nano=120_000)
+    seed = b"\x05" * 32
+    assert validator.audit_spec(task_view(validator.ctx, 1), seed) is None
+    assert validator.audit_spec(task_view(validator.ctx, 2), seed) is None
+    spec = validator.audit_spec(task_view(validator.ctx, 3), seed)
+    assert (
+        spec.audit == AuditParams(rollouts=7, logprob_tol_nano=120_000)
+        and spec.base_model_hash == validator.base_hash
+    )
+    notes = {
+        row.task_id: (row.state, row.note) for row in store.task_states() if row.role == Role.VALIDATOR.value
+    }
+    assert notes[1][0] == ValidatorState.SKIPPED.value and "base model differs" in notes[1][1]
+    assert other.hex() in notes[1][1] and validator.base_hash.hex() in notes[1][1]
+    assert (
+        notes[2][0] == ValidatorState.SKIPPED.value
+        and "dtype differs" in notes[2][1]
+        and "bf16" in notes[2][1]
+    )
+    assert notes[3][0] == ValidatorState.SEEN.value
