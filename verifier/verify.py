@@ -21,7 +21,18 @@ from verifier.prf import sampler_us
 from verifier.rollout import REWARD_SCALE, Rollout, TaskSpec, reward_to_micro
 from verifier.sampler import chat_prompt_ids, eos_token_ids, pad_token_id, scaled_log_softmax, task_problems
 
-CHECKS = ("missing", "identity", "inclusion", "prompt", "length", "termination", "token", "logprob", "reward")
+CHECKS = (
+    "missing",
+    "identity",
+    "inclusion",
+    "prompt",
+    "length",
+    "termination",
+    "token",
+    "logprob",
+    "reward",
+    "policy",  # the miner's policy is not base + the adapter it joined with (PolicyMismatch "adapter")
+)
 
 
 @dataclass(frozen=True)
