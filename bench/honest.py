@@ -1,26 +1,25 @@
 """Honest false-rejection rate of the verifier with the real model, at scale.
 
 Generates N honest SmolLM2 rollouts with the prover (miner batch 8) in chunks of tasks, then
-audits every generated token of every rollout (validator prefill batch from the default
-Tolerances) and prints the false rejections and the largest logprob deviation seen.
+audits every generated token of every rollout (validator prefill batch 8) under the default
+task's AuditParams (verifier/params.py) and prints the false rejections.
 
     .venv/bin/python bench/honest.py --rollouts 1000 --tokens 48
+
+With `--kernels` (also `rollproof bench honest --kernels`): cross-kernel calibration instead —
+generate under every available ATen CPU capability and thread count 1-2, verify under the others,
+report the deviations, the tolerance they give and the detection floor (verifier/kernels.py).
+
+    .venv/bin/python bench/honest.py --kernels --rollouts 16 --tokens 64
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import time
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-import torch  # noqa: E402
-
-from verifier.bench import BENCH_MINER, BasicArithmeticEnv, audit_all, bench_task  # noqa: E402
-from verifier.models import load_model  # noqa: E402
-from verifier.sampler import prove_rollouts  # noqa: E402
-from verifier.verify import Tolerances  # noqa: E402
 
 
 def main() -> None:
@@ -30,35 +29,26 @@ def main() -> None:
     ap.add_argument("--model", default="smollm2")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--per-task", type=int, default=64, help="rollouts per simulated task (P x 8)")
+    ap.add_argument("--kernels", action="store_true", help="cross-kernel calibration (see above)")
+    ap.add_argument("--bf16", action="store_true", help="the bf16 study: honest bf16 deviations vs cheats")
+    ap.add_argument("--floor-rollouts", type=int, default=16, help="--kernels: rollouts per detection level")
+    ap.add_argument("--keep", type=Path, help="--kernels: keep (and reuse) the per-setting JSON files here")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    model, tokenizer = load_model(args.model)
-    env = BasicArithmeticEnv()
-    tol = Tolerances()
-    done = rejected = tokens = 0
-    start = time.time()
-    task_id = 7000
-    while done < args.rollouts:
-        n = min(args.per_task, args.rollouts - done)
-        task = bench_task(task_id, args.tokens, max(1, n // 8), 8)
-        rollouts = prove_rollouts(model, tokenizer, env, task, BENCH_MINER, batch_size=8)[:n]
-        verdicts = audit_all(model, tokenizer, env, task, rollouts, k=args.tokens, tolerances=tol)
-        bad = [v for v in verdicts if not v.passed]
-        rejected += len(bad)
-        for v in bad:
-            print(f"  task {task_id}: rejected: {v.failures}")
-        done += len(rollouts)
-        tokens += sum(len(r.tokens) for r in rollouts)
-        task_id += 1
-        print(
-            f"{done}/{args.rollouts} rollouts, {tokens} tokens audited, {rejected} rejected, "
-            f"{time.time() - start:.0f} s",
-            flush=True,
+    if args.bf16:
+        from verifier.kernels import run_bf16_bench
+
+        run_bf16_bench(args.model, args.rollouts, args.tokens)
+        return
+    if args.kernels:
+        from verifier.kernels import run_kernels_bench
+
+        run_kernels_bench(
+            args.model, args.rollouts, args.tokens, floor_rollouts=args.floor_rollouts, keep=args.keep
         )
-    print(
-        f"honest {args.model}: {rejected} false rejections in {done} rollouts "
-        f"({tokens} generated tokens, every one checked; logprob tol {tol.logprob}, slack {tol.cdf_slack})"
-    )
+        return
+    from verifier.kernels import run_honest_bench
+
+    run_honest_bench(args.model, args.rollouts, args.tokens, args.threads, args.per_task)
 
 
 if __name__ == "__main__":

@@ -1105,6 +1105,37 @@ def bench_verify(
     guarded(body)
 
 
+@bench_app.command("honest")
+def bench_honest(
+    kernels: Annotated[
+        bool, typer.Option(help="Cross-kernel calibration: every ATen CPU capability x threads 1-2.")
+    ] = False,
+    bf16: Annotated[bool, typer.Option(help="The bf16 study: honest bf16 deviations vs cheats.")] = False,
+    model: Annotated[str, typer.Option(help="Model spec: smollm2, tiny, or a path.")] = "smollm2",
+    rollouts: Annotated[
+        int, typer.Option(min=1, help="Honest rollouts (per setting with --kernels).")
+    ] = 1000,
+    tokens: Annotated[int, typer.Option(min=1, max=4096, help="Max new tokens per rollout.")] = 48,
+    floor_rollouts: Annotated[int, typer.Option(min=1, help="--kernels: rollouts per detection level.")] = 16,
+) -> None:
+    """Honest false rejections at scale, or (--kernels) cross-kernel calibration and detection floor,
+    or (--bf16) the bf16 study; prints figures."""
+
+    def body() -> None:
+        if bf16:
+            import_entry("verifier.kernels", "run_bf16_bench", "The bf16 study")(
+                model, rollouts, tokens, typer.echo
+            )
+        elif kernels:
+            run = import_entry("verifier.kernels", "run_kernels_bench", "The kernels benchmark")
+            run(model, rollouts, tokens, floor_rollouts=floor_rollouts, out=typer.echo)
+        else:
+            run = import_entry("verifier.kernels", "run_honest_bench", "The honest benchmark")
+            run(model, rollouts, tokens, out=typer.echo)
+
+    guarded(body)
+
+
 @app.callback(invoke_without_command=True)
 def root(
     ctx: typer.Context,

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from verifier.challenge import DEFAULT_AUDIT_COUNT, DEFAULT_POSITIONS, get_challenge
+from verifier.challenge import get_challenge
 from verifier.commitments import MerkleTree, leaf_hash
 from verifier.env import Environment, Problem
+from verifier.params import AuditParams
 from verifier.prf import H, sample_indices
 from verifier.rollout import Rollout, TaskSpec, reward_to_micro
 from verifier.sampler import (
@@ -33,7 +34,7 @@ from verifier.sampler import (
     scaled_log_softmax,
     task_problems,
 )
-from verifier.verify import Tolerances, Verdict, prefill_logprobs, verify_rollouts
+from verifier.verify import Prefill, Verdict, prefill_logprobs, verify_rollouts
 
 BENCH_MINER = "0x" + "11" * 20
 OTHER_MINER = "0x" + "22" * 20
@@ -145,11 +146,11 @@ def audit_all(
     env: Environment,
     task: TaskSpec,
     rollouts: Sequence[Rollout],
-    k: int,
-    tolerances: Tolerances = Tolerances(),
     challenge_seed: bytes = b"bench",
+    prefill: Prefill = Prefill(),
 ) -> list[Verdict]:
-    """Audit every rollout individually (one Verdict each) under a real tree and challenge positions."""
+    """Audit every rollout individually (one Verdict each) under a real tree and challenge positions
+    (the task's k and tolerances: `task.audit`)."""
     tree = MerkleTree.of_rollouts(rollouts)
     problems = task_problems(env, task)
     verdicts = []
@@ -157,13 +158,14 @@ def audit_all(
     for r in rollouts:
         if r.miner not in challenges:
             total = task.total_rollouts
-            full = get_challenge(H("bench-challenge", challenge_seed), task.task_id, r.miner, total, total, k)
+            every = replace(task.audit, rollouts=total)
+            full = get_challenge(H("bench-challenge", challenge_seed), task.task_id, r.miner, total, every)
             challenges[r.miner] = (full, {item.index: item for item in full.items})
         full, items = challenges[r.miner]
         ch = replace(full, items=(items[task.rollout_index(r.p, r.g)],))
         proof = [tree.proof(leaf_hash(r))]
         verdicts.append(
-            verify_rollouts(model, tokenizer, env, task, tree.root, [r], proof, ch, tolerances, problems)
+            verify_rollouts(model, tokenizer, env, task, tree.root, [r], proof, ch, prefill, problems)
         )
     return verdicts
 
@@ -203,8 +205,7 @@ class BenchConfig:
     default_tokens: int = 128  # max tokens of the default task for the per-task figure
     num_problems: int = 8  # P of the default task
     rollouts_per_problem: int = 8  # G
-    audit_count: int = DEFAULT_AUDIT_COUNT
-    k: int = DEFAULT_POSITIONS
+    audit: AuditParams = field(default_factory=AuditParams)  # the default task's (m, k, tolerances)
     validators: int = 1
     calibrate: bool = True
     cost_reps: int = 2
@@ -214,11 +215,19 @@ class BenchConfig:
     calibration_tokens: int = 128
     honest_tiny: int = 1000
     detection_trials: int = 200
-    tolerances: Tolerances = field(default_factory=Tolerances)
 
 
-def bench_task(task_id: int, max_tokens: int, P: int, G: int, temperature_milli: int = 700) -> TaskSpec:
-    return TaskSpec(task_id, 1, P, G, max_tokens, temperature_milli, H("bench-seed", task_id))
+def bench_task(
+    task_id: int,
+    max_tokens: int,
+    P: int,
+    G: int,
+    temperature_milli: int = 700,
+    audit: AuditParams | None = None,
+) -> TaskSpec:
+    return TaskSpec(
+        task_id, 1, P, G, max_tokens, temperature_milli, H("bench-seed", task_id), audit or AuditParams()
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,10 +241,10 @@ def section_calibration(
     from verifier.calibration import TABLE_HEADER, PrefillSetting, measure_deviation, recommend_tolerances
 
     n = cfg.calibration_rollouts
-    task = bench_task(101, cfg.calibration_tokens, max(1, n // 4), 4)
+    task = bench_task(101, cfg.calibration_tokens, max(1, n // 4), 4, audit=cfg.audit)
     torch.set_num_threads(cfg.threads)
     rollouts = prove_rollouts(model, tokenizer, env, task, BENCH_MINER, batch_size=cfg.batch)[:n]
-    short_task = bench_task(102, 32, 2, 4)
+    short_task = bench_task(102, 32, 2, 4, audit=cfg.audit)
     short = prove_rollouts(model, tokenizer, env, short_task, BENCH_MINER, batch_size=1)
     settings = [
         PrefillSetting("batch 8, right padding, 1 thread (default)"),
@@ -262,9 +271,9 @@ def section_calibration(
     deviations.append(d)
     rec = recommend_tolerances(deviations)
     out(
-        f"recommended tolerances (10x worst fp32 deviation, floors 1e-4 / 1e-5): logprob {rec.logprob:.2e}, "
-        f"cdf slack {rec.cdf_slack:.2e}; in force: logprob {cfg.tolerances.logprob:.2e}, "
-        f"cdf slack {cfg.tolerances.cdf_slack:.2e}"
+        f"recommended tolerances (10x worst fp32 deviation, floors 1e-4 / 1e-5): logprob {rec.logprob_tol:.2e}, "
+        f"cdf slack {rec.edge_slack:.2e}; in force: logprob {cfg.audit.logprob_tol:.2e}, "
+        f"cdf slack {cfg.audit.edge_slack:.2e}"
     )
     return [(task, rollouts), (short_task, short)]
 
@@ -276,7 +285,7 @@ def measure_costs(
     from verifier.prf import sampler_us
 
     eos, pad = frozenset(), pad_token_id(tokenizer)  # no EOS: every row runs the full length
-    task = bench_task(200 + n_tok, n_tok, max(1, cfg.batch // 4), 4)
+    task = bench_task(200 + n_tok, n_tok, max(1, cfg.batch // 4), 4, audit=cfg.audit)
     problems = task_problems(env, task)
     pairs = [task.problem_and_rollout(i) for i in range(cfg.batch)]
     prompts = [chat_prompt_ids(tokenizer, env.messages(problems[p])) for p, _ in pairs]
@@ -303,16 +312,18 @@ def measure_costs(
         )
     tree = MerkleTree.of_rollouts(rollouts)
     full = get_challenge(
-        H("cost"), task.task_id, BENCH_MINER, task.total_rollouts, task.total_rollouts, cfg.k
+        H("cost"),
+        task.task_id,
+        BENCH_MINER,
+        task.total_rollouts,
+        replace(task.audit, rollouts=task.total_rollouts),
     )
     items = {it.index: it for it in full.items}
 
     def audit(rs: list[Rollout]) -> Verdict:
         ch = replace(full, items=tuple(items[task.rollout_index(r.p, r.g)] for r in rs))
         proofs = [tree.proof(leaf_hash(r)) for r in rs]
-        return verify_rollouts(
-            model, tokenizer, env, task, tree.root, rs, proofs, ch, cfg.tolerances, problems
-        )
+        return verify_rollouts(model, tokenizer, env, task, tree.root, rs, proofs, ch, Prefill(), problems)
 
     a_b1 = a_bb = math.inf
     for _ in range(cfg.cost_reps):
@@ -410,7 +421,9 @@ def section_honest(
     cfg: BenchConfig,
     out: Callable[[str], None],
 ) -> tuple[int, int]:
-    verdicts = audit_all(model, tokenizer, env, task, rollouts, k=task.max_tokens, tolerances=cfg.tolerances)
+    verdicts = audit_all(
+        model, tokenizer, env, replace(task, audit=replace(task.audit, positions=0)), rollouts
+    )
     rejected = sum(not v.passed for v in verdicts)
     out(f"honest {label}: {rejected} false rejections in {len(verdicts)} rollouts (every token checked)")
     return rejected, len(verdicts)
@@ -452,14 +465,17 @@ def detection_rates(
     model, tokenizer, env, task: TaskSpec, cfg: BenchConfig, out: Callable[[str], None], label: str
 ) -> tuple[dict[str, float], dict[str, list[Rollout]]]:
     """Per audited rollout detection rate of each cheat (every rollout of the cheater audited)."""
-    out(f"## per-rollout detection ({label}, {task.max_tokens} tokens, T = {task.temperature}, k = {cfg.k})")
+    out(
+        f"## per-rollout detection ({label}, {task.max_tokens} tokens, T = {task.temperature}, "
+        f"k = {task.audit.positions or 'all'})"
+    )
     out("| cheat | audited rollouts | caught | per-rollout detection d | failed checks |")
     out("|---|---|---|---|---|")
     rates: dict[str, float] = {}
     cheaters: dict[str, list[Rollout]] = {}
     for name in CHEATS:
         rs = cheat_rollouts(name, model, tokenizer, env, task, BENCH_MINER)
-        verdicts = audit_all(model, tokenizer, env, task, rs, k=cfg.k, tolerances=cfg.tolerances)
+        verdicts = audit_all(model, tokenizer, env, task, rs)
         caught = sum(not v.passed for v in verdicts)
         checks = sorted({c for v in verdicts for c in v.failed_checks()})
         rates[name] = caught / len(verdicts)
@@ -470,7 +486,7 @@ def detection_rates(
 
 def section_detection(model, tokenizer, env, cfg: BenchConfig, out: Callable[[str], None]) -> None:
     """Per audited rollout detection of each cheat, then per task/10 tasks by simulation vs formula."""
-    task = bench_task(300, 24, cfg.num_problems, cfg.rollouts_per_problem)
+    task = bench_task(300, 24, cfg.num_problems, cfg.rollouts_per_problem, audit=cfg.audit)
     total = task.total_rollouts
     rates, cheaters = detection_rates(model, tokenizer, env, task, cfg, out, "tiny model")
     honest = prove_rollouts(model, tokenizer, env, task, BENCH_MINER, batch_size=8)
@@ -492,9 +508,7 @@ def section_detection(model, tokenizer, env, cfg: BenchConfig, out: Callable[[st
             bad = set(sample_indices(H("cheat-set", trial, c), total, c))
             rs = [cheaters[sim_cheat][i] if i in bad else honest[i] for i in range(total)]
             tree = MerkleTree.of_rollouts(rs)
-            ch = get_challenge(
-                H("trial-beacon", trial), task.task_id, BENCH_MINER, total, cfg.audit_count, cfg.k
-            )
+            ch = get_challenge(H("trial-beacon", trial), task.task_id, BENCH_MINER, total, task.audit)
             audited = [rs[it.index] for it in ch.items]
             v = verify_rollouts(
                 model,
@@ -505,7 +519,7 @@ def section_detection(model, tokenizer, env, cfg: BenchConfig, out: Callable[[st
                 audited,
                 [tree.proof(leaf_hash(r)) for r in audited],
                 ch,
-                cfg.tolerances,
+                Prefill(),
                 problems,
             )
             caught.append(not v.passed)
@@ -513,7 +527,7 @@ def section_detection(model, tokenizer, env, cfg: BenchConfig, out: Callable[[st
         groups = [caught[i : i + 10] for i in range(0, len(caught) - 9, 10)]
         # 10-task figures need at least 10 trials; fewer (a smoke run) leaves that column empty.
         sim10 = f"{sum(any(g) for g in groups) / len(groups):.3f}" if groups else "n/a"
-        p1 = detection_formula(total, c, cfg.audit_count, d)
+        p1 = detection_formula(total, c, task.audit.rollouts, d)
         out(f"| {f:.2f} | {c} | {sim1:.3f} | {p1:.3f} | {sim10} | {1 - (1 - p1) ** 10:.3f} |")
     for target in (0.5, 0.9, 0.99):
         out(
@@ -539,12 +553,12 @@ def run_verify_bench(cfg: BenchConfig | None = None, out: Callable[[str], None] 
         for task, rs in calibrated:
             section_honest(model, tokenizer, env, rs, f"{cfg.model} task {task.task_id}", task, cfg, out)
         if cfg.smollm2_detection and cfg.model != "tiny":
-            det_task = bench_task(500, cfg.calibration_tokens // 4, 2, 4)
+            det_task = bench_task(500, cfg.calibration_tokens // 4, 2, 4, audit=cfg.audit)
             honest_det = prove_rollouts(model, tokenizer, env, det_task, BENCH_MINER, batch_size=cfg.batch)
             section_honest(model, tokenizer, env, honest_det, f"{cfg.model} task 500", det_task, cfg, out)
             detection_rates(model, tokenizer, env, det_task, cfg, out, cfg.model)
         tiny, tiny_tok = tiny_model(seed=0)
-        honest_task = bench_task(400, 24, max(1, cfg.honest_tiny // 8), 8)
+        honest_task = bench_task(400, 24, max(1, cfg.honest_tiny // 8), 8, audit=cfg.audit)
         honest = prove_rollouts(tiny, tiny_tok, env, honest_task, BENCH_MINER, batch_size=16)[
             : cfg.honest_tiny
         ]
@@ -552,12 +566,12 @@ def run_verify_bench(cfg: BenchConfig | None = None, out: Callable[[str], None] 
         section_detection(tiny, tiny_tok, env, cfg, out)
     per = figures.get(cfg.default_tokens) or next(iter(figures.values()))
     total = cfg.num_problems * cfg.rollouts_per_problem
-    audit_cost = cfg.validators * min(cfg.audit_count, total) * per["audit_bb"]
+    audit_cost = cfg.validators * cfg.audit.audited_count(total) * per["audit_bb"]
     gen_cost = total * per["prover_bb"]
     ratio = audit_cost / gen_cost
     out(
         f"default task: P = {cfg.num_problems}, G = {cfg.rollouts_per_problem}, {cfg.default_tokens} tokens, "
-        f"m = {cfg.audit_count}, k = {cfg.k}, validators = {cfg.validators}; audit {audit_cost:.2f} s vs "
+        f"m = {cfg.audit.rollouts}, k = {cfg.audit.positions or 'all'}, validators = {cfg.validators}; audit {audit_cost:.2f} s vs "
         f"generation {gen_cost:.2f} s per miner"
     )
     out("every validator audits the same challenge: with V validators the ratio is V times the figure below")

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 import torch
 
+from verifier.params import AuditParams
 from verifier.prf import sampler_us
 from verifier.rollout import Rollout, TaskSpec
 from verifier.sampler import pad_token_id, scaled_log_softmax
-from verifier.verify import Tolerances, cdf_interval_distance, prefill_logits
+from verifier.verify import cdf_interval_distance, prefill_logits
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def measure_deviation(
     task: TaskSpec,
     rollouts: Sequence[Rollout],
     setting: PrefillSetting,
-    tolerances: Tolerances | None = None,
+    params: AuditParams | None = None,
 ) -> Deviation:
     """Prefill every token of every rollout under `setting` and compare with the claimed values."""
     old_threads = torch.get_num_threads()
@@ -81,7 +82,7 @@ def measure_deviation(
     try:
         diffs: list[float] = []
         flips, worst_edge, flagged = 0, 0.0, 0
-        tol = tolerances or Tolerances()
+        params = params or task.audit
         pad = pad_token_id(tokenizer)
         for start in range(0, len(rollouts), setting.batch):
             chunk = rollouts[start : start + setting.batch]
@@ -104,7 +105,7 @@ def measure_deviation(
                     if distance > 0:
                         flips += 1
                         worst_edge = max(worst_edge, distance)
-                    flagged += int(distance > tol.cdf_slack or not diff <= tol.logprob)
+                    flagged += int(distance > params.edge_slack or not diff <= params.logprob_tol)
     finally:
         torch.set_num_threads(old_threads)
     diffs.sort()
@@ -120,9 +121,10 @@ def measure_deviation(
     )
 
 
-def recommend_tolerances(deviations: Sequence[Deviation], margin: float = 10.0) -> Tolerances:
-    """Tolerances `margin` times the worst honest deviation of the pinned-dtype settings, with floors
-    (1e-5 for the slack, 1e-4 for logprobs) so an unlucky unseen case does not reject honest work."""
+def recommend_tolerances(deviations: Sequence[Deviation], margin: float = 10.0) -> AuditParams:
+    """Audit parameters whose tolerances are `margin` times the worst honest deviation of the
+    pinned-dtype settings, with floors (1e-5 for the slack, 1e-4 for logprobs) so an unlucky unseen
+    case does not reject honest work."""
     worst_lp = max((d.dlogprob_max for d in deviations), default=0.0)
     worst_edge = max((d.max_edge_distance for d in deviations), default=0.0)
-    return Tolerances(logprob=max(1e-4, margin * worst_lp), cdf_slack=max(1e-5, margin * worst_edge))
+    return AuditParams.of_tolerances(max(1e-4, margin * worst_lp), max(1e-5, margin * worst_edge))

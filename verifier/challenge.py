@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from verifier.params import ALL_POSITIONS, AuditParams
 from verifier.prf import H, address_bytes, sample_indices
-
-DEFAULT_AUDIT_COUNT = 4  # m: audited rollouts per miner per validator
-DEFAULT_POSITIONS = 32  # k: checked decode positions per audited rollout
 
 
 @dataclass(frozen=True)
@@ -23,7 +21,10 @@ class AuditItem:
     position_key: bytes
 
     def positions(self, length: int, k: int) -> list[int]:
-        """k distinct positions of a completion of `length` tokens, ascending (all when k >= length)."""
+        """k distinct positions of a completion of `length` tokens, ascending; every position when
+        k = 0 (ALL_POSITIONS) or k >= length."""
+        if k == ALL_POSITIONS or k >= length:
+            return list(range(length))
         return sorted(sample_indices(self.position_key, length, k))
 
 
@@ -31,7 +32,7 @@ class AuditItem:
 class Challenge:
     task_id: int
     miner: str
-    k: int
+    k: int  # audited positions per rollout; 0 = every position
     items: tuple[AuditItem, ...]
 
     @property
@@ -54,15 +55,17 @@ def get_challenge(
     task_id: int,
     miner: str | bytes,
     total_rollouts: int,
-    audit_count: int = DEFAULT_AUDIT_COUNT,
-    k: int = DEFAULT_POSITIONS,
+    params: AuditParams,
 ) -> Challenge:
-    """Audit `min(audit_count, total)` rollouts: `sample_indices(audit_key, total, audit_count)`."""
+    """Audit `min(m, total)` rollouts, `sample_indices(audit_key, total, m)`, at k positions each
+    (every position when k = 0). m and k are the task's (`params`), never a node's settings."""
     if len(challenge_randomness) != 32:
         raise ValueError("challenge randomness must be 32 bytes")
-    if total_rollouts <= 0 or audit_count <= 0 or k <= 0:
-        raise ValueError("total_rollouts, audit_count and k must be positive")
+    if total_rollouts <= 0:
+        raise ValueError("total_rollouts must be positive")
+    if not isinstance(params, AuditParams):
+        raise TypeError("get_challenge takes the task's AuditParams")
     key = audit_key(challenge_randomness, task_id, miner)
-    indices = sample_indices(key, total_rollouts, audit_count)
+    indices = sample_indices(key, total_rollouts, params.rollouts)
     items = tuple(AuditItem(i, position_key(challenge_randomness, task_id, miner, i)) for i in indices)
-    return Challenge(task_id, "0x" + address_bytes(miner).hex(), k, items)
+    return Challenge(task_id, "0x" + address_bytes(miner).hex(), params.positions, items)

@@ -12,6 +12,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
+from verifier.params import AuditParams
 from verifier.prf import address_bytes
 
 REWARD_SCALE = 1_000_000
@@ -48,6 +49,8 @@ class TaskSpec:
     max_tokens: int
     temperature_milli: int  # T * 1000
     seed_randomness: bytes  # the verified randomness of the task's seed round, 32 bytes
+    audit: AuditParams = field(default_factory=AuditParams)  # the task's audit parameters (§7.1)
+    base_model_hash: bytes | None = None  # TaskParams.baseModelHash, when the caller knows it
 
     def __post_init__(self) -> None:
         if len(self.seed_randomness) != 32:
@@ -58,6 +61,10 @@ class TaskSpec:
             raise ValueError(f"max_tokens must be in 1..{MAX_SEQUENCE_TOKENS}")
         if self.temperature_milli <= 0:
             raise ValueError("temperature must be positive (greedy decoding is not verifiable)")
+        if not isinstance(self.audit, AuditParams):
+            raise ValueError("audit must be the task's AuditParams")
+        if self.base_model_hash is not None and len(self.base_model_hash) != 32:
+            raise ValueError("base_model_hash must be 32 bytes")
 
     @property
     def temperature(self) -> float:

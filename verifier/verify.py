@@ -16,21 +16,32 @@ import torch
 from verifier.challenge import Challenge
 from verifier.commitments import leaf_hash, verify_proof
 from verifier.env import Environment, Problem
+from verifier.params import VERIFIABLE_DTYPES
 from verifier.prf import sampler_us
 from verifier.rollout import REWARD_SCALE, Rollout, TaskSpec, reward_to_micro
 from verifier.sampler import chat_prompt_ids, eos_token_ids, pad_token_id, scaled_log_softmax, task_problems
 
-CHECKS = ("missing", "identity", "inclusion", "prompt", "length", "termination", "token", "logprob", "reward")
+CHECKS = (
+    "missing",
+    "identity",
+    "inclusion",
+    "prompt",
+    "length",
+    "termination",
+    "token",
+    "logprob",
+    "reward",
+    "policy",  # the miner's policy is not base + the adapter it joined with (PolicyMismatch "adapter")
+)
 
 
 @dataclass(frozen=True)
-class Tolerances:
-    """Numeric slack of the checks, set from measured honest deviations (PROTOCOL.md §9)."""
+class Prefill:
+    """How a validator batches its prefill: local choices that do not change the checks (both paddings
+    and any batch are calibrated, §9). The tolerances are the task's (`TaskSpec.audit`)."""
 
-    logprob: float = 5e-4  # max |claimed - recomputed| T-scaled logprob (12x the worst honest, §9)
-    cdf_slack: float = 5e-4  # how far u * total may sit outside the claimed token's CDF interval
-    prefill_batch: int = 8  # rows per prefill forward (memory bound; does not change the checks)
-    padding: str = "right"  # "right" or "left"; both calibrated
+    batch: int = 8  # rows per prefill forward (memory bound)
+    padding: str = "right"  # "right" or "left"
 
 
 @dataclass(frozen=True)
@@ -38,6 +49,7 @@ class Failure:
     index: int  # commit index p * G + g of the rollout
     check: str  # one of CHECKS
     detail: str
+    position: int | None = None  # the first failing position (token, logprob): a FAIL vote's evidence
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,69 @@ class Verdict:
 
     def failed_checks(self) -> set[str]:
         return {f.check for f in self.failures}
+
+
+@dataclass(frozen=True)
+class PolicyMismatch:
+    """Why a policy cannot audit a task: `what` is "dtype", "base model", "adapter" or "tokenizer"."""
+
+    what: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.what} differs from the task: {self.detail}"
+
+
+def tokenizer_mismatch(tokenizer, vocab_size: int) -> str | None:
+    """Why `tokenizer` cannot be the base model's: ids beyond the model's vocabulary, no EOS, no chat
+    template (prompts are derived from it, §5). TaskParams names no tokenizer hash, so this is the
+    consistency the task allows checking; a wrong tokenizer that fits also fails every audited
+    rollout's `prompt` check."""
+    if tokenizer.eos_token_id is None:
+        return "the tokenizer has no EOS token"
+    if len(tokenizer) > vocab_size:
+        return f"the tokenizer has {len(tokenizer)} tokens, the model's vocabulary {vocab_size}"
+    if int(tokenizer.eos_token_id) >= vocab_size:
+        return f"EOS id {tokenizer.eos_token_id} is outside the model's vocabulary of {vocab_size}"
+    if not getattr(tokenizer, "chat_template", None):
+        return "the tokenizer has no chat template"
+    return None
+
+
+def policy_mismatch(
+    task: TaskSpec,
+    *,
+    base_hash: bytes,
+    dtype: torch.dtype,
+    tokenizer,
+    vocab_size: int,
+    adapter_hash: bytes | None = None,
+    joined_adapter_hash: bytes | None = None,
+) -> PolicyMismatch | None:
+    """The first of dtype, base model, adapter, tokenizer in which the loaded policy differs from what
+    the task (and the miner's join) names; None when it may audit. A validator calls it before it
+    audits and abstains (or, for the miner's adapter, fails the miner) with this reason."""
+    audit = task.audit
+    if audit.dtype not in VERIFIABLE_DTYPES:
+        return PolicyMismatch(
+            "dtype", f"the task names {audit.dtype_name}, which this verifier refuses to audit (§9.7)"
+        )
+    if dtype != audit.torch_dtype:
+        return PolicyMismatch("dtype", f"the task names {audit.dtype_name}, the model is loaded in {dtype}")
+    if task.base_model_hash is not None and base_hash != task.base_model_hash:
+        return PolicyMismatch(
+            "base model",
+            f"the task names 0x{task.base_model_hash.hex()}, the loaded model is 0x{base_hash.hex()}",
+        )
+    if joined_adapter_hash is not None and adapter_hash != joined_adapter_hash:
+        loaded = "no adapter" if adapter_hash is None else f"0x{adapter_hash.hex()}"
+        return PolicyMismatch(
+            "adapter", f"the miner joined with 0x{joined_adapter_hash.hex()}, the loaded policy has {loaded}"
+        )
+    bad_tokenizer = tokenizer_mismatch(tokenizer, vocab_size)
+    if bad_tokenizer is not None:
+        return PolicyMismatch("tokenizer", bad_tokenizer)
+    return None
 
 
 def pad_batch(
@@ -176,13 +251,19 @@ def verify_rollouts(
     rollouts: Sequence[Rollout | None] | Mapping[int, Rollout],
     proofs: Sequence[Sequence[bytes] | None] | Mapping[int, Sequence[bytes]],
     challenge: Challenge,
-    tolerances: Tolerances = Tolerances(),
+    prefill: Prefill = Prefill(),
     problems: Sequence[Problem] | None = None,
 ) -> Verdict:
-    """Audit the challenged rollouts of `challenge.miner`. `rollouts`/`proofs` are aligned with
-    `challenge.items` (None when the miner did not serve one) or keyed by commit index."""
+    """Audit the challenged rollouts of `challenge.miner` under the task's audit parameters
+    (`task.audit`: positions, tolerances, dtype). `rollouts`/`proofs` are aligned with
+    `challenge.items` (None when the miner did not serve one) or keyed by commit index.
+    The caller checks the policy against the task first (`policy_mismatch`)."""
     if challenge.task_id != task.task_id:
         raise ValueError("the challenge is for another task")
+    if challenge.k != task.audit.positions:
+        raise ValueError(
+            f"the challenge audits k = {challenge.k} positions, the task says {task.audit.positions}"
+        )
     problems = list(problems) if problems is not None else task_problems(env, task)
     eos, pad = eos_token_ids(tokenizer), pad_token_id(tokenizer)
     vocab = int(model.get_output_embeddings().weight.shape[0])
@@ -233,18 +314,18 @@ def verify_rollouts(
             )
         to_prefill.append((i, r, prompt, item.positions(len(r.tokens), challenge.k)))
 
-    for start in range(0, len(to_prefill), tolerances.prefill_batch):
-        chunk = to_prefill[start : start + tolerances.prefill_batch]
+    for start in range(0, len(to_prefill), prefill.batch):
+        chunk = to_prefill[start : start + prefill.batch]
         logits = prefill_logits(
             model,
             [c[2] for c in chunk],
             [c[1].tokens for c in chunk],
             [c[3] for c in chunk],
             pad,
-            tolerances.padding,
+            prefill.padding,
         )
         for (i, r, _, positions), row_logits in zip(chunk, logits, strict=True):
-            failures.extend(check_positions(i, r, task, challenge.miner, positions, row_logits, tolerances))
+            failures.extend(check_positions(i, r, task, challenge.miner, positions, row_logits))
 
     score = sum(rewards) // len(rewards) if rewards else 0
     return Verdict(passed=not failures, score=score, audited=len(challenge.items), failures=failures)
@@ -257,31 +338,36 @@ def check_positions(
     miner: str,
     positions: list[int],
     logits: torch.Tensor,
-    tol: Tolerances,
 ) -> list[Failure]:
-    """The sampler rules at the challenged positions: token = inverse-CDF draw at u (within slack),
-    and |claimed logprob - recomputed| <= tolerance. u comes from the audited identity (the task,
-    the challenged miner, (p, g) of the commit index), never from the rollout's own claims."""
+    """The sampler rules at the challenged positions: token = inverse-CDF draw at u (within the
+    task's edge slack), and |claimed logprob - recomputed| <= the task's tolerance. u comes from the
+    audited identity (the task, the challenged miner, (p, g) of the commit index), never from the
+    rollout's own claims."""
+    slack, tol = task.audit.edge_slack, task.audit.logprob_tol
     p, g = task.problem_and_rollout(index)
     us = sampler_us(task.seed_randomness, task.task_id, miner, p, g, max(positions) + 1) if positions else []
     logp_rows = scaled_log_softmax(logits, task.temperature)
-    bad_tokens, bad_logprobs = [], []
+    bad_tokens, bad_logprobs, first_token = [], [], None
     worst_lp = 0.0
     for row, t in enumerate(positions):
         token = r.tokens[t]
         distance, expected = cdf_interval_distance(logp_rows[row], token, us[t])
-        if distance > tol.cdf_slack:
+        if distance > slack:
+            first_token = t if first_token is None else first_token
             bad_tokens.append(f"t={t} token {token} (sampler gives {expected}, off by {distance:.3g})")
         claimed = r.logprobs[t]
         diff = abs(claimed - float(logp_rows[row, token])) if math.isfinite(claimed) else math.inf
-        if diff > tol.logprob:
+        if diff > tol:
             bad_logprobs.append(t)
             worst_lp = max(worst_lp, diff)
     out = []
     if bad_tokens:
         out.append(
             Failure(
-                index, "token", f"{len(bad_tokens)}/{len(positions)} positions: " + "; ".join(bad_tokens[:3])
+                index,
+                "token",
+                f"{len(bad_tokens)}/{len(positions)} positions: " + "; ".join(bad_tokens[:3]),
+                first_token,
             )
         )
     if bad_logprobs:
@@ -291,6 +377,7 @@ def check_positions(
                 "logprob",
                 f"{len(bad_logprobs)}/{len(positions)} positions off by up to "
                 f"{worst_lp:.3g} (first at t={bad_logprobs[0]})",
+                bad_logprobs[0],
             )
         )
     return out

@@ -554,6 +554,12 @@ def task_params_dict(task: Task) -> dict[str, Any]:
         "verdict_deadline": p.verdict_deadline,
         "verify_deadline": p.verify_deadline,
         "posted_at": task.posted_at,
+        # The audit parameters (issue 14): node/roles/audit.py reads them into the verifier's AuditParams.
+        "audit_rollouts": p.audit_rollouts,
+        "audit_positions": p.audit_positions,
+        "logprob_tol_nano": p.logprob_tol_nano,
+        "edge_slack_nano": p.edge_slack_nano,
+        "dtype": int(p.dtype),
     }
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from chain.clients import Outcome, derive_forced_error_secret, forced_error_commitment
 from chain.clients import Role as ChainRole
 from chain.errors import ChainError, ChainRevert, format_rpt
+from node.roles.audit import audited_spec
 from node.roles.common import (
     DEADLINE_MARGIN,
     FINALIZE_DELAY,
@@ -62,11 +63,15 @@ ACTIVE = (
 
 class Miner:
     def __init__(self, ctx: NodeContext) -> None:
+        from node.model import PrecisionError, load_pinned_model
         from verifier.models import model_hash, new_adapter
 
         self.ctx = ctx
         s = ctx.settings
-        self.model, self.tokenizer = load_model_spec(s.model)
+        try:
+            self.model, self.tokenizer = load_pinned_model(s.model, load_model_spec)
+        except PrecisionError as exc:
+            raise RoleError(str(exc)) from None
         self.base_hash = model_hash(self.model)
         self.policy = new_adapter(self.model, rank=s.lora_rank, seed=0)
         self.policy.eval()
@@ -361,12 +366,15 @@ class Miner:
     def generate(self, tv: TaskView) -> bool:
         seed = task_randomness(self.ctx, tv.task_id, "seed")
         assert seed is not None
-        spec = tv.spec(seed)
+        spec = audited_spec(self.ctx, tv, seed)
         joined = {c.miner: c for c in self.ctx.store.commitments(tv.task_id)}[self.ctx.address]
         started = time.monotonic()
         with self.lock:
             self._activate(bytes.fromhex(joined.adapter_hash[2:]))
             rollouts = self.cheat_rollouts(tv, spec) if self.ctx.settings.cheat else self.prove(tv, spec)
+            # The devnet's cheater commits on purpose; an honest miner checks itself first.
+            if not self.ctx.settings.cheat and not self.self_audit_before_commit(tv, spec, rollouts):
+                return True
         records = [
             RolloutRecord(
                 problem=r.p,
@@ -402,6 +410,33 @@ class Miner:
             tokens=sum(len(r.tokens) for r in rollouts),
         )
         return True
+
+    # ---- self-audit: the validators' checks on a sample of our own rollouts, before committing ----
+
+    def self_audit_before_commit(self, tv: TaskView, spec: TaskSpec, rollouts: list[Rollout]) -> bool:
+        """Check the precision is still pinned and audit a sample of our rollouts with the validators'
+        code and the task's tolerances. On failure: no commit (FAILED, with the reason), so a
+        misconfigured miner loses the task's reward instead of its stake."""
+        from node.model import PrecisionError, check_precision
+        from node.roles.audit import self_audit
+
+        try:
+            check_precision()
+            result = self_audit(
+                self.policy, self.tokenizer, self.env(tv.env_name or ""), spec, self.ctx.address, rollouts
+            )
+        except PrecisionError as exc:
+            reason = str(exc)
+        else:
+            if result.passed:
+                event(log, "self-audit passed", task=tv.task_id, rollouts=result.indices)
+                return True
+            reason = f"self-audit failed, validators would reject these rollouts: {result.reason()}"
+        log.error("task %d: refusing to commit: %s", tv.task_id, reason)
+        self.ctx.store.transition(
+            tv.task_id, Role.MINER, MinerState.FAILED, note=f"refused to commit: {reason}"[:1000]
+        )
+        return False
 
     def prove(self, tv: TaskView, spec: TaskSpec) -> list[Rollout]:
         from verifier.sampler import prove_rollouts

@@ -24,10 +24,12 @@ from chain.clients import Role as ChainRole
 from chain.clients import Verdict as ChainVerdict
 from chain.clients import verdict_hash
 from chain.errors import ChainError, format_rpt
+from node.roles.audit import audit_challenge, audited_spec, policy_problem
 from node.roles.common import (
     DEADLINE_MARGIN,
     FINALIZE_DELAY,
     NodeContext,
+    RoleError,
     TaskView,
     chain_now,
     crash_point,
@@ -47,7 +49,6 @@ from node.roles.common import (
     task_view,
 )
 from node.store import Role, ValidatorState
-from verifier.challenge import get_challenge
 from verifier.commitments import MerkleTree, leaf_hash
 from verifier.rollout import Rollout
 
@@ -61,19 +62,24 @@ ACTIVE = (
 )
 
 
-def audit_tolerances(settings: Any) -> Any:
-    """The audit's tolerances, with the validator's prefill batch (--batch-size) as rows per forward."""
-    from verifier.verify import Tolerances
+def audit_prefill(settings: Any) -> Any:
+    """How the audit batches its prefill: the validator's --batch-size rows per forward. The
+    tolerances themselves are the task's (TaskSpec.audit), never a node setting."""
+    from verifier.verify import Prefill
 
-    return Tolerances(prefill_batch=settings.batch_size)
+    return Prefill(batch=settings.batch_size)
 
 
 class Validator:
     def __init__(self, ctx: NodeContext) -> None:
+        from node.model import PrecisionError, load_pinned_model
         from verifier.models import model_hash
 
         self.ctx = ctx
-        self.model, self.tokenizer = load_model_spec(ctx.settings.model)
+        try:
+            self.model, self.tokenizer = load_pinned_model(ctx.settings.model, load_model_spec)
+        except PrecisionError as exc:
+            raise RoleError(str(exc)) from None
         self.base_hash = model_hash(self.model)
         self.adapter_dir = ctx.settings.adapter_path
         self.adapter_dir.mkdir(parents=True, exist_ok=True)
@@ -186,24 +192,23 @@ class Validator:
         seed = task_randomness(self.ctx, task_id, "seed")
         chal = task_randomness(self.ctx, task_id, "challenge")
         assert seed is not None and chal is not None
-        spec = tv.spec(seed)
+        spec = self.audit_spec(tv, seed)
+        if spec is None:
+            return True
         env = self.env(tv.env_name or "")
-        total = spec.total_rollouts
         verdicts: list[dict[str, Any]] = []
         audits: list[tuple[str, Any, Any]] = []
         started = time.monotonic()
         for miner, state in miners:
-            challenge = get_challenge(
-                chal, task_id, miner, total, self.ctx.settings.audit_count, self.ctx.settings.positions
-            )
+            challenge = audit_challenge(chal, spec, miner)
             rollouts, proofs = self.openings(task_id, miner, state.root, tv, challenge.indices)
             policy = self.policy_for(miner, state.adapter_hash)
             if policy is None:
                 # The miner does not serve the adapter it joined with: nothing can be verified.
                 rollouts = [None] * len(challenge.indices)
                 policy = self.model
-            result = verify_rollouts(
-                self.model if policy is None else policy,
+            result = self.adapter_verdict(policy, spec, state.adapter_hash, challenge) or verify_rollouts(
+                policy,
                 self.tokenizer,
                 env,
                 spec,
@@ -211,7 +216,7 @@ class Validator:
                 rollouts,
                 proofs,
                 challenge,
-                tolerances=audit_tolerances(self.ctx.settings),
+                prefill=audit_prefill(self.ctx.settings),
             )
             verdicts.append(
                 {"miner": miner, "pass": result.passed, "score": result.score, "audited": result.audited}
@@ -259,6 +264,44 @@ class Validator:
         )
         return True
 
+    # ---- audit checks: the task's audit parameters and the policy named by the task -------------
+
+    def audit_spec(self, tv: TaskView, seed: bytes) -> Any:
+        """The task as the verifier sees it (audit parameters from the task, never from settings), or
+        None after abstaining (SKIPPED, with the reason) when this validator's model, dtype or
+        tokenizer is not the one the task names: its own misconfiguration, never the miners' fault."""
+        from node.model import PrecisionError, check_precision
+
+        try:
+            spec = audited_spec(self.ctx, tv, seed)
+            check_precision()
+        except (ValueError, PrecisionError) as exc:
+            return self._abstain(tv.task_id, str(exc))
+        mismatch = policy_problem(self.model, self.tokenizer, spec, self.base_hash)
+        if mismatch is not None:
+            return self._abstain(tv.task_id, str(mismatch))
+        return spec
+
+    def _abstain(self, task_id: int, reason: str) -> None:
+        self.ctx.store.transition(
+            task_id, Role.VALIDATOR, ValidatorState.SKIPPED, note=f"cannot audit: {reason}"[:1000]
+        )
+        event(log, "cannot audit the task", task=task_id, reason=reason)
+        return None
+
+    def adapter_verdict(self, policy: Any, spec: Any, joined: bytes, challenge: Any) -> Any:
+        """A failing Verdict naming the difference when the policy is not base + the adapter the miner
+        joined with (the miner's fault), else None."""
+        from verifier.verify import Failure, Verdict
+
+        if policy is self.model:
+            return None
+        mismatch = policy_problem(policy, self.tokenizer, spec, self.base_hash, joined)
+        if mismatch is None:
+            return None
+        failures = [Failure(i, "policy", str(mismatch)) for i in challenge.indices]
+        return Verdict(passed=False, score=0, audited=len(challenge.indices), failures=failures)
+
     def openings(
         self, task_id: int, miner: str, root: bytes, tv: TaskView, indices: list[int]
     ) -> tuple[list[Rollout | None], list[list[bytes] | None]]:
@@ -295,7 +338,7 @@ class Validator:
 
     def policy_for(self, miner: str, adapter_hash: bytes) -> Any:
         """Base model + the adapter the miner joined with (fetched by hash from the miner's peer)."""
-        from verifier.models import load_adapter
+        from verifier.models import ModelError, load_adapter
 
         if adapter_hash in self.policies:
             return self.policies[adapter_hash]
@@ -309,7 +352,11 @@ class Validator:
             except Exception as exc:  # noqa: BLE001 - RequestError / ModelError: the miner failed to serve
                 log.warning("adapter 0x%s of %s could not be fetched: %s", adapter_hash.hex(), miner, exc)
                 return None
-        policy = load_adapter(copy.deepcopy(self.model), directory, expected_hash=adapter_hash)
+        try:
+            policy = load_adapter(copy.deepcopy(self.model), directory, expected_hash=adapter_hash)
+        except ModelError as exc:
+            log.warning("adapter 0x%s of %s is unusable: %s", adapter_hash.hex(), miner, exc)
+            return None
         policy.eval()
         self.policies[adapter_hash] = policy
         return policy

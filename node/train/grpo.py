@@ -152,7 +152,9 @@ def completion_logprobs(
     prompt = torch.tensor([list(prompt_ids)], dtype=torch.long, device=device)
     if prompt_grad:
         full = torch.cat([prompt.expand(n, -1), ids], dim=1)
-        attention = torch.cat([torch.ones((n, prompt.shape[1]), dtype=torch.long, device=device), mask.long()], dim=1)
+        attention = torch.cat(
+            [torch.ones((n, prompt.shape[1]), dtype=torch.long, device=device), mask.long()], dim=1
+        )
         out = model(input_ids=full, attention_mask=attention, logits_to_keep=width + 1, use_cache=False)
         logits = out.logits[:, :-1, :]
     else:
@@ -167,7 +169,9 @@ def completion_logprobs(
         attention = torch.cat(
             [torch.ones((n, head.shape[1] + 1), dtype=torch.long, device=device), mask[:, :-1].long()], dim=1
         )
-        positions = torch.arange(head.shape[1], head.shape[1] + width, device=device).unsqueeze(0).expand(n, -1)
+        positions = (
+            torch.arange(head.shape[1], head.shape[1] + width, device=device).unsqueeze(0).expand(n, -1)
+        )
         out = model(
             input_ids=tail,
             attention_mask=attention,

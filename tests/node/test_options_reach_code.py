@@ -60,10 +60,10 @@ class Use:
         return pick_training_rollouts(list(range(100)), list(range(100)), self.settings, task_id=1)
 
     @property
-    def tolerances(self) -> Any:
-        from node.roles.validator import audit_tolerances
+    def prefill(self) -> Any:
+        from node.roles.validator import audit_prefill
 
-        return audit_tolerances(self.settings)
+        return audit_prefill(self.settings)
 
     @staticmethod
     def root_handlers() -> list[logging.Handler]:
@@ -165,7 +165,7 @@ ROWS: dict[str, Row] = {
     # [validator]
     "validator.stake": Row("300", lambda u, v: u.settings.stake == 300 * RPT),
     "validator.auto_stake": Row(False, lambda u, v: u.settings.stake == 0),
-    "validator.batch_size": Row(3, lambda u, v: u.tolerances.prefill_batch == v),
+    "validator.batch_size": Row(3, lambda u, v: u.prefill.batch == v),
     "validator.finalize": Row(False, lambda u, v: u.settings.finalize is False),
     "validator.max_tasks": Row(4, lambda u, v: u.settings.max_tasks == v),
     # [proposer]

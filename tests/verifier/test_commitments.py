@@ -90,13 +90,15 @@ def test_malformed_proofs_are_rejected_not_raised():
 
 def test_proofs_against_deployed_settlement(chain_for, clock, task_params, devnet_beacon, accounts):
     """Commit a real tree on Anvil and check every proof with Settlement.verifyLeaf (OZ MerkleProof)."""
-    from chain.clients import Role
+    from chain.clients import Role, forced_error_commitment
 
     proposer, miner = chain_for(0), chain_for(1)
     miner.stakes.stake(Role.MINER, 1_000 * 10**18)
     params = task_params(step=60)
     task_id = proposer.board.post_task(params)
-    assert miner.settlement.join(task_id, b"\x01" * 32) is not None
+    secret = b"\x05" * 32
+    commitment = forced_error_commitment(task_id, miner.address, secret)
+    assert miner.settlement.join(task_id, b"\x01" * 32, commitment) is not None
     clock.warp_to(params.join_deadline + 1)
     count = params.num_problems * params.rollouts_per_problem
     rs = [

@@ -3,6 +3,8 @@ copy of the weights and greedy decoding are caught."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from verifier_helpers import MINER, make_task
 
@@ -32,7 +34,13 @@ def setting(smol):
 
 def audit_all(model, tok, env, task, rollouts):
     tree = MerkleTree.of_rollouts(rollouts)
-    ch = get_challenge(b"\x05" * 32, task.task_id, MINER, task.total_rollouts, task.total_rollouts, 12)
+    ch = get_challenge(
+        b"\x05" * 32,
+        task.task_id,
+        MINER,
+        task.total_rollouts,
+        replace(task.audit, rollouts=task.total_rollouts),
+    )
     picked = [rollouts[i] for i in ch.indices]
     return verify_rollouts(
         model, tok, env, task, tree.root, picked, [tree.proof(leaf_hash(r)) for r in picked], ch

@@ -18,27 +18,28 @@ from verifier.bench import (
 )
 from verifier.challenge import get_challenge
 from verifier.commitments import MerkleTree, leaf_hash
+from verifier.params import AuditParams
 from verifier.rollout import Rollout
 from verifier.sampler import prove_rollouts
-from verifier.verify import Tolerances, verify_rollouts
+from verifier.verify import Prefill, verify_rollouts
 
 CHALLENGE_R = b"\x99" * 32
 
 
 def audit(
-    model, tok, env, task, rollouts, miner=MINER, audit_count=None, k=64, served=None, tol=Tolerances()
+    model, tok, env, task, rollouts, miner=MINER, audit_count=None, k=0, served=None, prefill=Prefill()
 ):
-    """Commit `rollouts` (the miner's full set) in a tree, challenge, serve `served` (default: the
-    committed ones) with the committed tree's proofs, and verify."""
+    """Commit `rollouts` (the miner's full set) in a tree, challenge (m = audit_count, default every
+    rollout; k positions, default every one), serve `served` (default: the committed ones) with the
+    committed tree's proofs, and verify."""
     tree = MerkleTree.of_rollouts(rollouts)
-    ch = get_challenge(
-        CHALLENGE_R, task.task_id, miner, task.total_rollouts, audit_count or task.total_rollouts, k
-    )
+    task = replace(task, audit=replace(task.audit, rollouts=audit_count or task.total_rollouts, positions=k))
+    ch = get_challenge(CHALLENGE_R, task.task_id, miner, task.total_rollouts, task.audit)
     served = served if served is not None else rollouts
     by_index = {task.rollout_index(r.p, r.g): (r, c) for r, c in zip(served, rollouts, strict=True)}
     picked = [by_index[i][0] for i in ch.indices]
     proofs = [tree.proof(leaf_hash(by_index[i][1])) for i in ch.indices]
-    return verify_rollouts(model, tok, env, task, tree.root, picked, proofs, ch, tol)
+    return verify_rollouts(model, tok, env, task, tree.root, picked, proofs, ch, prefill)
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +81,7 @@ def test_verdict_passes_with_right_and_left_prefill_padding(tiny, env, honest):
     model, tok = tiny
     task, rollouts = honest
     for padding in ("left", "right"):
-        assert audit(model, tok, env, task, rollouts, tol=Tolerances(padding=padding)).passed
+        assert audit(model, tok, env, task, rollouts, prefill=Prefill(padding=padding)).passed
 
 
 def caught_by(verdict) -> set[str]:
@@ -222,7 +223,7 @@ def test_every_failed_check_is_named(tiny, env, honest):
     verdict = audit(model, tok, env, task, cheat, audit_count=2)
     assert caught_by(verdict) == {"reward", "logprob"}
     assert {f.index for f in verdict.failures} == set(
-        get_challenge(CHALLENGE_R, task.task_id, MINER, task.total_rollouts, 2, 64).indices
+        get_challenge(CHALLENGE_R, task.task_id, MINER, task.total_rollouts, AuditParams(rollouts=2)).indices
     )
     assert all(f.detail for f in verdict.failures)
 
@@ -231,7 +232,8 @@ def test_missing_and_malformed_rollouts(tiny, env, honest):
     model, tok = tiny
     task, rollouts = honest
     tree = MerkleTree.of_rollouts(rollouts)
-    ch = get_challenge(CHALLENGE_R, task.task_id, MINER, task.total_rollouts, 2, 8)
+    task = replace(task, audit=AuditParams(rollouts=2, positions=8))
+    ch = get_challenge(CHALLENGE_R, task.task_id, MINER, task.total_rollouts, task.audit)
     v = verify_rollouts(model, tok, env, task, tree.root, [None, None], [None, None], ch)
     assert caught_by(v) == {"missing"} and v.score == 0
     bad = Rollout(task.task_id, MINER, *task.problem_and_rollout(ch.indices[0]), (1,), (), (), 0)
@@ -248,6 +250,6 @@ def test_cdf_interval_distance_and_slack():
     logp = torch.log(torch.tensor([0.25, 0.25, 0.5], dtype=torch.float64))
     assert cdf_interval_distance(logp, 1, 0.3) == (0.0, 1)
     distance, expected = cdf_interval_distance(logp, 1, 0.5 + 1e-6)  # just past token 1's upper edge
-    assert expected == 2 and 0 < distance < 2e-6 < Tolerances().cdf_slack
+    assert expected == 2 and 0 < distance < 2e-6 < AuditParams().edge_slack
     distance, expected = cdf_interval_distance(logp, 0, 0.9)
-    assert expected == 2 and distance > Tolerances().cdf_slack
+    assert expected == 2 and distance > AuditParams().edge_slack

@@ -12,6 +12,7 @@ import torch
 
 from verifier.challenge import get_challenge
 from verifier.commitments import MerkleTree, leaf_hash, logprobs_hash, tokens_hash
+from verifier.params import AuditParams
 from verifier.prf import H, problem_seed, sample_indices, sampler_us
 from verifier.rollout import Rollout
 from verifier.sampler import inverse_cdf_draw
@@ -47,7 +48,7 @@ def make_vectors() -> dict:
     rollouts = vector_rollouts()
     tree = MerkleTree.of_rollouts(rollouts)
     leaf = leaf_hash(rollouts[4])
-    challenge = get_challenge(CHALLENGE, 9, MINER, 6, 2, 3)
+    challenge = get_challenge(CHALLENGE, 9, MINER, 6, AuditParams(rollouts=2, positions=3))
     return {
         "prf": {
             "seed_randomness": SEED.hex(),

@@ -1,0 +1,72 @@
+"""The node's model: loaded in the task's dtype with its float32 precision pinned (PROTOCOL.md §5).
+
+An honest miner that generates with TF32 matmuls (which some frameworks switch on) or under
+autocast commits logprobs the validators' float32 prefill rejects (issue 14 measured 22.6x the
+tolerance on 8 of 8 rollouts). The node therefore pins "highest" float32 matmul precision, turns
+TF32 off, refuses to start when something forces it back on, and re-checks before each use.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+
+# Environment switches that force TF32 behind torch's back (cuBLAS / PyTorch overrides).
+TF32_OVERRIDES = ("TORCH_ALLOW_TF32_CUBLAS_OVERRIDE", "NVIDIA_TF32_OVERRIDE")
+
+
+class PrecisionError(RuntimeError):
+    """The process cannot compute the protocol's float32 logits; the sentence says what to change."""
+
+
+def precision_problem() -> str | None:
+    """Why this process would not compute exact float32 matmuls, or None."""
+    for name in TF32_OVERRIDES:
+        value = os.environ.get(name)
+        if name == "TORCH_ALLOW_TF32_CUBLAS_OVERRIDE" and value not in (None, "", "0"):
+            return f"{name}={value} forces TF32 matmuls; unset it"
+        if name == "NVIDIA_TF32_OVERRIDE" and value not in (None, "", "0"):
+            return f"{name}={value} lets cuBLAS use TF32; unset it or set it to 0"
+    if torch.get_float32_matmul_precision() != "highest":
+        return (
+            f'torch float32 matmul precision is "{torch.get_float32_matmul_precision()}" (TF32 or bf16 '
+            'passes); the protocol needs "highest"'
+        )
+    if torch.backends.cuda.matmul.allow_tf32:
+        return "torch.backends.cuda.matmul.allow_tf32 is on; the protocol needs it off"
+    if torch.backends.cudnn.allow_tf32 and torch.cuda.is_available():
+        return "torch.backends.cudnn.allow_tf32 is on; the protocol needs it off"
+    for device in ("cpu", "cuda"):
+        if torch.is_autocast_enabled(device):
+            return f"autocast is enabled on {device}; the protocol computes in the task's dtype, without autocast"
+    return None
+
+
+def pin_precision() -> None:
+    """Exact float32 matmuls (no TF32, no reduced-precision reductions); raises PrecisionError when
+    the process still would not compute them (an environment override, an enclosing autocast)."""
+    torch.set_float32_matmul_precision("highest")
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    problem = precision_problem()
+    if problem is not None:
+        raise PrecisionError(f"Refusing to start: {problem}.")
+
+
+def check_precision() -> None:
+    """Raise PrecisionError if anything switched the pinned precision off since `pin_precision`."""
+    problem = precision_problem()
+    if problem is not None:
+        raise PrecisionError(f"The float32 precision changed after start-up: {problem}.")
+
+
+def load_pinned_model(spec: str, load: Any) -> tuple[Any, Any]:
+    """Pin the precision, then `load(spec)` -> (model, tokenizer); the model must be float32."""
+    pin_precision()
+    model, tokenizer = load(spec)
+    dtype = next(model.parameters()).dtype
+    if dtype != torch.float32:
+        raise PrecisionError(f"The model {spec!r} loaded in {dtype}; the protocol's tasks are fp32 (§5).")
+    return model, tokenizer

@@ -1,0 +1,190 @@
+"""The node's side of issue 14: audit parameters read from the stored task only, the miner's
+self-audit with the validators' code, and the pinned float32 precision (node/roles/audit.py,
+node/model.py)."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+
+import pytest
+import torch
+from verifier_helpers import MINER, make_task
+
+from node.model import PrecisionError, check_precision, load_pinned_model, pin_precision
+from node.roles.audit import audit_challenge, self_audit, task_audit_params
+from verifier.bench import perturbed_copy
+from verifier.models import tiny_model
+from verifier.params import AuditParams
+from verifier.sampler import prove_rollouts
+
+CHAL = b"\x31" * 32
+
+
+def test_audit_params_come_from_the_stored_task():
+    stored = {
+        "num_problems": 4,
+        "audit_rollouts": 7,
+        "audit_positions": 0,
+        "logprob_tol_nano": 150_000,
+        "edge_slack_nano": 20_000,
+        "dtype": 0,
+    }
+    params = task_audit_params(stored)
+    assert params == AuditParams(rollouts=7, positions=0, logprob_tol_nano=150_000, edge_slack_nano=20_000)
+    assert task_audit_params({"num_problems": 4}) == AuditParams()  # recorded before the fields existed
+    with pytest.raises(ValueError, match="audit parameters are invalid"):
+        task_audit_params({"audit_rollouts": 0})
+
+
+def test_two_validators_of_one_task_draw_the_same_sample():
+    """m is the task's: validators whatever their settings draw the same challenge; another task's m
+    draws another sample size."""
+    spec = replace(make_task(P=8, G=8), audit=task_audit_params({"audit_rollouts": 6}))
+    a, b = audit_challenge(CHAL, spec, MINER), audit_challenge(CHAL, replace(spec), MINER)
+    assert a == b and len(a.indices) == 6 and a.k == 0
+    assert len(audit_challenge(CHAL, replace(spec, audit=AuditParams(rollouts=2)), MINER).indices) == 2
+
+
+def test_self_audit_passes_honest_rollouts_and_names_what_fails(tiny, env):
+    model, tok = tiny
+    task = make_task(task_id=1401, max_tokens=12, P=2, G=4)
+    honest = prove_rollouts(model, tok, env, task, MINER, batch_size=8)
+    result = self_audit(model, tok, env, task, MINER, honest)
+    assert result.passed and len(result.indices) == 4
+    # A miner whose generation differs from its committed policy (here: perturbed weights, like a
+    # TF32 or autocast generation) learns it before committing.
+    drifted = prove_rollouts(perturbed_copy(model, 1e-3), tok, env, task, MINER, batch_size=8)
+    result = self_audit(model, tok, env, task, MINER, drifted)
+    assert not result.passed and "logprob" in result.reason()
+
+
+@pytest.fixture
+def restore_precision():
+    before = torch.get_float32_matmul_precision()
+    yield
+    torch.set_float32_matmul_precision(before)
+    torch.backends.cuda.matmul.allow_tf32 = False
+
+
+def test_precision_is_pinned_and_changes_are_refused(restore_precision, monkeypatch):
+    pin_precision()
+    assert torch.get_float32_matmul_precision() == "highest"
+    check_precision()
+    torch.set_float32_matmul_precision("high")  # what some frameworks switch on (TF32)
+    with pytest.raises(PrecisionError, match='"high".*"highest"'):
+        check_precision()
+    pin_precision()
+    torch.backends.cuda.matmul.allow_tf32 = True
+    with pytest.raises(PrecisionError, match="TF32"):  # allow_tf32 = True lowers the precision to "high"
+        check_precision()
+    pin_precision()
+    with torch.autocast("cpu", dtype=torch.bfloat16), pytest.raises(PrecisionError, match="autocast"):
+        check_precision()
+    monkeypatch.setenv("TORCH_ALLOW_TF32_CUBLAS_OVERRIDE", "1")
+    with pytest.raises(PrecisionError, match="Refusing to start.*TORCH_ALLOW_TF32_CUBLAS_OVERRIDE"):
+        pin_precision()
+
+
+def test_a_model_loaded_in_another_dtype_is_refused(restore_precision, tiny):
+    model, tok = tiny
+    half = (copy.deepcopy(model).to(torch.bfloat16), tok)
+    with pytest.raises(PrecisionError, match="bfloat16"):
+        load_pinned_model("tiny", lambda spec: half)
+    assert load_pinned_model("tiny", lambda spec: tiny)[0] is model
+
+
+def test_the_chain_task_s_audit_fields_reach_the_verifier():
+    """TaskBoard.TaskParams -> the stored task -> AuditParams: the values posted on chain, not defaults."""
+    from chain.clients import Dtype, Task, TaskParams, TaskStatus
+    from node.roles.common import task_params_dict
+
+    params = TaskParams(
+        env_id=b"\x01" * 32,
+        difficulty=1,
+        num_problems=4,
+        rollouts_per_problem=4,
+        max_tokens=64,
+        temperature_milli=700,
+        base_model_hash=b"\x02" * 32,
+        reward=10**18,
+        join_deadline=1,
+        commit_deadline=2,
+        verdict_deadline=3,
+        verify_deadline=4,
+        audit_rollouts=9,
+        audit_positions=0,
+        logprob_tol_nano=120_000,
+        edge_slack_nano=7_000,
+        dtype=Dtype.FP32,
+    )
+    task = Task(5, params, "0x" + "aa" * 20, 0, 1, 2, list(TaskStatus)[0])
+    stored = task_params_dict(task)
+    assert task_audit_params(stored) == AuditParams(
+        rollouts=9, positions=0, logprob_tol_nano=120_000, edge_slack_nano=7_000, dtype=0
+    )
+    bf16 = task_audit_params(task_params_dict(replace(task, params=replace(params, dtype=Dtype.BF16))))
+    assert bf16.dtype_name == "bf16"
+
+
+def stored_task(store, task_id: int, base_hash: bytes, **audit) -> None:
+    from node.store import Role
+
+    params = {
+        "env_id": "0x" + "01" * 32,
+        "difficulty": 1,
+        "num_problems": 4,
+        "rollouts_per_problem": 4,
+        "max_tokens": 16,
+        "temperature_milli": 700,
+        "base_model_hash": "0x" + base_hash.hex(),
+        "reward": "1",
+        "join_deadline": 1,
+        "commit_deadline": 2,
+        "verdict_deadline": 3,
+        "verify_deadline": 4,
+        "posted_at": 0,
+        **audit,
+    }
+    store.upsert_task(task_id, proposer="0x" + "aa" * 20, params=params, seed_round=1, challenge_round=2)
+    store.track_task(task_id, Role.VALIDATOR)
+
+
+def test_validator_abstains_and_says_what_differs(tmp_path, tiny):
+    """The validator's pre-audit check with a real store: a task naming another base model or bf16 is
+    not audited (SKIPPED, the note names what differs); a matching task gives the task's AuditParams."""
+    from types import SimpleNamespace
+
+    from node.roles.common import task_view
+    from node.roles.validator import Validator
+    from node.store import Role, ValidatorState, open_store
+    from verifier.models import model_hash
+
+    model, tok = tiny
+    store = open_store(f"sqlite:///{tmp_path / 'node.db'}")
+    validator = Validator.__new__(Validator)  # its model and store, without a chain or a network
+    validator.ctx = SimpleNamespace(store=store)
+    validator.model, validator.tokenizer, validator.base_hash = model, tok, model_hash(model)
+    other = model_hash(tiny_model(seed=1)[0])
+    stored_task(store, 1, other)
+    stored_task(store, 2, validator.base_hash, dtype=1)
+    stored_task(store, 3, validator.base_hash, audit_rollouts=7, logprob_tol_nano=120_000)
+    seed = b"\x05" * 32
+    assert validator.audit_spec(task_view(validator.ctx, 1), seed) is None
+    assert validator.audit_spec(task_view(validator.ctx, 2), seed) is None
+    spec = validator.audit_spec(task_view(validator.ctx, 3), seed)
+    assert (
+        spec.audit == AuditParams(rollouts=7, logprob_tol_nano=120_000)
+        and spec.base_model_hash == validator.base_hash
+    )
+    notes = {
+        row.task_id: (row.state, row.note) for row in store.task_states() if row.role == Role.VALIDATOR.value
+    }
+    assert notes[1][0] == ValidatorState.SKIPPED.value and "base model differs" in notes[1][1]
+    assert other.hex() in notes[1][1] and validator.base_hash.hex() in notes[1][1]
+    assert (
+        notes[2][0] == ValidatorState.SKIPPED.value
+        and "dtype differs" in notes[2][1]
+        and "bf16" in notes[2][1]
+    )
+    assert notes[3][0] == ValidatorState.SEEN.value
