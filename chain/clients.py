@@ -130,8 +130,10 @@ class TaskParams:
     max_miners: int = 16  # 1..128; per-miner cap = miner pool / max_miners
     audit_rollouts: int = 4  # m: rollouts audited per miner, 1..P*G
     audit_positions: int = 0  # k: positions checked per audited rollout, 0 = every position
-    logprob_tol_nano: int = 500_000  # |delta logprob| tolerance in 1e-9 nats (5e-4, verifier default)
-    edge_slack_nano: int = 500_000  # inverse-CDF interval slack in 1e-9 (5e-4, verifier default)
+    # The protocol's calibrated defaults (PROTOCOL §9.2; verifier.params holds them, and a test keeps
+    # these equal: chain/ does not import the verifier, which pulls in torch).
+    logprob_tol_nano: int = 150_000  # |delta logprob| tolerance in 1e-9 nats (1.5e-4)
+    edge_slack_nano: int = 10_000  # inverse-CDF interval slack in 1e-9 (1e-5)
     dtype: int = Dtype.FP32
 
     def as_tuple(self) -> tuple[Any, ...]:

@@ -29,7 +29,7 @@ from chain.clients import Chain, Outcome, Vote
 from chain.deploy import BeaconConfig, Deployment, DeployParams, deploy_all
 from chain.events import InMemoryCursorStore
 from chain.keys import create_keystore, load_identity_secret
-from verifier.challenge import DEFAULT_AUDIT_COUNT, DEFAULT_POSITIONS
+from verifier.params import ALL_POSITIONS, DEFAULT_AUDIT_ROLLOUTS
 
 RPT = 10**18
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -75,8 +75,8 @@ class DevnetOptions:
     commit_window: int = 75
     verdict_window: int = 50
     reveal_window: int = 12
-    audit_count: int = DEFAULT_AUDIT_COUNT  # m, one constant (verifier.challenge)
-    positions: int = DEFAULT_POSITIONS  # k
+    audit_count: int = DEFAULT_AUDIT_ROLLOUTS  # m, posted by the devnet's proposer (verifier.params)
+    positions: int = ALL_POSITIONS  # k, 0 = every position
     cheap_model: str = "tiny:7"
     train: bool = _d("miner.train")
     threads: int = _d("model.threads")
@@ -105,7 +105,7 @@ class DevnetOptions:
             verdict_window=14,
             reveal_window=6,
             audit_count=2,
-            positions=8,
+            positions=0,
             cheap_model="tiny:7",
             env="devnet_letters",
             live=False,

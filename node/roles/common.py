@@ -32,7 +32,7 @@ from node.config import MAX_CONFIG_BYTES, option_default, rpt_to_units
 from node.store import Role, Store, TxStatus, open_store
 from node.store.store import default_store_url
 from verifier.beacon import Beacon, ChainInfo, DrandClient
-from verifier.challenge import DEFAULT_AUDIT_COUNT, DEFAULT_POSITIONS
+from verifier.params import ALL_POSITIONS, DEFAULT_AUDIT_ROLLOUTS
 from verifier.rollout import TaskSpec
 
 log = logging.getLogger("rollproof.roles")
@@ -103,8 +103,10 @@ class RoleSettings:
     use_gossip: bool = (
         True  # take audited rollouts from gossip when complete (False: always request openings)
     )
-    audit_count: int = DEFAULT_AUDIT_COUNT  # m (one constant, verifier.challenge)
-    positions: int = DEFAULT_POSITIONS  # k
+    # What a proposer posts as the task's auditRollouts (m) and auditPositions (k, 0 = every
+    # position); every other role reads them from the task (verifier.params holds the defaults).
+    audit_count: int = DEFAULT_AUDIT_ROLLOUTS
+    positions: int = ALL_POSITIONS
     finalize: bool = _d("validator.finalize")
     # proposer
     tasks: int = _d("proposer.tasks")

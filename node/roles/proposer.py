@@ -43,6 +43,20 @@ from node.store import ProposerState, Role
 log = logging.getLogger("rollproof.proposer")
 
 
+def audit_fields(settings: Any) -> dict[str, int]:
+    """The task's audit parameters as posted: m and k from the proposer's settings, the tolerances
+    and dtype from the protocol's calibrated defaults (verifier.params, PROTOCOL §9.2)."""
+    from verifier.params import DEFAULT_EDGE_SLACK_NANO, DEFAULT_LOGPROB_TOL_NANO, DTYPE_FP32
+
+    return {
+        "audit_rollouts": min(settings.audit_count, settings.num_problems * settings.rollouts_per_problem),
+        "audit_positions": settings.positions,
+        "logprob_tol_nano": DEFAULT_LOGPROB_TOL_NANO,
+        "edge_slack_nano": DEFAULT_EDGE_SLACK_NANO,
+        "dtype": DTYPE_FP32,
+    }
+
+
 def post_is_due(settings: Any, last_posted_at: int | None, now: float) -> bool:
     """--interval: at least `interval` seconds from posting one task to posting the next."""
     return settings.interval <= 0 or last_posted_at is None or now >= last_posted_at + settings.interval
@@ -150,6 +164,7 @@ class Proposer:
             commit_deadline=commit,
             verdict_deadline=verdict,
             verify_deadline=verify,
+            **audit_fields(s),
         )
         intent = f"posting task #{posted + 1}"
         receipt = board.send("postTask", params.as_tuple(), description=intent)

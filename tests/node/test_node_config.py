@@ -242,15 +242,15 @@ def test_protection_defaults_agree_with_the_p2p_layer() -> None:
 def test_audit_parameters_have_one_source() -> None:
     from node.devnet import DevnetOptions
     from node.roles.common import RoleSettings
-    from verifier.challenge import DEFAULT_AUDIT_COUNT, DEFAULT_POSITIONS
+    from verifier.params import ALL_POSITIONS, DEFAULT_AUDIT_ROLLOUTS
 
     bare = RoleSettings(
         role="validator", data_dir=Path("d"), rpc_url="http://x", deployment=Path("d"), keystore=Path("k")
     )
-    assert (bare.audit_count, bare.positions) == (DEFAULT_AUDIT_COUNT, DEFAULT_POSITIONS)
+    assert (bare.audit_count, bare.positions) == (DEFAULT_AUDIT_ROLLOUTS, ALL_POSITIONS)
     assert (DevnetOptions().audit_count, DevnetOptions().positions) == (
-        DEFAULT_AUDIT_COUNT,
-        DEFAULT_POSITIONS,
+        DEFAULT_AUDIT_ROLLOUTS,
+        ALL_POSITIONS,
     )
 
 

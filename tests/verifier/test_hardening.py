@@ -167,3 +167,18 @@ def test_audit_params_are_validated():
         with pytest.raises(AuditParamsError):
             AuditParams.from_mapping(bad)
     assert AuditParams.of_tolerances(1e-4, 1e-5).logprob_tol_nano == 100_000
+
+
+def test_chain_task_defaults_are_the_protocol_audit_defaults():
+    """chain/ cannot import the verifier (torch), so its TaskParams defaults are numbers: they must be
+    verifier.params' calibrated defaults, or a task posted with defaults audits with other tolerances."""
+    from chain.clients import TaskParams
+    from verifier.params import AuditParams
+
+    fields = TaskParams.__dataclass_fields__
+    default = AuditParams()
+    assert fields["audit_rollouts"].default == default.rollouts
+    assert fields["audit_positions"].default == default.positions
+    assert fields["logprob_tol_nano"].default == default.logprob_tol_nano
+    assert fields["edge_slack_nano"].default == default.edge_slack_nano
+    assert int(fields["dtype"].default) == default.dtype
