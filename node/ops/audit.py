@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import secrets
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from node.ops.common import Report, connect, when
 from node.ops.tasks import STATUS_NAMES
 
 OUTCOME_PASSED, OUTCOME_FAILED = "passed", "failed"
+# How long an audit waits for its first peer connection before asking for openings.
+CONNECT_WAIT_S = 20.0
 
 
 @dataclass
@@ -97,6 +100,7 @@ class PeerFetcher:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self.node: Any = None
+        self.last_error = ""
 
     def start(self) -> Any:
         if self.node is None and self.cfg.p2p.bootstrap:
@@ -111,6 +115,10 @@ class PeerFetcher:
                 config, secrets.token_bytes(32), lambda _a: False, identity_secret=secrets.token_bytes(32)
             )
             self.node.start()
+            # Dialling the bootstrap peers runs in the background; ask nobody before one answers.
+            deadline = time.monotonic() + CONNECT_WAIT_S
+            while not self.node.connected_peers() and time.monotonic() < deadline:
+                time.sleep(0.1)
         return self.node
 
     def stop(self) -> None:
@@ -133,7 +141,8 @@ def peer_openings(
         served = node.fetch_openings(
             ID(raw).to_base58(), task_id, miner, [divmod(i, g_count) for i in indices]
         )
-    except Exception:  # noqa: BLE001 - the peer did not serve: the audit says so
+    except Exception as exc:  # noqa: BLE001 - the peer did not serve: the audit says so
+        fetcher.last_error = f"{type(exc).__name__}: {exc}"[:300]
         return None
     rollouts: list[Any] = [None] * len(indices)
     proofs: list[Any] = [None] * len(indices)
@@ -249,6 +258,8 @@ def audit(cfg: Config, task_id: int, only_miner: str | None = None) -> Report:
                     (rollouts, proofs), source = fetched, "peer"
                 else:
                     rollouts, proofs = [None] * len(challenge.indices), [None] * len(challenge.indices)
+                    if fetcher.last_error:
+                        source = f"none (peer: {fetcher.last_error})"
             policy = policy_for(cfg, model, state.adapter_hash, fetcher, chain, miner)
             if policy is None:
                 rollouts, policy = [None] * len(challenge.indices), model  # the adapter is not served
