@@ -178,10 +178,11 @@ def policy_for(
 
 
 def audit(cfg: Config, task_id: int, only_miner: str | None = None) -> Report:
+    from node.roles.audit import audit_challenge
     from node.roles.common import env_name_of, get_env, load_model_spec, set_threads
     from node.store import open_store
-    from verifier.challenge import DEFAULT_AUDIT_COUNT, DEFAULT_POSITIONS, get_challenge
     from verifier.models import model_hash
+    from verifier.params import AuditParams, AuditParamsError
     from verifier.rollout import TaskSpec
     from verifier.verify import verify_rollouts
 
@@ -221,6 +222,18 @@ def audit(cfg: Config, task_id: int, only_miner: str | None = None) -> Report:
             f"The model {cfg.model.model!r} is not task {task_id}'s base model (hash 0x{p.base_model_hash.hex()[:16]}...); "
             "pass the --model the task was posted with."
         )
+    # The task's own audit parameters (m rollouts, k positions with 0 = every one, tolerances, dtype),
+    # exactly as every validator of the task read them.
+    try:
+        audit_params = AuditParams(
+            rollouts=p.audit_rollouts,
+            positions=p.audit_positions,
+            logprob_tol_nano=p.logprob_tol_nano,
+            edge_slack_nano=p.edge_slack_nano,
+            dtype=int(p.dtype),
+        )
+    except AuditParamsError as exc:
+        raise UserError(f"Task {task_id}'s audit parameters cannot be audited: {exc}.") from None
     spec = TaskSpec(
         task_id=task_id,
         difficulty=p.difficulty,
@@ -229,19 +242,18 @@ def audit(cfg: Config, task_id: int, only_miner: str | None = None) -> Report:
         max_tokens=p.max_tokens,
         temperature_milli=p.temperature_milli,
         seed_randomness=seed,
+        base_model_hash=p.base_model_hash,
+        audit=audit_params,
     )
     env = get_env(env_name)
     total = spec.total_rollouts
-    # The task's own audit parameters (m rollouts, k positions; k = 0 checks every position).
-    audit_count = getattr(p, "audit_rollouts", 0) or DEFAULT_AUDIT_COUNT
-    positions = getattr(p, "audit_positions", DEFAULT_POSITIONS) or p.max_tokens
     store = open_store(cfg.store_url) if _store_exists(cfg.store_url) else None
     fetcher = PeerFetcher(cfg)
     results: list[MinerAudit] = []
     try:
         for miner in miners:
             state = chain.settlement.miner_state(task_id, miner)
-            challenge = get_challenge(challenge_randomness, task_id, miner, total, audit_count, positions)
+            challenge = audit_challenge(challenge_randomness, spec, miner)
             found = None
             if store is not None:
                 found = store_openings(
