@@ -23,6 +23,8 @@ import json
 import logging
 import queue
 import random
+import socket
+import struct
 import threading
 import time
 from collections import defaultdict, deque
@@ -122,6 +124,15 @@ class _DeepQueues(dict):
             return ok
 
         rpc_queue.push = counting_push
+        pop = rpc_queue.pop
+        rpc_queue.drained = 0
+
+        async def counting_pop() -> Any:
+            rpc = await pop()
+            rpc_queue.drained += 1
+            return rpc
+
+        rpc_queue.pop = counting_pop
         super().__setitem__(peer_id, rpc_queue)
 
 
@@ -227,11 +238,15 @@ class P2PNode:
         self.own_record: bytes = b""
         self.advertised: list[str] = []
         self.stalled: set[ID] = set()
-        self.ping_misses: dict[ID, int] = defaultdict(int)
+        self.last_pong: dict[ID, float] = {}  # trio time of each peer's last ping answer
+        self.pinging: set[ID] = set()
         self.soft_rejections: dict[ID, int] = defaultdict(int)
         self.graylisted: dict[ID, float] = {}  # peer -> trio time its blacklisting ends
         self.rtt_ms: dict[str, float] = {}
         self._nursery: trio.Nursery | None = None
+        self._dispatch_lock = threading.Lock()
+        self._enqueued = 0
+        self._dispatched = 0
         self.accepted: dict[bytes, Accepted] = {}
         self.targets: dict[str, dict[str, Any]] = {}  # peer id -> {info, backoff, next, failures}
         self.request_buckets: dict[tuple[str, str], TokenBucket] = {}
@@ -396,10 +411,11 @@ class P2PNode:
         while True:
             connected = set(self.host.get_connected_peers())
             for peer in connected - known:
+                self.last_pong[peer] = trio.current_time()  # a new connection starts alive
                 nursery.start_soon(self._on_new_peer, peer)
             for peer in known - connected:
                 self.stalled.discard(peer)
-                self.ping_misses.pop(peer, None)
+                self.last_pong.pop(peer, None)
             known = connected
             now = trio.current_time()
             for target in list(self.targets.values()):
@@ -429,7 +445,12 @@ class P2PNode:
             target["failures"] += 1
             backoff = target["backoff"] * 2 if target["backoff"] else cfg.reconnect_min_seconds
             target["backoff"] = min(cfg.reconnect_max_seconds, backoff)
-            target["next"] = trio.current_time() + target["backoff"] * random.uniform(0.8, 1.2)
+            # Two peers redialling each other at the same moment both fail (py-libp2p aborts both
+            # handshakes); the peer with the higher id waits longer, so the other's dial gets through.
+            higher = self.peer_id.to_base58() > info.peer_id.to_base58()
+            target["next"] = trio.current_time() + target["backoff"] * random.uniform(0.5, 1.5) * (
+                3.0 if higher else 1.0
+            )
             self.metrics.count("dials_failed")
             level = (
                 logging.WARNING
@@ -470,13 +491,35 @@ class P2PNode:
 
     async def _keepalive_loop(self) -> None:
         """Ping every peer; drop those that stop answering; release graylisted peers; disconnect a
-        stalled peer whose queue is full (it will catch up from history when it reconnects)."""
+        stalled peer whose queue is full (it will catch up from history when it reconnects).
+
+        Pings run as their own tasks and a peer is judged by the age of its last answer, so a
+        ping stuck behind a dead connection's full send window cannot stall the judgement."""
         cfg = self.config
+        limit = cfg.ping_interval * cfg.ping_failures + cfg.ping_timeout
+        drained: dict[ID, int] = {}
         while True:
             await trio.sleep(cfg.ping_interval)
-            async with trio.open_nursery() as nursery:
-                for peer in self.host.get_connected_peers():
-                    nursery.start_soon(self._ping, peer)
+            now = trio.current_time()
+            for peer in self.host.get_connected_peers():
+                self.last_pong.setdefault(peer, now)
+                # A connection that still takes our messages is alive, only slow: its pings queue
+                # behind our data (one TCP stream). Dead = no ping answer and nothing drained.
+                q = self.pubsub.peer_queues.get(peer)
+                progress = getattr(q, "drained", 0)
+                if q is not None and progress != drained.get(peer, progress) and len(q) > 0:
+                    self.last_pong[peer] = now
+                drained[peer] = progress
+                if peer not in self.pinging:
+                    self.pinging.add(peer)
+                    self._nursery.start_soon(self._ping, peer)
+                if now - self.last_pong[peer] > limit:
+                    log.warning(
+                        "peer %s has not answered a ping for %.0f s; dropping the connection", peer, limit
+                    )
+                    self.metrics.count("dead_peers_dropped")
+                    self._nursery.start_soon(self._disconnect, peer)
+                    self.last_pong[peer] = now  # one drop per silence, not one per loop
             self._apply_graylist()
             for peer, q in list(self.pubsub.peer_queues.items()):
                 if peer in self.stalled and len(q) <= cfg.publish_high_water:
@@ -487,41 +530,56 @@ class P2PNode:
                         "peer %s does not read its messages; disconnecting (it catches up later)", peer
                     )
                     self.metrics.count("stalled_disconnects")
-                    await self._disconnect(peer)
+                    self._nursery.start_soon(self._disconnect, peer)
 
     async def _ping(self, peer: ID) -> None:
-        cfg = self.config
         try:
-            with trio.fail_after(cfg.ping_timeout):
+            with trio.fail_after(self.config.ping_timeout):
                 stream = await self.host.new_stream(peer, [PING_PROTOCOL])
                 try:
                     rtt = await perform_ping_roundtrip(stream)
                 finally:
                     with trio.move_on_after(1):
                         await stream.close()
-            self.ping_misses.pop(peer, None)
+            self.last_pong[peer] = trio.current_time()
             self.rtt_ms[peer.to_base58()] = float(rtt)
-        except Exception as exc:  # noqa: BLE001 - timeout, reset, closed: all mean "not answering"
-            self.ping_misses[peer] += 1
+        except Exception:  # noqa: BLE001 - timeout, reset, closed: all mean "not answering"
             self.metrics.count("ping_failures")
-            if self.ping_misses[peer] >= cfg.ping_failures:
-                log.warning(
-                    "peer %s missed %d pings (%s); dropping the connection",
-                    peer,
-                    self.ping_misses[peer],
-                    type(exc).__name__,
-                )
-                self.metrics.count("dead_peers_dropped")
-                await self._disconnect(peer)
+        finally:
+            self.pinging.discard(peer)
 
     async def _disconnect(self, peer: ID) -> None:
-        self.ping_misses.pop(peer, None)
+        """Drop every connection to `peer` now. A graceful close waits on a dead connection's full
+        send window (and py-libp2p keeps the connection listed meanwhile, so redials would reuse
+        it); instead reset the TCP connection (RST), forget it in the swarm, tell the notifees
+        (pubsub drops the peer), and let the close finish in the background."""
         self.stalled.discard(peer)
-        with trio.move_on_after(5):
+        self.last_pong.pop(peer, None)
+        network = self.host.get_network()
+        for conn in list(network.connections.get(peer, []) or []):
+            for sock in _raw_sockets(conn):
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
             try:
-                await self.host.disconnect(peer)
+                network.remove_conn(conn)
             except Exception as exc:  # noqa: BLE001
-                log.debug("disconnecting %s: %r", peer, exc)
+                log.debug("forgetting a connection to %s: %r", peer, exc)
+            with trio.move_on_after(2):
+                try:
+                    await network.notify_disconnected(conn)
+                except Exception as exc:  # noqa: BLE001
+                    log.debug("disconnect notification for %s: %r", peer, exc)
+            self._nursery.start_soon(self._close_quietly, conn)
+
+    async def _close_quietly(self, conn: Any) -> None:
+        with trio.move_on_after(10):
+            try:
+                await conn.close()
+            except Exception:  # noqa: BLE001 - it is dead already
+                pass
 
     def _score_params(self) -> ScoreParams:
         cfg = self.config
@@ -597,7 +655,13 @@ class P2PNode:
         target = self.targets.get(record.peer_id)
         if target is not None:
             target["info"] = info  # a newer signed record replaces the addresses we dial
-        elif self._discovered() < self.config.max_peers and not self._is_graylisted(record.peer_id):
+        elif (
+            self._discovered() < self.config.max_peers
+            and not self._is_graylisted(record.peer_id)
+            # Both sides learn each other by peer exchange; only the lower id dials, so the two do
+            # not dial at once (py-libp2p then fails both handshakes and both retry).
+            and self.peer_id.to_base58() < record.peer_id
+        ):
             self.targets[record.peer_id] = {
                 "info": info,
                 "backoff": 0.0,
@@ -714,7 +778,7 @@ class P2PNode:
         self._remember(accepted.topic, bytes(msg.data))
         latency = time.time() - accepted.envelope.sent_ms / 1000
         self.metrics.delivered(KIND_NAMES[accepted.envelope.kind], len(msg.data), latency)
-        self.deliveries.put(
+        self._deliver(
             Received(
                 accepted.topic,
                 accepted.payload,
@@ -729,6 +793,22 @@ class P2PNode:
         self.metrics.dropped.inc()
         self.metrics.count("outbound_dropped")
 
+    def _deliver(self, item: Received) -> None:
+        with self._dispatch_lock:
+            self._enqueued += 1
+        self.deliveries.put(item)
+
+    def wait_dispatched(self, timeout: float = 30.0) -> bool:
+        """Wait until every message delivered so far went through its handlers (True) or timeout."""
+        with self._dispatch_lock:
+            target = self._enqueued
+        deadline = time.monotonic() + timeout
+        while self._dispatched < target:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
     def _dispatch_loop(self) -> None:
         while True:
             item = self.deliveries.get()
@@ -740,6 +820,7 @@ class P2PNode:
                 except Exception:
                     self.metrics.count("handler_errors")
                     log.exception("a gossip handler for %s failed", item.topic)
+            self._dispatched += 1
 
     def publish(self, topic: str, payload: Payload) -> None:
         """Sign and publish; blocks (paces) instead of dropping. Raises WireError if it would be rejected."""
@@ -1031,7 +1112,7 @@ class P2PNode:
                 self._remember(topic, data)
                 latency = time.time() - accepted.envelope.sent_ms / 1000
                 self.metrics.delivered(KIND_NAMES[accepted.envelope.kind], len(data), latency)
-                self.deliveries.put(
+                self._deliver(
                     Received(topic, accepted.payload, accepted.signer, "", accepted.envelope.sent_ms, data)
                 )
             if topic in self.handlers:
@@ -1123,6 +1204,9 @@ class P2PNode:
             "stalled": sorted(p.to_base58() for p in self.stalled),
             "graylisted": sorted(p.to_base58() for p in self.graylisted),
             "dead_peers_dropped": counts.get("dead_peers_dropped", 0),
+            "ping_failures": counts.get("ping_failures", 0),
+            "dials_ok": counts.get("dials_ok", 0),
+            "dials_failed": counts.get("dials_failed", 0),
             "repaired": counts.get("repaired", 0),
             "bootstrap_unreachable": sorted(
                 pid for pid, t in list(self.targets.items()) if t["failures"] > 0 and pid not in peers
@@ -1171,6 +1255,33 @@ def file_keccak(path: Path) -> bytes:
         while chunk := fh.read(1 << 20):
             hasher.update(chunk)
     return hasher.digest()
+
+
+def _raw_sockets(root: Any, depth: int = 8) -> list[Any]:
+    """The trio sockets under a py-libp2p connection object (its layers keep them in attributes
+    whose names differ per transport; walk them instead of hard-coding the chain)."""
+    found: list[Any] = []
+    seen: set[int] = set()
+    todo = [(root, 0)]
+    while todo:
+        obj, level = todo.pop()
+        if id(obj) in seen or level > depth:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, trio.socket.SocketType):
+            found.append(obj)
+            continue
+        module = type(obj).__module__ or ""
+        if not (module.startswith("libp2p") or module.startswith("trio")):
+            continue
+        attrs = getattr(obj, "__dict__", {})
+        for name in getattr(type(obj), "__slots__", ()):
+            if hasattr(obj, name):
+                attrs = {**attrs, name: getattr(obj, name)}
+        for value in attrs.values():
+            if value is not None and not isinstance(value, int | float | str | bytes | dict | list):
+                todo.append((value, level + 1))
+    return found
 
 
 def _with_peer_id(addr: str, peer_id: ID) -> str:

@@ -164,8 +164,10 @@ def check_against_task(payload: Payload, rules: TaskRules) -> None:
             raise WireError(
                 "out_of_task", f"{len(payload.tokens)} completion tokens exceed the task's {rules.max_tokens}"
             )
-        if not payload.tokens or not payload.prompt_ids or len(payload.prompt_ids) > rules.max_prompt_tokens:
-            raise WireError("out_of_task", "a rollout needs a prompt and at least one completion token")
+        if not payload.prompt_ids or len(payload.prompt_ids) > rules.max_prompt_tokens:
+            raise WireError(
+                "out_of_task", f"a rollout's prompt must hold 1 to {rules.max_prompt_tokens} tokens"
+            )
 
 
 def check_membership(payload: Payload, signer: str, rules: TaskRules) -> None:

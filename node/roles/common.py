@@ -65,6 +65,7 @@ class RoleSettings:
     store_url: str | None = None
     listen: str = "/ip4/127.0.0.1/tcp/0"
     bootstrap: list[str] = field(default_factory=list)
+    announce: list[str] = field(default_factory=list)  # dialable addresses for our signed record
     poll_interval: float = 0.5
     metrics_port: int = 0  # 0: no /metrics endpoint
     threads: int = 1  # torch threads
@@ -195,6 +196,7 @@ def _from_node_config(config: Any, role: str) -> RoleSettings:
         "store_url": config.node.store_url or None,
         "listen": config.p2p.listen,
         "bootstrap": list(config.p2p.bootstrap),
+        "announce": list(getattr(config.p2p, "announce", []) or []),
         "poll_interval": config.chain.poll_interval,
         "threads": config.model.threads,
         "env": config.env.env,
@@ -726,24 +728,27 @@ def check_listen_port(listen: str) -> None:
 
 
 def start_p2p(ctx: NodeContext) -> Any:
-    """Start the libp2p host with this node's identity; gossip is accepted from staked signers only."""
-    from node.p2p import P2PConfig, P2PError, P2PNode
+    """Start the libp2p host with this node's identity; gossip is accepted from staked signers only.
 
-    stakes = ctx.chain.stakes
+    Bootstrap peers: the settings' list plus the deployment file's `extra.bootstrap`; everything
+    else is found by peer exchange. Who may gossip (stakes), each task's limits and its joined
+    miners come from chain events (`follow_stakers`), never from a chain call per message.
+    """
+    from node.p2p import P2PConfig, P2PError, P2PNode, deployment_bootstrap
 
-    def is_staked(address: str) -> bool:
-        try:
-            return any(stakes.is_staked(address, role) for role in (0, 2))
-        except ChainError:
-            return False
-
+    stakers = follow_stakers(ctx)
     config = P2PConfig(
         listen_addr=ctx.settings.listen,
-        bootstrap=list(ctx.settings.bootstrap),
+        bootstrap=list(
+            dict.fromkeys([*ctx.settings.bootstrap, *deployment_bootstrap(ctx.settings.deployment)])
+        ),
+        announce=list(ctx.settings.announce),
         eclipse_protection=False,  # a devnet runs every peer on 127.0.0.1
-        stake_cache_seconds=5.0,
     )
-    node = P2PNode(config, ctx.account_key, is_staked, identity_secret=ctx.identity_secret)
+    node = P2PNode(
+        config, ctx.account_key, stakers, identity_secret=ctx.identity_secret, task_rules=stakers.rules
+    )
+    node.stakers = stakers
     try:
         node.start()
     except P2PError as exc:
@@ -757,10 +762,89 @@ def start_p2p(ctx: NodeContext) -> Any:
         )
     ctx.p2p = node
     (ctx.settings.data_dir / "p2p.json").write_text(
-        json.dumps({"peer_id": node.peer_id.to_base58(), "listen": node.listen_addrs}) + "\n"
+        json.dumps(
+            {"peer_id": node.peer_id.to_base58(), "listen": node.listen_addrs, "advertised": node.advertised}
+        )
+        + "\n"
     )
-    event(log, "p2p host listening", listen=node.listen_addrs, peer_id=node.peer_id.to_base58())
+    event(
+        log,
+        "p2p host listening",
+        listen=node.listen_addrs,
+        advertised=node.advertised,
+        peer_id=node.peer_id.to_base58(),
+    )
     return node
+
+
+STAKER_EVENTS = (
+    "Staked",
+    "UnstakeRequested",
+    "Slashed",
+    "Withdrawn",
+    "PeerRegistered",
+    "PeerReleased",
+    "TaskPosted",
+    "Joined",
+)
+
+
+def follow_stakers(ctx: NodeContext) -> Any:
+    """A StakerIndex filled from the chain's events now (from the deploy block), then kept current by
+    a daemon thread: one stake read per stake event, one task read per posted task."""
+    from chain.events import InMemoryCursorStore
+    from node.p2p import StakerIndex
+
+    index = StakerIndex()
+    follower = ctx.chain.follower(InMemoryCursorStore(), key="stakers", names=list(STAKER_EVENTS))
+
+    def apply(ev: ChainEvent) -> None:
+        args = ev.args
+        if ev.name in ("Staked", "UnstakeRequested", "Slashed", "Withdrawn"):
+            role = int(args["role"])
+            index.set_staked(args["who"], role, ctx.chain.stakes.is_staked(args["who"], role))
+        elif ev.name == "PeerRegistered":
+            from libp2p.peer.id import ID
+
+            index.set_peer(args["who"], ID(bytes(args["peerId"])).to_base58())
+        elif ev.name == "PeerReleased":
+            index.set_peer(args["who"], None)
+        elif ev.name == "TaskPosted":
+            p = ctx.chain.board.get_task(int(args["taskId"])).params
+            index.add_task(int(args["taskId"]), p.num_problems, p.rollouts_per_problem, p.max_tokens)
+        elif ev.name == "Joined":
+            index.add_joined(int(args["taskId"]), [args["miner"]])
+
+    follower.poll(apply)
+
+    def run() -> None:
+        while not ctx.stop:
+            try:
+                follower.poll(apply)
+            except Exception as exc:  # noqa: BLE001 - an RPC hiccup: the next poll resumes at the cursor
+                log.debug("staker index poll failed: %r", exc)
+            ctx.stop.sleep(ctx.settings.poll_interval)
+
+    threading.Thread(target=run, name="staker-index", daemon=True).start()
+    return index
+
+
+def catch_up_task(ctx: NodeContext, task_id: int) -> int:
+    """Repair before an audit: fetch the task's rollouts that gossip did not bring from every
+    connected peer's history (each envelope re-validated); returns how many were new."""
+    from node.p2p import rollouts_topic
+
+    if ctx.p2p is None or not hasattr(ctx.p2p, "catch_up"):
+        return 0
+    try:
+        new = ctx.p2p.catch_up(rollouts_topic(task_id))
+    except Exception as exc:  # noqa: BLE001 - the audit falls back to the miner's openings
+        log.warning("task %d: catch-up before the audit failed: %s", task_id, exc)
+        return 0
+    if new:
+        ctx.p2p.wait_dispatched(30.0)  # the handlers have stored them before the audit reads the store
+        event(log, "caught up missing gossip", task=task_id, rollouts=new)
+    return new
 
 
 def leave_task(ctx: NodeContext, task_id: int) -> None:
