@@ -51,11 +51,11 @@ class P2PConfig:
     ping_failures: int = 2  # consecutive failed pings before the connection is dropped
     catch_up_on_connect: bool = True  # fetch subscribed topics' history from each new connection
     # Peer scoring (GossipSub v1.1 P4, invalid messages; one point per hard rejection, decayed
-    # every heartbeat). Below publish_threshold a peer's messages are dropped before validation;
-    # below graylist_threshold it is blacklisted (disconnected, ignored) for graylist_seconds.
+    # every heartbeat). Below gossip_threshold a peer gets no IHAVE gossip from us; below
+    # graylist_threshold its messages are dropped before validation and it is blacklisted
+    # (disconnected, its requests refused) for graylist_seconds.
     score_decay: float = 0.97  # per heartbeat: a penalty halves in ~23 s
     score_cap: float = 10_000.0
     gossip_threshold: float = -10.0
-    publish_threshold: float = -50.0
-    graylist_threshold: float = -80.0
+    graylist_threshold: float = -50.0
     graylist_seconds: float = 120.0

@@ -57,6 +57,7 @@ from .discovery import (
     AddressRecord,
     RecordError,
     advertised_addrs,
+    dialable,
     open_address_record,
     seal_address_record,
 )
@@ -437,7 +438,7 @@ class P2PNode:
             if hasattr(network, "unblock_peer"):
                 network.unblock_peer(info.peer_id)
             with trio.fail_after(10):
-                await self.host.connect(info)
+                await self._connect(info)
             target["failures"] = 0
             target["backoff"] = 0.0
             self.metrics.count("dials_ok")
@@ -452,6 +453,12 @@ class P2PNode:
                 3.0 if higher else 1.0
             )
             self.metrics.count("dials_failed")
+            if log.isEnabledFor(logging.DEBUG):
+                chain, cause = [], exc
+                while cause is not None and len(chain) < 8:
+                    chain.append(f"{type(cause).__name__}: {cause}")
+                    cause = cause.__cause__ or cause.__context__
+                log.debug("dial %s failed: %s", info.peer_id, " <- ".join(chain))
             level = (
                 logging.WARNING
                 if target["failures"] in (1, 5) or target["failures"] % 20 == 0
@@ -588,7 +595,9 @@ class P2PNode:
             p5_behavior_penalty_weight=1.0,
             p5_behavior_penalty_decay=cfg.score_decay,
             gossip_threshold=cfg.gossip_threshold,
-            publish_threshold=cfg.publish_threshold,
+            # py-libp2p drops a forwarder's messages unvalidated below publish_threshold; at the
+            # graylist threshold, so the score of a junk sender can fall that far at all.
+            publish_threshold=cfg.graylist_threshold,
             graylist_threshold=cfg.graylist_threshold,
             accept_px_threshold=0.0,
         )
@@ -701,6 +710,24 @@ class P2PNode:
     def _remember(self, topic: str, data: bytes) -> None:
         self.history[topic].append(data)
         self.history_total[topic] += 1
+
+    async def _connect(self, info: PeerInfo) -> None:
+        """Dial only addresses we trust for this peer: py-libp2p also dials every address identify
+        told it, and a peer listening on 0.0.0.0 reports /ip4/0.0.0.0/... (which reaches our own
+        listener, so the handshake fails) and loopback ports; after a partition every redial failed
+        that way."""
+        peerstore = self.host.get_peerstore()
+        good = [a for a in info.addrs if dialable(str(a))]
+        if good:
+            peerstore.clear_addrs(info.peer_id)
+            peerstore.add_addrs(info.peer_id, good, 3600)
+        else:
+            stale = [a for a in peerstore.addrs(info.peer_id) if not dialable(str(a))]
+            if stale:
+                keep = [a for a in peerstore.addrs(info.peer_id) if dialable(str(a))]
+                peerstore.clear_addrs(info.peer_id)
+                peerstore.add_addrs(info.peer_id, keep, 3600)
+        await self.host.connect(PeerInfo(info.peer_id, good))
 
     async def _peer_gauge_loop(self) -> None:
         while True:
@@ -1019,7 +1046,7 @@ class P2PNode:
                     network = self.host.get_network()
                     if hasattr(network, "unblock_peer"):
                         network.unblock_peer(info.peer_id)
-                    await self.host.connect(info)
+                    await self._connect(info)
                 stream = await self.host.new_stream(info.peer_id, [protocol])
                 try:
                     await stream.write(encode_frame(payload, self.config.max_request_bytes))

@@ -28,9 +28,8 @@ def test_four_hosts_lose_nothing_through_loss_partition_and_restart(tmp_path):
         assert phase["delivered"] == phase["expected"], (name, phase)
     # The silent partition did not hold up publishing to the healthy host.
     assert out["healthy_missing_during_partition"] == 0
-    # After the restart the cut-off host holds everything. (Recovery after the heal alone, without
-    # a restart, does not happen yet: py-libp2p 0.8's redials after a silent partition fail their
-    # handshakes; out["missing_after_heal"] is printed and documented in docs/P2P.md, not asserted.)
+    # After the partition heals, and again after the restart, the cut-off host holds everything.
+    assert out["missing_after_heal"] == 0
     assert out["missing_after_restart"] == 0
     # 0 lost rollouts, no duplicates, on every host; the partitioned peer was detected as dead.
     for r in range(HOSTS):

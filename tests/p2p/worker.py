@@ -45,8 +45,9 @@ def main() -> None:
         stream=sys.stderr,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    for noisy in ("libp2p", "multiaddr", "async_service"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
+    if not os.environ.get("ROLLPROOF_LIBP2P_DEBUG"):
+        for noisy in ("libp2p", "multiaddr", "async_service"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
     config = local_config(
         port=spec.get("port", 0), bootstrap=spec.get("bootstrap", []), **spec.get("config", {})
     )
