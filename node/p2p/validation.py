@@ -210,11 +210,9 @@ class GossipValidator:
     ) -> None:
         # A local index (StakerIndex, fed by chain events) is asked directly; any other callable
         # is assumed to be a remote lookup and goes through the bounded, rate-limited cache.
-        self.is_staked = (
-            is_staked
-            if getattr(is_staked, "local", False)
-            else StakeCache(is_staked, stake_cache_seconds).check
-        )
+        local = getattr(is_staked, "local", False)
+        self.stakes = None if local else StakeCache(is_staked, stake_cache_seconds)
+        self.is_staked = is_staked if local else self.stakes.check
         self.task_rules = task_rules
         self.max_message_bytes = max_message_bytes
         self.max_tokens = max_tokens
