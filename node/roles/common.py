@@ -746,7 +746,11 @@ def start_p2p(ctx: NodeContext) -> Any:
         eclipse_protection=False,  # a devnet runs every peer on 127.0.0.1
     )
     node = P2PNode(
-        config, ctx.account_key, stakers, identity_secret=ctx.identity_secret, task_rules=stakers.rules
+        config,
+        ctx.account_key,
+        stakers,
+        identity_secret=ctx.identity_secret,
+        task_rules=task_rules_of(ctx, stakers),
     )
     node.stakers = stakers
     try:
@@ -827,6 +831,27 @@ def follow_stakers(ctx: NodeContext) -> Any:
 
     threading.Thread(target=run, name="staker-index", daemon=True).start()
     return index
+
+
+def task_rules_of(ctx: NodeContext, stakers: Any) -> Callable[[int], Any]:
+    """The gossip validator's task rules: the index's, or, while its thread has not yet seen a task
+    this role already subscribed to, the task's parameters from the store (only subscribed topics
+    are validated, so junk task ids never reach the store)."""
+
+    def rules(task_id: int) -> Any:
+        found = stakers.rules(task_id)
+        if found is None:
+            row = ctx.store.get_task(task_id)
+            if row is None:
+                return None
+            p = row.params
+            stakers.add_task(
+                task_id, int(p["num_problems"]), int(p["rollouts_per_problem"]), int(p["max_tokens"])
+            )
+            found = stakers.rules(task_id)
+        return found
+
+    return rules
 
 
 def catch_up_task(ctx: NodeContext, task_id: int) -> int:
