@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/p2p.py                 # 2, 5, 8 nodes x 4 KB, 64 KB
     .venv/bin/python bench/p2p.py --nodes 2 --sizes 4096 --messages 100
+    sudo .venv/bin/python bench/p2p.py --multihost  # 4 network namespaces: loss, delay, partition, restart
 
 The publisher publishes as fast as backpressure lets it (its rate cap is lifted), or at --rate; msgs/s is
 M / (time until the LAST node holds all M), latency is sender timestamp -> delivery on each
@@ -160,9 +161,51 @@ def run(n: int, size: int, count: int, rate: float = 0.0) -> dict:
             q.close()
 
 
+def multihost(runs: int, per_phase: int, rate: float) -> None:
+    """The scenario of tests/netns/test_multihost.py (four namespaces behind an impairing switch)."""
+    import tempfile
+
+    from tests.netns.scenario import run as run_scenario
+    from tests.netns.switch import can_make_namespaces
+
+    reason = can_make_namespaces()
+    if reason is not None:
+        raise SystemExit(f"--multihost: {reason}")
+    print(
+        f"# multi-host p2p bench: 4 namespaces, 2 publishers x {per_phase} rollouts (2.5 KB) per phase "
+        f"at {rate:g} msg/s each, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (shared machine)"
+    )
+    print("| run | phase | delivered | p50 | p95 |")
+    print("|---:|---|---:|---:|---:|")
+    recoveries = []
+    for k in range(1, runs + 1):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = run_scenario(
+                Path(tmp), prefix=f"rptb{os.getpid() % 10000}r{k}n", per_phase=per_phase, rate=rate
+            )
+        for name, ph in out["phases"].items():
+            print(
+                f"| {k} | {name} | {ph['delivered']}/{ph['expected']} | {ph['p50_ms']} ms | {ph['p95_ms']} ms |"
+            )
+        lost = sum(f["missing"] for f in out["final"].values())
+        recoveries.append(
+            f"run {k}: publishing during the partition took {out['publish_during_partition_s']} s for "
+            f"{per_phase} msgs/publisher; partitioned host complete {out['recovery_after_heal_s']} s after the heal "
+            f"({out['partitioned_s']} s cut), {out['recovery_after_restart_s']} s after its restart; "
+            f"lost rollouts at the end: {lost} of {out['total_published']} x 3 receivers; "
+            f"load average {os.getloadavg()[0]:.1f}"
+        )
+    print()
+    for line in recoveries:
+        print(line)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--worker")
+    ap.add_argument("--multihost", action="store_true", help="the namespace scenario (root)")
+    ap.add_argument("--runs", type=int, default=1, help="--multihost: repetitions")
+    ap.add_argument("--per-phase", type=int, default=40, help="--multihost: rollouts per publisher and phase")
     ap.add_argument("--nodes", default="2,5,8")
     ap.add_argument("--sizes", default="4096,65536")
     ap.add_argument("--messages", type=int, default=0, help="per run (default: 300 at 4 KB, 60 at 64 KB)")
@@ -172,6 +215,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.worker:
         worker(json.loads(args.worker))
+        return
+    if args.multihost:
+        multihost(args.runs, args.per_phase, args.rate or 20.0)
         return
     pace = f"paced at {args.rate:g} msg/s" if args.rate else "publisher unpaced (saturating)"
     print(f"# p2p bench, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, {pace}")

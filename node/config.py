@@ -151,9 +151,19 @@ class ChainSection:
 
 @dataclass
 class P2PSection:
-    listen: str = opt("/ip4/127.0.0.1/tcp/4001", "libp2p listen multiaddr.", check=check_multiaddr)
+    listen: str = opt(
+        "/ip4/0.0.0.0/tcp/4001", "libp2p listen multiaddr (all interfaces by default).", check=check_multiaddr
+    )
     bootstrap: list[str] = opt(
-        [], "Multiaddrs (with /p2p/<peer id>) of peers to dial at start.", check=check_multiaddr
+        [],
+        "Multiaddrs (with /p2p/<peer id>) of peers to dial at start, besides the deployment file's.",
+        check=check_multiaddr,
+    )
+    announce: list[str] = opt(
+        [],
+        "Multiaddrs other hosts should dial to reach this node (e.g. /ip4/<public IP>/tcp/4001); "
+        "default: the listen address on each interface.",
+        check=check_multiaddr,
     )
     identity_key: str = opt(
         "", "libp2p identity key file; empty means <keystore>.p2p.key beside the keystore.", path=True

@@ -13,11 +13,18 @@ class P2PConfig:
     identity_path: Path | None = None  # 32-byte secp256k1 secret (hex); created if missing
     listen_addr: str = "/ip4/0.0.0.0/tcp/4001"
     bootstrap: list[str] = field(default_factory=list)  # "/ip4/../tcp/../p2p/<peer id>"
+    # Addresses others should dial (NAT, port forward, a public IP): put in our signed address
+    # record instead of the listen addresses; empty: the listen addresses, 0.0.0.0 expanded.
+    announce: list[str] = field(default_factory=list)
+    # Discovery
+    max_peers: int = 32  # discovered peers dialled and kept connected (bootstrap peers always)
+    px_interval: float = 15.0  # ask every connected peer for address records this often
     # Gossip
     max_message_bytes: int = 256 * 1024  # envelope size limit (a 256-token rollout is ~3 KB)
     max_tokens: int = 16384  # per prompt / completion
     outbound_queue_slots: int = 8192  # per-peer; py-libp2p's 32 drops bursts silently
-    publish_high_water: int = 64  # publish() waits while any peer queue is deeper than this
+    publish_high_water: int = 64  # publish() waits while a live peer's queue is deeper than this...
+    publish_stall_seconds: float = 2.0  # ...for at most this long; then that peer is "stalled" and skipped
     publish_rate: float = 200.0  # own messages/s (token bucket); stays under the sender limit
     sender_rate: float = 400.0  # accepted messages/s per signing address, across topics
     sender_burst: float = 800.0
@@ -36,6 +43,19 @@ class P2PConfig:
     adapter_chunk_bytes: int = 512 * 1024
     requests_per_peer_per_s: float = 50.0
     requests_burst: float = 100.0
-    # Connectivity
+    # Connectivity and liveness
     reconnect_min_seconds: float = 0.5
     reconnect_max_seconds: float = 30.0
+    ping_interval: float = 5.0  # /ipfs/ping/1.0.0 to every connected peer
+    ping_timeout: float = 10.0  # generous: a peer on a busy CPU answers late, not never
+    ping_failures: int = 2  # consecutive failed pings before the connection is dropped
+    catch_up_on_connect: bool = True  # fetch subscribed topics' history from each new connection
+    # Peer scoring (GossipSub v1.1 P4, invalid messages; one point per hard rejection, decayed
+    # every heartbeat). Below gossip_threshold a peer gets no IHAVE gossip from us; below
+    # graylist_threshold its messages are dropped before validation and it is blacklisted
+    # (disconnected, its requests refused) for graylist_seconds.
+    score_decay: float = 0.97  # per heartbeat: a penalty halves in ~23 s
+    score_cap: float = 10_000.0
+    gossip_threshold: float = -10.0
+    graylist_threshold: float = -50.0
+    graylist_seconds: float = 120.0

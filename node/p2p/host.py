@@ -5,8 +5,16 @@ Zero-loss configuration (py-libp2p 0.8.1 defaults drop silently, see docs/P2P.md
   per-sender token bucket in `GossipValidator` replaces it and publishers pace below it.
 - The 32-slot subscription channel is bypassed: `_ZeroLossPubsub.notify_subscriptions` hands
   each accepted message to our own unbounded dispatch queue.
-- Per-peer outbound queues get `outbound_queue_slots` slots, and `publish()` waits while any
-  queue is deeper than `publish_high_water` (backpressure instead of drops); drops are counted.
+- Per-peer outbound queues get `outbound_queue_slots` slots, and `publish()` waits while a live
+  peer's queue is deeper than `publish_high_water` (backpressure instead of drops), for at most
+  `publish_stall_seconds`: then that peer counts as stalled and is skipped, so one slow or dead
+  peer never holds up the others; a stalled peer that fills its queue is disconnected and repairs
+  itself by history catch-up when it reconnects. Drops are counted.
+
+Liveness and repair: every connected peer is pinged; a peer that misses `ping_failures` pings is
+disconnected (a silent partition otherwise keeps a dead TCP connection for minutes). Bootstrap
+and discovered peers are redialled with backoff, and every new connection triggers peer
+exchange and a history catch-up of the subscribed topics from that peer.
 """
 
 from __future__ import annotations
@@ -15,6 +23,8 @@ import json
 import logging
 import queue
 import random
+import socket
+import struct
 import threading
 import time
 from collections import defaultdict, deque
@@ -29,15 +39,28 @@ from eth_account import Account
 from eth_hash.auto import keccak
 from libp2p import new_host
 from libp2p.crypto.x25519 import create_new_key_pair as new_x25519_key_pair
+from libp2p.host.ping import ID as PING_PROTOCOL
+from libp2p.host.ping import perform_ping_roundtrip
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, GossipSub
 from libp2p.pubsub.pubsub import Pubsub
+from libp2p.pubsub.score import PeerScorer, ScoreParams, TopicScoreParams
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.tools.anyio_service import background_trio_service
 
 from .config import P2PConfig
+from .discovery import (
+    MAX_RECORDS,
+    PEERS_PROTOCOL,
+    AddressRecord,
+    RecordError,
+    advertised_addrs,
+    dialable,
+    open_address_record,
+    seal_address_record,
+)
 from .identity import key_pair_from_secret, load_or_create_identity
 from .metrics import P2PMetrics
 from .reqresp import (
@@ -52,7 +75,7 @@ from .reqresp import (
     expect,
     read_frame,
 )
-from .validation import Accepted, GossipValidator, TokenBucket
+from .validation import SOFT_REASONS, Accepted, GossipValidator, TaskRules, TokenBucket
 from .wire import KIND_NAMES, Payload, RolloutMsg, WireError, decode_payload, encode_payload, sign_envelope
 
 log = logging.getLogger("rollproof.p2p")
@@ -102,7 +125,49 @@ class _DeepQueues(dict):
             return ok
 
         rpc_queue.push = counting_push
+        pop = rpc_queue.pop
+        rpc_queue.drained = 0
+
+        async def counting_pop() -> Any:
+            rpc = await pop()
+            rpc_queue.drained += 1
+            return rpc
+
+        rpc_queue.pop = counting_pop
         super().__setitem__(peer_id, rpc_queue)
+
+
+class _SoftAwareScorer(PeerScorer):
+    """GossipSub's P4 counts every failed validation against the forwarder; ours are not all the
+    forwarder's fault (SOFT_REASONS: a duplicate, a view of the chain one block behind). The
+    validator notes soft rejections per forwarder; this scorer skips that many penalties."""
+
+    def __init__(self, params: ScoreParams, soft: dict[ID, int]) -> None:
+        super().__init__(params)
+        self.soft = soft
+
+    def on_invalid_message(self, peer: ID, topic: str) -> None:
+        pending = self.soft.get(peer, 0)
+        if pending > 0:
+            self.soft[peer] = pending - 1
+            return
+        super().on_invalid_message(peer, topic)
+
+
+class _NoValidationCache:
+    """py-libp2p caches a failed validation by message id and fails every later copy from the cache,
+    charging whoever forwarded the copy. A message refused as `rate_limited` (soft) would then cost
+    each honest relay of it a hard penalty: a staked flood could graylist honest peers. Our validator
+    runs again instead (duplicates cost a hash; the rest a signature recovery) and says soft or hard."""
+
+    def get(self, msg_id: bytes) -> None:
+        return None
+
+    def put(self, msg_id: bytes, result: Any) -> None:
+        return None
+
+    def clear_expired(self) -> None:
+        return None
 
 
 class _ZeroLossPubsub(Pubsub):
@@ -111,6 +176,7 @@ class _ZeroLossPubsub(Pubsub):
     ):
         super().__init__(*args, **kw)
         self.peer_queues = _DeepQueues(slots, on_drop)
+        self.validation_cache = _NoValidationCache()
         self._sink = sink
 
     def notify_subscriptions(self, publish_message: Any) -> None:
@@ -136,6 +202,7 @@ class P2PNode:
         account_key: bytes,
         is_staked: Callable[[str], bool],
         identity_secret: bytes | None = None,
+        task_rules: Callable[[int], TaskRules | None] | None = None,
     ) -> None:
         self.config = config
         self.account = Account.from_key(account_key)
@@ -155,12 +222,32 @@ class P2PNode:
             config.sender_burst,
             config.dedup_entries,
             config.stake_cache_seconds,
+            task_rules,
         )
         self.publish_bucket = TokenBucket(config.publish_rate, max(1.0, config.publish_rate / 10))
         self.publish_lock = threading.Lock()
         self.handlers: dict[str, list[Handler]] = defaultdict(list)
         self.request_handlers: dict[str, RequestHandler] = {}
         self.history: dict[str, deque[bytes]] = defaultdict(lambda: deque(maxlen=config.history_per_topic))
+        # Absolute sequence numbers of history (history_total[topic] envelopes were ever appended),
+        # so a reconnecting peer asks only for what it has not seen from us; `epoch` changes on
+        # every start, so a client knows our numbering restarted.
+        self.history_total: dict[str, int] = defaultdict(int)
+        self.epoch = random.getrandbits(63)
+        self.history_cursor: dict[tuple[str, str], tuple[int, int]] = {}  # (peer, topic) -> (epoch, next)
+        self.records: dict[str, AddressRecord] = {}  # peer id -> newest verified address record
+        self.own_record: bytes = b""
+        self.advertised: list[str] = []
+        self.stalled: set[ID] = set()
+        self.last_pong: dict[ID, float] = {}  # trio time of each peer's last ping answer
+        self.pinging: set[ID] = set()
+        self.soft_rejections: dict[ID, int] = defaultdict(int)
+        self.graylisted: dict[ID, float] = {}  # peer -> trio time its blacklisting ends
+        self.rtt_ms: dict[str, float] = {}
+        self._nursery: trio.Nursery | None = None
+        self._dispatch_lock = threading.Lock()
+        self._enqueued = 0
+        self._dispatched = 0
         self.accepted: dict[bytes, Accepted] = {}
         self.targets: dict[str, dict[str, Any]] = {}  # peer id -> {info, backoff, next, failures}
         self.request_buckets: dict[tuple[str, str], TokenBucket] = {}
@@ -249,7 +336,9 @@ class P2PNode:
             heartbeat_interval=cfg.heartbeat_seconds,
             spam_protection_enabled=False,
             eclipse_protection_enabled=cfg.eclipse_protection,
+            score_params=self._score_params(),
         )
+        router.scorer = _SoftAwareScorer(router.scorer.params, self.soft_rejections)
         self.pubsub = _ZeroLossPubsub(
             self.host,
             router,
@@ -263,6 +352,7 @@ class P2PNode:
             async with background_trio_service(self.pubsub), background_trio_service(router):
                 await self.pubsub.wait_until_ready()
                 self.request_handlers.setdefault(HISTORY_PROTOCOL, self._serve_history)
+                self.request_handlers.setdefault(PEERS_PROTOCOL, self._serve_peers)
                 # Openings and adapters always answer (an error until the node serves them), and
                 # handlers registered with serve() before start() go live now.
                 for protocol in {OPENINGS_PROTOCOL, ADAPTER_PROTOCOL, *self.request_handlers}:
@@ -271,22 +361,37 @@ class P2PNode:
                 if not self.listen_addrs:
                     # py-libp2p logs a failed bind and carries on; a node nobody can dial is an error.
                     raise P2PError("the address is unavailable (in use, or not an address of this machine)")
+                self.advertised = advertised_addrs(self.listen_addrs, cfg.announce)
+                self.own_record = (
+                    seal_address_record(self.key_pair, self.advertised) if self.advertised else b""
+                )
                 self._ready.set()
                 async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
                     nursery.start_soon(self._connect_loop, nursery)
                     nursery.start_soon(self._peer_gauge_loop)
+                    nursery.start_soon(self._keepalive_loop)
+                    nursery.start_soon(self._exchange_loop)
                     await self._stop.wait()
                     nursery.cancel_scope.cancel()
         # Closing the host inside host.run can raise "Nursery is closed"; _run tolerates it.
 
     # ----------------------------------------------------------------- connectivity
-    def _add_target(self, addr: str) -> None:
+    def _add_target(self, addr: str, discovered: bool = False) -> None:
         info = _parse_peer_addr(addr)
         key = info.peer_id.to_base58()
         if key == self.peer_id.to_base58():
             return
         self.targets.setdefault(
-            key, {"info": info, "backoff": 0.0, "next": 0.0, "failures": 0, "busy": False}
+            key,
+            {
+                "info": info,
+                "backoff": 0.0,
+                "next": 0.0,
+                "failures": 0,
+                "busy": False,
+                "discovered": discovered,
+            },
         )
 
     def add_peers(self, addrs: list[str]) -> None:
@@ -303,8 +408,16 @@ class P2PNode:
         return [p.to_base58() for p in self.host.get_connected_peers()]
 
     async def _connect_loop(self, nursery: trio.Nursery) -> None:
+        known: set[ID] = set()
         while True:
             connected = set(self.host.get_connected_peers())
+            for peer in connected - known:
+                self.last_pong[peer] = trio.current_time()  # a new connection starts alive
+                nursery.start_soon(self._on_new_peer, peer)
+            for peer in known - connected:
+                self.stalled.discard(peer)
+                self.last_pong.pop(peer, None)
+            known = connected
             now = trio.current_time()
             for target in list(self.targets.values()):
                 info = target["info"]
@@ -325,7 +438,7 @@ class P2PNode:
             if hasattr(network, "unblock_peer"):
                 network.unblock_peer(info.peer_id)
             with trio.fail_after(10):
-                await self.host.connect(info)
+                await self._connect(info)
             target["failures"] = 0
             target["backoff"] = 0.0
             self.metrics.count("dials_ok")
@@ -333,8 +446,19 @@ class P2PNode:
             target["failures"] += 1
             backoff = target["backoff"] * 2 if target["backoff"] else cfg.reconnect_min_seconds
             target["backoff"] = min(cfg.reconnect_max_seconds, backoff)
-            target["next"] = trio.current_time() + target["backoff"] * random.uniform(0.8, 1.2)
+            # Two peers redialling each other at the same moment both fail (py-libp2p aborts both
+            # handshakes); the peer with the higher id waits longer, so the other's dial gets through.
+            higher = self.peer_id.to_base58() > info.peer_id.to_base58()
+            target["next"] = trio.current_time() + target["backoff"] * random.uniform(0.5, 1.5) * (
+                3.0 if higher else 1.0
+            )
             self.metrics.count("dials_failed")
+            if log.isEnabledFor(logging.DEBUG):
+                chain, cause = [], exc
+                while cause is not None and len(chain) < 8:
+                    chain.append(f"{type(cause).__name__}: {cause}")
+                    cause = cause.__cause__ or cause.__context__
+                log.debug("dial %s failed: %s", info.peer_id, " <- ".join(chain))
             level = (
                 logging.WARNING
                 if target["failures"] in (1, 5) or target["failures"] % 20 == 0
@@ -352,6 +476,259 @@ class P2PNode:
         finally:
             target["busy"] = False
 
+    async def _on_new_peer(self, peer: ID) -> None:
+        """Repair after every (re)connection: learn its address records, then fetch what it holds
+        of our topics that we have not seen (history since our last cursor on this peer)."""
+        key = peer.to_base58()
+        try:
+            await self._exchange_with(key)
+        except Exception as exc:  # noqa: BLE001 - an old node without the protocol is fine
+            log.debug("peer exchange with %s failed: %r", key, exc)
+        if not self.config.catch_up_on_connect:
+            return
+        await trio.sleep(0.2)  # let the peer's own subscriptions settle first
+        for topic in list(self.handlers):
+            try:
+                new = await self._fetch_history(key, topic)
+                if new:
+                    self.metrics.count("repaired", new)
+                    log.info("caught up %d message(s) of %s from %s", new, topic, key)
+            except Exception as exc:  # noqa: BLE001 - the next connection tries again
+                log.debug("catch-up of %s from %s failed: %r", topic, key, exc)
+
+    async def _keepalive_loop(self) -> None:
+        """Ping every peer; drop those that stop answering; release graylisted peers; disconnect a
+        stalled peer whose queue is full (it will catch up from history when it reconnects).
+
+        Pings run as their own tasks and a peer is judged by the age of its last answer, so a
+        ping stuck behind a dead connection's full send window cannot stall the judgement."""
+        cfg = self.config
+        limit = cfg.ping_interval * cfg.ping_failures + cfg.ping_timeout
+        drained: dict[ID, int] = {}
+        while True:
+            await trio.sleep(cfg.ping_interval)
+            now = trio.current_time()
+            for peer in self.host.get_connected_peers():
+                self.last_pong.setdefault(peer, now)
+                # A connection that still takes our messages is alive, only slow: its pings queue
+                # behind our data (one TCP stream). Dead = no ping answer and nothing drained.
+                q = self.pubsub.peer_queues.get(peer)
+                progress = getattr(q, "drained", 0)
+                if q is not None and progress != drained.get(peer, progress) and len(q) > 0:
+                    self.last_pong[peer] = now
+                drained[peer] = progress
+                if peer not in self.pinging:
+                    self.pinging.add(peer)
+                    self._nursery.start_soon(self._ping, peer)
+                if now - self.last_pong[peer] > limit:
+                    log.warning(
+                        "peer %s has not answered a ping for %.0f s; dropping the connection", peer, limit
+                    )
+                    self.metrics.count("dead_peers_dropped")
+                    self._nursery.start_soon(self._disconnect, peer)
+                    self.last_pong[peer] = now  # one drop per silence, not one per loop
+            self._apply_graylist()
+            for peer, q in list(self.pubsub.peer_queues.items()):
+                if peer in self.stalled and len(q) <= cfg.publish_high_water:
+                    self.stalled.discard(peer)
+                    log.info("peer %s drained its queue; no longer stalled", peer)
+                elif peer in self.stalled and len(q) >= cfg.outbound_queue_slots * 0.9:
+                    log.warning(
+                        "peer %s does not read its messages; disconnecting (it catches up later)", peer
+                    )
+                    self.metrics.count("stalled_disconnects")
+                    self._nursery.start_soon(self._disconnect, peer)
+
+    async def _ping(self, peer: ID) -> None:
+        try:
+            with trio.fail_after(self.config.ping_timeout):
+                stream = await self.host.new_stream(peer, [PING_PROTOCOL])
+                try:
+                    rtt = await perform_ping_roundtrip(stream)
+                finally:
+                    with trio.move_on_after(1):
+                        await stream.close()
+            self.last_pong[peer] = trio.current_time()
+            self.rtt_ms[peer.to_base58()] = float(rtt)
+        except Exception:  # noqa: BLE001 - timeout, reset, closed: all mean "not answering"
+            self.metrics.count("ping_failures")
+        finally:
+            self.pinging.discard(peer)
+
+    async def _disconnect(self, peer: ID) -> None:
+        """Drop every connection to `peer` now. A graceful close waits on a dead connection's full
+        send window (and py-libp2p keeps the connection listed meanwhile, so redials would reuse
+        it); instead reset the TCP connection (RST), forget it in the swarm, tell the notifees
+        (pubsub drops the peer), and let the close finish in the background."""
+        self.stalled.discard(peer)
+        self.last_pong.pop(peer, None)
+        network = self.host.get_network()
+        for conn in list(network.connections.get(peer, []) or []):
+            for sock in _raw_sockets(conn):
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            try:
+                network.remove_conn(conn)
+            except Exception as exc:  # noqa: BLE001
+                log.debug("forgetting a connection to %s: %r", peer, exc)
+            with trio.move_on_after(2):
+                try:
+                    await network.notify_disconnected(conn)
+                except Exception as exc:  # noqa: BLE001
+                    log.debug("disconnect notification for %s: %r", peer, exc)
+            self._nursery.start_soon(self._close_quietly, conn)
+
+    async def _close_quietly(self, conn: Any) -> None:
+        with trio.move_on_after(10):
+            try:
+                await conn.close()
+            except Exception:  # noqa: BLE001 - it is dead already
+                pass
+
+    def _score_params(self) -> ScoreParams:
+        cfg = self.config
+        return ScoreParams(
+            p4_invalid_messages=TopicScoreParams(weight=1.0, cap=cfg.score_cap, decay=cfg.score_decay),
+            p5_behavior_penalty_weight=1.0,
+            p5_behavior_penalty_decay=cfg.score_decay,
+            gossip_threshold=cfg.gossip_threshold,
+            # py-libp2p drops a forwarder's messages unvalidated below publish_threshold; at the
+            # graylist threshold, so the score of a junk sender can fall that far at all.
+            publish_threshold=cfg.graylist_threshold,
+            graylist_threshold=cfg.graylist_threshold,
+            accept_px_threshold=0.0,
+        )
+
+    def peer_score(self, peer: str) -> float:
+        """GossipSub score of a peer over our subscribed topics (0 for a well-behaved peer)."""
+        pid = ID.from_base58(peer)
+        return self._call_sync(lambda: self.pubsub.router.scorer.score(pid, list(self.handlers)))
+
+    def _apply_graylist(self) -> None:
+        scorer = self.pubsub.router.scorer
+        now = trio.current_time()
+        topics = list(self.handlers)
+        for peer, until in list(self.graylisted.items()):
+            if until <= now:
+                del self.graylisted[peer]
+                self.pubsub.remove_from_blacklist(peer)
+                scorer.remove_peer(peer)
+        if not topics:
+            return
+        for peer in list(self.pubsub.peers):
+            if peer not in self.graylisted and scorer.score(peer, topics) < self.config.graylist_threshold:
+                log.warning("peer %s graylisted (score below %.0f)", peer, self.config.graylist_threshold)
+                self.metrics.count("graylisted")
+                self.graylisted[peer] = now + self.config.graylist_seconds
+                self.pubsub.add_to_blacklist(peer)
+                self.targets.pop(peer.to_base58(), None)
+
+    # ----------------------------------------------------------------- discovery
+    def _serve_peers(self, peer: str, req: dict[str, Any]) -> dict[str, Any]:
+        """Our own signed address record first, then the newest records we verified of others."""
+        records = [self.own_record] if self.own_record else []
+        others = sorted(self.records.values(), key=lambda r: -r.seq)
+        records += [r.envelope for r in others if r.peer_id != peer][: MAX_RECORDS - 1]
+        return {"records": records}
+
+    async def _exchange_with(self, peer: str) -> int:
+        reply = await self._request(peer, PEERS_PROTOCOL, {}, self.config.request_timeout)
+        records = reply.get("records")
+        if type(records) is not list:
+            raise RequestError(f"peer {peer} sent a malformed peers reply")
+        learned = 0
+        for data in records[:MAX_RECORDS]:
+            try:
+                learned += self.learn_record(data)
+            except RecordError as exc:
+                self.metrics.count("bad_records")
+                log.debug("address record from %s rejected: %s", peer, exc)
+        return learned
+
+    def learn_record(self, data: bytes) -> bool:
+        """Keep a verified address record if it is newer than what we hold; dial it if we have room."""
+        record = open_address_record(data)
+        if record.peer_id == self.peer_id.to_base58():
+            return False
+        held = self.records.get(record.peer_id)
+        if held is not None and held.seq >= record.seq:
+            return False
+        self.records[record.peer_id] = record
+        if len(self.records) > 4 * self.config.max_peers + MAX_RECORDS:
+            oldest = min(self.records.values(), key=lambda r: r.seq)
+            self.records.pop(oldest.peer_id, None)
+        info = PeerInfo(ID.from_base58(record.peer_id), [multiaddr.Multiaddr(a) for a in record.addrs])
+        target = self.targets.get(record.peer_id)
+        if target is not None:
+            target["info"] = info  # a newer signed record replaces the addresses we dial
+        elif (
+            self._discovered() < self.config.max_peers
+            and not self._is_graylisted(record.peer_id)
+            # Both sides learn each other by peer exchange; only the lower id dials, so the two do
+            # not dial at once (py-libp2p then fails both handshakes and both retry).
+            and self.peer_id.to_base58() < record.peer_id
+        ):
+            self.targets[record.peer_id] = {
+                "info": info,
+                "backoff": 0.0,
+                "next": 0.0,
+                "failures": 0,
+                "busy": False,
+                "discovered": True,
+            }
+        self.metrics.count("records_learned")
+        return True
+
+    def _discovered(self) -> int:
+        return sum(1 for t in self.targets.values() if t.get("discovered"))
+
+    def _is_graylisted(self, peer_id: str) -> bool:
+        return any(p.to_base58() == peer_id for p in self.graylisted)
+
+    async def _exchange_loop(self) -> None:
+        while True:
+            await trio.sleep(self.config.px_interval)
+            for peer in list(self.host.get_connected_peers()):
+                try:
+                    await self._exchange_with(peer.to_base58())
+                except Exception as exc:  # noqa: BLE001
+                    log.debug("peer exchange with %s failed: %r", peer, exc)
+
+    def known_addresses(self, peer_id: str) -> list[str]:
+        """Dialable addresses of a peer from its signed record (or our dial targets)."""
+        record = self.records.get(peer_id)
+        if record is not None:
+            return record.dial_addrs()
+        target = self.targets.get(peer_id)
+        if target is not None:
+            return [f"{a}/p2p/{peer_id}" for a in target["info"].addrs]
+        return []
+
+    def _remember(self, topic: str, data: bytes) -> None:
+        self.history[topic].append(data)
+        self.history_total[topic] += 1
+
+    async def _connect(self, info: PeerInfo) -> None:
+        """Dial only addresses we trust for this peer: py-libp2p also dials every address identify
+        told it, and a peer listening on 0.0.0.0 reports /ip4/0.0.0.0/... (which reaches our own
+        listener, so the handshake fails) and loopback ports; after a partition every redial failed
+        that way."""
+        peerstore = self.host.get_peerstore()
+        good = [a for a in info.addrs if dialable(str(a))]
+        if good:
+            peerstore.clear_addrs(info.peer_id)
+            peerstore.add_addrs(info.peer_id, good, 3600)
+        else:
+            stale = [a for a in peerstore.addrs(info.peer_id) if not dialable(str(a))]
+            if stale:
+                keep = [a for a in peerstore.addrs(info.peer_id) if dialable(str(a))]
+                peerstore.clear_addrs(info.peer_id)
+                peerstore.add_addrs(info.peer_id, keep, 3600)
+        await self.host.connect(PeerInfo(info.peer_id, good))
+
     async def _peer_gauge_loop(self) -> None:
         while True:
             self.metrics.peers.set(len(self.host.get_connected_peers()))
@@ -359,7 +736,10 @@ class P2PNode:
 
     # ----------------------------------------------------------------- gossip
     def subscribe(self, topic: str, handler: Handler) -> None:
-        """Deliver every validated message of `topic` to `handler` (called on the dispatch thread)."""
+        """Deliver every validated message of `topic` to `handler` (called on the dispatch thread).
+
+        A first subscription also starts a background catch-up of the topic from every connected
+        peer (a late joiner or a restarted node gets what was gossiped before it listened)."""
         self.handlers[topic].append(handler)
         self._call(self._subscribe, topic)
 
@@ -368,11 +748,21 @@ class P2PNode:
             return
         self.pubsub.set_topic_validator(topic, self._make_validator(topic), False)
         await self.pubsub.subscribe(topic)
+        if self.config.catch_up_on_connect and self._nursery is not None:
+            self._nursery.start_soon(self._catch_up_quietly, topic)
+
+    async def _catch_up_quietly(self, topic: str) -> None:
+        await trio.sleep(0.2)
+        new = await self._catch_up(topic)
+        if new:
+            self.metrics.count("repaired", new)
 
     def unsubscribe(self, topic: str) -> None:
         """Leave `topic` and forget its handlers and history (call when a task is settled)."""
         self.handlers.pop(topic, None)
         self.history.pop(topic, None)
+        self.history_total.pop(topic, None)
+        self.validator.forget_topic(topic)
         self._call(self._unsubscribe, topic)
 
     async def _unsubscribe(self, topic: str) -> None:
@@ -384,8 +774,21 @@ class P2PNode:
         def validate(forwarder: ID, msg: Any) -> bool:
             if forwarder == self.peer_id and msg.from_id == self.peer_id.to_bytes():
                 return True  # our own publish: publish() already ran the same checks
-            accepted = self.validator.check_counted(topic, msg.data, self.metrics.reject)
+            if self.validator.known_envelope(topic, msg.data):
+                # The same envelope again (it came by history first, or by two paths): no news.
+                self.soft_rejections[forwarder] += len(msg.topicIDs)
+                return False
+            reasons: list[str] = []
+
+            def rejected(reason: str) -> None:
+                reasons.append(reason)
+                self.metrics.reject(reason)
+
+            accepted = self.validator.check_counted(topic, msg.data, rejected)
             if accepted is None:
+                if not reasons or reasons[0] in SOFT_REASONS:
+                    # not the forwarder's fault: _SoftAwareScorer skips the penalty that follows
+                    self.soft_rejections[forwarder] += len(msg.topicIDs)
                 return False
             self.accepted[msg.from_id + msg.seqno] = accepted
             if len(self.accepted) > 10_000:
@@ -399,10 +802,10 @@ class P2PNode:
         accepted = self.accepted.pop(msg.from_id + msg.seqno, None)
         if accepted is None:
             return  # our own publish, or a topic we validate elsewhere
-        self.history[accepted.topic].append(bytes(msg.data))
+        self._remember(accepted.topic, bytes(msg.data))
         latency = time.time() - accepted.envelope.sent_ms / 1000
         self.metrics.delivered(KIND_NAMES[accepted.envelope.kind], len(msg.data), latency)
-        self.deliveries.put(
+        self._deliver(
             Received(
                 accepted.topic,
                 accepted.payload,
@@ -417,6 +820,22 @@ class P2PNode:
         self.metrics.dropped.inc()
         self.metrics.count("outbound_dropped")
 
+    def _deliver(self, item: Received) -> None:
+        with self._dispatch_lock:
+            self._enqueued += 1
+        self.deliveries.put(item)
+
+    def wait_dispatched(self, timeout: float = 30.0) -> bool:
+        """Wait until every message delivered so far went through its handlers (True) or timeout."""
+        with self._dispatch_lock:
+            target = self._enqueued
+        deadline = time.monotonic() + timeout
+        while self._dispatched < target:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
     def _dispatch_loop(self) -> None:
         while True:
             item = self.deliveries.get()
@@ -428,6 +847,7 @@ class P2PNode:
                 except Exception:
                     self.metrics.count("handler_errors")
                     log.exception("a gossip handler for %s failed", item.topic)
+            self._dispatched += 1
 
     def publish(self, topic: str, payload: Payload) -> None:
         """Sign and publish; blocks (paces) instead of dropping. Raises WireError if it would be rejected."""
@@ -438,7 +858,7 @@ class P2PNode:
         """Publish pre-encoded envelope bytes (check=False only for adversarial tests)."""
         if check:
             accepted = self.validator.check(topic, data)
-            self.history[topic].append(data)
+            self._remember(topic, data)
             kind = KIND_NAMES[accepted.envelope.kind]
         else:
             kind = "raw"
@@ -450,8 +870,25 @@ class P2PNode:
         self.metrics.published(kind, len(data))
 
     async def _publish(self, topic: str, data: bytes) -> None:
-        # Backpressure: wait for the slowest peer's queue to drain below the high-water mark.
-        while any(len(q) > self.config.publish_high_water for q in self.pubsub.peer_queues.values()):
+        # Backpressure per peer: wait while a live peer's queue is above the high-water mark, but
+        # at most publish_stall_seconds; a peer that has not drained by then is marked stalled and
+        # no longer waited for (the keepalive loop unmarks it once it drains, or disconnects it).
+        cfg = self.config
+        deadline = trio.current_time() + cfg.publish_stall_seconds
+        while True:
+            deep = [
+                peer
+                for peer, q in self.pubsub.peer_queues.items()
+                if len(q) > cfg.publish_high_water and peer not in self.stalled
+            ]
+            if not deep:
+                break
+            if trio.current_time() >= deadline:
+                for peer in deep:
+                    log.warning("peer %s is not keeping up; publishing on without waiting for it", peer)
+                    self.stalled.add(peer)
+                    self.metrics.count("stalled_peers")
+                break
             await trio.sleep(0.002)
         await self.pubsub.publish(topic, data)
 
@@ -522,14 +959,17 @@ class P2PNode:
         offset = expect(req, "offset", int, "history request")
         limit = min(expect(req, "limit", int, "history request"), MAX_HISTORY_PAGE)
         items = list(self.history.get(topic, ()))
+        total = self.history_total.get(topic, 0)
+        first = total - len(items)  # sequence number of items[0]; older ones fell out of the deque
+        start = max(offset, first)
         page: list[bytes] = []
         size = 0
-        for data in items[max(0, offset) : max(0, offset) + max(0, limit)]:
+        for data in items[start - first : start - first + max(0, limit)]:
             size += len(data) + 8
             if size > self.config.max_response_bytes // 2:
                 break
             page.append(data)
-        return {"envelopes": page, "total": len(items), "next": max(0, offset) + len(page)}
+        return {"envelopes": page, "total": total, "next": start + len(page), "epoch": self.epoch}
 
     def _make_stream_handler(self, protocol: str) -> Callable[[Any], Any]:
         async def handle(stream: Any) -> None:
@@ -540,7 +980,10 @@ class P2PNode:
                     bucket = TokenBucket(self.config.requests_per_peer_per_s, self.config.requests_burst)
                     self.request_buckets[(peer, protocol)] = bucket
                 with trio.fail_after(self.config.request_timeout):
-                    if not bucket.take():
+                    if stream.muxed_conn.peer_id in self.graylisted:
+                        response = {"error": "graylisted: this peer sent invalid gossip"}
+                        outcome = "rate_limited"
+                    elif not bucket.take():
                         response = {"error": "rate limited: too many requests from this peer"}
                         outcome = "rate_limited"
                     else:
@@ -586,6 +1029,15 @@ class P2PNode:
                 info = PeerInfo(ID.from_base58(peer), [])
             except Exception:
                 raise RequestError(f"{peer!r} is neither a peer id nor a /p2p/ multiaddr") from None
+            if info.peer_id not in self.host.get_connected_peers():
+                # Dial by address: from the peer's signed record (peer exchange) or our targets.
+                addrs = self.known_addresses(peer)
+                if not addrs:
+                    raise RequestError(
+                        f"no address known for peer {peer} (not connected, no address record); "
+                        "is it running and reachable from a bootstrap peer?"
+                    )
+                info = PeerInfo(info.peer_id, [_parse_peer_addr(a).addrs[0] for a in addrs])
         start = time.monotonic()
         outcome = "error"
         try:
@@ -594,7 +1046,7 @@ class P2PNode:
                     network = self.host.get_network()
                     if hasattr(network, "unblock_peer"):
                         network.unblock_peer(info.peer_id)
-                    await self.host.connect(info)
+                    await self._connect(info)
                 stream = await self.host.new_stream(info.peer_id, [protocol])
                 try:
                     await stream.write(encode_frame(payload, self.config.max_request_bytes))
@@ -653,17 +1105,30 @@ class P2PNode:
 
     def fetch_history(self, peer: str, topic: str) -> int:
         """Catch up on `topic` from a peer's history; every envelope is re-validated. Returns new deliveries."""
-        offset, new = 0, 0
+        return self._call(self._fetch_history, peer, topic)
+
+    async def _fetch_history(self, peer: str, topic: str) -> int:
+        # Resume from where we stopped on this peer (same epoch), else from its oldest envelope.
+        peer_key = peer.split("/p2p/")[-1]
+        epoch, offset = self.history_cursor.get((peer_key, topic), (None, 0))
+        new = 0
         while True:
-            reply = self.request(
-                peer, HISTORY_PROTOCOL, {"topic": topic, "offset": offset, "limit": MAX_HISTORY_PAGE}
+            reply = await self._request(
+                peer,
+                HISTORY_PROTOCOL,
+                {"topic": topic, "offset": offset, "limit": MAX_HISTORY_PAGE},
+                self.config.request_timeout,
             )
-            envelopes = reply.get("envelopes")
-            nxt = reply.get("next")
+            envelopes, nxt, their_epoch = reply.get("envelopes"), reply.get("next"), reply.get("epoch")
             if type(envelopes) is not list or type(nxt) is not int:
                 raise RequestError(f"peer {peer} sent a malformed history page")
+            if epoch is not None and their_epoch != epoch:
+                # The peer restarted: its numbering starts again at 0.
+                epoch, offset = their_epoch, 0
+                continue
+            epoch = their_epoch
             for data in envelopes:
-                if type(data) is not bytes:
+                if type(data) is not bytes or self.validator.known_envelope(topic, data):
                     continue
                 accepted = self.validator.check_counted(
                     topic, data, self.metrics.reject, count_duplicates=False
@@ -671,23 +1136,29 @@ class P2PNode:
                 if accepted is None:
                     continue
                 new += 1
-                self.history[topic].append(data)
+                self._remember(topic, data)
                 latency = time.time() - accepted.envelope.sent_ms / 1000
                 self.metrics.delivered(KIND_NAMES[accepted.envelope.kind], len(data), latency)
-                self.deliveries.put(
+                self._deliver(
                     Received(topic, accepted.payload, accepted.signer, "", accepted.envelope.sent_ms, data)
                 )
+            if topic in self.handlers:
+                self.history_cursor[(peer_key, topic)] = (epoch, max(offset, nxt))
             if not envelopes or nxt <= offset:
                 return new
             offset = nxt
 
     def catch_up(self, topic: str) -> int:
-        """fetch_history from every connected peer in turn (a late joiner's first step); new deliveries."""
+        """fetch_history from every connected peer (a late joiner's first step, and the repair
+        before an audit with missing gossip); returns new deliveries."""
+        return self._call(self._catch_up, topic)
+
+    async def _catch_up(self, topic: str) -> int:
         new = 0
-        for peer in self.connected_peers():
+        for peer in self.host.get_connected_peers():
             try:
-                new += self.fetch_history(peer, topic)
-            except RequestError as err:
+                new += await self._fetch_history(peer.to_base58(), topic)
+            except Exception as err:  # noqa: BLE001 - one peer failing must not stop the others
                 log.warning("could not catch up on %s from %s: %s", topic, peer, err)
         return new
 
@@ -753,7 +1224,17 @@ class P2PNode:
             "peer_id": self.peer_id.to_base58(),
             "address": self.account.address,
             "listen": list(self.listen_addrs),
+            "advertised": list(self.advertised),
             "peers": len(peers),
+            "peer_ids": sorted(peers),
+            "records_known": len(self.records),
+            "stalled": sorted(p.to_base58() for p in self.stalled),
+            "graylisted": sorted(p.to_base58() for p in self.graylisted),
+            "dead_peers_dropped": counts.get("dead_peers_dropped", 0),
+            "ping_failures": counts.get("ping_failures", 0),
+            "dials_ok": counts.get("dials_ok", 0),
+            "dials_failed": counts.get("dials_failed", 0),
+            "repaired": counts.get("repaired", 0),
             "bootstrap_unreachable": sorted(
                 pid for pid, t in list(self.targets.items()) if t["failures"] > 0 and pid not in peers
             ),
@@ -801,6 +1282,33 @@ def file_keccak(path: Path) -> bytes:
         while chunk := fh.read(1 << 20):
             hasher.update(chunk)
     return hasher.digest()
+
+
+def _raw_sockets(root: Any, depth: int = 8) -> list[Any]:
+    """The trio sockets under a py-libp2p connection object (its layers keep them in attributes
+    whose names differ per transport; walk them instead of hard-coding the chain)."""
+    found: list[Any] = []
+    seen: set[int] = set()
+    todo = [(root, 0)]
+    while todo:
+        obj, level = todo.pop()
+        if id(obj) in seen or level > depth:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, trio.socket.SocketType):
+            found.append(obj)
+            continue
+        module = type(obj).__module__ or ""
+        if not (module.startswith("libp2p") or module.startswith("trio")):
+            continue
+        attrs = getattr(obj, "__dict__", {})
+        for name in getattr(type(obj), "__slots__", ()):
+            if hasattr(obj, name):
+                attrs = {**attrs, name: getattr(obj, name)}
+        for value in attrs.values():
+            if value is not None and not isinstance(value, int | float | str | bytes | dict | list):
+                todo.append((value, level + 1))
+    return found
 
 
 def _with_peer_id(addr: str, peer_id: ID) -> str:

@@ -78,6 +78,7 @@ class RoleSettings:
     log_file: Path | None = None  # None: <data_dir>/node.log
     listen: str = _d("p2p.listen")
     bootstrap: list[str] = field(default_factory=list)
+    announce: list[str] = field(default_factory=list)  # dialable addresses for our signed record
     eclipse_protection: bool = _d("p2p.eclipse_protection")
     stake_cache_seconds: float = _d("p2p.stake_cache_seconds")
     poll_interval: float = _d("chain.poll_interval")
@@ -240,6 +241,7 @@ def _from_node_config(config: Any, role: str) -> RoleSettings:
         "log_file": _path_or_none(config.node.log_file),
         "listen": config.p2p.listen,
         "bootstrap": list(config.p2p.bootstrap),
+        "announce": list(config.p2p.announce),
         "eclipse_protection": config.p2p.eclipse_protection,
         "stake_cache_seconds": config.p2p.stake_cache_seconds,
         "poll_interval": config.chain.poll_interval,
@@ -770,13 +772,17 @@ def check_listen_port(listen: str) -> None:
 
 
 def p2p_config(settings: RoleSettings) -> Any:
-    """The libp2p configuration of this node: the [p2p] options, everything else P2PConfig's defaults."""
+    """The libp2p configuration of this node: the [p2p] options, everything else P2PConfig's defaults.
+    Bootstrap peers: the settings' list plus the deployment file's `extra.bootstrap`; everything else
+    is found by peer exchange."""
+    from node.p2p import deployment_bootstrap
     from node.p2p.config import P2PConfig
 
     return P2PConfig(
         identity_path=settings.identity_path,
         listen_addr=settings.listen,
-        bootstrap=list(settings.bootstrap),
+        bootstrap=list(dict.fromkeys([*settings.bootstrap, *deployment_bootstrap(settings.deployment)])),
+        announce=list(settings.announce),
         eclipse_protection=settings.eclipse_protection,
         stake_cache_seconds=settings.stake_cache_seconds,
     )
@@ -813,20 +819,25 @@ def warn_reorg_protection_off(settings: RoleSettings, chain_id: int) -> bool:
 
 
 def start_p2p(ctx: NodeContext) -> Any:
-    """Start the libp2p host with this node's identity; gossip is accepted from staked signers only."""
+    """Start the libp2p host with this node's identity; gossip is accepted from staked signers only.
+
+    Bootstrap peers: the settings' list plus the deployment file's `extra.bootstrap`; everything
+    else is found by peer exchange. Who may gossip (stakes), each task's limits and its joined
+    miners come from chain events (`follow_stakers`), never from a chain call per message.
+    """
     from node.p2p import P2PError, P2PNode
 
-    stakes = ctx.chain.stakes
-
-    def is_staked(address: str) -> bool:
-        try:
-            return any(stakes.is_staked(address, role) for role in (0, 2))
-        except ChainError:
-            return False
-
+    stakers = follow_stakers(ctx)
     config = p2p_config(ctx.settings)
     warn_protections_off(ctx.settings)
-    node = P2PNode(config, ctx.account_key, is_staked, identity_secret=ctx.identity_secret)
+    node = P2PNode(
+        config,
+        ctx.account_key,
+        stakers,
+        identity_secret=ctx.identity_secret,
+        task_rules=task_rules_of(ctx, stakers),
+    )
+    node.stakers = stakers
     try:
         node.start()
     except P2PError as exc:
@@ -843,10 +854,110 @@ def start_p2p(ctx: NodeContext) -> Any:
 
     watch_p2p(node)  # rollproof_peers and the gossip counters on /metrics
     (ctx.settings.data_dir / "p2p.json").write_text(
-        json.dumps({"peer_id": node.peer_id.to_base58(), "listen": node.listen_addrs}) + "\n"
+        json.dumps(
+            {"peer_id": node.peer_id.to_base58(), "listen": node.listen_addrs, "advertised": node.advertised}
+        )
+        + "\n"
     )
-    event(log, "p2p host listening", listen=node.listen_addrs, peer_id=node.peer_id.to_base58())
+    event(
+        log,
+        "p2p host listening",
+        listen=node.listen_addrs,
+        advertised=node.advertised,
+        peer_id=node.peer_id.to_base58(),
+    )
     return node
+
+
+STAKER_EVENTS = (
+    "Staked",
+    "UnstakeRequested",
+    "Slashed",
+    "Withdrawn",
+    "PeerRegistered",
+    "PeerReleased",
+    "TaskPosted",
+    "Joined",
+)
+
+
+def follow_stakers(ctx: NodeContext) -> Any:
+    """A StakerIndex filled from the chain's events now (from the deploy block), then kept current by
+    a daemon thread: one stake read per stake event, one task read per posted task."""
+    from chain.events import InMemoryCursorStore
+    from node.p2p import StakerIndex
+
+    index = StakerIndex()
+    follower = ctx.chain.follower(InMemoryCursorStore(), key="stakers", names=list(STAKER_EVENTS))
+
+    def apply(ev: ChainEvent) -> None:
+        args = ev.args
+        if ev.name in ("Staked", "UnstakeRequested", "Slashed", "Withdrawn"):
+            role = int(args["role"])
+            index.set_staked(args["who"], role, ctx.chain.stakes.is_staked(args["who"], role))
+        elif ev.name == "PeerRegistered":
+            from libp2p.peer.id import ID
+
+            index.set_peer(args["who"], ID(bytes(args["peerId"])).to_base58())
+        elif ev.name == "PeerReleased":
+            index.set_peer(args["who"], None)
+        elif ev.name == "TaskPosted":
+            p = ctx.chain.board.get_task(int(args["taskId"])).params
+            index.add_task(int(args["taskId"]), p.num_problems, p.rollouts_per_problem, p.max_tokens)
+        elif ev.name == "Joined":
+            index.add_joined(int(args["taskId"]), [args["miner"]])
+
+    follower.poll(apply)
+
+    def run() -> None:
+        while not ctx.stop:
+            try:
+                follower.poll(apply)
+            except Exception as exc:  # noqa: BLE001 - an RPC hiccup: the next poll resumes at the cursor
+                log.debug("staker index poll failed: %r", exc)
+            ctx.stop.sleep(ctx.settings.poll_interval)
+
+    threading.Thread(target=run, name="staker-index", daemon=True).start()
+    return index
+
+
+def task_rules_of(ctx: NodeContext, stakers: Any) -> Callable[[int], Any]:
+    """The gossip validator's task rules: the index's, or, while its thread has not yet seen a task
+    this role already subscribed to, the task's parameters from the store (only subscribed topics
+    are validated, so junk task ids never reach the store)."""
+
+    def rules(task_id: int) -> Any:
+        found = stakers.rules(task_id)
+        if found is None:
+            row = ctx.store.get_task(task_id)
+            if row is None:
+                return None
+            p = row.params
+            stakers.add_task(
+                task_id, int(p["num_problems"]), int(p["rollouts_per_problem"]), int(p["max_tokens"])
+            )
+            found = stakers.rules(task_id)
+        return found
+
+    return rules
+
+
+def catch_up_task(ctx: NodeContext, task_id: int) -> int:
+    """Repair before an audit: fetch the task's rollouts that gossip did not bring from every
+    connected peer's history (each envelope re-validated); returns how many were new."""
+    from node.p2p import rollouts_topic
+
+    if ctx.p2p is None or not hasattr(ctx.p2p, "catch_up"):
+        return 0
+    try:
+        new = ctx.p2p.catch_up(rollouts_topic(task_id))
+    except Exception as exc:  # noqa: BLE001 - the audit falls back to the miner's openings
+        log.warning("task %d: catch-up before the audit failed: %s", task_id, exc)
+        return 0
+    if new:
+        ctx.p2p.wait_dispatched(30.0)  # the handlers have stored them before the audit reads the store
+        event(log, "caught up missing gossip", task=task_id, rollouts=new)
+    return new
 
 
 def leave_task(ctx: NodeContext, task_id: int) -> None:

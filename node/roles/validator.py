@@ -31,6 +31,7 @@ from node.roles.common import (
     NodeContext,
     RoleError,
     TaskView,
+    catch_up_task,
     chain_now,
     crash_point,
     decode_rollout,
@@ -307,8 +308,8 @@ class Validator:
     ) -> tuple[list[Rollout | None], list[list[bytes] | None]]:
         """The challenged rollouts and proofs: from gossip when complete and under the root, else from the miner."""
         g_count = tv.rollouts_per_problem
-        rows = [r for r in self.ctx.store.received_rollouts(task_id) if r.miner == miner]
         total = tv.num_problems * g_count
+        rows = self.gossiped_rollouts(task_id, miner, total)
         if len(rows) == total and self.ctx.settings.use_gossip:
             by_index = {}
             for row in rows:
@@ -335,6 +336,14 @@ class Validator:
             proofs[slot] = proof
         event(log, "fetched openings", task=task_id, miner=miner, served=len(served), asked=len(indices))
         return rollouts, proofs
+
+    def gossiped_rollouts(self, task_id: int, miner: str, total: int) -> list[Any]:
+        """The miner's rollouts received by gossip; when some are missing, first repair from every
+        connected peer's history (an honest miner must not fail an audit because of the network)."""
+        rows = [r for r in self.ctx.store.received_rollouts(task_id) if r.miner == miner]
+        if len(rows) < total and self.ctx.settings.use_gossip and catch_up_task(self.ctx, task_id):
+            rows = [r for r in self.ctx.store.received_rollouts(task_id) if r.miner == miner]
+        return rows
 
     def policy_for(self, miner: str, adapter_hash: bytes) -> Any:
         """Base model + the adapter the miner joined with (fetched by hash from the miner's peer)."""

@@ -36,7 +36,7 @@ def test_precedence_flag_over_env_over_file_over_default(tmp_path: Path) -> None
     assert cfg.node.metrics_port == 9002  # env beats file
     assert cfg.chain.confirmations == 2  # file beats default
     assert cfg.node.log_level == "debug"
-    assert cfg.p2p.listen == "/ip4/127.0.0.1/tcp/4001"  # default
+    assert cfg.p2p.listen == "/ip4/0.0.0.0/tcp/4001"  # default: all interfaces
     assert cfg.sources["chain.rpc_url"] == "flag --rpc-url"
     assert cfg.sources["node.metrics_port"] == "env ROLLPROOF_METRICS_PORT"
     assert cfg.sources["chain.confirmations"] == "file"

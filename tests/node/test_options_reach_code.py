@@ -132,6 +132,7 @@ ROWS: dict[str, Row] = {
     # [p2p]
     "p2p.listen": Row("/ip4/127.0.0.1/tcp/4999", lambda u, v: u.p2p.listen_addr == v),
     "p2p.bootstrap": Row([BOOT], lambda u, v: u.p2p.bootstrap == v),
+    "p2p.announce": Row(["/ip4/203.0.113.7/tcp/4001"], lambda u, v: u.p2p.announce == v),
     "p2p.identity_key": Row(
         lambda t: str(t / "id.p2p.key"),
         lambda u, v: u.p2p.identity_path == Path(v) and u.settings.identity_path == Path(v),

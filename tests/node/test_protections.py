@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import secrets
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -23,12 +22,13 @@ from node.store import Role
 WARNING = "eclipse protection is OFF"
 
 
-def _started_host(settings: RoleSettings) -> object:
+def _started_host(settings: RoleSettings, chain: object) -> object:
+    # A real chain: start_p2p follows the stakers and tasks from its events.
     ctx = NodeContext(
         settings=settings,
         role=Role.MINER,
         store=None,  # type: ignore[arg-type]
-        chain=SimpleNamespace(stakes=None),  # type: ignore[arg-type]
+        chain=chain,  # type: ignore[arg-type]
         address="0x" + "00" * 20,
         account_key=secrets.token_bytes(32),
         identity_secret=secrets.token_bytes(32),
@@ -44,7 +44,7 @@ def _eclipse_protection_of(node: object) -> bool:
 
 
 def test_a_node_outside_a_devnet_starts_with_eclipse_protection_on(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, chain: object
 ) -> None:
     # What `rollproof miner` builds from a config with nothing about protections in it.
     cfg = load_config(
@@ -55,7 +55,7 @@ def test_a_node_outside_a_devnet_starts_with_eclipse_protection_on(
     settings = settings_from(cfg, "miner")
     settings.data_dir.mkdir(parents=True)
     caplog.set_level(logging.INFO)
-    node = _started_host(settings)
+    node = _started_host(settings, chain)
     try:
         assert _eclipse_protection_of(node) is True
         assert node.config.stake_cache_seconds == 30.0  # type: ignore[attr-defined]
@@ -65,7 +65,7 @@ def test_a_node_outside_a_devnet_starts_with_eclipse_protection_on(
 
 
 def test_devnet_nodes_turn_eclipse_protection_off_explicitly_and_warn(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, chain: object
 ) -> None:
     options = DevnetOptions.tiny(
         out_dir=tmp_path / "net", honest_miners=1, cheaters=0, validators=1, evaluators=1
@@ -82,7 +82,7 @@ def test_devnet_nodes_turn_eclipse_protection_off_explicitly_and_warn(
             assert written.eclipse_protection is False
             caplog.clear()
             caplog.set_level(logging.INFO)
-            node = _started_host(written)
+            node = _started_host(written, chain)
             try:
                 assert _eclipse_protection_of(node) is False
                 assert node.config.stake_cache_seconds == options.stake_cache_seconds  # type: ignore[attr-defined]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -14,14 +15,22 @@ ROOT = WORKER.parents[2]
 
 
 class Worker:
-    def __init__(self, index: int, staked: list[int], bootstrap: list[str] | None = None, **spec) -> None:
+    def __init__(
+        self,
+        index: int,
+        staked: list[int],
+        bootstrap: list[str] | None = None,
+        prefix: list[str] | None = None,
+        **spec,
+    ) -> None:
+        """`prefix`: a command to run the worker under, e.g. `ip netns exec <ns>`."""
         self.spec = {"index": index, "staked": staked, "bootstrap": bootstrap or [], **spec}
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
-            [sys.executable, str(WORKER), json.dumps(self.spec)],
+            [*(prefix or []), sys.executable, str(WORKER), json.dumps(self.spec)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=open(spec["log"], "a") if spec.get("log") else subprocess.DEVNULL,  # noqa: SIM115
             text=True,
             cwd=ROOT,
             env=env,
@@ -30,7 +39,9 @@ class Worker:
         self.addrs: list[str] = ready["ready"]
         self.peer_id: str = ready["peer_id"]
 
-    def _read(self) -> dict:
+    def _read(self, timeout: float | None = None) -> dict:
+        if timeout is not None and not select.select([self.proc.stdout], [], [], timeout)[0]:
+            raise TimeoutError(f"worker {self.spec['index']} did not answer within {timeout:.0f} s")
         line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError(f"worker {self.spec['index']} exited (code {self.proc.poll()})")
@@ -40,12 +51,12 @@ class Worker:
         self.proc.stdin.write(json.dumps(cmd) + "\n")
         self.proc.stdin.flush()
 
-    def recv(self) -> dict:
-        return self._read()
+    def recv(self, timeout: float | None = None) -> dict:
+        return self._read(timeout)
 
-    def call(self, **cmd) -> dict:
+    def call(self, read_timeout: float | None = None, **cmd) -> dict:
         self.send(**cmd)
-        return self._read()
+        return self._read(read_timeout)
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)

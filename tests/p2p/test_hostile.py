@@ -98,7 +98,10 @@ def test_hostile_inputs_rejected_counted_and_honest_traffic_delivered():
 
         expected_reasons = set(hostile) | {"duplicate", "rate_limited"}
         assert wait_until(lambda: expected_reasons <= set(victim.stats()["rejected"])), str(victim.stats())
-        assert wait_until(lambda: sum(1 for m in got if m.signer == honest.account.address) == 30)
+        assert wait_until(lambda: sum(1 for m in got if m.signer == honest.account.address) == 30), (
+            victim.stats(),
+            honest.stats(),
+        )
         stats = victim.stats()
         flood_seconds = time.monotonic() - flood_start
         rejected = stats["rejected"]

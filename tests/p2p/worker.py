@@ -14,7 +14,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from node.p2p import P2PNode, RequestError, WireError  # noqa: E402
+from node.p2p import P2PNode, RequestError, WireError, deployment_bootstrap  # noqa: E402
 from tests.p2p.helpers import account_key, identity_secret, local_config, make_rollout, staked_set  # noqa: E402
 
 
@@ -40,10 +40,21 @@ class Inbox:
 
 def main() -> None:
     spec = json.loads(sys.argv[1])
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO if spec.get("log") else logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    if not os.environ.get("ROLLPROOF_LIBP2P_DEBUG"):
+        for noisy in ("libp2p", "multiaddr", "async_service"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
     config = local_config(
         port=spec.get("port", 0), bootstrap=spec.get("bootstrap", []), **spec.get("config", {})
     )
+    if spec.get("listen"):  # e.g. /ip4/0.0.0.0/tcp/4001 inside a network namespace
+        config.listen_addr = spec["listen"]
+    if spec.get("deployment"):  # bootstrap peers from the deployment file, as an operator's node
+        config.bootstrap += deployment_bootstrap(spec["deployment"])
     node = P2PNode(
         config, account_key(spec["index"]), staked_set(spec["staked"]), identity_secret(spec["index"])
     ).start()
@@ -53,7 +64,7 @@ def main() -> None:
         sys.stdout.write(json.dumps(obj) + "\n")
         sys.stdout.flush()
 
-    reply({"ready": node.listen_addrs, "peer_id": node.peer_id.to_base58()})
+    reply({"ready": node.listen_addrs, "peer_id": node.peer_id.to_base58(), "advertised": node.advertised})
     for line in sys.stdin:
         cmd = json.loads(line)
         op = cmd["cmd"]
