@@ -118,10 +118,36 @@ def test_task_list_show_and_cancel(operator, accounts, chain_for, task_params) -
 
 
 @pytest.fixture
-def beacon_url(devnet_beacon):
+def wall_beacon():
+    """A devnet beacon on this machine's clock: the session's beacon follows the session Anvil, whose
+    clock other tests warp ahead, so its genesis can lie in this machine's future (no round yet)."""
+    import time
+
+    from verifier.beacon_server import DevnetBeacon
+
+    return DevnetBeacon.from_seed(genesis_time=(int(time.time()) - 60) // 60 * 60)
+
+
+@pytest.fixture
+def wall_beacon_config(wall_beacon):
+    from chain.deploy import BeaconConfig
+    from verifier.beacon import pubkey_eip2537
+
+    info = wall_beacon.info
+    return BeaconConfig(
+        name="devnet",
+        public_key=info.public_key,
+        public_key_eip2537=pubkey_eip2537(info.public_key),
+        genesis=info.genesis_time,
+        period=info.period,
+    )
+
+
+@pytest.fixture
+def beacon_url(wall_beacon):
     from verifier.beacon_server import BeaconServer
 
-    server = BeaconServer(devnet_beacon).start()
+    server = BeaconServer(wall_beacon).start()
     yield server.url
     server.stop()
 
@@ -131,7 +157,7 @@ def checks(report: dict) -> dict[str, dict]:
 
 
 @pytest.fixture
-def own_chain(tmp_path: Path, accounts, beacon_config, deploy_params):
+def own_chain(tmp_path: Path, accounts, wall_beacon_config, deploy_params):
     """An Anvil of this test alone: the session's Anvil is time-warped by other tests, and a chain
     whose clock runs ahead of this machine's is one of the faults doctor names."""
     from chain.anvil import Anvil, AnvilConfig
@@ -141,7 +167,7 @@ def own_chain(tmp_path: Path, accounts, beacon_config, deploy_params):
 
     with Anvil(AnvilConfig()) as node:
         w3 = make_web3(node.rpc_url)
-        deployment = deploy_all(w3, accounts[0], beacon_config, deploy_params)
+        deployment = deploy_all(w3, accounts[0], wall_beacon_config, deploy_params)
         owner = Chain(w3, deployment, None).as_account(accounts[0])
         owner.token.mint(accounts[1].address, 1_000 * RPT)
         Chain(w3, deployment, None).as_account(accounts[1]).stakes.stake(0, 100 * RPT)
