@@ -454,8 +454,8 @@ def world_from_args(args: argparse.Namespace) -> World:
     )
 
 
-def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m bench.economics", description=__doc__.splitlines()[0])
+def parser(prog: str = "python -m bench.economics") -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     d = Params()
     w = World()
     ap.add_argument("--tasks", type=int, default=10_000, help="simulated tasks per strategy (default 10,000)")
@@ -477,8 +477,8 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = "python -m bench.economics") -> int:
+    args = parser(prog).parse_args(argv)
     if args.tasks < 1:
         raise SystemExit("--tasks must be at least 1")
     run(world_from_args(args), args.tasks, args.seed, only=args.only)

@@ -734,6 +734,28 @@ def bench_verify(
     guarded(body)
 
 
+@bench_app.command(
+    "economics",
+    context_settings=FORWARD_SETTINGS,
+    add_help_option=False,
+    help="Expected profit per task of every strategy under the settlement rules (10,000 simulated tasks). "
+    "Run `rollproof bench economics --help`.",
+)
+def bench_economics(ctx: typer.Context) -> None:
+    def body() -> None:
+        # bench/ sits next to node/ in a source checkout and is not an installed package.
+        root = str(Path(__file__).resolve().parents[1])
+        if (Path(root) / "bench" / "economics.py").exists() and root not in sys.path:
+            sys.path.insert(0, root)
+        raise typer.Exit(
+            code=import_entry("bench.economics", "main", "The economics simulation")(
+                ctx.args, "rollproof bench economics"
+            )
+        )
+
+    guarded(body)
+
+
 @app.callback(invoke_without_command=True)
 def root(
     ctx: typer.Context,
