@@ -208,12 +208,29 @@ def deploy(
     max_task_duration: Annotated[
         int, typer.Option(help="Longest task (post to verify deadline), seconds.")
     ] = 24 * 3600,
+    min_audit_time: Annotated[
+        int, typer.Option(help="Seconds the verdict window stays open after the challenge round.")
+    ] = 30,
+    committee_seats: Annotated[int, typer.Option(help="Committee seats drawn per task (1-64).")] = 16,
+    quorum_bps: Annotated[int, typer.Option(help="Revealed seats needed for an outcome, bps of C.")] = 6_667,
+    supermajority_bps: Annotated[
+        int, typer.Option(help="Share of revealed seats a side needs to win, bps (> 5000).")
+    ] = 6_667,
     validator_fee_bps: Annotated[
         int, typer.Option(help="Validators' share of a task reward, basis points.")
     ] = 1_000,
-    slash_bps: Annotated[
-        int, typer.Option(help="Share of a failed miner's stake slashed, basis points.")
-    ] = 5_000,
+    base_share_bps: Annotated[
+        int, typer.Option(help="Part of a miner's cap paid whatever its score, basis points.")
+    ] = 2_000,
+    deterrence_bps: Annotated[
+        int, typer.Option(help="Miner lock as a multiple of the per-miner cap, bps (>= 10000).")
+    ] = 20_000,
+    forced_error_odds: Annotated[int, typer.Option(help="One miner-task in F is a forced error.")] = 8,
+    validator_bond: Annotated[float, typer.Option(help="Bond locked per committee seat, RPT.")] = 10.0,
+    jackpot: Annotated[float, typer.Option(help="Jackpot per seat for catching a forced error, RPT.")] = 20.0,
+    treasury_seed: Annotated[
+        float, typer.Option(help="RPT minted and donated to the jackpot treasury at deploy.")
+    ] = 0.0,
     fund: Annotated[
         list[str] | None,
         typer.Option("--fund", help="Mint --fund-amount RPT to this address (repeatable; devnets)."),
@@ -253,8 +270,17 @@ def deploy(
         min_stake_evaluator=int(min_stake_evaluator * RPT),
         cooldown=cooldown,
         max_task_duration=max_task_duration,
+        min_audit_time=min_audit_time,
+        committee_seats=committee_seats,
+        quorum_bps=quorum_bps,
+        supermajority_bps=supermajority_bps,
         validator_fee_bps=validator_fee_bps,
-        slash_bps=slash_bps,
+        base_share_bps=base_share_bps,
+        deterrence_bps=deterrence_bps,
+        forced_error_odds=forced_error_odds,
+        validator_bond=int(validator_bond * RPT),
+        jackpot=int(jackpot * RPT),
+        treasury_seed=int(treasury_seed * RPT),
     )
     beacon_cfg = beacon_config(beacon, beacon_genesis, beacon_period, beacon_seed, beacon_key_file, now)
     sender = Sender(w3, account)

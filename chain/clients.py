@@ -42,11 +42,40 @@ class TaskStatus(IntEnum):
 
 
 class Outcome(IntEnum):
+    """A miner's outcome (PROTOCOL.md §2.7), set by finalize."""
+
     NONE = 0
     PASSED = 1
     FAILED = 2
-    UNAUDITED = 3
-    NO_COMMIT = 4
+    NO_QUORUM = 3
+    UNDECIDED = 4
+    FORCED = 5
+    NO_COMMIT = 6
+
+
+class Vote(IntEnum):
+    """A committee member's vote on one miner."""
+
+    NONE = 0
+    PASS = 1
+    FAIL = 2
+    UNAVAILABLE = 3  # openings not obtainable: not attributable, never a slash
+
+
+class Check(IntEnum):
+    """What a FAIL vote names as its evidence."""
+
+    NONE = 0
+    STRUCTURE = 1
+    TOKEN = 2
+    LOGPROB = 3
+    REWARD = 4
+    MODEL = 5
+
+
+class Dtype(IntEnum):
+    FP32 = 0
+    BF16 = 1
 
 
 @dataclass(frozen=True)
@@ -63,6 +92,12 @@ class TaskParams:
     commit_deadline: int
     verdict_deadline: int
     verify_deadline: int
+    max_miners: int = 16  # 1..128; per-miner cap = miner pool / max_miners
+    audit_rollouts: int = 4  # m: rollouts audited per miner, 1..P*G
+    audit_positions: int = 0  # k: positions checked per audited rollout, 0 = every position
+    logprob_tol_nano: int = 500_000  # |delta logprob| tolerance in 1e-9 nats (5e-4)
+    edge_slack_nano: int = 1_000  # inverse-CDF interval slack in 1e-9
+    dtype: int = Dtype.FP32
 
     def as_tuple(self) -> tuple[Any, ...]:
         return (
@@ -78,7 +113,22 @@ class TaskParams:
             self.commit_deadline,
             self.verdict_deadline,
             self.verify_deadline,
+            self.max_miners,
+            self.audit_rollouts,
+            self.audit_positions,
+            self.logprob_tol_nano,
+            self.edge_slack_nano,
+            int(self.dtype),
         )
+
+    @property
+    def logprob_tolerance(self) -> float:
+        """The |delta logprob| tolerance in nats."""
+        return self.logprob_tol_nano / 1e9
+
+    @property
+    def edge_slack(self) -> float:
+        return self.edge_slack_nano / 1e9
 
 
 @dataclass(frozen=True)
@@ -96,25 +146,44 @@ class Task:
 class MinerState:
     joined: bool
     committed: bool
+    forced: bool
     outcome: Outcome
+    index: int
     count: int
     score: int
     adapter_hash: bytes
     root: bytes
-    pass_stake: int
-    fail_stake: int
+    forced_error_commit: bytes
+    locked: int
     paid: int
     slashed: int
+
+
+@dataclass(frozen=True)
+class Tally:
+    pass_seats: int
+    fail_seats: int
+    unavailable_seats: int
+    pass_score_seats: int
+    fail_score_seats: int
 
 
 @dataclass(frozen=True)
 class ValidatorState:
     commit_hash: bytes
     revealed: bool
-    agreed: bool
-    verdicts: int
-    weight: int
-    paid: int
+    settled: bool
+    penalized: bool
+    seats: int
+    decisive_votes: int
+    bond: int
+    votes: int  # 2 bits per miner index
+    fee: int
+    jackpot: int
+
+    @property
+    def paid(self) -> int:
+        return self.fee + self.jackpot
 
 
 @dataclass(frozen=True)
@@ -124,22 +193,75 @@ class TaskSettlement:
     committed: int
     verdict_commits: int
     revealed: int
+    revealed_seats: int
+    decisive_seat_votes: int
     escrow: int
     miner_pool: int
+    cap: int
+    lock: int
     validator_pool: int
+    miner_paid: int
     slashed: int
     refund: int
 
 
 @dataclass(frozen=True)
+class SettlementParams:
+    """Settlement's deploy parameters (PROTOCOL.md §2.5)."""
+
+    committee_seats: int
+    quorum_bps: int
+    supermajority_bps: int
+    validator_fee_bps: int
+    base_share_bps: int
+    deterrence_bps: int
+    forced_error_odds: int
+    validator_bond: int
+    jackpot: int
+
+
+@dataclass(frozen=True)
 class Verdict:
+    """A committee member's verdict on one miner; a FAIL names its evidence (rollout, position, check)."""
+
     miner: str
-    passed: bool
+    vote: Vote
     score: int  # mean verified reward of the audited rollouts, 6 decimals (1.0 = 1_000_000)
     audited: int
+    rollout_index: int = 0
+    position: int = 0
+    check: Check = Check.NONE
+
+    @classmethod
+    def from_pass(
+        cls,
+        miner: str,
+        passed: bool,
+        score: int,
+        audited: int,
+        check: Check = Check.TOKEN,
+        rollout_index: int = 0,
+        position: int = 0,
+    ) -> Verdict:
+        """PASS, or FAIL naming `check` at (`rollout_index`, `position`)."""
+        if passed:
+            return cls(miner, Vote.PASS, score, audited)
+        return cls(miner, Vote.FAIL, score, audited, rollout_index, position, check)
+
+    @property
+    def passed(self) -> bool:
+        return self.vote == Vote.PASS
 
     def as_tuple(self) -> tuple[Any, ...]:
-        return (to_checksum_address(self.miner), self.passed, self.score, self.audited)
+        return (
+            to_checksum_address(self.miner),
+            int(self.vote),
+            self.score,
+            self.audited,
+            self.rollout_index,
+            self.position,
+            int(self.check),
+        )
 
 
 @dataclass(frozen=True)
@@ -149,6 +271,11 @@ class StakeInfo:
     cooling: int
     cooldown_end: int
     staked: bool
+    locked: int = 0  # part of `active` held by open tasks
+
+    @property
+    def free(self) -> int:
+        return self.active - self.locked
 
 
 def env_id(name: str) -> bytes:
@@ -156,10 +283,50 @@ def env_id(name: str) -> bytes:
     return keccak(text=name)
 
 
+VERDICT_ABI_TYPE = "(address,uint8,uint64,uint32,uint32,uint32,uint8)"
+
+
+def forced_error_commitment(task_id: int, miner: str, secret: bytes) -> bytes:
+    """keccak256(abi.encode(taskId, miner, secret)): what a miner commits at join (PROTOCOL.md §2.6)."""
+    return keccak(
+        abi_encode(["uint256", "address", "bytes32"], [task_id, to_checksum_address(miner), secret])
+    )
+
+
+def derive_forced_error_secret(account_key: bytes, task_id: int) -> bytes:
+    """A per-task forced-error secret only the account's holder can compute, and the same after a restart."""
+    return keccak(b"rollproof.forced-error.v1" + bytes(account_key) + task_id.to_bytes(32, "big"))
+
+
+def is_forced(secret: bytes, seed_randomness: bytes, forced_error_odds: int) -> bool:
+    """uint256(keccak256(abi.encode(secret, seedRandomness))) % F == 0, as Settlement.isForced."""
+    digest = keccak(abi_encode(["bytes32", "bytes32"], [secret, seed_randomness]))
+    return int.from_bytes(digest, "big") % forced_error_odds == 0
+
+
+def committee_seats_offchain(
+    randomness: bytes, task_id: int, validator: str, stake: int, total_stake: int, seats: int
+) -> int:
+    """Settlement's sortition, computed locally: #{i < C : keccak256(abi.encode(r, taskId, v, i)) % T < s}."""
+    if stake == 0 or total_stake == 0:
+        return 0
+    v = to_checksum_address(validator)
+    won = 0
+    for i in range(seats):
+        lot = keccak(abi_encode(["bytes32", "uint256", "address", "uint256"], [randomness, task_id, v, i]))
+        won += int.from_bytes(lot, "big") % total_stake < stake
+    return won
+
+
+def decode_votes(bitmap: int, index: int) -> Vote:
+    """The vote at miner `index` in a ValidatorState.votes bitmap (2 bits per miner)."""
+    return Vote((bitmap >> (2 * index)) & 3)
+
+
 def verdict_hash(task_id: int, validator: str, verdicts: list[Verdict], salt: bytes) -> bytes:
     """keccak256(abi.encode(taskId, validator, verdicts, salt)), as Settlement computes it."""
     encoded = abi_encode(
-        ["uint256", "address", "(address,bool,uint64,uint32)[]", "bytes32"],
+        ["uint256", "address", f"{VERDICT_ABI_TYPE}[]", "bytes32"],
         [task_id, to_checksum_address(validator), [v.as_tuple() for v in verdicts], salt],
     )
     return keccak(encoded)
@@ -307,6 +474,19 @@ class Stakes(_Client):
     def cooldown_end(self, who: str, role: Role | int) -> int:
         return int(self.view("cooldownEnd", to_checksum_address(who), int(role)))
 
+    def locked_stake(self, who: str, role: Role | int) -> int:
+        return int(self.view("lockedStake", to_checksum_address(who), int(role)))
+
+    def free_stake(self, who: str, role: Role | int) -> int:
+        return int(self.view("freeStake", to_checksum_address(who), int(role)))
+
+    def validator_stake_at(self, who: str, timestamp: int) -> int:
+        """Active validator stake of `who` at unix time `timestamp` (checkpointed)."""
+        return int(self.view("validatorStakeAt", to_checksum_address(who), timestamp))
+
+    def total_validator_stake_at(self, timestamp: int) -> int:
+        return int(self.view("totalValidatorStakeAt", timestamp))
+
     def is_staked(self, who: str, role: Role | int) -> bool:
         return bool(self.view("isStaked", to_checksum_address(who), int(role)))
 
@@ -323,6 +503,7 @@ class Stakes(_Client):
             cooling=self.cooling_stake(who, role),
             cooldown_end=self.cooldown_end(who, role),
             staked=self.is_staked(who, role),
+            locked=self.locked_stake(who, role),
         )
 
     def require_staked(self, who: str, role: Role | int) -> None:
@@ -387,6 +568,21 @@ class TaskBoard(_Client):
     def max_task_duration(self) -> int:
         return int(self.view("maxTaskDuration"))
 
+    def min_audit_time(self) -> int:
+        """Seconds the verdict window stays open after the challenge round's time (enforced by postTask)."""
+        return int(self.view("minAuditTime"))
+
+    def round_time(self, round: int) -> int:
+        """Unix time of drand round `round`: genesis + (round - 1) * period."""
+        return int(self.view("roundTime", round))
+
+    def max_miners(self) -> int:
+        return int(self.view("MAX_MINERS"))
+
+    def earliest_verdict_deadline(self, commit_deadline: int) -> int:
+        """The smallest verdict deadline postTask accepts for `commit_deadline`."""
+        return self.round_time(self.round_at(commit_deadline) + 1) + self.min_audit_time()
+
 
 class Settlement(_Client):
     contract_name = "Settlement"
@@ -407,8 +603,10 @@ class Settlement(_Client):
             raise
 
     # ---- miners ------------------------------------------------------------------------
-    def join(self, task_id: int, adapter_hash: bytes) -> Receipt | None:
-        """Join `task_id` with `adapter_hash`; None if already joined with that adapter."""
+    def join(self, task_id: int, adapter_hash: bytes, forced_error_commit: bytes) -> Receipt | None:
+        """Join `task_id` with `adapter_hash`, locking lock_amount(task_id) of free miner stake;
+        `forced_error_commit` = forced_error_commitment(task_id, me, secret). None if already joined
+        with that adapter."""
         state = self.miner_state(task_id, self.me)
         if state.joined:
             if state.adapter_hash != adapter_hash:
@@ -417,7 +615,9 @@ class Settlement(_Client):
                     f"not {adapter_hash.hex()}; it must generate with the adapter it joined with."
                 )
             return None
-        return self.send("join", task_id, adapter_hash, description=f"joining task {task_id}")
+        return self.send(
+            "join", task_id, adapter_hash, forced_error_commit, description=f"joining task {task_id}"
+        )
 
     def commit(self, task_id: int, root: bytes, count: int) -> Receipt | None:
         """Commit the rollouts' Merkle root; None if this very root is already committed."""
@@ -430,6 +630,14 @@ class Settlement(_Client):
                 )
             return None
         return self.send("commit", task_id, root, count, description=f"committing to task {task_id}")
+
+    def reveal_forced_error(self, task_id: int, secret: bytes) -> Receipt | None:
+        """Prove this miner was forced on `task_id` (reveal window); None if already revealed."""
+        if self.miner_state(task_id, self.me).forced:
+            return None
+        return self.send(
+            "revealForcedError", task_id, secret, description=f"revealing the forced error on task {task_id}"
+        )
 
     # ---- validators --------------------------------------------------------------------
     def commit_verdict(self, task_id: int, verdicts: list[Verdict], salt: bytes) -> Receipt | None:
@@ -464,6 +672,20 @@ class Settlement(_Client):
             return None
         return self.send("finalize", task_id, description=f"finalizing task {task_id}")
 
+    def settle_validator(self, task_id: int, validator: str | None = None) -> Receipt | None:
+        """Settle one committee member (default: this account) of a finalized task; None if settled."""
+        who = to_checksum_address(validator or self.me)
+        if self.validator_state(task_id, who).settled:
+            return None
+        return self.send(
+            "settleValidator", task_id, who, description=f"settling validator {who} on task {task_id}"
+        )
+
+    def fund_treasury(self, amount: int, token: Token) -> Receipt:
+        """Donate `amount` to the treasury that pays jackpots (approves first if needed)."""
+        token.ensure_allowance(self.address, amount)
+        return self.send("fundTreasury", amount, description="funding the treasury")
+
     def claim(self) -> Receipt | None:
         """Withdraw everything credited to this account; None when there is nothing."""
         if self.claimable(self.me) == 0:
@@ -479,6 +701,41 @@ class Settlement(_Client):
         raw["outcome"] = Outcome(int(raw["outcome"]))
         return MinerState(**_fields(MinerState, raw))
 
+    def tally_of(self, task_id: int, miner: str) -> Tally:
+        return Tally(**_fields(Tally, self.view_struct("tallyOf", task_id, to_checksum_address(miner))))
+
+    def vote_of(self, task_id: int, validator: str, miner: str) -> Vote:
+        return Vote(
+            int(self.view("voteOf", task_id, to_checksum_address(validator), to_checksum_address(miner)))
+        )
+
+    def committee_seats(self, task_id: int, validator: str) -> int:
+        """Seats of `validator` on the committee of `task_id`; raises ChallengeBeaconMissing before the
+        challenge beacon is recorded."""
+        return int(self.view("committeeSeats", task_id, to_checksum_address(validator)))
+
+    def miner_cap(self, task_id: int) -> int:
+        return int(self.view("minerCap", task_id))
+
+    def lock_amount(self, task_id: int) -> int:
+        """The miner stake join locks for `task_id`."""
+        return int(self.view("lockAmount", task_id))
+
+    def params(self) -> SettlementParams:
+        return SettlementParams(**_fields(SettlementParams, self.view_struct("params")))
+
+    def treasury(self) -> int:
+        return int(self.view("treasury"))
+
+    def fee_reserve(self) -> int:
+        return int(self.view("feeReserve"))
+
+    def is_forced(self, secret: bytes, seed_randomness: bytes) -> bool:
+        return bool(self.view("isForced", secret, seed_randomness))
+
+    def forced_error_commitment_onchain(self, task_id: int, miner: str, secret: bytes) -> bytes:
+        return bytes(self.view("forcedErrorCommitment", task_id, to_checksum_address(miner), secret))
+
     def validator_state(self, task_id: int, validator: str) -> ValidatorState:
         raw = self.view_struct("validatorState", task_id, to_checksum_address(validator))
         return ValidatorState(**_fields(ValidatorState, raw))
@@ -491,6 +748,7 @@ class Settlement(_Client):
         return [to_checksum_address(a) for a in self.view("getMiners", task_id)]
 
     def validators(self, task_id: int) -> list[str]:
+        """The committee members that committed a verdict, in commit order."""
         return [to_checksum_address(a) for a in self.view("getValidators", task_id)]
 
     def verify_leaf(self, task_id: int, miner: str, proof: list[bytes], leaf: bytes) -> bool:

@@ -24,7 +24,7 @@ from chain.artifacts import load_artifact
 from chain.errors import ChainError
 from chain.tx import Sender
 
-DEPLOYMENT_VERSION = 1
+DEPLOYMENT_VERSION = 2
 RPT = 10**18
 
 
@@ -37,8 +37,18 @@ class DeployParams:
     min_stake_evaluator: int = 50 * RPT
     cooldown: int = 7 * 24 * 3600  # must outlast max_task_duration (PROTOCOL.md §1)
     max_task_duration: int = 24 * 3600
+    min_audit_time: int = 30  # verdict window after the challenge round's time (TaskBoard)
+    # Settlement (PROTOCOL.md §2.5; SECURITY.md gives the arithmetic behind the defaults)
+    committee_seats: int = 16
+    quorum_bps: int = 6_667
+    supermajority_bps: int = 6_667
     validator_fee_bps: int = 1_000
-    slash_bps: int = 5_000
+    base_share_bps: int = 2_000
+    deterrence_bps: int = 20_000
+    forced_error_odds: int = 8
+    validator_bond: int = 10 * RPT
+    jackpot: int = 20 * RPT
+    treasury_seed: int = 0  # minted to the deployer and donated to the treasury (RollToken only)
 
     def check(self) -> None:
         if self.cooldown <= self.max_task_duration:
@@ -46,9 +56,39 @@ class DeployParams:
                 f"the unstake cooldown ({self.cooldown} s) must be longer than the longest task "
                 f"({self.max_task_duration} s), or stake could leave before a task it joined settles."
             )
-        for name in ("validator_fee_bps", "slash_bps"):
-            if not 0 <= getattr(self, name) <= 10_000:
-                raise ChainError(f"{name} must be between 0 and 10000 basis points.")
+        if not 1 <= self.committee_seats <= 64:
+            raise ChainError("committee_seats must be between 1 and 64.")
+        if not 0 < self.quorum_bps <= 10_000:
+            raise ChainError("quorum_bps must be above 0 and at most 10000 basis points.")
+        if not 5_000 < self.supermajority_bps <= 10_000:
+            raise ChainError("supermajority_bps must be above 5000 (a tie never decides) and at most 10000.")
+        if not 0 <= self.validator_fee_bps < 10_000:
+            raise ChainError("validator_fee_bps must be at least 0 and below 10000 basis points.")
+        if not 0 <= self.base_share_bps <= 10_000:
+            raise ChainError("base_share_bps must be between 0 and 10000 basis points.")
+        if self.deterrence_bps < 10_000:
+            raise ChainError("deterrence_bps must be at least 10000: the lock must cover the largest payout.")
+        if self.forced_error_odds < 2:
+            raise ChainError("forced_error_odds must be at least 2.")
+        if self.validator_bond <= 0:
+            raise ChainError("validator_bond must be positive: a vote must put stake at risk.")
+        if self.jackpot < 0 or self.treasury_seed < 0 or self.min_audit_time < 0:
+            raise ChainError("jackpot, treasury_seed and min_audit_time must not be negative.")
+
+    @property
+    def settlement_params(self) -> tuple[int, ...]:
+        """Settlement's Params struct, in Solidity field order."""
+        return (
+            self.committee_seats,
+            self.quorum_bps,
+            self.supermajority_bps,
+            self.validator_fee_bps,
+            self.base_share_bps,
+            self.deterrence_bps,
+            self.forced_error_odds,
+            self.validator_bond,
+            self.jackpot,
+        )
 
     @property
     def min_stakes(self) -> list[int]:
@@ -211,6 +251,8 @@ def deploy_all(
     if token is None:
         token = put("RollToken", {"initialOwner": owner, "owner": owner})
     else:
+        if params.treasury_seed:
+            raise ChainError("treasury_seed mints RollToken; it cannot be used with an external token.")
         addresses["RollToken"] = to_checksum_address(token)
     common = {"token": token, "owner": owner, "initialOwner": owner}
     stakes = put(
@@ -227,9 +269,15 @@ def deploy_all(
         {"publicKey": beacon.public_key_eip2537, "genesis": beacon.genesis, "period": beacon.period},
     )
     board = put(
-        "TaskBoard", {**common, "beacon": beacon_address, "maxTaskDuration": params.max_task_duration}
+        "TaskBoard",
+        {
+            **common,
+            "beacon": beacon_address,
+            "maxTaskDuration": params.max_task_duration,
+            "minAuditTime": params.min_audit_time,
+        },
     )
-    settlement_params = (params.validator_fee_bps, params.slash_bps)
+    settlement_params = params.settlement_params
     put(
         "Settlement",
         {
@@ -246,6 +294,8 @@ def deploy_all(
         contract = w3.eth.contract(address=addresses[target], abi=load_artifact(target).abi)
         data = contract.encode_abi("setSettlement", [addresses["Settlement"]])
         sender.send(addresses[target], data, description=f"wiring {target} to Settlement")
+    if params.treasury_seed:
+        _seed_treasury(w3, sender, addresses, params.treasury_seed, minted=token == addresses["RollToken"])
     return Deployment(
         chain_id=w3.eth.chain_id,
         addresses=addresses,
@@ -254,6 +304,20 @@ def deploy_all(
         params=params,
         deployer=owner,
     )
+
+
+def _seed_treasury(w3: Web3, sender: Sender, addresses: dict[str, str], amount: int, minted: bool) -> None:
+    """Mint `amount` RPT to the deployer and donate it to Settlement's treasury (jackpots from task 1)."""
+    token = w3.eth.contract(address=addresses["RollToken"], abi=load_artifact("RollToken").abi)
+    settlement = addresses["Settlement"]
+    steps = [
+        ("mint", [sender.address, amount], "minting the treasury seed"),
+        ("approve", [settlement, amount], "approving the treasury seed"),
+    ]
+    for fn, args, what in steps if minted else steps[1:]:
+        sender.send(addresses["RollToken"], token.encode_abi(fn, args), description=what)
+    contract = w3.eth.contract(address=settlement, abi=load_artifact("Settlement").abi)
+    sender.send(settlement, contract.encode_abi("fundTreasury", [amount]), description="seeding the treasury")
 
 
 def default_deployment_path(data_dir: Path | str | None = None) -> Path:

@@ -19,7 +19,7 @@ from eth_utils import keccak, to_checksum_address
 from chain.artifacts import available_artifacts, load_abi
 
 ROLE_NAMES = ("miner", "validator", "evaluator")
-OUTCOME_NAMES = ("none", "passed", "failed", "unaudited", "no-commit")
+OUTCOME_NAMES = ("none", "passed", "failed", "no-quorum", "undecided", "forced", "no-commit")
 TASK_STATUS_NAMES = ("unknown", "open", "cancelled", "finalized")
 TOKEN_DECIMALS = 18
 
@@ -144,11 +144,50 @@ TEMPLATES: dict[str, Template] = {
     "VerdictMismatch": lambda a, c: "the revealed verdicts and salt do not match the committed verdict hash",
     "MinerNotCommitted": lambda a, c: f"a verdict names {a['miner']}, which did not commit to the task",
     "DuplicateVerdict": lambda a, c: f"the verdicts name {a['miner']} more than once",
-    "SelfVerdict": lambda a, c: f"{a['validator']} may not judge itself",
+    "SelfVerdict": lambda a, c: (
+        f"{a['validator']} joined the task as a miner, so it cannot sit on its committee"
+    ),
     "ScoreOutOfRange": lambda a, c: f"score {a['score']} is above 1.0 (1000000)",
     "TaskFull": lambda a, c: f"task {a['taskId']} already has the maximum of {a['max']} miners",
-    "TooManyValidators": lambda a, c: (
-        f"task {a['taskId']} already has the maximum of {a['max']} verdict commitments"
+    "InsufficientFreeStake": lambda a, c: (
+        f"{a['who']} has {format_rpt(a['free'])} of free {role_name(a['role'])} stake but "
+        f"{format_rpt(a['need'])} must be locked (stake more, or wait until open tasks settle)"
+    ),
+    "ExceedsLocked": lambda a, c: (
+        f"only {format_rpt(a['locked'])} of {a['who']}'s {role_name(a['role'])} stake is locked, "
+        f"not {format_rpt(a['amount'])}"
+    ),
+    "ChallengeKnown": lambda a, c: (
+        f"the challenge beacon of round {a['round']} is already recorded, so commitments are closed"
+    ),
+    "NotOnCommittee": lambda a, c: (
+        f"{a['validator']} holds no seat on the committee of task {a['taskId']}; only members vote"
+    ),
+    "IncompleteVerdicts": lambda a, c: (
+        f"the reveal holds {a['got']} verdicts but {a['expected']} miners committed; give one per miner"
+    ),
+    "InvalidVote": lambda a, c: (
+        f"the verdict on {a['miner']} is malformed: a FAIL must name a check, PASS and UNAVAILABLE must not"
+    ),
+    "ZeroForcedErrorCommit": lambda a, c: "the forced-error commitment must not be zero",
+    "ForcedErrorMismatch": lambda a, c: f"the secret does not open {a['miner']}'s forced-error commitment",
+    "NotForced": lambda a, c: f"{a['miner']} was not forced on this task (secret and seed beacon say so)",
+    "AlreadyForced": lambda a, c: f"{a['miner']} already revealed its forced error",
+    "SeedBeaconMissing": lambda a, c: (
+        f"the seed beacon of round {a['round']} is not recorded on chain yet; record it first"
+    ),
+    "NotFinalized": lambda a, c: f"task {a['taskId']} is not finalized yet",
+    "AlreadySettled": lambda a, c: f"{a['validator']} was already settled for task {a['taskId']}",
+    "InvalidParam": lambda a, c: f"the deploy parameter {a['name']} cannot be {a['value']}",
+    "InvalidMaxMiners": lambda a, c: f"max miners {a['maxMiners']} must be between 1 and {a['max']}",
+    "InvalidAuditParams": lambda a, c: (
+        f"the audit parameters are out of range (m={a['auditRollouts']} must be 1..P x G, "
+        f"k={a['auditPositions']} at most max tokens, tolerance {a['logprobTolNano']} positive, "
+        f"edge slack {a['edgeSlackNano']} below 1e9, dtype {a['dtype']} 0 or 1)"
+    ),
+    "AuditWindowTooShort": lambda a, c: (
+        f"the verdict deadline {a['verdictDeadline']} leaves too little audit time: it must be at least "
+        f"{a['earliest']} (the challenge round's time plus the minimum audit time)"
     ),
     "AlreadyFinalized": lambda a, c: f"task {a['taskId']} is already finalized",
     "ChallengeBeaconMissing": lambda a, c: (
@@ -167,11 +206,8 @@ TEMPLATES: dict[str, Template] = {
     "ZeroReward": lambda a, c: "the reward must be positive",
     "ZeroTemperature": lambda a, c: "the temperature must be positive",
     "NotProposer": lambda a, c: f"only the proposer {a['proposer']} may do this, not {a['caller']}",
-    "TaskHasCommits": lambda a, c: (
-        f"{a['committed']} miners committed to the task, so it cannot be cancelled"
-    ),
     "TaskHasJoins": lambda a, c: (
-        f"{a['joined']} miners joined; the task can be cancelled after the commit deadline {a['commitDeadline']}"
+        f"{a['joined']} miners joined and locked stake; the task settles through finalize, not cancel"
     ),
     "InvalidBeacon": lambda a, c: (
         f"the beacon signature for round {a['round']} does not verify under the chain's drand key"
@@ -202,7 +238,6 @@ TEMPLATES: dict[str, Template] = {
     "MismatchedWiring": lambda a, c: (
         "StakeManager, TaskBoard and Settlement must use the same token and beacon"
     ),
-    "BpsTooHigh": lambda a, c: f"{a['bps']} basis points is above 10000",
     "SafeERC20FailedOperation": lambda a, c: f"the token {a['token']} refused the transfer",
     "ZeroAddress": lambda a, c: "the zero address is not allowed here",
     "ERC20InsufficientBalance": lambda a, c: (

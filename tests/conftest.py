@@ -7,7 +7,8 @@ Generic on purpose: the chain, verifier, p2p and node tests all use them.
 - `devnet_beacon` (session): the devnet drand signer (verifier.beacon_server.DevnetBeacon)
   whose genesis lies before the chain's clock; `devnet_beacon.sign(round).onchain_args()`
   gives what `DrandBeacon.recordBeacon` takes.
-- `deploy_params`: short devnet parameters (1 h cooldown, 30 min max task).
+- `deploy_params`: short devnet parameters (1 h cooldown, 30 min max task, 5 s minimum audit time,
+  the Settlement defaults of PROTOCOL.md §2.5 otherwise).
 - `deployment`: a fresh deployment per test (so tests never see each other's state), every
   account funded with TOKENS_PER_ACCOUNT RPT.
 - `chain`: the deployer's `Chain`; `chain_for(i)`: the `Chain` of accounts[i].
@@ -79,8 +80,8 @@ def deploy_params() -> DeployParams:
         min_stake_evaluator=10 * RPT,
         cooldown=3600,
         max_task_duration=1800,
+        min_audit_time=5,
         validator_fee_bps=1_000,
-        slash_bps=5_000,
     )
 
 

@@ -36,7 +36,9 @@ interface ScriptVm {
 ///   BEACON_PUBLIC_KEY (256-byte EIP-2537 G2; default: the devnet key of contracts/test/fixtures),
 ///   BEACON_PUBLIC_KEY_COMPRESSED (96 bytes, recorded only), BEACON_GENESIS (default: now), BEACON_PERIOD (3),
 ///   MIN_STAKE_MINER (100 RPT), MIN_STAKE_VALIDATOR (100 RPT), MIN_STAKE_EVALUATOR (50 RPT),
-///   COOLDOWN (2 days), MAX_TASK_DURATION (1 day), VALIDATOR_FEE_BPS (1000), SLASH_BPS (5000),
+///   COOLDOWN (2 days), MAX_TASK_DURATION (1 day), MIN_AUDIT_TIME (30 s), COMMITTEE_SEATS (16),
+///   QUORUM_BPS (6667), SUPERMAJORITY_BPS (6667), VALIDATOR_FEE_BPS (1000), BASE_SHARE_BPS (2000),
+///   DETERRENCE_BPS (20000), FORCED_ERROR_ODDS (8), VALIDATOR_BOND (10 RPT), JACKPOT (20 RPT),
 ///   DEPLOYMENT_JSON (default cache/deployments/<chainid>.json; forge only writes inside the project).
 /// Usage: forge script contracts/script/Deploy.s.sol --rpc-url $RPC --broadcast --private-key $KEY
 contract Deploy {
@@ -54,8 +56,8 @@ contract Deploy {
         uint256[3] minStake;
         uint64 cooldown;
         uint64 maxTaskDuration;
-        uint16 validatorFeeBps;
-        uint16 slashBps;
+        uint64 minAuditTime;
+        ISettlement.Params settlement;
         string out;
     }
 
@@ -86,14 +88,9 @@ contract Deploy {
         d.token = c.token == address(0) ? new RollToken(d.deployer) : RollToken(c.token);
         d.stakes = new StakeManager(IERC20(address(d.token)), c.cooldown, c.minStake, d.deployer);
         d.beacon = new DrandBeacon(c.beaconKey, c.genesis, c.period);
-        d.board = new TaskBoard(IERC20(address(d.token)), d.beacon, c.maxTaskDuration, d.deployer);
-        d.settlement = new Settlement(
-            IERC20(address(d.token)),
-            d.stakes,
-            d.board,
-            d.beacon,
-            ISettlement.Params({validatorFeeBps: c.validatorFeeBps, slashBps: c.slashBps})
-        );
+        d.board =
+            new TaskBoard(IERC20(address(d.token)), d.beacon, c.maxTaskDuration, c.minAuditTime, d.deployer);
+        d.settlement = new Settlement(IERC20(address(d.token)), d.stakes, d.board, d.beacon, c.settlement);
         d.stakes.setSettlement(address(d.settlement));
         d.board.setSettlement(address(d.settlement));
         vm.stopBroadcast();
@@ -122,8 +119,18 @@ contract Deploy {
         ];
         c.cooldown = _u64("COOLDOWN", 2 days);
         c.maxTaskDuration = _u64("MAX_TASK_DURATION", 1 days);
-        c.validatorFeeBps = _bps("VALIDATOR_FEE_BPS", 1000);
-        c.slashBps = _bps("SLASH_BPS", 5000);
+        c.minAuditTime = _u64("MIN_AUDIT_TIME", 30);
+        c.settlement = ISettlement.Params({
+            committeeSeats: _bps("COMMITTEE_SEATS", 16),
+            quorumBps: _bps("QUORUM_BPS", 6667),
+            supermajorityBps: _bps("SUPERMAJORITY_BPS", 6667),
+            validatorFeeBps: _bps("VALIDATOR_FEE_BPS", 1000),
+            baseShareBps: _bps("BASE_SHARE_BPS", 2000),
+            deterrenceBps: _u32("DETERRENCE_BPS", 20_000),
+            forcedErrorOdds: _u32("FORCED_ERROR_ODDS", 8),
+            validatorBond: vm.envOr("VALIDATOR_BOND", uint256(10e18)),
+            jackpot: vm.envOr("JACKPOT", uint256(20e18))
+        });
         c.out = vm.envOr(
             "DEPLOYMENT_JSON", string.concat("cache/deployments/", vm.toString(block.chainid), ".json")
         );
@@ -143,6 +150,13 @@ contract Deploy {
         return uint64(v);
     }
 
+    function _u32(string memory name, uint256 fallbackValue) internal view returns (uint32) {
+        uint256 v = vm.envOr(name, fallbackValue);
+        if (v > type(uint32).max) revert BadConfig(string.concat(name, " does not fit in uint32."));
+        // forge-lint: disable-next-line(unsafe-typecast)
+        return uint32(v);
+    }
+
     function _bps(string memory name, uint256 fallbackValue) internal view returns (uint16) {
         uint256 v = vm.envOr(name, fallbackValue);
         if (v > 10_000) revert BadConfig(string.concat(name, " must be at most 10000 basis points."));
@@ -150,7 +164,7 @@ contract Deploy {
         return uint16(v);
     }
 
-    /// @dev Same layout as chain/deploy.py `Deployment.to_json` (version 1), so nodes load either file.
+    /// @dev Same layout as chain/deploy.py `Deployment.to_json` (version 2), so nodes load either file.
     /// `deploy_block` is the last block before the deployment: a safe start for event scans.
     function _write(Config memory c, Deployed memory d) internal {
         string memory addresses = string.concat(
@@ -190,14 +204,13 @@ contract Deploy {
             vm.toString(uint256(c.cooldown)),
             ', "max_task_duration": ',
             vm.toString(uint256(c.maxTaskDuration)),
-            ', "validator_fee_bps": ',
-            vm.toString(uint256(c.validatorFeeBps)),
-            ', "slash_bps": ',
-            vm.toString(uint256(c.slashBps)),
+            ', "min_audit_time": ',
+            vm.toString(uint256(c.minAuditTime)),
+            _settlementParams(c.settlement),
             "}"
         );
         string memory json = string.concat(
-            '{"version": 1, "chain_id": ',
+            '{"version": 2, "chain_id": ',
             vm.toString(block.chainid),
             ', "deploy_block": ',
             vm.toString(d.deployBlock),
@@ -214,6 +227,33 @@ contract Deploy {
         string memory dir = _dirname(c.out);
         if (bytes(dir).length != 0) vm.createDir(dir, true);
         vm.writeFile(c.out, json);
+    }
+
+    /// @dev The Settlement parameters as JSON members (", name: value" each), as chain/deploy.py names them.
+    function _settlementParams(ISettlement.Params memory p) internal view returns (string memory) {
+        string memory bps = string.concat(
+            ', "committee_seats": ',
+            vm.toString(uint256(p.committeeSeats)),
+            ', "quorum_bps": ',
+            vm.toString(uint256(p.quorumBps)),
+            ', "supermajority_bps": ',
+            vm.toString(uint256(p.supermajorityBps)),
+            ', "validator_fee_bps": ',
+            vm.toString(uint256(p.validatorFeeBps)),
+            ', "base_share_bps": ',
+            vm.toString(uint256(p.baseShareBps))
+        );
+        return string.concat(
+            bps,
+            ', "deterrence_bps": ',
+            vm.toString(uint256(p.deterrenceBps)),
+            ', "forced_error_odds": ',
+            vm.toString(uint256(p.forcedErrorOdds)),
+            ', "validator_bond": ',
+            vm.toString(p.validatorBond),
+            ', "jackpot": ',
+            vm.toString(p.jackpot)
+        );
     }
 
     /// @dev Lower-case hex without a 0x prefix (what Python's bytes.fromhex reads).

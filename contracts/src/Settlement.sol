@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {ISettlement} from "./interfaces/ISettlement.sol";
 import {IStakeManager} from "./interfaces/IStakeManager.sol";
@@ -11,10 +12,12 @@ import {ITaskBoard} from "./interfaces/ITaskBoard.sol";
 import {IDrandBeacon} from "./interfaces/IDrandBeacon.sol";
 
 /// @title Settlement
-/// @notice Records miners' joins and rollout commitments, validators' commit-reveal verdicts, and settles a
-/// task by stake-weighted majority: passing miners are paid pro rata to verified score, failing miners are
-/// slashed, validators who agreed with every outcome share the fee; everything is paid by pull
-/// (PROTOCOL.md 2.5). Finalize gas is O(miners x revealing validators), independent of rollouts.
+/// @notice Settlement v2 (PROTOCOL.md 2.5-2.9). Miners lock stake sized to the task's per-miner cap when they
+/// join; a committee drawn by the challenge beacon in proportion to validator stake votes by commit-reveal
+/// with a bond per seat; a miner FAILS only on a supermajority of a quorum of seats (a tie never slashes);
+/// forced errors catch validators that do not audit; slashes and forfeited bonds go to a treasury that pays
+/// jackpots, never to the voters that caused them. finalize is O(miners); each committee member is settled
+/// by settleValidator, O(miners); everything is paid by pull.
 contract Settlement is ISettlement, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -23,54 +26,59 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
     uint256 internal constant BPS = 10_000;
     /// @notice Scores are fixed point with 6 decimals; 1.0 is the largest.
     uint64 public constant MAX_SCORE = 1_000_000;
-    /// @notice Caps that keep finalize (O(miners x validators)) well inside a 30M-gas block.
-    uint256 public constant MAX_MINERS_PER_TASK = 128;
-    uint256 public constant MAX_VALIDATORS_PER_TASK = 32;
-
-    uint8 internal constant VOTE_NONE = 0;
-    uint8 internal constant VOTE_PASS = 1;
-    uint8 internal constant VOTE_FAIL = 2;
+    /// @notice Largest committee (lots drawn per task).
+    uint16 public constant MAX_COMMITTEE_SEATS = 64;
 
     IERC20 internal immutable _token;
     IStakeManager public immutable stakes;
     ITaskBoard public immutable board;
     IDrandBeacon public immutable beacon;
+
+    uint16 public immutable committeeSeatCount;
+    uint16 public immutable quorumBps;
+    uint16 public immutable supermajorityBps;
     uint16 public immutable validatorFeeBps;
-    uint16 public immutable slashBps;
+    uint16 public immutable baseShareBps;
+    uint32 public immutable deterrenceBps;
+    uint32 public immutable forcedErrorOdds;
+    uint256 public immutable validatorBond;
+    uint256 public immutable jackpot;
+
+    /// @notice Tokens in the treasury: slashed stake, forfeited bonds and donations; pays jackpots.
+    uint256 public treasury;
+    /// @notice Validator pools of finalized tasks not yet paid out by settleValidator (plus rounding dust).
+    uint256 public feeReserve;
 
     mapping(address who => uint256) public claimable;
     mapping(uint256 taskId => TaskSettlement) internal _settlements;
     mapping(uint256 taskId => address[]) internal _miners;
     mapping(uint256 taskId => address[]) internal _validators;
     mapping(uint256 taskId => mapping(address miner => MinerState)) internal _minerStates;
+    mapping(uint256 taskId => mapping(address miner => Tally)) internal _tallies;
     mapping(uint256 taskId => mapping(address validator => ValidatorState)) internal _validatorStates;
-    /// @dev Sum over passing verdicts of validator weight x score, for the stake-weighted mean score.
-    mapping(uint256 taskId => mapping(address miner => uint256)) internal _passScoreWeight;
-    mapping(uint256 taskId => mapping(address validator => mapping(address miner => uint8))) internal _votes;
 
     /// @param token_ The ERC20 of stake and rewards; must be the StakeManager's and the TaskBoard's.
     /// @param stakes_ The StakeManager (this contract must be its settlement).
     /// @param board_ The TaskBoard (this contract must be its settlement).
     /// @param beacon_ The DrandBeacon; must be the TaskBoard's.
-    /// @param params Validator fee and slash fraction in basis points.
+    /// @param params_ The deploy parameters (PROTOCOL.md 2.5), each checked here.
     constructor(
         IERC20 token_,
         IStakeManager stakes_,
         ITaskBoard board_,
         IDrandBeacon beacon_,
-        Params memory params
+        Params memory params_
     ) {
         if (
             address(token_) == address(0) || address(stakes_) == address(0) || address(board_) == address(0)
                 || address(beacon_) == address(0)
         ) revert ZeroAddress();
-        if (params.validatorFeeBps > BPS) revert BpsTooHigh(params.validatorFeeBps);
-        if (params.slashBps > BPS) revert BpsTooHigh(params.slashBps);
+        _checkParams(params_);
         if (
             stakes_.token() != address(token_) || board_.token() != address(token_)
                 || board_.beacon() != address(beacon_)
         ) revert MismatchedWiring();
-        // A miner's stake must not be able to leave while a task it joined is still open.
+        // Locked stake must not be able to leave (as cooling stake) while a task that locked it is open.
         if (stakes_.cooldown() <= board_.maxTaskDuration()) {
             revert CooldownTooShort(stakes_.cooldown(), board_.maxTaskDuration());
         }
@@ -78,33 +86,51 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         stakes = stakes_;
         board = board_;
         beacon = beacon_;
-        validatorFeeBps = params.validatorFeeBps;
-        slashBps = params.slashBps;
+        committeeSeatCount = params_.committeeSeats;
+        quorumBps = params_.quorumBps;
+        supermajorityBps = params_.supermajorityBps;
+        validatorFeeBps = params_.validatorFeeBps;
+        baseShareBps = params_.baseShareBps;
+        deterrenceBps = params_.deterrenceBps;
+        forcedErrorOdds = params_.forcedErrorOdds;
+        validatorBond = params_.validatorBond;
+        jackpot = params_.jackpot;
     }
 
     // ------------------------------------------------------------------ miners
 
     /// @inheritdoc ISettlement
-    function join(uint256 taskId, bytes32 adapterHash) external {
+    function join(uint256 taskId, bytes32 adapterHash, bytes32 forcedErrorCommit) external nonReentrant {
         ITaskBoard.Task memory t = _openTask(taskId);
         _checkWindow(t.postedAt, t.params.joinDeadline, true);
         if (!stakes.isStaked(msg.sender, MINER)) revert NotStaked(msg.sender, MINER);
+        if (forcedErrorCommit == bytes32(0)) revert ZeroForcedErrorCommit();
         MinerState storage m = _minerStates[taskId][msg.sender];
         if (m.joined) revert AlreadyJoined(taskId, msg.sender);
         address[] storage miners = _miners[taskId];
-        if (miners.length >= MAX_MINERS_PER_TASK) revert TaskFull(taskId, MAX_MINERS_PER_TASK);
+        if (miners.length >= t.params.maxMiners) revert TaskFull(taskId, t.params.maxMiners);
 
+        uint256 amount = _lockAmount(t.params.reward, t.params.maxMiners);
         m.joined = true;
+        // maxMiners <= 128, so the index fits in uint8 and in a 256-bit vote bitmap at 2 bits each.
+        // forge-lint: disable-next-line(unsafe-typecast)
+        m.index = uint8(miners.length);
         m.adapterHash = adapterHash;
+        m.forcedErrorCommit = forcedErrorCommit;
+        m.locked = amount;
         miners.push(msg.sender);
         _settlements[taskId].joined += 1;
-        emit Joined(taskId, msg.sender, adapterHash);
+        emit Joined(taskId, msg.sender, adapterHash, forcedErrorCommit, amount);
+        // Reverts with InsufficientFreeStake when stake already backs other tasks.
+        if (amount != 0) stakes.lock(msg.sender, MINER, amount);
     }
 
     /// @inheritdoc ISettlement
     function commit(uint256 taskId, bytes32 root, uint32 count) external {
         ITaskBoard.Task memory t = _openTask(taskId);
         _checkWindow(t.postedAt, t.params.commitDeadline, true);
+        // Once the challenge is public a late committer could shape its rollouts around the audit sample.
+        if (beacon.randomness(t.challengeRound) != bytes32(0)) revert ChallengeKnown(t.challengeRound);
         MinerState storage m = _minerStates[taskId][msg.sender];
         if (!m.joined) revert NotJoined(taskId, msg.sender);
         if (m.committed) revert AlreadyCommitted(taskId, msg.sender);
@@ -120,26 +146,48 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         emit Committed(taskId, msg.sender, root, count);
     }
 
+    /// @inheritdoc ISettlement
+    function revealForcedError(uint256 taskId, bytes32 secret) external {
+        ITaskBoard.Task memory t = _openTask(taskId);
+        _checkWindow(t.params.verdictDeadline, t.params.verifyDeadline, false);
+        MinerState storage m = _minerStates[taskId][msg.sender];
+        if (!m.committed) revert MinerNotCommitted(msg.sender);
+        if (m.forced) revert AlreadyForced(msg.sender);
+        if (forcedErrorCommitment(taskId, msg.sender, secret) != m.forcedErrorCommit) {
+            revert ForcedErrorMismatch(msg.sender);
+        }
+        bytes32 seed = beacon.randomness(t.seedRound);
+        if (seed == bytes32(0)) revert SeedBeaconMissing(t.seedRound);
+        if (!isForced(secret, seed)) revert NotForced(msg.sender);
+        m.forced = true;
+        emit ForcedErrorRevealed(taskId, msg.sender, secret);
+    }
+
     // -------------------------------------------------------------- validators
 
     /// @inheritdoc ISettlement
-    function commitVerdict(uint256 taskId, bytes32 verdictHash_) external {
+    function commitVerdict(uint256 taskId, bytes32 verdictHash_) external nonReentrant {
         ITaskBoard.Task memory t = _openTask(taskId);
         _checkWindow(t.params.commitDeadline, t.params.verdictDeadline, false);
-        if (!stakes.isStaked(msg.sender, VALIDATOR)) revert NotStaked(msg.sender, VALIDATOR);
         if (verdictHash_ == bytes32(0)) revert ZeroVerdictHash();
         ValidatorState storage v = _validatorStates[taskId][msg.sender];
         if (v.commitHash != bytes32(0)) revert VerdictAlreadyCommitted(taskId, msg.sender);
+        if (_minerStates[taskId][msg.sender].joined) revert SelfVerdict(msg.sender);
         TaskSettlement storage ts = _settlements[taskId];
-        if (ts.verdictCommits >= MAX_VALIDATORS_PER_TASK) {
-            revert TooManyValidators(taskId, MAX_VALIDATORS_PER_TASK);
-        }
+        if (ts.committed == 0) revert MinerNotCommitted(address(0));
+        if (!stakes.isStaked(msg.sender, VALIDATOR)) revert NotStaked(msg.sender, VALIDATOR);
+        uint16 seats = _seats(taskId, t, msg.sender);
+        if (seats == 0) revert NotOnCommittee(taskId, msg.sender);
 
+        uint256 bond = validatorBond * seats;
         v.commitHash = verdictHash_;
-        // The weight is locked here, before any reveal is public; see revealVerdict.
-        v.weight = stakes.activeStake(msg.sender, VALIDATOR);
+        v.seats = seats;
+        v.bond = bond;
+        _validators[taskId].push(msg.sender);
         ts.verdictCommits += 1;
-        emit VerdictCommitted(taskId, msg.sender, verdictHash_);
+        emit VerdictCommitted(taskId, msg.sender, verdictHash_, seats, bond);
+        // Reverts with InsufficientFreeStake: a seat is only taken with its bond at risk.
+        stakes.lock(msg.sender, VALIDATOR, bond);
     }
 
     /// @inheritdoc ISettlement
@@ -151,20 +199,22 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         if (v.revealed) revert AlreadyRevealed(taskId, msg.sender);
         bytes32 got = verdictHash(taskId, msg.sender, verdicts, salt);
         if (got != v.commitHash) revert VerdictMismatch(v.commitHash, got);
-        // Weight = min(stake at commit, stake at reveal): a validator that sees the first reveals cannot top
-        // up its stake to swing a miner's majority, and one that unstaked in between counts for less.
-        if (!stakes.isStaked(msg.sender, VALIDATOR)) revert NotStaked(msg.sender, VALIDATOR);
-        uint256 active = stakes.activeStake(msg.sender, VALIDATOR);
-        uint256 weight = active < v.weight ? active : v.weight;
+        TaskSettlement storage ts = _settlements[taskId];
+        // One verdict per committed miner: R (revealed seats) then means the same for every miner.
+        if (verdicts.length != ts.committed) revert IncompleteVerdicts(verdicts.length, ts.committed);
 
-        v.revealed = true;
-        v.weight = weight;
-        v.verdicts = uint32(verdicts.length);
-        _validators[taskId].push(msg.sender);
-        _settlements[taskId].revealed += 1;
+        uint16 seats = v.seats;
+        uint256 bitmap;
+        uint32 decisive;
         for (uint256 i = 0; i < verdicts.length; ++i) {
-            _recordVerdict(taskId, verdicts[i], weight);
+            (bitmap, decisive) = _recordVerdict(taskId, verdicts[i], seats, bitmap, decisive);
         }
+        v.revealed = true;
+        v.votes = bitmap;
+        v.decisiveVotes = decisive;
+        ts.revealed += 1;
+        ts.revealedSeats += seats;
+        ts.decisiveSeatVotes += uint64(seats) * decisive;
     }
 
     // ---------------------------------------------------------------- finalize
@@ -183,29 +233,82 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
             revert ChallengeBeaconMissing(t.challengeRound);
         }
 
-        // Effects: every outcome, slash amount and credit is decided before any token moves.
+        // Effects: every outcome, payment and slash is decided before any token moves.
         uint256 escrow = board.escrowOf(taskId);
         uint256 validatorPool = escrow * validatorFeeBps / BPS;
         uint256 minerPool = escrow - validatorPool;
-        (uint256 scoreSum, uint256 slashedTotal) = _decideMiners(taskId);
-        uint256 paidMiners = _payMiners(taskId, minerPool, scoreSum);
-        validatorPool += slashedTotal;
-        uint256 paidValidators = _payValidators(taskId, validatorPool);
-        uint256 refund = escrow + slashedTotal - paidMiners - paidValidators;
-
         ts.finalized = true;
         ts.escrow = escrow;
         ts.minerPool = minerPool;
+        ts.cap = minerPool / t.params.maxMiners;
+        ts.lock = ts.cap * deterrenceBps / BPS;
         ts.validatorPool = validatorPool;
-        ts.slashed = slashedTotal;
+        _decideMiners(taskId, ts);
+
+        uint256 refund = minerPool - ts.minerPaid;
+        if (ts.decisiveSeatVotes == 0) {
+            // Nobody audited anything: there is no one to pay the fee to.
+            refund += validatorPool;
+        } else {
+            feeReserve += validatorPool;
+        }
         ts.refund = refund;
         _credit(t.proposer, taskId, refund);
         emit TaskFinalized(taskId, t.proposer, minerPool, validatorPool, refund);
 
-        // Interactions: pull the escrow and the slashed stake in; both callees are fixed at deploy.
+        // Interactions: pull the escrow in, then release or slash each lock; all callees are fixed at deploy.
         uint256 released = board.releaseEscrow(taskId);
         assert(released == escrow);
-        _collectSlashes(taskId);
+        _settleLocks(taskId);
+    }
+
+    /// @inheritdoc ISettlement
+    function settleValidator(uint256 taskId, address validator) external nonReentrant {
+        TaskSettlement storage ts = _settlements[taskId];
+        if (!ts.finalized) revert NotFinalized(taskId);
+        ValidatorState storage v = _validatorStates[taskId][validator];
+        if (v.commitHash == bytes32(0)) revert NoVerdictCommitted(taskId, validator);
+        if (v.settled) revert AlreadySettled(taskId, validator);
+
+        (bool penalized, uint256 forcedFails) = v.revealed ? _judge(taskId, ts, v) : (true, 0);
+        uint256 share = ts.decisiveSeatVotes == 0
+            ? 0
+            : ts.validatorPool * uint256(v.seats) * v.decisiveVotes / ts.decisiveSeatVotes;
+        feeReserve -= share;
+        v.settled = true;
+        v.penalized = penalized;
+        uint256 forfeited;
+        if (penalized) {
+            // The share a penalized member would have earned goes back to the proposer, not to the others,
+            // so no member gains from another's penalty.
+            forfeited = v.bond;
+            _treasuryIn(forfeited);
+            ts.refund += share;
+            _credit(board.getTask(taskId).proposer, taskId, share);
+        } else {
+            v.fee = share;
+            _credit(validator, taskId, share);
+            uint256 won = jackpot * v.seats * forcedFails;
+            if (won > treasury) won = treasury;
+            if (won != 0) {
+                v.jackpot = won;
+                _treasuryOut(won);
+                _credit(validator, taskId, won);
+            }
+        }
+        emit ValidatorSettled(taskId, validator, penalized, v.fee, v.jackpot, forfeited);
+
+        if (penalized) {
+            if (forfeited != 0) stakes.slash(validator, VALIDATOR, forfeited, address(this));
+        } else if (v.bond != 0) {
+            stakes.unlock(validator, VALIDATOR, v.bond);
+        }
+    }
+
+    /// @inheritdoc ISettlement
+    function fundTreasury(uint256 amount) external nonReentrant {
+        _treasuryIn(amount);
+        _token.safeTransferFrom(msg.sender, address(this), amount);
     }
 
     /// @inheritdoc ISettlement
@@ -240,13 +343,71 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc ISettlement
+    function forcedErrorCommitment(uint256 taskId, address miner, bytes32 secret)
+        public
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(taskId, miner, secret));
+    }
+
+    /// @inheritdoc ISettlement
+    function isForced(bytes32 secret, bytes32 seedRandomness) public view returns (bool) {
+        return uint256(keccak256(abi.encode(secret, seedRandomness))) % forcedErrorOdds == 0;
+    }
+
+    /// @inheritdoc ISettlement
+    function committeeSeats(uint256 taskId, address validator) external view returns (uint16) {
+        return _seats(taskId, board.getTask(taskId), validator);
+    }
+
+    /// @inheritdoc ISettlement
+    function minerCap(uint256 taskId) public view returns (uint256) {
+        ITaskBoard.Task memory t = board.getTask(taskId);
+        return _cap(t.params.reward, t.params.maxMiners);
+    }
+
+    /// @inheritdoc ISettlement
+    function lockAmount(uint256 taskId) external view returns (uint256) {
+        ITaskBoard.Task memory t = board.getTask(taskId);
+        return _lockAmount(t.params.reward, t.params.maxMiners);
+    }
+
+    /// @inheritdoc ISettlement
+    function params() external view returns (Params memory) {
+        return Params({
+            committeeSeats: committeeSeatCount,
+            quorumBps: quorumBps,
+            supermajorityBps: supermajorityBps,
+            validatorFeeBps: validatorFeeBps,
+            baseShareBps: baseShareBps,
+            deterrenceBps: deterrenceBps,
+            forcedErrorOdds: forcedErrorOdds,
+            validatorBond: validatorBond,
+            jackpot: jackpot
+        });
+    }
+
+    /// @inheritdoc ISettlement
     function minerState(uint256 taskId, address miner) external view returns (MinerState memory) {
         return _minerStates[taskId][miner];
     }
 
     /// @inheritdoc ISettlement
+    function tallyOf(uint256 taskId, address miner) external view returns (Tally memory) {
+        return _tallies[taskId][miner];
+    }
+
+    /// @inheritdoc ISettlement
     function validatorState(uint256 taskId, address validator) external view returns (ValidatorState memory) {
         return _validatorStates[taskId][validator];
+    }
+
+    /// @inheritdoc ISettlement
+    function voteOf(uint256 taskId, address validator, address miner) external view returns (Vote) {
+        MinerState storage m = _minerStates[taskId][miner];
+        if (!m.committed) return Vote.NONE;
+        return _voteAt(_validatorStates[taskId][validator].votes, m.index);
     }
 
     /// @inheritdoc ISettlement
@@ -281,6 +442,23 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
 
     // ---------------------------------------------------------------- internal
 
+    function _checkParams(Params memory p) internal pure {
+        if (p.committeeSeats == 0 || p.committeeSeats > MAX_COMMITTEE_SEATS) {
+            revert InvalidParam("committeeSeats", p.committeeSeats);
+        }
+        if (p.quorumBps == 0 || p.quorumBps > BPS) revert InvalidParam("quorumBps", p.quorumBps);
+        // Above one half, PASS and FAIL cannot both reach it, and a tie reaches neither.
+        if (p.supermajorityBps <= BPS / 2 || p.supermajorityBps > BPS) {
+            revert InvalidParam("supermajorityBps", p.supermajorityBps);
+        }
+        if (p.validatorFeeBps >= BPS) revert InvalidParam("validatorFeeBps", p.validatorFeeBps);
+        if (p.baseShareBps > BPS) revert InvalidParam("baseShareBps", p.baseShareBps);
+        // PROTOCOL.md 9.5: the stake at risk must be at least what cheating can earn.
+        if (p.deterrenceBps < BPS) revert InvalidParam("deterrenceBps", p.deterrenceBps);
+        if (p.forcedErrorOdds < 2) revert InvalidParam("forcedErrorOdds", p.forcedErrorOdds);
+        if (p.validatorBond == 0) revert InvalidParam("validatorBond", p.validatorBond);
+    }
+
     function _openTask(uint256 taskId) internal view returns (ITaskBoard.Task memory t) {
         t = board.getTask(taskId);
         if (t.status != ITaskBoard.TaskStatus.OPEN) revert TaskNotOpen(taskId);
@@ -293,119 +471,211 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         if (!afterStart || nowTime > end) revert OutsideWindow(nowTime, start, end);
     }
 
-    function _recordVerdict(uint256 taskId, Verdict calldata verdict, uint256 weight) internal {
+    function _cap(uint256 reward, uint16 maxMiners) internal view returns (uint256) {
+        return (reward - reward * validatorFeeBps / BPS) / maxMiners;
+    }
+
+    function _lockAmount(uint256 reward, uint16 maxMiners) internal view returns (uint256) {
+        return _cap(reward, maxMiners) * deterrenceBps / BPS;
+    }
+
+    /// @dev Seats are independent lots, each won with probability s/T: expected seats C x s/T are linear in
+    /// stake, so splitting a stake among sybils leaves the expectation unchanged. Stakes are read at the
+    /// commit deadline, before the challenge randomness exists, so no one can grind stake against it.
+    function _seats(uint256 taskId, ITaskBoard.Task memory t, address validator)
+        internal
+        view
+        returns (uint16 seats)
+    {
+        bytes32 r = beacon.randomness(t.challengeRound);
+        if (r == bytes32(0)) revert ChallengeBeaconMissing(t.challengeRound);
+        uint48 at = uint48(t.params.commitDeadline);
+        uint256 s = stakes.validatorStakeAt(validator, at);
+        if (s == 0) return 0;
+        uint256 total = stakes.totalValidatorStakeAt(at);
+        for (uint256 i = 0; i < committeeSeatCount; ++i) {
+            if (uint256(keccak256(abi.encode(r, taskId, validator, i))) % total < s) ++seats;
+        }
+    }
+
+    function _recordVerdict(
+        uint256 taskId,
+        Verdict calldata verdict,
+        uint16 seats,
+        uint256 bitmap,
+        uint32 decisive
+    ) internal returns (uint256, uint32) {
         address miner = verdict.miner;
-        if (miner == msg.sender) revert SelfVerdict(msg.sender);
         MinerState storage m = _minerStates[taskId][miner];
         if (!m.committed) revert MinerNotCommitted(miner);
         if (verdict.score > MAX_SCORE) revert ScoreOutOfRange(verdict.score);
-        mapping(address => uint8) storage votes = _votes[taskId][msg.sender];
-        if (votes[miner] != VOTE_NONE) revert DuplicateVerdict(miner);
+        Vote vote = verdict.vote;
+        bool fail = vote == Vote.FAIL;
+        if (vote == Vote.NONE || fail != (verdict.check != Check.NONE)) revert InvalidVote(miner);
+        uint256 shift = uint256(m.index) * 2;
+        if ((bitmap >> shift) & 3 != 0) revert DuplicateVerdict(miner);
+        bitmap |= uint256(uint8(vote)) << shift;
 
-        if (verdict.pass) {
-            votes[miner] = VOTE_PASS;
-            m.passStake += weight;
-            _passScoreWeight[taskId][miner] += weight * verdict.score;
+        Tally storage tally = _tallies[taskId][miner];
+        if (vote == Vote.PASS) {
+            tally.passSeats += seats;
+            tally.passScoreSeats += uint64(seats) * verdict.score;
+            ++decisive;
+        } else if (fail) {
+            tally.failSeats += seats;
+            tally.failScoreSeats += uint64(seats) * verdict.score;
+            ++decisive;
         } else {
-            votes[miner] = VOTE_FAIL;
-            m.failStake += weight;
+            tally.unavailableSeats += seats;
         }
-        emit VerdictRevealed(taskId, msg.sender, miner, verdict.pass, verdict.score, verdict.audited, weight);
+        _emitVerdict(taskId, verdict, seats);
+        return (bitmap, decisive);
     }
 
-    /// @dev Sets every joined miner's outcome; returns the sum of passed scores and of slash amounts.
-    function _decideMiners(uint256 taskId) internal returns (uint256 scoreSum, uint256 slashedTotal) {
+    function _emitVerdict(uint256 taskId, Verdict calldata verdict, uint16 seats) internal {
+        emit VerdictRevealed(
+            taskId,
+            msg.sender,
+            verdict.miner,
+            verdict.vote,
+            verdict.score,
+            verdict.audited,
+            verdict.rolloutIndex,
+            verdict.position,
+            verdict.check,
+            seats
+        );
+    }
+
+    function _voteAt(uint256 bitmap, uint8 index) internal pure returns (Vote) {
+        return Vote(uint8((bitmap >> (uint256(index) * 2)) & 3));
+    }
+
+    /// @dev The outcome of a committed miner from the seat tallies; R = revealed seats of the committee.
+    function _outcome(MinerState storage m, Tally memory tally, uint256 r) internal view returns (Outcome) {
+        if (m.forced) return Outcome.FORCED;
+        if (r * BPS < uint256(quorumBps) * committeeSeatCount) return Outcome.NO_QUORUM;
+        if (uint256(tally.failSeats) * BPS >= uint256(supermajorityBps) * r) return Outcome.FAILED;
+        if (uint256(tally.passSeats) * BPS >= uint256(supermajorityBps) * r) return Outcome.PASSED;
+        return Outcome.UNDECIDED;
+    }
+
+    /// @dev Whether the FAIL side on a forced miner is larger than any coalition below the supermajority's
+    /// complement could make alone; only then are its PASS voters penalized (so a forced miner that committed
+    /// honestly, with a friend voting FAIL, cannot cost honest PASS voters their bonds).
+    function _forcedCaught(Tally memory tally, uint256 r) internal view returns (bool) {
+        return uint256(tally.failSeats) * BPS > (BPS - supermajorityBps) * r;
+    }
+
+    /// @dev Sets every joined miner's outcome, score, payment and slash; O(miners), no external calls.
+    function _decideMiners(uint256 taskId, TaskSettlement storage ts) internal {
         address[] storage miners = _miners[taskId];
+        uint256 r = ts.revealedSeats;
+        uint256 cap = ts.cap;
+        uint256 paidTotal;
+        uint256 slashedTotal;
         for (uint256 i = 0; i < miners.length; ++i) {
             address miner = miners[i];
             MinerState storage m = _minerStates[taskId][miner];
             if (!m.committed) {
                 m.outcome = Outcome.NO_COMMIT;
-            } else if (m.passStake == 0 && m.failStake == 0) {
-                m.outcome = Outcome.UNAUDITED;
-            } else if (m.passStake > m.failStake) {
-                m.outcome = Outcome.PASSED;
-                // A weighted mean of scores <= MAX_SCORE is <= MAX_SCORE, so it fits in uint64.
-                uint64 score = uint64(_passScoreWeight[taskId][miner] / m.passStake);
-                m.score = score;
-                scoreSum += score;
             } else {
-                m.outcome = Outcome.FAILED;
-                uint256 stake = stakes.activeStake(miner, MINER) + stakes.coolingStake(miner, MINER);
-                uint256 amount = stake * slashBps / BPS;
-                m.slashed = amount;
-                slashedTotal += amount;
-            }
-        }
-    }
-
-    /// @dev Credits passed miners minerPool x score / scoreSum; emits the outcome of every miner.
-    function _payMiners(uint256 taskId, uint256 minerPool, uint256 scoreSum) internal returns (uint256 paid) {
-        address[] storage miners = _miners[taskId];
-        for (uint256 i = 0; i < miners.length; ++i) {
-            address miner = miners[i];
-            MinerState storage m = _minerStates[taskId][miner];
-            if (m.outcome == Outcome.PASSED && scoreSum != 0) {
-                uint256 amount = minerPool * m.score / scoreSum;
-                m.paid = amount;
-                paid += amount;
-                _credit(miner, taskId, amount);
+                Tally memory tally = _tallies[taskId][miner];
+                Outcome outcome = _outcome(m, tally, r);
+                m.outcome = outcome;
+                if (outcome == Outcome.FAILED) {
+                    m.slashed = m.locked;
+                    slashedTotal += m.locked;
+                } else {
+                    uint64 score = _scoreOf(outcome, tally);
+                    uint256 paid = cap * (baseShareBps * uint256(MAX_SCORE) + (BPS - baseShareBps) * score)
+                        / (BPS * MAX_SCORE);
+                    m.score = score;
+                    m.paid = paid;
+                    paidTotal += paid;
+                    _credit(miner, taskId, paid);
+                    if (outcome == Outcome.FORCED && _forcedCaught(tally, r)) {
+                        _payObedience(taskId, miner, m);
+                    }
+                }
             }
             emit MinerSettled(taskId, miner, m.outcome, m.score, m.paid, m.slashed);
         }
+        ts.minerPaid = paidTotal;
+        ts.slashed = slashedTotal;
+        if (slashedTotal != 0) _treasuryIn(slashedTotal);
     }
 
-    /// @dev A validator agrees when every verdict it revealed matches the miner's outcome. Agreeing
-    /// validators split the pool pro rata to their number of verdicts, so an empty reveal earns nothing.
-    function _payValidators(uint256 taskId, uint256 pool) internal returns (uint256 paid) {
-        address[] storage validators = _validators[taskId];
+    /// @dev A forced miner whose wrong commitment the committee caught earns one jackpot from the treasury on
+    /// top of its pay, so obeying the forced error is strictly better than ignoring it.
+    function _payObedience(uint256 taskId, address miner, MinerState storage m) internal {
+        uint256 bonus = jackpot < treasury ? jackpot : treasury;
+        if (bonus == 0) return;
+        _treasuryOut(bonus);
+        m.paid += bonus;
+        _credit(miner, taskId, bonus);
+    }
+
+    /// @dev PASSED: the seat-weighted mean score of the PASS votes. FORCED: of the FAIL votes (their tokens
+    /// are honest; the committee scored them), else of the PASS votes. NO_QUORUM and UNDECIDED: 0 (base share).
+    function _scoreOf(Outcome outcome, Tally memory tally) internal pure returns (uint64) {
+        if (outcome == Outcome.PASSED) return tally.passScoreSeats / tally.passSeats;
+        if (outcome == Outcome.FORCED) {
+            if (tally.failSeats != 0) return tally.failScoreSeats / tally.failSeats;
+            if (tally.passSeats != 0) return tally.passScoreSeats / tally.passSeats;
+        }
+        return 0;
+    }
+
+    /// @dev Releases every lock, or slashes it to this contract (the treasury) for a FAILED miner.
+    function _settleLocks(uint256 taskId) internal {
         address[] storage miners = _miners[taskId];
-        uint256 agreedVerdicts;
-        for (uint256 j = 0; j < validators.length; ++j) {
-            ValidatorState storage v = _validatorStates[taskId][validators[j]];
-            bool agreed = _agrees(taskId, validators[j], miners);
-            v.agreed = agreed;
-            if (agreed) agreedVerdicts += v.verdicts;
-        }
-        for (uint256 j = 0; j < validators.length; ++j) {
-            address validator = validators[j];
-            ValidatorState storage v = _validatorStates[taskId][validator];
-            if (v.agreed && agreedVerdicts != 0) {
-                uint256 amount = pool * v.verdicts / agreedVerdicts;
-                v.paid = amount;
-                paid += amount;
-                _credit(validator, taskId, amount);
+        for (uint256 i = 0; i < miners.length; ++i) {
+            MinerState storage m = _minerStates[taskId][miners[i]];
+            if (m.locked == 0) continue;
+            if (m.slashed != 0) {
+                stakes.slash(miners[i], MINER, m.slashed, address(this));
+            } else {
+                stakes.unlock(miners[i], MINER, m.locked);
             }
-            emit ValidatorSettled(taskId, validator, v.agreed, v.paid);
         }
     }
 
-    function _agrees(uint256 taskId, address validator, address[] storage miners)
+    /// @dev A revealed member is penalized for a PASS on a FAILED miner or on a caught FORCED one, or a FAIL on
+    /// a PASSED miner; returns that and its number of FAIL votes on FORCED miners (jackpots).
+    function _judge(uint256 taskId, TaskSettlement storage ts, ValidatorState storage v)
         internal
         view
-        returns (bool)
+        returns (bool penalized, uint256 forcedFails)
     {
-        mapping(address => uint8) storage votes = _votes[taskId][validator];
-        for (uint256 i = 0; i < miners.length; ++i) {
-            MinerState storage m = _minerStates[taskId][miners[i]];
-            if (!m.committed) continue;
-            uint8 vote = votes[miners[i]];
-            if (vote == VOTE_PASS && m.outcome != Outcome.PASSED) return false;
-            if (vote == VOTE_FAIL && m.outcome != Outcome.FAILED) return false;
-        }
-        return true;
-    }
-
-    function _collectSlashes(uint256 taskId) internal {
         address[] storage miners = _miners[taskId];
+        uint256 votes = v.votes;
+        uint256 r = ts.revealedSeats;
         for (uint256 i = 0; i < miners.length; ++i) {
             MinerState storage m = _minerStates[taskId][miners[i]];
-            if (m.slashed != 0) {
-                uint256 got = stakes.slash(miners[i], MINER, m.slashed, address(this));
-                // The amount is a fraction of the stake read in this transaction, so it is always available.
-                assert(got == m.slashed);
+            Vote vote = _voteAt(votes, m.index);
+            if (vote == Vote.NONE || vote == Vote.UNAVAILABLE) continue;
+            Outcome outcome = m.outcome;
+            if (vote == Vote.PASS) {
+                if (outcome == Outcome.FAILED) return (true, 0);
+                if (outcome == Outcome.FORCED && _forcedCaught(_tallies[taskId][miners[i]], r)) {
+                    return (true, 0);
+                }
+            } else {
+                if (outcome == Outcome.PASSED) return (true, 0);
+                if (outcome == Outcome.FORCED) ++forcedFails;
             }
         }
+    }
+
+    function _treasuryIn(uint256 amount) internal {
+        treasury += amount;
+        emit TreasuryChanged(SafeCast.toInt256(amount), treasury);
+    }
+
+    function _treasuryOut(uint256 amount) internal {
+        treasury -= amount;
+        emit TreasuryChanged(-SafeCast.toInt256(amount), treasury);
     }
 
     function _credit(address who, uint256 taskId, uint256 amount) internal {

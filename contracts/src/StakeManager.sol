@@ -5,14 +5,18 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {Checkpoints} from "@openzeppelin/contracts/utils/structs/Checkpoints.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IStakeManager} from "./interfaces/IStakeManager.sol";
 
 /// @title StakeManager
-/// @notice Holds stake per role (MINER = 0, VALIDATOR = 1, EVALUATOR = 2), lets it leave only after a
-/// cooldown that outlasts any task, binds libp2p peer ids to staked addresses with a proof of possession,
-/// and lets only Settlement slash (PROTOCOL.md 1 and 2.2).
+/// @notice Holds stake per role (MINER = 0, VALIDATOR = 1, EVALUATOR = 2), lets only free (unlocked) stake
+/// leave and only after a cooldown that outlasts any task, checkpoints validator stake by timestamp for
+/// committee sortition, binds libp2p peer ids to staked addresses with a proof of possession, and lets only
+/// Settlement lock, unlock and slash locked stake (PROTOCOL.md 1 and 2.2).
 contract StakeManager is IStakeManager, Ownable, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
+    using Checkpoints for Checkpoints.Trace208;
 
     uint8 public constant MINER = 0;
     uint8 public constant VALIDATOR = 1;
@@ -23,9 +27,10 @@ contract StakeManager is IStakeManager, Ownable, ReentrancyGuardTransient {
     string public constant PEER_BINDING_TAG = "rollproof.peer.v1";
 
     struct RoleStake {
-        uint256 active;
-        uint256 cooling;
+        uint256 active; // includes `locked`
+        uint256 cooling; // left the role: not slashable, not counted for sortition
         uint64 cooldownEnd;
+        uint256 locked; // part of `active` held by Settlement for open tasks; invariant locked <= active
     }
 
     IERC20 internal immutable _token;
@@ -36,6 +41,15 @@ contract StakeManager is IStakeManager, Ownable, ReentrancyGuardTransient {
     mapping(address who => RoleStake[3]) internal _stakes;
     mapping(address who => bytes peerId) internal _peerIdOf;
     mapping(bytes32 peerIdHash => address who) public ownerOfPeer;
+    /// @dev Active validator stake per validator and in total, by block timestamp (sortition reads the
+    /// values at a task's commit deadline, which lies before its challenge randomness exists).
+    mapping(address who => Checkpoints.Trace208) internal _validatorStake;
+    Checkpoints.Trace208 internal _totalValidatorStake;
+
+    modifier onlySettlement() {
+        if (msg.sender != settlement || settlement == address(0)) revert NotSettlement(msg.sender);
+        _;
+    }
 
     modifier validRole(uint8 role) {
         if (role >= NUM_ROLES) revert InvalidRole(role);
@@ -69,6 +83,7 @@ contract StakeManager is IStakeManager, Ownable, ReentrancyGuardTransient {
         if (amount == 0) revert ZeroAmount();
         RoleStake storage s = _stakes[msg.sender][role];
         s.active += amount;
+        if (role == VALIDATOR) _checkpoint(msg.sender, s.active, amount, true);
         emit Staked(msg.sender, role, amount, s.active);
         _token.safeTransferFrom(msg.sender, address(this), amount);
     }
@@ -77,9 +92,11 @@ contract StakeManager is IStakeManager, Ownable, ReentrancyGuardTransient {
     function requestUnstake(uint8 role, uint256 amount) external validRole(role) {
         if (amount == 0) revert ZeroAmount();
         RoleStake storage s = _stakes[msg.sender][role];
-        if (s.active < amount) revert InsufficientStake(s.active, amount);
+        uint256 free = s.active - s.locked;
+        if (free < amount) revert InsufficientStake(free, amount);
         s.active -= amount;
         s.cooling += amount;
+        if (role == VALIDATOR) _checkpoint(msg.sender, s.active, amount, false);
         // Restarting the clock for all cooling stake is deliberate: a staker cannot pre-age a cooldown
         // and then pull fresh stake out of a task that is still open.
         uint64 end = uint64(block.timestamp) + cooldown;
@@ -130,22 +147,38 @@ contract StakeManager is IStakeManager, Ownable, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IStakeManager
+    function lock(address who, uint8 role, uint256 amount) external validRole(role) onlySettlement {
+        RoleStake storage s = _stakes[who][role];
+        uint256 free = s.active - s.locked;
+        if (free < amount) revert InsufficientFreeStake(who, role, free, amount);
+        s.locked += amount;
+        emit Locked(who, role, amount, s.locked);
+    }
+
+    /// @inheritdoc IStakeManager
+    function unlock(address who, uint8 role, uint256 amount) external validRole(role) onlySettlement {
+        RoleStake storage s = _stakes[who][role];
+        if (amount > s.locked) revert ExceedsLocked(who, role, s.locked, amount);
+        s.locked -= amount;
+        emit Unlocked(who, role, amount, s.locked);
+    }
+
+    /// @inheritdoc IStakeManager
     function slash(address who, uint8 role, uint256 amount, address to)
         external
         validRole(role)
+        onlySettlement
         nonReentrant
         returns (uint256 slashed)
     {
-        if (msg.sender != settlement || settlement == address(0)) {
-            revert NotSettlement(msg.sender);
-        }
         RoleStake storage s = _stakes[who][role];
-        uint256 fromActive = amount <= s.active ? amount : s.active;
-        uint256 rest = amount - fromActive;
-        uint256 fromCooling = rest <= s.cooling ? rest : s.cooling;
-        s.active -= fromActive;
-        s.cooling -= fromCooling;
-        slashed = fromActive + fromCooling;
+        // Only stake a task locked can be taken, so one stake cannot back more tasks than it covers and
+        // free stake is never at risk from a task its owner did not lock it for.
+        if (amount > s.locked) revert ExceedsLocked(who, role, s.locked, amount);
+        s.locked -= amount;
+        s.active -= amount;
+        if (role == VALIDATOR) _checkpoint(who, s.active, amount, false);
+        slashed = amount;
         emit Slashed(who, role, slashed, to);
         if (slashed != 0) _token.safeTransfer(to, slashed);
     }
@@ -190,6 +223,27 @@ contract StakeManager is IStakeManager, Ownable, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IStakeManager
+    function lockedStake(address who, uint8 role) external view validRole(role) returns (uint256) {
+        return _stakes[who][role].locked;
+    }
+
+    /// @inheritdoc IStakeManager
+    function freeStake(address who, uint8 role) external view validRole(role) returns (uint256) {
+        RoleStake storage s = _stakes[who][role];
+        return s.active - s.locked;
+    }
+
+    /// @inheritdoc IStakeManager
+    function validatorStakeAt(address who, uint48 time) external view returns (uint256) {
+        return _validatorStake[who].upperLookupRecent(time);
+    }
+
+    /// @inheritdoc IStakeManager
+    function totalValidatorStakeAt(uint48 time) external view returns (uint256) {
+        return _totalValidatorStake.upperLookupRecent(time);
+    }
+
+    /// @inheritdoc IStakeManager
     function isStaked(address who, uint8 role) external view validRole(role) returns (bool) {
         // A zero minimum still demands some stake, so an address that never staked is not "staked".
         uint256 active = _stakes[who][role].active;
@@ -199,5 +253,14 @@ contract StakeManager is IStakeManager, Ownable, ReentrancyGuardTransient {
     /// @inheritdoc IStakeManager
     function peerIdOf(address who) external view returns (bytes memory) {
         return _peerIdOf[who];
+    }
+
+    /// @dev Records `who`'s new active validator stake and moves the total by `amount` at this timestamp.
+    function _checkpoint(address who, uint256 active, uint256 amount, bool up) internal {
+        uint48 time = SafeCast.toUint48(block.timestamp);
+        _validatorStake[who].push(time, SafeCast.toUint208(active));
+        uint256 total = _totalValidatorStake.latest();
+        total = up ? total + amount : total - amount;
+        _totalValidatorStake.push(time, SafeCast.toUint208(total));
     }
 }

@@ -18,6 +18,10 @@ contract TaskBoard is ITaskBoard, Ownable, ReentrancyGuardTransient {
     IERC20 internal immutable _token;
     IDrandBeacon internal immutable _beacon;
     uint64 public immutable maxTaskDuration;
+    uint64 public immutable minAuditTime;
+    /// @notice Most miners one task may allow; bounds finalize (O(miners)) and the bitmap of a reveal.
+    uint16 public constant MAX_MINERS = 128;
+    uint32 internal constant NANO = 1e9;
     address public settlement;
 
     uint256 public taskCount;
@@ -32,10 +36,15 @@ contract TaskBoard is ITaskBoard, Ownable, ReentrancyGuardTransient {
     /// @param token_ The ERC20 of rewards.
     /// @param beacon_ The DrandBeacon whose genesis and period define round numbers.
     /// @param maxTaskDuration_ Upper bound on verifyDeadline - post time; the stake cooldown must exceed it.
+    /// @param minAuditTime_ Seconds the verdict window must stay open after the challenge round's time.
     /// @param owner_ The deployer, who sets the Settlement address once.
-    constructor(IERC20 token_, IDrandBeacon beacon_, uint64 maxTaskDuration_, address owner_)
-        Ownable(owner_)
-    {
+    constructor(
+        IERC20 token_,
+        IDrandBeacon beacon_,
+        uint64 maxTaskDuration_,
+        uint64 minAuditTime_,
+        address owner_
+    ) Ownable(owner_) {
         if (address(token_) == address(0) || address(beacon_) == address(0)) {
             revert ZeroAddress();
         }
@@ -43,6 +52,7 @@ contract TaskBoard is ITaskBoard, Ownable, ReentrancyGuardTransient {
         _token = token_;
         _beacon = beacon_;
         maxTaskDuration = maxTaskDuration_;
+        minAuditTime = minAuditTime_;
     }
 
     /// @notice Sets the Settlement contract (the only one that may release escrow). Owner only, once.
@@ -78,15 +88,9 @@ contract TaskBoard is ITaskBoard, Ownable, ReentrancyGuardTransient {
     function cancelTask(uint256 taskId) external nonReentrant {
         Task storage t = _openTask(taskId);
         if (msg.sender != t.proposer) revert NotProposer(msg.sender, t.proposer);
-        ISettlement s = ISettlement(settlement);
-        uint256 committed = s.committedCount(taskId);
-        if (committed != 0) revert TaskHasCommits(committed);
-        uint256 joined = s.joinedCount(taskId);
-        // Joined miners may be generating right now; only once their commit window closed empty is the
-        // task known to be abandoned.
-        if (joined != 0 && block.timestamp <= t.params.commitDeadline) {
-            revert TaskHasJoins(joined, t.params.commitDeadline);
-        }
+        uint256 joined = ISettlement(settlement).joinedCount(taskId);
+        // Joined miners locked stake for this task; finalize (which releases the locks) settles it instead.
+        if (joined != 0) revert TaskHasJoins(joined, t.params.commitDeadline);
 
         uint256 refund = escrowOf[taskId];
         t.status = TaskStatus.CANCELLED;
@@ -124,6 +128,11 @@ contract TaskBoard is ITaskBoard, Ownable, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc ITaskBoard
+    function roundTime(uint64 round) public view returns (uint64) {
+        return _beacon.genesis() + (round - 1) * _beacon.period();
+    }
+
+    /// @inheritdoc ITaskBoard
     function token() external view returns (address) {
         return address(_token);
     }
@@ -157,6 +166,20 @@ contract TaskBoard is ITaskBoard, Ownable, ReentrancyGuardTransient {
         if (p.verifyDeadline - block.timestamp > maxTaskDuration) {
             revert TaskTooLong(p.verifyDeadline - block.timestamp, maxTaskDuration);
         }
+        if (p.maxMiners == 0 || p.maxMiners > MAX_MINERS) revert InvalidMaxMiners(p.maxMiners, MAX_MINERS);
+        if (
+            p.auditRollouts == 0 || p.auditRollouts > p.numProblems * p.rolloutsPerProblem
+                || p.auditPositions > p.maxTokens || p.logprobTolNano == 0 || p.edgeSlackNano >= NANO
+                || p.dtype > 1
+        ) {
+            revert InvalidAuditParams(
+                p.auditRollouts, p.auditPositions, p.logprobTolNano, p.edgeSlackNano, p.dtype
+            );
+        }
+        // The committee learns what to audit only when the challenge round is out; the verdict window must
+        // leave it minAuditTime after that, whatever a node's settings say.
+        uint64 earliest = roundTime(roundAt(p.commitDeadline) + 1) + minAuditTime;
+        if (p.verdictDeadline < earliest) revert AuditWindowTooShort(p.verdictDeadline, earliest);
     }
 
     function _openTask(uint256 taskId) internal view returns (Task storage t) {

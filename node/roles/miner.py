@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chain.clients import Outcome
+from chain.clients import Outcome, derive_forced_error_secret, forced_error_commitment
 from chain.clients import Role as ChainRole
 from chain.errors import ChainError, ChainRevert
 from node.roles.common import (
@@ -340,7 +340,9 @@ class Miner:
         )
         store.record_join(task_id, self.ctx.address, adapter)
         try:
-            receipt = self.ctx.chain.settlement.join(task_id, adapter)
+            secret = derive_forced_error_secret(self.ctx.account_key, task_id)
+            commit = forced_error_commitment(task_id, self.ctx.address, secret)
+            receipt = self.ctx.chain.settlement.join(task_id, adapter, commit)
         except ChainRevert as exc:
             if self.ctx.chain.settlement.miner_state(task_id, self.ctx.address).joined:
                 raise

@@ -125,7 +125,8 @@ class Proposer:
         now = int(time.time())
         join = now + s.join_window
         commit = join + s.commit_window
-        verdict = commit + s.verdict_window
+        # The chain refuses a verdict window that ends before the challenge round plus its minimum audit time.
+        verdict = max(commit + s.verdict_window, board.earliest_verdict_deadline(commit))
         verify = verdict + s.reveal_window
         params = TaskParams(
             env_id=env_id(s.env),

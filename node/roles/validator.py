@@ -219,7 +219,9 @@ class Validator:
                 failures=sorted(result.failed_checks()),
             )
         salt = secrets.token_bytes(32)
-        chain_verdicts = [ChainVerdict(v["miner"], v["pass"], v["score"], v["audited"]) for v in verdicts]
+        chain_verdicts = [
+            ChainVerdict.from_pass(v["miner"], v["pass"], v["score"], v["audited"]) for v in verdicts
+        ]
         digest = verdict_hash(task_id, self.ctx.address, chain_verdicts, salt)
         store = self.ctx.store
         with store.transaction() as s:
@@ -309,7 +311,9 @@ class Validator:
     def stored_verdicts(self, task_id: int) -> tuple[list[ChainVerdict], bytes]:
         row = self.ctx.store.verdict(task_id)
         assert row is not None
-        verdicts = [ChainVerdict(v["miner"], v["pass"], v["score"], v["audited"]) for v in row.verdicts]
+        verdicts = [
+            ChainVerdict.from_pass(v["miner"], v["pass"], v["score"], v["audited"]) for v in row.verdicts
+        ]
         return verdicts, bytes.fromhex(row.salt[2:])
 
     def commit_verdict(self, tv: TaskView, now: float) -> bool:

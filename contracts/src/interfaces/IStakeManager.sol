@@ -2,7 +2,8 @@
 pragma solidity ^0.8.24;
 
 /// @title IStakeManager
-/// @notice Stake per role, unstake cooldown, peer id binding and slashing (PROTOCOL.md 1 and 2.2).
+/// @notice Stake per role, per-role locked stake, validator stake checkpoints, unstake cooldown, peer id
+/// binding and slashing (PROTOCOL.md 1 and 2.2).
 interface IStakeManager {
     /// @notice The role number is not MINER (0), VALIDATOR (1) or EVALUATOR (2).
     error InvalidRole(uint8 role);
@@ -24,6 +25,10 @@ interface IStakeManager {
     error SettlementAlreadySet(address current);
     /// @notice The zero address is not allowed here.
     error ZeroAddress();
+    /// @notice `who` has `free` unlocked active stake for `role`, the operation needs `need`.
+    error InsufficientFreeStake(address who, uint8 role, uint256 free, uint256 need);
+    /// @notice `who` has `locked` stake locked for `role`; unlocking or slashing `amount` exceeds it.
+    error ExceedsLocked(address who, uint8 role, uint256 locked, uint256 amount);
     /// @notice The cooldown must be positive.
     error ZeroCooldown();
 
@@ -39,13 +44,18 @@ interface IStakeManager {
     event PeerRegistered(address indexed who, bytes32 indexed peerIdHash, bytes peerId);
     /// @notice `who` rotated away from the peer id with hash `peerIdHash`, which is free again.
     event PeerReleased(address indexed who, bytes32 indexed peerIdHash);
+    /// @notice Settlement locked `amount` of `who`'s `role` stake; `locked` is now locked in all.
+    event Locked(address indexed who, uint8 indexed role, uint256 amount, uint256 locked);
+    /// @notice Settlement released `amount` of `who`'s locked `role` stake; `locked` remains locked.
+    event Unlocked(address indexed who, uint8 indexed role, uint256 amount, uint256 locked);
     /// @notice The Settlement contract allowed to slash was set to `settlement`.
     event SettlementSet(address indexed settlement);
 
     /// @notice Adds `amount` tokens (pulled with transferFrom) to the caller's active stake for `role`.
     function stake(uint8 role, uint256 amount) external;
 
-    /// @notice Moves `amount` of the caller's active stake for `role` to cooling and restarts the cooldown.
+    /// @notice Moves `amount` of the caller's free (active, unlocked) stake for `role` to cooling and restarts
+    /// the cooldown. Locked stake cannot leave.
     function requestUnstake(uint8 role, uint256 amount) external;
 
     /// @notice Pays out the caller's whole cooling stake for `role` once its cooldown has ended.
@@ -59,9 +69,17 @@ interface IStakeManager {
         external
         returns (bytes memory peerId);
 
-    /// @notice Slashes up to `amount` of `who`'s stake for `role` (active first, then cooling) to `to`.
+    /// @notice Locks `amount` of `who`'s free stake for `role` (a task's deterrence lock or a verdict bond).
+    /// @dev Only the Settlement contract; reverts with InsufficientFreeStake.
+    function lock(address who, uint8 role, uint256 amount) external;
+
+    /// @notice Releases `amount` of `who`'s locked stake for `role`. Only the Settlement contract.
+    function unlock(address who, uint8 role, uint256 amount) external;
+
+    /// @notice Slashes exactly `amount` of `who`'s locked stake for `role` to `to` (the stake leaves active and
+    /// locked together). Reverts with ExceedsLocked when `amount` is more than is locked: slash <= locked.
     /// @dev Only the Settlement contract.
-    /// @return slashed The amount actually slashed, never more than the stake.
+    /// @return slashed The amount slashed (always `amount`).
     function slash(address who, uint8 role, uint256 amount, address to) external returns (uint256 slashed);
 
     /// @notice The ERC20 token staked.
@@ -84,6 +102,18 @@ interface IStakeManager {
 
     /// @notice Unix time from which the cooling stake of `who` for `role` can be withdrawn.
     function cooldownEnd(address who, uint8 role) external view returns (uint64);
+
+    /// @notice Locked stake of `who` for `role` (part of the active stake; cannot be unstaked).
+    function lockedStake(address who, uint8 role) external view returns (uint256);
+
+    /// @notice Free stake of `who` for `role`: active minus locked.
+    function freeStake(address who, uint8 role) external view returns (uint256);
+
+    /// @notice Active validator stake of `who` at unix time `time` (checkpointed; `time` may be in the past).
+    function validatorStakeAt(address who, uint48 time) external view returns (uint256);
+
+    /// @notice Total active validator stake at unix time `time` (checkpointed).
+    function totalValidatorStakeAt(uint48 time) external view returns (uint256);
 
     /// @notice Whether the active stake of `who` for `role` is at least the role's minimum.
     function isStaked(address who, uint8 role) external view returns (bool);

@@ -18,6 +18,12 @@ interface ITaskBoard {
         uint64 commitDeadline;
         uint64 verdictDeadline; // end of verdict commits
         uint64 verifyDeadline; // end of verdict reveals
+        uint16 maxMiners; // 1..128; the per-miner payment cap is minerPool / maxMiners
+        uint32 auditRollouts; // m: rollouts each committee member audits per miner, 1..P*G
+        uint32 auditPositions; // k: token positions checked per audited rollout, 0 = every position
+        uint64 logprobTolNano; // |delta logprob| tolerance in 1e-9 nats, > 0
+        uint64 edgeSlackNano; // inverse-CDF interval slack in 1e-9, < 1e9
+        uint8 dtype; // 0 = fp32, 1 = bf16
     }
 
     /// @notice NONE = unknown task id, OPEN = escrow held, CANCELLED = refunded, FINALIZED = settled.
@@ -52,6 +58,16 @@ interface ITaskBoard {
     error TaskTooLong(uint256 duration, uint256 maxDuration);
     /// @notice P, G and maxTokens must be positive and P * G must fit in uint32.
     error InvalidTaskSize(uint32 numProblems, uint32 rolloutsPerProblem, uint32 maxTokens);
+    /// @notice `maxMiners` must be between 1 and `max`.
+    error InvalidMaxMiners(uint16 maxMiners, uint256 max);
+    /// @notice The audit parameters are out of range: 1 <= auditRollouts <= P*G, auditPositions <= maxTokens,
+    /// logprobTolNano > 0, edgeSlackNano < 1e9, dtype <= 1.
+    error InvalidAuditParams(
+        uint32 auditRollouts, uint32 auditPositions, uint64 logprobTolNano, uint64 edgeSlackNano, uint8 dtype
+    );
+    /// @notice The verdict deadline `verdictDeadline` leaves no audit time: it must be at least `earliest`, the
+    /// challenge round's time plus the minimum audit time.
+    error AuditWindowTooShort(uint64 verdictDeadline, uint64 earliest);
     /// @notice The temperature must be positive (the verifiable sampler divides by it).
     error ZeroTemperature();
     /// @notice The reward must be positive.
@@ -60,9 +76,7 @@ interface ITaskBoard {
     error BeforeBeaconGenesis(uint64 time, uint64 genesis);
     /// @notice Only the proposer `proposer` may do this, not `caller`.
     error NotProposer(address caller, address proposer);
-    /// @notice `committed` miners committed to the task, so it cannot be cancelled.
-    error TaskHasCommits(uint256 committed);
-    /// @notice `joined` miners joined and the commit deadline `commitDeadline` has not passed yet.
+    /// @notice `joined` miners joined (and locked stake), so the task settles through finalize, not cancel.
     error TaskHasJoins(uint256 joined, uint64 commitDeadline);
     /// @notice Only the Settlement contract may call this; `caller` is not it.
     error NotSettlement(address caller);
@@ -91,12 +105,14 @@ interface ITaskBoard {
     /// @notice The Settlement contract was set to `settlement`.
     event SettlementSet(address indexed settlement);
 
-    /// @notice Posts a task and escrows `p.reward` from the caller (approve first).
+    /// @notice Posts a task and escrows `p.reward` from the caller (approve first). Checks every parameter,
+    /// and that verdictDeadline >= roundTime(challengeRound) + minAuditTime, where challengeRound =
+    /// roundAt(commitDeadline) + 1, so the committee has at least minAuditTime after the challenge exists.
     /// @return taskId The new task id (ids start at 1).
     function postTask(TaskParams calldata p) external returns (uint256 taskId);
 
-    /// @notice Cancels an open task nobody committed to (nobody joined, or the commit deadline passed)
-    /// and refunds the escrow to the proposer. Proposer only.
+    /// @notice Cancels an open task nobody joined and refunds the escrow to the proposer. Proposer only. A task
+    /// with joins settles through Settlement.finalize, which releases the miners' locks and refunds the rest.
     function cancelTask(uint256 taskId) external;
 
     /// @notice Marks the task FINALIZED and sends its escrow to Settlement. Settlement only, once.
@@ -124,6 +140,15 @@ interface ITaskBoard {
 
     /// @notice The drand beacon whose genesis and period define the rounds.
     function beacon() external view returns (address);
+
+    /// @notice Unix time of drand round `round`: genesis + (round - 1) * period.
+    function roundTime(uint64 round) external view returns (uint64);
+
+    /// @notice Seconds the verdict window must stay open after the challenge round's time.
+    function minAuditTime() external view returns (uint64);
+
+    /// @notice Most miners a task may allow (maxMiners <= this).
+    function MAX_MINERS() external view returns (uint16);
 
     /// @notice Upper bound on verifyDeadline - post time.
     function maxTaskDuration() external view returns (uint64);
