@@ -144,6 +144,7 @@ class Play:
     miner_is_party: bool = False
     shirk_when_forced: bool = False  # miner 0 skips generation on forced tasks
     ignore_forced: bool = False  # miner 0 commits honestly when forced and never reveals
+    withhold: bool = False  # miner 0 commits a root over nothing and serves no opening
     collude_pass_miner0: bool = False  # colluding validators pass miner 0 unaudited
     collude_fail_all: bool = False  # colluding validators fail everyone unaudited
     sybil_shared_audit: bool = True  # one audit serves all of the party's identities
@@ -176,7 +177,10 @@ def play_task(
         for i, a in enumerate(miner_addrs):
             fails, score = truth[i]
             b = ident.behaviour
-            if b == "lazy":
+            if i == 0 and play.withhold and b not in ("lazy", "fail"):
+                votes[a] = (Vote.UNAVAILABLE, 0)  # openings not obtainable: never a slash
+                audits += 1
+            elif b == "lazy":
                 votes[a] = (Vote.PASS, SCORE_ONE)
             elif b == "fail" or (b == "collude" and play.collude_fail_all):
                 votes[a] = (Vote.FAIL, 0)
@@ -204,7 +208,7 @@ def play_task(
 def miner_profit(world: World, result: TaskResult, addr: str, play: Play, forced: bool) -> int:
     r = result.miners[addr]
     generated = world.rollouts - play.miner_cheats
-    if forced and play.shirk_when_forced:
+    if (forced and play.shirk_when_forced) or play.withhold:
         generated = 0
     return r.paid - r.slashed - world.gen_cost * generated // world.rollouts
 
@@ -241,6 +245,15 @@ def strategies(world: World) -> list[tuple[str, str, Callable[[World], list[Iden
             "skips generation on forced tasks; its garbage answers score like honest ones (worst case)",
             base_roster,
             Play(miner_is_party=True, shirk_when_forced=True),
+            Play(miner_is_party=True),
+        )
+    )
+    out.append(
+        (
+            "miner withholds openings",
+            "commits a root over nothing, serves no opening (validators vote UNAVAILABLE)",
+            base_roster,
+            Play(miner_is_party=True, withhold=True),
             Play(miner_is_party=True),
         )
     )
