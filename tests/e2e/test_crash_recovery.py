@@ -28,6 +28,8 @@ def test_miners_killed_after_join_generation_and_commit_recover(tmp_path):
         honest_miners=3,
         cheaters=0,
         validators=1,
+        lazy_validators=0,
+        failing_validators=0,
         evaluators=0,
         commit_window=75,
         verdict_window=20,
