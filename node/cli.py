@@ -489,9 +489,10 @@ for _role_name in ("miner", "validator", "proposer", "evaluator"):
     "devnet",
     [*GENERAL_SECTIONS, "devnet"],
     "Run a whole network on this machine: Anvil, the contracts, a local drand beacon, a proposer, "
-    "honest and cheating miners, an evaluator and validators as separate processes, through settlement. "
-    "Prints a summary (--json for JSON) and exits non-zero if honest miners were not paid or a cheater "
-    "was not slashed.",
+    "honest and cheating miners, an evaluator, honest, lazy and always-fail validators as separate processes, "
+    "through settlement. Prints a summary (--json for JSON) and exits non-zero unless honest miners and "
+    "validators were paid, the cheater was slashed, both deviating validators lost money and no honest "
+    "party lost stake.",
     "Roles",
 )
 def devnet_command(cfg: Config) -> None:
