@@ -211,7 +211,7 @@ def deploy(
     min_audit_time: Annotated[
         int, typer.Option(help="Seconds the verdict window stays open after the challenge round.")
     ] = 30,
-    committee_seats: Annotated[int, typer.Option(help="Committee seats drawn per task (1-64).")] = 16,
+    committee_seats: Annotated[int, typer.Option(help="Committee seats drawn per task (1-64).")] = 64,
     quorum_bps: Annotated[int, typer.Option(help="Revealed seats needed for an outcome, bps of C.")] = 6_667,
     supermajority_bps: Annotated[
         int, typer.Option(help="Share of revealed seats a side needs to win, bps (> 5000).")
@@ -226,8 +226,8 @@ def deploy(
         int, typer.Option(help="Miner lock as a multiple of the per-miner cap, bps (>= 10000).")
     ] = 20_000,
     forced_error_odds: Annotated[int, typer.Option(help="One miner-task in F is a forced error.")] = 8,
-    validator_bond: Annotated[float, typer.Option(help="Bond locked per committee seat, RPT.")] = 10.0,
-    jackpot: Annotated[float, typer.Option(help="Jackpot per seat for catching a forced error, RPT.")] = 20.0,
+    validator_bond: Annotated[float, typer.Option(help="Bond locked per committee seat, RPT.")] = 2.5,
+    jackpot: Annotated[float, typer.Option(help="Jackpot per seat for catching a forced error, RPT.")] = 5.0,
     treasury_seed: Annotated[
         float, typer.Option(help="RPT minted and donated to the jackpot treasury at deploy.")
     ] = 0.0,

@@ -39,15 +39,15 @@ class DeployParams:
     max_task_duration: int = 24 * 3600
     min_audit_time: int = 30  # verdict window after the challenge round's time (TaskBoard)
     # Settlement (PROTOCOL.md §2.5; SECURITY.md gives the arithmetic behind the defaults)
-    committee_seats: int = 16
+    committee_seats: int = 64
     quorum_bps: int = 6_667
     supermajority_bps: int = 6_667
     validator_fee_bps: int = 1_000
     base_share_bps: int = 2_000
     deterrence_bps: int = 20_000
     forced_error_odds: int = 8
-    validator_bond: int = 10 * RPT
-    jackpot: int = 20 * RPT
+    validator_bond: int = 5 * RPT // 2  # per seat
+    jackpot: int = 5 * RPT  # per seat
     treasury_seed: int = 0  # minted to the deployer and donated to the treasury (RollToken only)
 
     def check(self) -> None:

@@ -36,9 +36,9 @@ interface ScriptVm {
 ///   BEACON_PUBLIC_KEY (256-byte EIP-2537 G2; default: the devnet key of contracts/test/fixtures),
 ///   BEACON_PUBLIC_KEY_COMPRESSED (96 bytes, recorded only), BEACON_GENESIS (default: now), BEACON_PERIOD (3),
 ///   MIN_STAKE_MINER (100 RPT), MIN_STAKE_VALIDATOR (100 RPT), MIN_STAKE_EVALUATOR (50 RPT),
-///   COOLDOWN (2 days), MAX_TASK_DURATION (1 day), MIN_AUDIT_TIME (30 s), COMMITTEE_SEATS (16),
+///   COOLDOWN (2 days), MAX_TASK_DURATION (1 day), MIN_AUDIT_TIME (30 s), COMMITTEE_SEATS (64),
 ///   QUORUM_BPS (6667), SUPERMAJORITY_BPS (6667), VALIDATOR_FEE_BPS (1000), BASE_SHARE_BPS (2000),
-///   DETERRENCE_BPS (20000), FORCED_ERROR_ODDS (8), VALIDATOR_BOND (10 RPT), JACKPOT (20 RPT),
+///   DETERRENCE_BPS (20000), FORCED_ERROR_ODDS (8), VALIDATOR_BOND (2.5 RPT per seat), JACKPOT (5 RPT per seat),
 ///   DEPLOYMENT_JSON (default cache/deployments/<chainid>.json; forge only writes inside the project).
 /// Usage: forge script contracts/script/Deploy.s.sol --rpc-url $RPC --broadcast --private-key $KEY
 contract Deploy {
@@ -121,15 +121,15 @@ contract Deploy {
         c.maxTaskDuration = _u64("MAX_TASK_DURATION", 1 days);
         c.minAuditTime = _u64("MIN_AUDIT_TIME", 30);
         c.settlement = ISettlement.Params({
-            committeeSeats: _bps("COMMITTEE_SEATS", 16),
+            committeeSeats: _bps("COMMITTEE_SEATS", 64),
             quorumBps: _bps("QUORUM_BPS", 6667),
             supermajorityBps: _bps("SUPERMAJORITY_BPS", 6667),
             validatorFeeBps: _bps("VALIDATOR_FEE_BPS", 1000),
             baseShareBps: _bps("BASE_SHARE_BPS", 2000),
             deterrenceBps: _u32("DETERRENCE_BPS", 20_000),
             forcedErrorOdds: _u32("FORCED_ERROR_ODDS", 8),
-            validatorBond: vm.envOr("VALIDATOR_BOND", uint256(10e18)),
-            jackpot: vm.envOr("JACKPOT", uint256(20e18))
+            validatorBond: vm.envOr("VALIDATOR_BOND", uint256(2.5e18)),
+            jackpot: vm.envOr("JACKPOT", uint256(5e18))
         });
         c.out = vm.envOr(
             "DEPLOYMENT_JSON", string.concat("cache/deployments/", vm.toString(block.chainid), ".json")

@@ -205,16 +205,13 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
 
         uint16 seats = v.seats;
         uint256 bitmap;
-        uint32 decisive;
         for (uint256 i = 0; i < verdicts.length; ++i) {
-            (bitmap, decisive) = _recordVerdict(taskId, verdicts[i], seats, bitmap, decisive);
+            bitmap = _recordVerdict(taskId, verdicts[i], seats, bitmap);
         }
         v.revealed = true;
         v.votes = bitmap;
-        v.decisiveVotes = decisive;
         ts.revealed += 1;
         ts.revealedSeats += seats;
-        ts.decisiveSeatVotes += uint64(seats) * decisive;
     }
 
     // ---------------------------------------------------------------- finalize
@@ -243,15 +240,21 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         ts.cap = minerPool / t.params.maxMiners;
         ts.lock = ts.cap * deterrenceBps / BPS;
         ts.validatorPool = validatorPool;
-        _decideMiners(taskId, ts);
+        uint256 undecided = _decideMiners(taskId, ts);
 
-        uint256 refund = minerPool - ts.minerPaid;
-        if (ts.decisiveSeatVotes == 0) {
-            // Nobody audited anything: there is no one to pay the fee to.
-            refund += validatorPool;
-        } else {
+        // What an undecided miner was not paid, and a fee nobody earned, go to the treasury, not back to the
+        // proposer: a proposer must never gain from blocking a decision (bribing a third of the committee,
+        // or its absence).
+        uint256 refund = minerPool - ts.minerPaid - undecided;
+        uint256 toTreasury = undecided;
+        if (ts.decisiveSeatVotes != 0) {
             feeReserve += validatorPool;
+        } else if (ts.committed == 0) {
+            refund += validatorPool; // nothing was committed, so there was nothing to audit or to block
+        } else {
+            toTreasury += validatorPool;
         }
+        if (toTreasury != 0) _treasuryIn(toTreasury);
         ts.refund = refund;
         _credit(t.proposer, taskId, refund);
         emit TaskFinalized(taskId, t.proposer, minerPool, validatorPool, refund);
@@ -270,21 +273,21 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         if (v.commitHash == bytes32(0)) revert NoVerdictCommitted(taskId, validator);
         if (v.settled) revert AlreadySettled(taskId, validator);
 
-        (bool penalized, uint256 forcedFails) = v.revealed ? _judge(taskId, ts, v) : (true, 0);
+        (bool penalized, uint32 decided, uint256 forcedFails) =
+            v.revealed ? _judge(taskId, ts, v) : (true, 0, 0);
         uint256 share = ts.decisiveSeatVotes == 0
             ? 0
-            : ts.validatorPool * uint256(v.seats) * v.decisiveVotes / ts.decisiveSeatVotes;
+            : ts.validatorPool * uint256(v.seats) * decided / ts.decisiveSeatVotes;
         feeReserve -= share;
         v.settled = true;
         v.penalized = penalized;
+        v.decisiveVotes = decided;
         uint256 forfeited;
         if (penalized) {
-            // The share a penalized member would have earned goes back to the proposer, not to the others,
-            // so no member gains from another's penalty.
+            // The bond and the share a penalized member would have earned go to the treasury: no member
+            // and no proposer gains from another's penalty.
             forfeited = v.bond;
-            _treasuryIn(forfeited);
-            ts.refund += share;
-            _credit(board.getTask(taskId).proposer, taskId, share);
+            _treasuryIn(forfeited + share);
         } else {
             v.fee = share;
             _credit(validator, taskId, share);
@@ -489,22 +492,19 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
     {
         bytes32 r = beacon.randomness(t.challengeRound);
         if (r == bytes32(0)) revert ChallengeBeaconMissing(t.challengeRound);
-        uint48 at = uint48(t.params.commitDeadline);
-        uint256 s = stakes.validatorStakeAt(validator, at);
+        uint48 asOf = uint48(t.params.commitDeadline);
+        uint256 s = stakes.validatorStakeAt(validator, asOf);
         if (s == 0) return 0;
-        uint256 total = stakes.totalValidatorStakeAt(at);
+        uint256 total = stakes.totalValidatorStakeAt(asOf);
         for (uint256 i = 0; i < committeeSeatCount; ++i) {
             if (uint256(keccak256(abi.encode(r, taskId, validator, i))) % total < s) ++seats;
         }
     }
 
-    function _recordVerdict(
-        uint256 taskId,
-        Verdict calldata verdict,
-        uint16 seats,
-        uint256 bitmap,
-        uint32 decisive
-    ) internal returns (uint256, uint32) {
+    function _recordVerdict(uint256 taskId, Verdict calldata verdict, uint16 seats, uint256 bitmap)
+        internal
+        returns (uint256)
+    {
         address miner = verdict.miner;
         MinerState storage m = _minerStates[taskId][miner];
         if (!m.committed) revert MinerNotCommitted(miner);
@@ -520,16 +520,14 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         if (vote == Vote.PASS) {
             tally.passSeats += seats;
             tally.passScoreSeats += uint64(seats) * verdict.score;
-            ++decisive;
         } else if (fail) {
             tally.failSeats += seats;
             tally.failScoreSeats += uint64(seats) * verdict.score;
-            ++decisive;
         } else {
             tally.unavailableSeats += seats;
         }
         _emitVerdict(taskId, verdict, seats);
-        return (bitmap, decisive);
+        return bitmap;
     }
 
     function _emitVerdict(uint256 taskId, Verdict calldata verdict, uint16 seats) internal {
@@ -567,43 +565,59 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         return uint256(tally.failSeats) * BPS > (BPS - supermajorityBps) * r;
     }
 
-    /// @dev Sets every joined miner's outcome, score, payment and slash; O(miners), no external calls.
-    function _decideMiners(uint256 taskId, TaskSettlement storage ts) internal {
+    /// @dev Running totals of finalize's miner loop.
+    struct Totals {
+        uint256 paid;
+        uint256 slashed;
+        uint256 undecided; // what the caps of NO_QUORUM and UNDECIDED miners left unpaid
+        uint256 feeSeats; // PASS and FAIL seats on decided miners
+    }
+
+    /// @dev Sets every joined miner's outcome, score, payment and slash, and the fee denominator (PASS and FAIL
+    /// seats on decided miners); O(miners), no external calls. Returns what the undecided miners' caps left.
+    function _decideMiners(uint256 taskId, TaskSettlement storage ts) internal returns (uint256) {
         address[] storage miners = _miners[taskId];
-        uint256 r = ts.revealedSeats;
-        uint256 cap = ts.cap;
-        uint256 paidTotal;
-        uint256 slashedTotal;
+        Totals memory sum;
         for (uint256 i = 0; i < miners.length; ++i) {
-            address miner = miners[i];
-            MinerState storage m = _minerStates[taskId][miner];
-            if (!m.committed) {
-                m.outcome = Outcome.NO_COMMIT;
-            } else {
-                Tally memory tally = _tallies[taskId][miner];
-                Outcome outcome = _outcome(m, tally, r);
-                m.outcome = outcome;
-                if (outcome == Outcome.FAILED) {
-                    m.slashed = m.locked;
-                    slashedTotal += m.locked;
-                } else {
-                    uint64 score = _scoreOf(outcome, tally);
-                    uint256 paid = cap * (baseShareBps * uint256(MAX_SCORE) + (BPS - baseShareBps) * score)
-                        / (BPS * MAX_SCORE);
-                    m.score = score;
-                    m.paid = paid;
-                    paidTotal += paid;
-                    _credit(miner, taskId, paid);
-                    if (outcome == Outcome.FORCED && _forcedCaught(tally, r)) {
-                        _payObedience(taskId, miner, m);
-                    }
-                }
-            }
-            emit MinerSettled(taskId, miner, m.outcome, m.score, m.paid, m.slashed);
+            _decideMiner(taskId, miners[i], ts.revealedSeats, ts.cap, sum);
         }
-        ts.minerPaid = paidTotal;
-        ts.slashed = slashedTotal;
-        if (slashedTotal != 0) _treasuryIn(slashedTotal);
+        ts.minerPaid = sum.paid;
+        ts.slashed = sum.slashed;
+        ts.decisiveSeatVotes = uint64(sum.feeSeats);
+        if (sum.slashed != 0) _treasuryIn(sum.slashed);
+        return sum.undecided;
+    }
+
+    function _decideMiner(uint256 taskId, address miner, uint256 r, uint256 cap, Totals memory sum) internal {
+        MinerState storage m = _minerStates[taskId][miner];
+        if (!m.committed) {
+            m.outcome = Outcome.NO_COMMIT;
+        } else {
+            Tally memory tally = _tallies[taskId][miner];
+            Outcome outcome = _outcome(m, tally, r);
+            m.outcome = outcome;
+            if (_decided(outcome)) sum.feeSeats += uint256(tally.passSeats) + tally.failSeats;
+            if (outcome == Outcome.FAILED) {
+                m.slashed = m.locked;
+                sum.slashed += m.locked;
+            } else {
+                uint64 score = _scoreOf(outcome, tally);
+                uint256 paid = cap * (baseShareBps * uint256(MAX_SCORE) + (BPS - baseShareBps) * score)
+                    / (BPS * MAX_SCORE);
+                m.score = score;
+                m.paid = paid;
+                sum.paid += paid;
+                if (!_decided(outcome)) sum.undecided += cap - paid;
+                _credit(miner, taskId, paid);
+                if (outcome == Outcome.FORCED && _forcedCaught(tally, r)) _payObedience(taskId, miner, m);
+            }
+        }
+        emit MinerSettled(taskId, miner, m.outcome, m.score, m.paid, m.slashed);
+    }
+
+    /// @dev PASSED, FAILED and FORCED are decisions; the committee earns fees only for votes on those.
+    function _decided(Outcome outcome) internal pure returns (bool) {
+        return outcome == Outcome.PASSED || outcome == Outcome.FAILED || outcome == Outcome.FORCED;
     }
 
     /// @dev A forced miner whose wrong commitment the committee caught earns one jackpot from the treasury on
@@ -642,11 +656,12 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
     }
 
     /// @dev A revealed member is penalized for a PASS on a FAILED miner or on a caught FORCED one, or a FAIL on
-    /// a PASSED miner; returns that and its number of FAIL votes on FORCED miners (jackpots).
+    /// a PASSED miner. Returns that, its PASS and FAIL votes on decided miners (its fee weight per seat) and its
+    /// FAIL votes on FORCED miners (jackpots).
     function _judge(uint256 taskId, TaskSettlement storage ts, ValidatorState storage v)
         internal
         view
-        returns (bool penalized, uint256 forcedFails)
+        returns (bool penalized, uint32 decided, uint256 forcedFails)
     {
         address[] storage miners = _miners[taskId];
         uint256 votes = v.votes;
@@ -656,13 +671,15 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
             Vote vote = _voteAt(votes, m.index);
             if (vote == Vote.NONE || vote == Vote.UNAVAILABLE) continue;
             Outcome outcome = m.outcome;
+            if (!_decided(outcome)) continue;
+            ++decided;
             if (vote == Vote.PASS) {
-                if (outcome == Outcome.FAILED) return (true, 0);
+                if (outcome == Outcome.FAILED) return (true, 0, 0);
                 if (outcome == Outcome.FORCED && _forcedCaught(_tallies[taskId][miners[i]], r)) {
-                    return (true, 0);
+                    return (true, 0, 0);
                 }
             } else {
-                if (outcome == Outcome.PASSED) return (true, 0);
+                if (outcome == Outcome.PASSED) return (true, 0, 0);
                 if (outcome == Outcome.FORCED) ++forcedFails;
             }
         }

@@ -37,14 +37,18 @@ contract DeployTest is Assertions {
         vm.setEnv("DEPLOYER_KEY", "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80");
         vm.setEnv("COOLDOWN", "600");
         vm.setEnv("MAX_TASK_DURATION", "300");
-        vm.setEnv("SLASH_BPS", "2500");
+        vm.setEnv("FORCED_ERROR_ODDS", "4");
+        vm.setEnv("MIN_AUDIT_TIME", "12");
         Deploy.Deployed memory d = script.run();
 
         assertEq(d.stakes.settlement(), address(d.settlement), "StakeManager wired");
         assertEq(d.board.settlement(), address(d.settlement), "TaskBoard wired");
         assertEq(d.stakes.cooldown(), 600, "cooldown from env");
         assertEq(d.board.maxTaskDuration(), 300, "max duration from env");
-        assertEq(d.settlement.slashBps(), 2500, "slash from env");
+        assertEq(d.settlement.forcedErrorOdds(), 4, "forced-error odds from env");
+        assertEq(d.board.minAuditTime(), 12, "min audit time from env");
+        assertEq(d.settlement.committeeSeatCount(), 64, "committee default");
+        assertEq(d.settlement.validatorBond(), 2.5e18, "bond default");
         assertEq(d.settlement.validatorFeeBps(), 1000, "fee default");
         assertEq(d.stakes.minStake(2), 50e18, "evaluator minimum default");
         assertEq(d.beacon.genesis(), 1_800_000_000, "genesis defaults to now");
@@ -53,7 +57,9 @@ contract DeployTest is Assertions {
         assertEq(d.stakes.owner(), d.deployer, "deployer owns StakeManager");
 
         string memory json = vm.readFile(OUT);
-        assertEq(vm.parseJsonUint(json, ".version"), 1, "version");
+        assertEq(vm.parseJsonUint(json, ".version"), 2, "version");
+        assertEq(vm.parseJsonUint(json, ".params.forced_error_odds"), 4, "settlement params");
+        assertEq(vm.parseJsonUint(json, ".params.jackpot"), 5e18, "jackpot");
         assertEq(vm.parseJsonUint(json, ".chain_id"), block.chainid, "chain id");
         assertEq(vm.parseJsonAddress(json, ".addresses.Settlement"), address(d.settlement), "address");
         assertEq(vm.parseJsonAddress(json, ".addresses.DrandBeacon"), address(d.beacon), "beacon address");

@@ -276,39 +276,123 @@ contract StakeManagerTest is Fixture {
         fresh.slash(alice, MINER, 1, bob);
     }
 
-    function test_Slash_TakesActiveThenCooling() public {
+    function _lock(address who, uint8 role, uint256 amount) internal {
+        vm.prank(address(settlement));
+        stakes.lock(who, role, amount);
+    }
+
+    /// Issue 11 attack 4 at the StakeManager: only locked stake can be slashed, and locked stake cannot leave.
+    function test_Slash_TakesOnlyLockedStake() public {
         _stake(alice, MINER, 100e18);
+        _lock(alice, MINER, 60e18);
+        assertEq(stakes.freeStake(alice, MINER), 40e18, "free = active - locked");
         vm.prank(alice);
-        stakes.requestUnstake(MINER, 70e18);
+        vm.expectRevert(abi.encodeWithSelector(IStakeManager.InsufficientStake.selector, 40e18, 50e18));
+        stakes.requestUnstake(MINER, 50e18);
+        vm.prank(alice);
+        stakes.requestUnstake(MINER, 40e18);
+
+        vm.prank(address(settlement));
+        vm.expectRevert(
+            abi.encodeWithSelector(IStakeManager.ExceedsLocked.selector, alice, MINER, 60e18, 60e18 + 1)
+        );
+        stakes.slash(alice, MINER, 60e18 + 1, bob);
+
         vm.expectEmit(true, true, true, true, address(stakes));
         emit Slashed(alice, MINER, 50e18, bob);
         vm.prank(address(settlement));
         uint256 got = stakes.slash(alice, MINER, 50e18, bob);
         assertEq(got, 50e18, "slashed");
-        assertEq(stakes.activeStake(alice, MINER), 0, "active first");
-        assertEq(stakes.coolingStake(alice, MINER), 50e18, "then cooling");
+        assertEq(stakes.activeStake(alice, MINER), 10e18, "taken from active");
+        assertEq(stakes.lockedStake(alice, MINER), 10e18, "and from locked");
+        assertEq(stakes.coolingStake(alice, MINER), 40e18, "cooling stake untouched");
         assertEq(token.balanceOf(bob), 50e18, "sent to receiver");
     }
 
-    function testFuzz_Slash_NeverExceedsStake(uint256 staked, uint256 cooling, uint256 amount) public {
+    function test_Lock_NeedsFreeStakeAndOnlySettlement() public {
+        _stake(alice, MINER, 100e18);
+        vm.expectRevert(abi.encodeWithSelector(IStakeManager.NotSettlement.selector, address(this)));
+        stakes.lock(alice, MINER, 1);
+        _lock(alice, MINER, 70e18);
+        vm.prank(address(settlement));
+        vm.expectRevert(
+            abi.encodeWithSelector(IStakeManager.InsufficientFreeStake.selector, alice, MINER, 30e18, 31e18)
+        );
+        stakes.lock(alice, MINER, 31e18);
+        // Roles are separate: validator stake does not back a miner lock.
+        _stake(alice, VALIDATOR, 100e18);
+        vm.prank(address(settlement));
+        vm.expectRevert(
+            abi.encodeWithSelector(IStakeManager.InsufficientFreeStake.selector, alice, MINER, 30e18, 31e18)
+        );
+        stakes.lock(alice, MINER, 31e18);
+    }
+
+    function test_Unlock_ReleasesAndNeverMoreThanLocked() public {
+        _stake(alice, MINER, 100e18);
+        _lock(alice, MINER, 70e18);
+        vm.expectRevert(abi.encodeWithSelector(IStakeManager.NotSettlement.selector, address(this)));
+        stakes.unlock(alice, MINER, 1);
+        vm.prank(address(settlement));
+        vm.expectRevert(
+            abi.encodeWithSelector(IStakeManager.ExceedsLocked.selector, alice, MINER, 70e18, 70e18 + 1)
+        );
+        stakes.unlock(alice, MINER, 70e18 + 1);
+        vm.prank(address(settlement));
+        stakes.unlock(alice, MINER, 70e18);
+        assertEq(stakes.lockedStake(alice, MINER), 0, "released");
+        vm.prank(alice);
+        stakes.requestUnstake(MINER, 100e18);
+    }
+
+    function testFuzz_Slash_NeverExceedsLocked(uint256 staked, uint256 locked, uint256 amount) public {
         staked = bound(staked, 1, 1e30);
-        cooling = bound(cooling, 0, staked);
+        locked = bound(locked, 0, staked);
         amount = bound(amount, 0, 3e30);
         _stake(alice, MINER, staked);
-        if (cooling != 0) {
-            vm.prank(alice);
-            stakes.requestUnstake(MINER, cooling);
-        }
+        _lock(alice, MINER, locked);
         vm.prank(address(settlement));
+        if (amount > locked) {
+            vm.expectRevert(
+                abi.encodeWithSelector(IStakeManager.ExceedsLocked.selector, alice, MINER, locked, amount)
+            );
+            stakes.slash(alice, MINER, amount, bob);
+            return;
+        }
         uint256 got = stakes.slash(alice, MINER, amount, bob);
-        assertEq(got, amount < staked ? amount : staked, "min(amount, stake)");
+        assertEq(got, amount, "exactly the amount");
         assertEq(token.balanceOf(bob), got, "moved");
-        assertEq(
-            stakes.activeStake(alice, MINER) + stakes.coolingStake(alice, MINER),
-            staked - got,
-            "stake reduced exactly"
-        );
+        assertEq(stakes.activeStake(alice, MINER), staked - got, "stake reduced exactly");
+        assertEq(stakes.lockedStake(alice, MINER), locked - got, "locked reduced exactly");
         assertEq(token.balanceOf(address(stakes)), staked - got, "held == accounted");
+    }
+
+    /// Sortition reads validator stake at a task's commit deadline: later changes do not rewrite the past.
+    function test_ValidatorStake_IsCheckpointedByTimestamp() public {
+        uint48 t0 = uint48(block.timestamp);
+        _stake(alice, VALIDATOR, 100e18);
+        _stake(bob, VALIDATOR, 300e18);
+        vm.warp(t0 + 10);
+        _stake(alice, VALIDATOR, 50e18);
+        vm.warp(t0 + 20);
+        vm.prank(bob);
+        stakes.requestUnstake(VALIDATOR, 100e18);
+        _stake(alice, MINER, 1000e18); // other roles are not counted
+        assertEq(stakes.validatorStakeAt(alice, t0 - 1), 0, "before staking");
+        assertEq(stakes.validatorStakeAt(alice, t0 + 9), 100e18, "alice before the top-up");
+        assertEq(stakes.validatorStakeAt(alice, t0 + 10), 150e18, "alice after the top-up");
+        assertEq(stakes.totalValidatorStakeAt(t0), 400e18, "total at t0");
+        assertEq(stakes.totalValidatorStakeAt(t0 + 15), 450e18, "total after the top-up");
+        assertEq(stakes.totalValidatorStakeAt(t0 + 20), 350e18, "total after bob's unstake");
+        assertEq(stakes.validatorStakeAt(bob, t0 + 19), 300e18, "bob before");
+        assertEq(stakes.validatorStakeAt(bob, t0 + 20), 200e18, "bob after");
+        // A slash of locked validator stake (a forfeited bond) lowers the checkpoint too.
+        _lock(alice, VALIDATOR, 20e18);
+        vm.warp(t0 + 30);
+        vm.prank(address(settlement));
+        stakes.slash(alice, VALIDATOR, 20e18, bob);
+        assertEq(stakes.validatorStakeAt(alice, t0 + 30), 130e18, "after the slash");
+        assertEq(stakes.totalValidatorStakeAt(t0 + 30), 330e18, "total after the slash");
     }
 
     // ----------------------------------------------------------- registerPeer

@@ -43,18 +43,18 @@ contract TaskBoardTest is Fixture {
 
     function test_Constructor_RevertsOnZeroAddresses() public {
         vm.expectRevert(ITaskBoard.ZeroAddress.selector);
-        new TaskBoard(IERC20(address(0)), beacon, MAX_TASK, address(this));
+        new TaskBoard(IERC20(address(0)), beacon, MAX_TASK, MIN_AUDIT, address(this));
         vm.expectRevert(ITaskBoard.ZeroAddress.selector);
-        new TaskBoard(token, IDrandBeacon(address(0)), MAX_TASK, address(this));
+        new TaskBoard(token, IDrandBeacon(address(0)), MAX_TASK, MIN_AUDIT, address(this));
     }
 
     function test_Constructor_RevertsOnZeroDuration() public {
         vm.expectRevert(ITaskBoard.ZeroDuration.selector);
-        new TaskBoard(token, beacon, 0, address(this));
+        new TaskBoard(token, beacon, 0, MIN_AUDIT, address(this));
     }
 
     function test_SetSettlement_OnlyOwnerOnceNonZero() public {
-        TaskBoard fresh = new TaskBoard(token, beacon, MAX_TASK, address(this));
+        TaskBoard fresh = new TaskBoard(token, beacon, MAX_TASK, MIN_AUDIT, address(this));
         vm.prank(miner);
         vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, miner));
         fresh.setSettlement(miner);
@@ -95,7 +95,7 @@ contract TaskBoardTest is Fixture {
     }
 
     function test_PostTask_RevertsBeforeSettlementIsSet() public {
-        TaskBoard fresh = new TaskBoard(token, beacon, MAX_TASK, address(this));
+        TaskBoard fresh = new TaskBoard(token, beacon, MAX_TASK, MIN_AUDIT, address(this));
         vm.expectRevert(ITaskBoard.SettlementNotSet.selector);
         fresh.postTask(_params(REWARD));
     }
@@ -195,7 +195,7 @@ contract TaskBoardTest is Fixture {
         vm.warp(genesis - 100);
         ITaskBoard.TaskParams memory p = _params(REWARD);
         _expectPostRevert(
-            p, abi.encodeWithSelector(ITaskBoard.BeforeBeaconGenesis.selector, p.joinDeadline, genesis)
+            p, abi.encodeWithSelector(ITaskBoard.BeforeBeaconGenesis.selector, p.commitDeadline, genesis)
         );
     }
 
@@ -217,8 +217,8 @@ contract TaskBoardTest is Fixture {
         ITaskBoard.TaskParams memory p = _params(1);
         p.joinDeadline = uint64(start + d1);
         p.commitDeadline = uint64(start + d1 + d2);
-        p.verdictDeadline = p.commitDeadline + 1;
-        p.verifyDeadline = p.commitDeadline + 2;
+        p.verdictDeadline = p.commitDeadline + uint64(period) + MIN_AUDIT;
+        p.verifyDeadline = p.verdictDeadline + 1;
         ITaskBoard.Task memory t = _task(_post(p));
         uint256 seedTime = genesis + uint256(t.seedRound - 1) * period;
         uint256 challengeTime = genesis + uint256(t.challengeRound - 1) * period;
@@ -264,32 +264,22 @@ contract TaskBoardTest is Fixture {
         assertEq(token.balanceOf(proposer), REWARD, "refunded once");
     }
 
-    /// Adversarial: a proposer that sees miners joined cannot pull the reward while they are working.
-    function test_CancelTask_RevertsWhileJoinedMinersCanStillCommit() public {
+    /// Adversarial: a proposer that sees miners joined cannot pull the reward, not even after an empty
+    /// commit window: the joins locked stake, and only finalize releases it (and refunds the proposer).
+    function test_CancelTask_RevertsOnceAMinerJoined() public {
         uint256 taskId = _postDefault();
-        _stake(miner, MINER, MIN_MINER);
-        vm.prank(miner);
-        settlement.join(taskId, bytes32(0));
+        _stake(miner, MINER, MINER_STAKE);
+        _join(taskId, miner);
         uint64 commitDeadline = _task(taskId).params.commitDeadline;
-        vm.warp(commitDeadline);
+        vm.warp(commitDeadline + 1);
         vm.prank(proposer);
         vm.expectRevert(abi.encodeWithSelector(ITaskBoard.TaskHasJoins.selector, 1, commitDeadline));
         board.cancelTask(taskId);
 
-        vm.warp(commitDeadline + 1);
-        vm.prank(proposer);
-        board.cancelTask(taskId);
-        assertEq(token.balanceOf(proposer), REWARD, "refunded after an empty commit window");
-    }
-
-    function test_CancelTask_RevertsOnceSomeoneCommitted() public {
-        uint256 taskId = _postDefault();
-        _stake(miner, MINER, MIN_MINER);
-        _joinAndCommit(taskId, miner);
-        vm.warp(_task(taskId).params.verifyDeadline + 1);
-        vm.prank(proposer);
-        vm.expectRevert(abi.encodeWithSelector(ITaskBoard.TaskHasCommits.selector, 1));
-        board.cancelTask(taskId);
+        _toFinalize(taskId);
+        settlement.finalize(taskId);
+        assertEq(stakes.lockedStake(miner, MINER), 0, "finalize released the lock");
+        assertEq(settlement.claimable(proposer), REWARD, "and refunded the whole escrow");
     }
 
     // ------------------------------------------------- releaseEscrow and views

@@ -42,8 +42,8 @@ interface ISettlement {
         NONE,
         PASSED, // supermajority of revealed seats voted PASS: paid by score
         FAILED, // supermajority voted FAIL: the whole lock is slashed to the treasury
-        NO_QUORUM, // fewer than the quorum of seats revealed: base share, lock released
-        UNDECIDED, // quorum but no supermajority (e.g. a tie): base share, lock released
+        NO_QUORUM, // fewer than the quorum of seats revealed: base share, lock released, rest to the treasury
+        UNDECIDED, // quorum but no supermajority (e.g. a tie): as NO_QUORUM
         FORCED, // the miner proved it was on a forced error: paid by the FAIL voters' score, lock released
         NO_COMMIT // joined and never committed: nothing paid, lock released
     }
@@ -94,7 +94,7 @@ interface ISettlement {
         bool settled;
         bool penalized; // bond forfeited, set by settleValidator
         uint16 seats; // committee seats at commitVerdict
-        uint32 decisiveVotes; // PASS and FAIL votes revealed
+        uint32 decisiveVotes; // PASS and FAIL votes on decided miners, set by settleValidator
         uint256 bond; // stake locked at commitVerdict: validatorBond x seats
         uint256 votes; // 2 bits per miner index: the revealed Vote
         uint256 fee; // validator pool share credited by settleValidator
@@ -109,7 +109,7 @@ interface ISettlement {
         uint32 verdictCommits; // committee members that committed
         uint32 revealed; // committee members that revealed
         uint32 revealedSeats; // R
-        uint64 decisiveSeatVotes; // sum over reveals of seats x decisive votes: the fee denominator
+        uint64 decisiveSeatVotes; // PASS and FAIL seats on decided miners, set by finalize: the fee denominator
         uint256 escrow;
         uint256 minerPool;
         uint256 cap; // per-miner payment cap: minerPool / maxMiners
@@ -117,7 +117,7 @@ interface ISettlement {
         uint256 validatorPool; // fee share of the escrow, paid by settleValidator
         uint256 minerPaid;
         uint256 slashed;
-        uint256 refund; // credited to the proposer at finalize (later forfeited fees add to it)
+        uint256 refund; // credited to the proposer at finalize
     }
 
     /// @notice Task `taskId` is not OPEN on the TaskBoard.

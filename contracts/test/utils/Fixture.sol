@@ -23,9 +23,23 @@ abstract contract Fixture is Assertions {
     uint256 internal constant MIN_EVALUATOR = 50e18;
     uint64 internal constant COOLDOWN = 2 days;
     uint64 internal constant MAX_TASK = 1 days;
+    uint64 internal constant MIN_AUDIT = 5;
+    uint16 internal constant SEATS = 64;
+    uint16 internal constant QUORUM_BPS = 6667;
+    uint16 internal constant SUPER_BPS = 6667;
     uint16 internal constant FEE_BPS = 1000;
-    uint16 internal constant SLASH_BPS = 5000;
+    uint16 internal constant BASE_BPS = 2000;
+    uint32 internal constant DETER_BPS = 20_000;
+    uint32 internal constant ODDS = 8;
+    uint256 internal constant BOND = 2.5e18;
+    uint256 internal constant JACKPOT = 5e18;
     uint256 internal constant REWARD = 1000e18;
+    uint16 internal constant MAX_MINERS = 8;
+    /// @dev minerPool / maxMiners = 900 / 8 RPT; the lock is twice that.
+    uint256 internal constant CAP = 112.5e18;
+    uint256 internal constant LOCK = 225e18;
+    /// @dev Enough for a miner to join two tasks at once.
+    uint256 internal constant MINER_STAKE = 500e18;
     uint32 internal constant P = 2;
     uint32 internal constant G = 2;
 
@@ -52,14 +66,35 @@ abstract contract Fixture is Assertions {
     }
 
     function _deploy(DrandBeacon beacon_) internal {
+        _deploy(beacon_, _defaultParams());
+    }
+
+    function _deploy(DrandBeacon beacon_, ISettlement.Params memory params) internal {
         token = new RollToken(address(this));
         stakes = new StakeManager(token, COOLDOWN, [MIN_MINER, MIN_VALIDATOR, MIN_EVALUATOR], address(this));
-        board = new TaskBoard(token, beacon_, MAX_TASK, address(this));
-        settlement = new Settlement(
-            token, stakes, board, beacon_, ISettlement.Params({validatorFeeBps: FEE_BPS, slashBps: SLASH_BPS})
-        );
+        board = new TaskBoard(token, beacon_, MAX_TASK, MIN_AUDIT, address(this));
+        settlement = new Settlement(token, stakes, board, beacon_, params);
         stakes.setSettlement(address(settlement));
         board.setSettlement(address(settlement));
+    }
+
+    function _defaultParams() internal pure returns (ISettlement.Params memory) {
+        return ISettlement.Params({
+            committeeSeats: SEATS,
+            quorumBps: QUORUM_BPS,
+            supermajorityBps: SUPER_BPS,
+            validatorFeeBps: FEE_BPS,
+            baseShareBps: BASE_BPS,
+            deterrenceBps: DETER_BPS,
+            forcedErrorOdds: ODDS,
+            validatorBond: BOND,
+            jackpot: JACKPOT
+        });
+    }
+
+    /// @dev Records `round` unless it already is.
+    function _ensureRound(uint64 round) internal {
+        if (beacon.randomness(round) == bytes32(0)) _recordRound(round);
     }
 
     // ------------------------------------------------------------------ beacons
@@ -111,7 +146,13 @@ abstract contract Fixture is Assertions {
             joinDeadline: t + 10,
             commitDeadline: t + 20,
             verdictDeadline: t + 30,
-            verifyDeadline: t + 40
+            verifyDeadline: t + 40,
+            maxMiners: MAX_MINERS,
+            auditRollouts: 2,
+            auditPositions: 0,
+            logprobTolNano: 500_000,
+            edgeSlackNano: 1000,
+            dtype: 0
         });
     }
 
@@ -135,11 +176,59 @@ abstract contract Fixture is Assertions {
         return keccak256(abi.encode("root", miner));
     }
 
-    function _joinAndCommit(uint256 taskId, address miner) internal {
+    function _secret(uint256 taskId, address miner) internal pure returns (bytes32) {
+        return keccak256(abi.encode("secret", taskId, miner));
+    }
+
+    function _join(uint256 taskId, address miner) internal {
         vm.prank(miner);
-        settlement.join(taskId, keccak256(abi.encode("adapter", miner)));
+        settlement.join(
+            taskId,
+            keccak256(abi.encode("adapter", miner)),
+            keccak256(abi.encode(taskId, miner, _secret(taskId, miner)))
+        );
+    }
+
+    function _joinAndCommit(uint256 taskId, address miner) internal {
+        _join(taskId, miner);
         vm.prank(miner);
         settlement.commit(taskId, _root(miner), P * G);
+    }
+
+    function _pass(address miner, uint64 score) internal pure returns (ISettlement.Verdict memory) {
+        return ISettlement.Verdict({
+            miner: miner,
+            vote: ISettlement.Vote.PASS,
+            score: score,
+            audited: 2,
+            rolloutIndex: 0,
+            position: 0,
+            check: ISettlement.Check.NONE
+        });
+    }
+
+    function _fail(address miner) internal pure returns (ISettlement.Verdict memory) {
+        return ISettlement.Verdict({
+            miner: miner,
+            vote: ISettlement.Vote.FAIL,
+            score: 0,
+            audited: 2,
+            rolloutIndex: 1,
+            position: 7,
+            check: ISettlement.Check.TOKEN
+        });
+    }
+
+    function _unavailable(address miner) internal pure returns (ISettlement.Verdict memory) {
+        return ISettlement.Verdict({
+            miner: miner,
+            vote: ISettlement.Vote.UNAVAILABLE,
+            score: 0,
+            audited: 0,
+            rolloutIndex: 0,
+            position: 0,
+            check: ISettlement.Check.NONE
+        });
     }
 
     function _verdict(address miner, bool pass, uint64 score)
@@ -147,7 +236,7 @@ abstract contract Fixture is Assertions {
         pure
         returns (ISettlement.Verdict memory)
     {
-        return ISettlement.Verdict({miner: miner, pass: pass, score: score, audited: 2});
+        return pass ? _pass(miner, score) : _fail(miner);
     }
 
     function _salt(address validator) internal pure returns (bytes32) {
@@ -171,18 +260,44 @@ abstract contract Fixture is Assertions {
         vm.warp(_task(taskId).params.joinDeadline + 1);
     }
 
+    /// @dev To the challenge round's time (after the commit deadline) with the challenge beacon recorded: the
+    /// committee is known from here on.
     function _toVerdictWindow(uint256 taskId) internal {
-        vm.warp(_task(taskId).params.commitDeadline + 1);
+        ITaskBoard.Task memory t = _task(taskId);
+        uint64 challengeTime = board.roundTime(t.challengeRound);
+        if (block.timestamp < challengeTime) vm.warp(challengeTime);
+        _ensureRound(t.challengeRound);
     }
 
     function _toRevealWindow(uint256 taskId) internal {
         vm.warp(_task(taskId).params.verdictDeadline + 1);
     }
 
+    /// @dev A secret that is (or is not) forced under task `taskId`'s seed beacon, which it records. Tests may
+    /// record a beacon early (the fixture holds signed rounds); on a real chain it is unknown at join.
+    function _secretWith(uint256 taskId, bool forced) internal returns (bytes32 secret) {
+        uint64 seedRound = _task(taskId).seedRound;
+        _ensureRound(seedRound);
+        bytes32 seed = beacon.randomness(seedRound);
+        for (uint256 i = 0;; ++i) {
+            secret = keccak256(abi.encode("try", taskId, i));
+            if (settlement.isForced(secret, seed) == forced) return secret;
+        }
+    }
+
+    function _joinWithSecret(uint256 taskId, address miner, bytes32 secret) internal {
+        vm.prank(miner);
+        settlement.join(
+            taskId, keccak256(abi.encode("adapter", miner)), keccak256(abi.encode(taskId, miner, secret))
+        );
+        vm.prank(miner);
+        settlement.commit(taskId, _root(miner), P * G);
+    }
+
     function _toFinalize(uint256 taskId) internal {
         ITaskBoard.Task memory t = _task(taskId);
         vm.warp(t.params.verifyDeadline + 1);
-        _recordRound(t.challengeRound);
+        _ensureRound(t.challengeRound);
     }
 
     function _one(ISettlement.Verdict memory v) internal pure returns (ISettlement.Verdict[] memory a) {

@@ -79,6 +79,10 @@ abstract contract Assertions {
         if (got < min) revert AssertionFailed(what, got, min);
     }
 
+    function assertGt(uint256 got, uint256 min, string memory what) internal pure {
+        if (got <= min) revert AssertionFailed(what, got, min);
+    }
+
     /// @dev Maps a fuzzed value into [min, max] without discarding runs.
     function bound(uint256 x, uint256 min, uint256 max) internal pure returns (uint256) {
         if (min > max) revert AssertionFailed("bound: min > max", min, max);
