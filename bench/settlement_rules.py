@@ -16,6 +16,8 @@ from enum import IntEnum
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
 
+from chain.deploy import DeployParams
+
 BPS = 10_000
 SCORE_ONE = 1_000_000
 TOKEN = 10**18
@@ -42,19 +44,22 @@ class Outcome(IntEnum):
     NO_COMMIT = 6
 
 
+_DEPLOY = DeployParams()
+
+
 @dataclass(frozen=True)
 class Params:
     """Settlement deploy parameters (ISettlement.Params); defaults are the deployment defaults."""
 
-    committee_seats: int = 16
-    quorum_bps: int = 6_667
-    supermajority_bps: int = 6_667
-    validator_fee_bps: int = 1_000
-    base_share_bps: int = 2_000
-    deterrence_bps: int = 20_000
-    validator_bond: int = 10 * TOKEN
-    forced_error_odds: int = 8
-    jackpot: int = 20 * TOKEN
+    committee_seats: int = _DEPLOY.committee_seats
+    quorum_bps: int = _DEPLOY.quorum_bps
+    supermajority_bps: int = _DEPLOY.supermajority_bps
+    validator_fee_bps: int = _DEPLOY.validator_fee_bps
+    base_share_bps: int = _DEPLOY.base_share_bps
+    deterrence_bps: int = _DEPLOY.deterrence_bps
+    validator_bond: int = _DEPLOY.validator_bond  # per seat
+    forced_error_odds: int = _DEPLOY.forced_error_odds
+    jackpot: int = _DEPLOY.jackpot  # per seat
 
 
 # ---- sortition and forced errors ------------------------------------------------------------------
@@ -191,10 +196,10 @@ class ValidatorResult:
 class TaskResult:
     miners: dict[str, MinerResult]
     validators: dict[str, ValidatorResult]
-    refund: int  # everything credited to the proposer (finalize + penalized members' fee shares)
+    refund: int  # credited to the proposer at finalize
     slashed: int
     revealed_seats: int
-    decisive_seat_votes: int
+    decisive_seat_votes: int  # PASS and FAIL seats on decided miners: the fee denominator
     cap: int
     lock: int
 
@@ -230,6 +235,9 @@ def score_of(outcome: Outcome, t: Tally) -> int:
     return 0
 
 
+DECIDED = (Outcome.PASSED, Outcome.FAILED, Outcome.FORCED)
+
+
 def settle_task(
     params: Params,
     reward: int,
@@ -249,20 +257,17 @@ def settle_task(
     lock = cap * params.deterrence_bps // BPS
     tally = tallies(miners, validators)
     r = sum(v.seats for v in validators if v.revealed)
-    decisive = sum(
-        v.seats * sum(1 for vote, _ in v.votes.values() if vote in (Vote.PASS, Vote.FAIL))
-        for v in validators
-        if v.revealed
-    )
     # finalize: _decideMiners
     results: dict[str, MinerResult] = {}
-    paid_total = slashed_total = 0
+    paid_total = slashed_total = undecided = fee_seats = 0
     for m in miners:
         if not m.committed:
             results[m.address] = MinerResult(Outcome.NO_COMMIT, 0, 0, 0, lock)
             continue
         t = tally[m.address]
         outcome = decide(m.forced, t.fail_seats, t.pass_seats, r, params)
+        if outcome in DECIDED:
+            fee_seats += t.pass_seats + t.fail_seats
         if outcome == Outcome.FAILED:
             results[m.address] = MinerResult(outcome, 0, 0, lock, lock)
             slashed_total += lock
@@ -270,57 +275,60 @@ def settle_task(
         score = score_of(outcome, t)
         paid = miner_payment(cap, score, params)
         paid_total += paid
+        if outcome not in DECIDED:
+            undecided += cap - paid  # to the treasury: a proposer never gains from a blocked decision
         bonus = 0
         if outcome == Outcome.FORCED and forced_caught(t.fail_seats, r, params):
             bonus = min(params.jackpot, tre.balance)
             tre.balance -= bonus
         results[m.address] = MinerResult(outcome, score, paid + bonus, 0, lock, bonus)
     tre.balance += slashed_total
-    refund = miner_pool - paid_total
-    if decisive == 0:
-        refund += validator_pool
-    else:
+    refund = miner_pool - paid_total - undecided
+    to_treasury = undecided
+    if fee_seats:
         tre.fee_reserve += validator_pool
+    elif not any(m.committed for m in miners):
+        refund += validator_pool  # nothing committed: nothing to audit or to block
+    else:
+        to_treasury += validator_pool
+    tre.balance += to_treasury
     # settleValidator, one member at a time
     vres: dict[str, ValidatorResult] = {}
     for v in validators:
         bond = params.validator_bond * v.seats
-        penalized, forced_fails = judge(v, results, tally, r, params) if v.revealed else (True, 0)
-        n_decisive = (
-            sum(1 for vote, _ in v.votes.values() if vote in (Vote.PASS, Vote.FAIL)) if v.revealed else 0
-        )
-        share = 0 if decisive == 0 else validator_pool * v.seats * n_decisive // decisive
+        penalized, decided, forced_fails = judge(v, results, tally, r, params) if v.revealed else (True, 0, 0)
+        share = 0 if fee_seats == 0 else validator_pool * v.seats * decided // fee_seats
         tre.fee_reserve -= share
         if penalized:
-            tre.balance += bond
-            refund += share
+            tre.balance += bond + share
             vres[v.address] = ValidatorResult(True, 0, 0, bond, bond)
         else:
             won = min(params.jackpot * v.seats * forced_fails, tre.balance)
             tre.balance -= won
             vres[v.address] = ValidatorResult(False, share, won, 0, bond)
-    return TaskResult(results, vres, refund, slashed_total, r, decisive, cap, lock)
+    return TaskResult(results, vres, refund, slashed_total, r, fee_seats, cap, lock)
 
 
 def judge(
     v: ValidatorInput, results: dict[str, MinerResult], tally: dict[str, Tally], r: int, params: Params
-) -> tuple[bool, int]:
-    """`Settlement._judge`: (penalized, FAIL votes on FORCED miners) of a revealed member."""
-    forced_fails = 0
+) -> tuple[bool, int, int]:
+    """`Settlement._judge`: (penalized, PASS/FAIL votes on decided miners, FAIL votes on FORCED miners)."""
+    decided = forced_fails = 0
     for miner, res in results.items():  # join order, as the contract walks _miners
         if miner not in v.votes:
             continue
         vote = v.votes[miner][0]
-        if vote in (Vote.NONE, Vote.UNAVAILABLE):
+        if vote in (Vote.NONE, Vote.UNAVAILABLE) or res.outcome not in DECIDED:
             continue
+        decided += 1
         if vote == Vote.PASS:
             if res.outcome == Outcome.FAILED:
-                return True, 0
+                return True, 0, 0
             if res.outcome == Outcome.FORCED and forced_caught(tally[miner].fail_seats, r, params):
-                return True, 0
+                return True, 0, 0
         else:
             if res.outcome == Outcome.PASSED:
-                return True, 0
+                return True, 0, 0
             if res.outcome == Outcome.FORCED:
                 forced_fails += 1
-    return False, forced_fails
+    return False, decided, forced_fails
