@@ -55,6 +55,7 @@ class World:
     gen_cost: int = 40 * TOKEN  # a miner's cost of generating N rollouts
     audit_ratio_milli: int = 310  # audit cost / generation cost of the same rollouts (§9.6, b8)
     treasury_start: int = 0
+    burn_undecided: bool = False  # counterfactual rule (not the contract): see settle_task
 
     @property
     def audit_cost(self) -> int:
@@ -194,7 +195,9 @@ def play_task(
         if ident.party:
             party_audits = max(party_audits, audits) if play.sybil_shared_audit else party_audits + audits
         validators.append(ValidatorInput(ident.address, won, True, votes))
-    result = settle_task(world.params, world.reward, world.max_miners, miners, validators, treasury)
+    result = settle_task(
+        world.params, world.reward, world.max_miners, miners, validators, treasury, world.burn_undecided
+    )
     profit = -party_audits * world.audit_cost
     for ident in roster:
         if ident.party and ident.address in result.validators:
@@ -430,6 +433,7 @@ def print_table(world: World, rows: list[Row], tasks: int, out: Callable[[str], 
     out(
         f"Costs: generation {world.gen_cost / TOKEN:g} RPT per miner-task, audit {world.audit_cost / TOKEN:.3f} RPT "
         f"per audited miner; treasury starts at {world.treasury_start / TOKEN:g} RPT"
+        + ("; COUNTERFACTUAL: undecided remainders burnt" if world.burn_undecided else "")
     )
     out("")
     out("| strategy | honest twin (RPT/task) | strategy (RPT/task) | difference ± 95% CI | result |")
@@ -453,6 +457,9 @@ def print_table(world: World, rows: list[Row], tasks: int, out: Callable[[str], 
 def world_from_args(args: argparse.Namespace) -> World:
     params = Params(
         committee_seats=args.committee_seats,
+        quorum_bps=args.quorum_bps,
+        supermajority_bps=args.supermajority_bps,
+        validator_fee_bps=args.validator_fee_bps,
         forced_error_odds=args.forced_error_odds,
         validator_bond=int(args.bond * TOKEN),
         jackpot=int(args.jackpot * TOKEN),
@@ -464,6 +471,7 @@ def world_from_args(args: argparse.Namespace) -> World:
         reward=int(args.reward * TOKEN),
         gen_cost=int(args.gen_cost * TOKEN),
         treasury_start=int(args.treasury * TOKEN),
+        burn_undecided=args.burn_undecided,
     )
 
 
@@ -475,6 +483,9 @@ def parser(prog: str = "python -m bench.economics") -> argparse.ArgumentParser:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--only", default=None, help="run the strategies whose name contains this")
     ap.add_argument("--committee-seats", type=int, default=d.committee_seats)
+    ap.add_argument("--quorum-bps", type=int, default=d.quorum_bps)
+    ap.add_argument("--supermajority-bps", type=int, default=d.supermajority_bps)
+    ap.add_argument("--validator-fee-bps", type=int, default=d.validator_fee_bps)
     ap.add_argument("--forced-error-odds", type=int, default=d.forced_error_odds)
     ap.add_argument("--bond", type=float, default=d.validator_bond / TOKEN, help="validator bond, RPT")
     ap.add_argument("--jackpot", type=float, default=d.jackpot / TOKEN, help="jackpot per seat, RPT")

@@ -245,11 +245,14 @@ def settle_task(
     miners: Sequence[MinerInput],
     validators: Sequence[ValidatorInput],
     treasury: Treasury | None = None,
+    burn_undecided: bool = False,
 ) -> TaskResult:
     """finalize, then settleValidator for every committee member in `validators` order.
 
     `miners` are in join order, `validators` are the members that committed a verdict (each
     locked `validatorBond x seats`); `treasury` is updated in place (jackpots depend on it).
+    `burn_undecided` is a counterfactual, not the contract: what undecided miners' caps leave and
+    unearned fees leave the system instead of funding the treasury's jackpots.
     """
     tre = treasury if treasury is not None else Treasury()
     miner_pool, validator_pool = pools(reward, params)
@@ -291,7 +294,8 @@ def settle_task(
         refund += validator_pool  # nothing committed: nothing to audit or to block
     else:
         to_treasury += validator_pool
-    tre.balance += to_treasury
+    if not burn_undecided:
+        tre.balance += to_treasury
     # settleValidator, one member at a time
     vres: dict[str, ValidatorResult] = {}
     for v in validators:
