@@ -496,6 +496,11 @@ def parser(prog: str = "python -m bench.economics") -> argparse.ArgumentParser:
         "--gen-cost", type=float, default=w.gen_cost / TOKEN, help="a miner's generation cost per task, RPT"
     )
     ap.add_argument(
+        "--burn-undecided",
+        action="store_true",
+        help="counterfactual rule, not the contract: undecided remainders and unearned fees are burnt",
+    )
+    ap.add_argument(
         "--treasury", type=float, default=w.treasury_start / TOKEN, help="treasury balance at the start, RPT"
     )
     return ap
