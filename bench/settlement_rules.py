@@ -317,6 +317,7 @@ def judge(
     v: ValidatorInput, results: dict[str, MinerResult], tally: dict[str, Tally], r: int, params: Params
 ) -> tuple[bool, int, int]:
     """`Settlement._judge`: (penalized, PASS/FAIL votes on decided miners, FAIL votes on FORCED miners)."""
+    penalized = False
     decided = forced_fails = 0
     for miner, res in results.items():  # join order, as the contract walks _miners
         if miner not in v.votes:
@@ -327,12 +328,12 @@ def judge(
         decided += 1
         if vote == Vote.PASS:
             if res.outcome == Outcome.FAILED:
-                return True, 0, 0
+                penalized = True
             if res.outcome == Outcome.FORCED and forced_caught(tally[miner].fail_seats, r, params):
-                return True, 0, 0
+                penalized = True
         else:
             if res.outcome == Outcome.PASSED:
-                return True, 0, 0
+                penalized = True
             if res.outcome == Outcome.FORCED:
                 forced_fails += 1
-    return False, decided, forced_fails
+    return penalized, decided, forced_fails

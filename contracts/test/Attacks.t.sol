@@ -89,11 +89,11 @@ contract AttacksTest is SettlementBase {
         }
         Log.log("40 tasks: seats of one 3,200 RPT identity", wholeSeats);
         Log.log("40 tasks: seats of 32 x 100 RPT identities", partSeats);
-        // Each draws Binomial(16 x 40, 3200 / 16400) in total: mean 124.9, sd 10.0.
-        assertGe(partSeats, 95, "sybils within 3 sd of the mean");
-        assertLe(partSeats, 155, "sybils within 3 sd of the mean");
-        assertGe(wholeSeats, 95, "whole within 3 sd of the mean");
-        assertLe(wholeSeats, 155, "whole within 3 sd of the mean");
+        // Each total is a sum of Binomial(64 x 40, s / 16400) lots: mean 499.5, sd at most 20.0.
+        assertGe(partSeats, 440, "sybils within 3 sd of the mean");
+        assertLe(partSeats, 560, "sybils within 3 sd of the mean");
+        assertGe(wholeSeats, 440, "whole within 3 sd of the mean");
+        assertLe(wholeSeats, 560, "whole within 3 sd of the mean");
     }
 
     /// 2. A tie fails: one validator with the same seats as the only honest one votes FAIL on every miner.

@@ -199,6 +199,69 @@ contract TaskBoardTest is Fixture {
         );
     }
 
+    function test_PostTask_ChecksMaxMiners() public {
+        ITaskBoard.TaskParams memory p = _params(REWARD);
+        p.maxMiners = 0;
+        _expectPostRevert(p, abi.encodeWithSelector(ITaskBoard.InvalidMaxMiners.selector, 0, 128));
+        p.maxMiners = 129;
+        _expectPostRevert(p, abi.encodeWithSelector(ITaskBoard.InvalidMaxMiners.selector, 129, 128));
+        p.maxMiners = 128;
+        _post(p);
+    }
+
+    function _expectBadAudit(ITaskBoard.TaskParams memory p) internal {
+        _expectPostRevert(
+            p,
+            abi.encodeWithSelector(
+                ITaskBoard.InvalidAuditParams.selector,
+                p.auditRollouts,
+                p.auditPositions,
+                p.logprobTolNano,
+                p.edgeSlackNano,
+                p.dtype
+            )
+        );
+    }
+
+    /// Issue 14: the audit parameters are task fields, checked at post, and stored for every node to read.
+    function test_PostTask_ChecksAndStoresTheAuditParameters() public {
+        ITaskBoard.TaskParams memory p = _params(REWARD);
+        p.auditRollouts = 0;
+        _expectBadAudit(p);
+        p.auditRollouts = P * G + 1;
+        _expectBadAudit(p);
+        p = _params(REWARD);
+        p.auditPositions = p.maxTokens + 1;
+        _expectBadAudit(p);
+        p = _params(REWARD);
+        p.logprobTolNano = 0;
+        _expectBadAudit(p);
+        p = _params(REWARD);
+        p.edgeSlackNano = 1e9;
+        _expectBadAudit(p);
+        p = _params(REWARD);
+        p.dtype = 2;
+        _expectBadAudit(p);
+        p = _params(REWARD);
+        p.auditRollouts = P * G;
+        p.auditPositions = 0;
+        p.dtype = 1;
+        ITaskBoard.TaskParams memory stored = _task(_post(p)).params;
+        assertEq(stored.auditRollouts, P * G, "m");
+        assertEq(stored.auditPositions, 0, "k = all");
+        assertEq(stored.logprobTolNano, 500_000, "tolerance");
+        assertEq(stored.edgeSlackNano, 1000, "slack");
+        assertEq(stored.dtype, 1, "bf16");
+        assertEq(stored.maxMiners, MAX_MINERS, "max miners");
+    }
+
+    function test_RoundTime_IsTheInverseOfRoundAt() public view {
+        assertEq(board.roundTime(1), genesis, "round 1 at genesis");
+        assertEq(board.roundTime(5), genesis + 4 * period, "round 5");
+        assertEq(board.roundAt(board.roundTime(7)), 7, "inverse");
+        assertEq(board.minAuditTime(), MIN_AUDIT, "min audit time");
+    }
+
     function test_PostTask_RevertsWithoutAllowance() public {
         token.mint(proposer, REWARD);
         vm.prank(proposer);
