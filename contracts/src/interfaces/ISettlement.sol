@@ -4,8 +4,8 @@ pragma solidity ^0.8.24;
 /// @title ISettlement
 /// @notice Settlement v2 (PROTOCOL.md 2.5-2.9): joins with a stake lock and a forced-error commitment,
 /// rollout commitments, a stake-weighted committee drawn by the challenge beacon, commit-reveal verdicts with
-/// bonds, forced errors with jackpots, outcomes by quorum and supermajority, capped miner payments, per-validator
-/// settlement and pull payments.
+/// bonds, forced errors with jackpots, outcomes by quorum and supermajority, fraud proofs, capped miner payments,
+/// per-validator settlement and pull payments.
 interface ISettlement {
     /// @notice A committee member's vote on one miner.
     enum Vote {
@@ -37,6 +37,28 @@ interface ISettlement {
         Check check; // FAIL evidence: which check failed; NONE for PASS and UNAVAILABLE
     }
 
+    /// @notice A rollout leaf's preimage (PROTOCOL.md 6): leaf = keccak256(bytes.concat(keccak256(abi.encode(
+    /// taskId, miner, p, g, tokensHash, logprobsHash, claimedReward)))).
+    struct Leaf {
+        uint256 taskId;
+        address miner;
+        uint32 p;
+        uint32 g;
+        bytes32 tokensHash;
+        bytes32 logprobsHash;
+        uint64 claimedReward;
+    }
+
+    /// @notice What a fraud proof showed about a committed leaf (checked on chain, no model needed).
+    enum Fraud {
+        NONE,
+        WRONG_TASK, // the leaf names another task
+        WRONG_MINER, // the leaf names another miner
+        PROBLEM_OUT_OF_RANGE, // p >= P
+        ROLLOUT_OUT_OF_RANGE, // g >= G
+        REWARD_ABOVE_ONE // claimedReward > 1_000_000
+    }
+
     /// @notice NONE = not finalized yet (or never joined). The rest are set by finalize.
     enum Outcome {
         NONE,
@@ -58,7 +80,7 @@ interface ISettlement {
         uint32 deterrenceBps; // miner lock = cap x deterrenceBps / 10_000; >= 10_000
         uint32 forcedErrorOdds; // F >= 2: a miner-task is forced with probability 1/F
         uint256 validatorBond; // locked per seat at commitVerdict; > 0
-        uint256 jackpot; // paid per seat to FAIL voters on a FORCED miner, from the treasury
+        uint256 jackpot; // per FORCED miner, split among its FAIL voters at jackpot / C per seat (treasury)
     }
 
     /// @notice What the contract knows about one miner in one task.
@@ -66,6 +88,7 @@ interface ISettlement {
         bool joined;
         bool committed;
         bool forced; // revealed a forced error
+        bool fraud; // a fraud proof showed a committed leaf contradicting the task: FAILED whatever the votes
         Outcome outcome;
         uint8 index; // join order, 0-based: the miner's slot in the vote bitmaps
         uint32 count;
@@ -182,6 +205,12 @@ interface ISettlement {
     error AlreadySettled(uint256 taskId, address validator);
     /// @notice The challenge beacon round `round` is not recorded on the DrandBeacon yet.
     error ChallengeBeaconMissing(uint64 round);
+    /// @notice The Merkle proof does not open `miner`'s committed root with the given leaf.
+    error InvalidLeafProof(address miner);
+    /// @notice The opened leaf is consistent with the task: nothing the chain can check contradicts it.
+    error NotFraud();
+    /// @notice A fraud proof against `miner` was already accepted.
+    error FraudAlreadyProven(address miner);
     /// @notice `who` has nothing to claim.
     error NothingToClaim(address who);
     /// @notice The deploy parameter `name` has the invalid value `value`.
@@ -222,6 +251,8 @@ interface ISettlement {
     );
     /// @notice `miner` proved it was forced to commit a wrong commitment on task `taskId`.
     event ForcedErrorRevealed(uint256 indexed taskId, address indexed miner, bytes32 secret);
+    /// @notice `prover` opened a leaf of `miner`'s commitment that contradicts the task (`fraud`).
+    event FraudProven(uint256 indexed taskId, address indexed miner, address indexed prover, Fraud fraud);
     /// @notice Finalize decided `outcome` for `miner`, credited `paid` and slashed `slashed`.
     event MinerSettled(
         uint256 indexed taskId,
@@ -278,6 +309,15 @@ interface ISettlement {
     /// deadline, up to the verify deadline.
     function revealForcedError(uint256 taskId, bytes32 secret) external;
 
+    /// @notice Fraud proof (PROTOCOL.md 2.10): opens a leaf of `miner`'s committed root with `proof` and shows
+    /// it contradicts the task (wrong task or miner, p >= P, g >= G, reward above 1.0). Anyone, while the task
+    /// is open. The miner becomes FAILED at finalize whatever the votes; the prover is credited
+    /// min(jackpot, lock / 2) out of the slashed lock.
+    function proveFraud(uint256 taskId, address miner, Leaf calldata leaf, bytes32[] calldata proof) external;
+
+    /// @notice The leaf hash of `leaf` (OpenZeppelin StandardMerkleTree leaf of its seven fields).
+    function leafHash(Leaf calldata leaf) external pure returns (bytes32);
+
     /// @notice Settles the miners of task `taskId` (O(miners)) after its verify deadline once its challenge
     /// beacon is recorded: outcomes, payments, lock releases and slashes, the proposer's refund.
     function finalize(uint256 taskId) external;
@@ -331,6 +371,9 @@ interface ISettlement {
 
     /// @notice Tokens in the treasury (slashed stake, forfeited bonds, donations), which pays jackpots.
     function treasury() external view returns (uint256);
+
+    /// @notice Validator pools of finalized tasks not yet paid out by settleValidator (plus rounding dust).
+    function feeReserve() external view returns (uint256);
 
     /// @notice State of `miner` in task `taskId`.
     function minerState(uint256 taskId, address miner) external view returns (MinerState memory);
