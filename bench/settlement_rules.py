@@ -120,8 +120,12 @@ def miner_payment(cap: int, score: int, params: Params) -> int:
     )
 
 
-def decide(forced: bool, fail: int, passed: int, revealed: int, params: Params) -> Outcome:
+def decide(
+    forced: bool, fail: int, passed: int, revealed: int, params: Params, fraud: bool = False
+) -> Outcome:
     """`Settlement._outcome`: a committed miner's outcome from its seat tallies; R = revealed seats."""
+    if fraud:
+        return Outcome.FAILED  # a proven contradiction needs no vote and outranks a forced error
     if forced:
         return Outcome.FORCED
     if revealed * BPS < params.quorum_bps * params.committee_seats:
@@ -154,6 +158,7 @@ class MinerInput:
     address: str
     committed: bool = True
     forced: bool = False  # revealForcedError succeeded
+    fraud: bool = False  # proveFraud succeeded (a committed leaf contradicts the task)
 
 
 @dataclass
@@ -181,6 +186,7 @@ class MinerResult:
     slashed: int
     locked: int
     bonus: int = 0  # the obedience jackpot inside `paid`
+    bounty: int = 0  # paid to the fraud prover out of `slashed`
 
 
 @dataclass
@@ -262,18 +268,20 @@ def settle_task(
     r = sum(v.seats for v in validators if v.revealed)
     # finalize: _decideMiners
     results: dict[str, MinerResult] = {}
-    paid_total = slashed_total = undecided = fee_seats = 0
+    paid_total = slashed_total = undecided = fee_seats = bounties = 0
     for m in miners:
         if not m.committed:
             results[m.address] = MinerResult(Outcome.NO_COMMIT, 0, 0, 0, lock)
             continue
         t = tally[m.address]
-        outcome = decide(m.forced, t.fail_seats, t.pass_seats, r, params)
+        outcome = decide(m.forced, t.fail_seats, t.pass_seats, r, params, m.fraud)
         if outcome in DECIDED:
             fee_seats += t.pass_seats + t.fail_seats
         if outcome == Outcome.FAILED:
-            results[m.address] = MinerResult(outcome, 0, 0, lock, lock)
+            bounty = min(lock // 2, params.jackpot) if m.fraud else 0
+            results[m.address] = MinerResult(outcome, 0, 0, lock, lock, bounty=bounty)
             slashed_total += lock
+            bounties += bounty
             continue
         score = score_of(outcome, t)
         paid = miner_payment(cap, score, params)
@@ -282,10 +290,10 @@ def settle_task(
             undecided += cap - paid  # to the treasury: a proposer never gains from a blocked decision
         bonus = 0
         if outcome == Outcome.FORCED and forced_caught(t.fail_seats, r, params):
-            bonus = min(params.jackpot, tre.balance)
+            bonus = min(params.jackpot // params.committee_seats, tre.balance)  # one seat's share
             tre.balance -= bonus
         results[m.address] = MinerResult(outcome, score, paid + bonus, 0, lock, bonus)
-    tre.balance += slashed_total
+    tre.balance += slashed_total - bounties
     refund = miner_pool - paid_total - undecided
     to_treasury = undecided
     if fee_seats:
@@ -307,7 +315,8 @@ def settle_task(
             tre.balance += bond + share
             vres[v.address] = ValidatorResult(True, 0, 0, bond, bond)
         else:
-            won = min(params.jackpot * v.seats * forced_fails, tre.balance)
+            # One jackpot per caught forced miner, split by seats.
+            won = min(params.jackpot * v.seats * forced_fails // params.committee_seats, tre.balance)
             tre.balance -= won
             vres[v.address] = ValidatorResult(False, share, won, 0, bond)
     return TaskResult(results, vres, refund, slashed_total, r, fee_seats, cap, lock)

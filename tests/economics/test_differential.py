@@ -28,9 +28,10 @@ from bench.settlement_rules import (
     is_forced,
     settle_task,
 )
-from chain.clients import Chain, Check, Role, TaskParams, Verdict, env_id
+from chain.clients import Chain, Check, Leaf, Role, TaskParams, Verdict, env_id
 from chain.deploy import DeployParams, deploy_all
 from chain.tx import make_web3
+from verifier.commitments import LEAF_TYPES, MerkleTree
 
 RPT = 10**18
 PROPOSER = 0
@@ -52,6 +53,7 @@ class Scenario:
     reveals_forced: dict[int, bool]
     commits_verdict: dict[int, bool]
     reveals_verdict: dict[int, bool]
+    fraud: dict[int, bool]  # the miner's tree holds a leaf that contradicts the task, and it is proven
     truth: dict[int, bool] = field(default_factory=dict)  # what an honest audit would find (pass?)
 
 
@@ -85,8 +87,17 @@ def draw_scenario(seed: int) -> Scenario:
         reveals_forced={m: forced[m] and commits[m] and rng.random() < 0.8 for m in miners},
         commits_verdict={v: rng.random() < 0.9 for v in validators},
         reveals_verdict={v: rng.random() < 0.85 for v in validators},
+        fraud={m: commits[m] and rng.random() < 0.2 for m in miners},
         truth={m: rng.random() < 0.7 for m in miners},
     )
+
+
+def leaf_of(leaf: Leaf) -> bytes:
+    """The OpenZeppelin standard leaf of a leaf preimage (PROTOCOL.md §6)."""
+    from eth_abi import encode
+    from eth_utils import keccak
+
+    return keccak(keccak(encode(LEAF_TYPES, list(leaf.as_tuple()))))
 
 
 def secret_with(forced: bool, seed_randomness: bytes, odds: int) -> bytes:
@@ -188,8 +199,19 @@ def play(anvil, accounts, beacon_config, devnet_beacon, sc: Scenario) -> TaskRes
     anvil.warp_to(task.join_deadline + 1)
     owner.beacon.record_beacon(*seed_beacon.onchain_args())
     committed = [m for m in miners if sc.commits[m]]
+    frauds: dict[int, tuple[Leaf, list[bytes]]] = {}
     for m in committed:
-        chains[m].settlement.commit(task_id, secrets.token_bytes(32), 4)
+        if sc.fraud[m]:
+            # One of the four leaves names a problem outside the task: chain-checkable fraud.
+            bad = Leaf(task_id, addr[m], task.num_problems, 0, b"\x05" * 32, b"\x06" * 32, 500_000)
+            leaves = [leaf_of(bad)] + [secrets.token_bytes(32) for _ in range(3)]
+            tree = MerkleTree.of(leaves)
+            chains[m].settlement.commit(task_id, tree.root, 4)
+            frauds[m] = (bad, tree.proof(leaves[0]))
+        else:
+            chains[m].settlement.commit(task_id, secrets.token_bytes(32), 4)
+    for m, (bad, proof) in frauds.items():
+        owner.settlement.prove_fraud(task_id, addr[m], bad, proof)
     for m in miners:
         assert owner.settlement.is_forced(secrets_of[m], seed_beacon.randomness) == sc.forced[m]
 
@@ -236,7 +258,10 @@ def play(anvil, accounts, beacon_config, devnet_beacon, sc: Scenario) -> TaskRes
         p,
         sc.reward,
         sc.max_miners,
-        [MinerInput(addr[m], committed=sc.commits[m], forced=sc.reveals_forced[m]) for m in miners],
+        [
+            MinerInput(addr[m], committed=sc.commits[m], forced=sc.reveals_forced[m], fraud=sc.fraud[m])
+            for m in miners
+        ],
         [
             ValidatorInput(
                 addr[v],
@@ -278,7 +303,10 @@ def play(anvil, accounts, beacon_config, devnet_beacon, sc: Scenario) -> TaskRes
     assert ts.refund == expected.refund
     assert ts.slashed == expected.slashed
     assert owner.settlement.treasury() == treasury.balance
-    assert owner.settlement.claimable(addr[PROPOSER]) == expected.refund
+    bounties = sum(r.bounty for r in expected.miners.values())
+    assert (
+        owner.settlement.claimable(addr[PROPOSER]) == expected.refund + bounties
+    )  # the proposer proved the frauds
     return expected
 
 
@@ -289,14 +317,17 @@ SLOW_SEEDS = list(range(100, 140))
 def test_rules_match_contracts(anvil, accounts, beacon_config, devnet_beacon):
     outcomes: set[Outcome] = set()
     fates: set[bool] = set()
+    bounties = 0
     for seed in FAST_SEEDS:
         result = play(anvil, accounts, beacon_config, devnet_beacon, draw_scenario(seed))
         outcomes.update(m.outcome for m in result.miners.values())
         fates.update(v.penalized for v in result.validators.values())
+        bounties += sum(m.bounty for m in result.miners.values())
     # The scenarios are not vacuous: they reach every kind of outcome and both validator fates.
     assert {Outcome.PASSED, Outcome.FAILED, Outcome.FORCED, Outcome.NO_COMMIT} <= outcomes, outcomes
     assert outcomes & {Outcome.UNDECIDED, Outcome.NO_QUORUM}, outcomes
     assert fates == {True, False}
+    assert bounties > 0  # a fraud proof was among them
 
 
 @pytest.mark.slow
