@@ -77,14 +77,15 @@ class DevnetOptions:
     offline_validators: list[int] = field(default_factory=list)  # validator indexes never started
     # Settlement parameters of the devnet (deploy-time; docs/SECURITY.md has the defaults' arithmetic).
     # With a handful of miners per task the devnet raises the forced-error odds (F = 4 instead of 8) so
-    # forced errors, and the lazy validator passing them, show up within a few tasks; it lowers the
-    # jackpot below the bond so that, with only two honest miners, failing everyone cannot pay off
-    # through jackpots on tasks where both happen to be forced; and it draws 32 seats so the deviating
-    # validators (1 x the minimum stake against 3 x for honest ones) sit on nearly every committee.
+    # forced errors, and the lazy validator passing them, show up within a few tasks; it keeps the
+    # jackpot (per caught forced miner, split by seats) small against the bond (per seat) so that, with
+    # only two honest miners, failing everyone cannot pay off through jackpots on tasks where both happen
+    # to be forced; and it draws 32 seats so the deviating validators (1 x the minimum stake against 3 x
+    # for honest ones) sit on nearly every committee.
     forced_error_odds: int = 4
     committee_seats: int = 32
-    validator_bond: int = 10 * RPT
-    jackpot: int = 5 * RPT
+    validator_bond: int = 10 * RPT  # per seat
+    jackpot: int = 5 * RPT  # per caught forced miner
     treasury_seed: int = 200 * RPT  # funds jackpots from the first task
     min_audit_time: int = 20  # verdict window after the challenge round, enforced by postTask
     honest_validator_stake: int = 3  # honest validators stake this many times the minimum
