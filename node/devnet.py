@@ -84,7 +84,7 @@ class DevnetOptions:
     # for honest ones) sit on nearly every committee.
     forced_error_odds: int = 4
     committee_seats: int = 32
-    validator_bond: int = 10 * RPT  # per seat
+    validator_bond: int = 5 * RPT  # per seat: 32 seats x 5 RPT fits a lone 300 RPT honest validator
     jackpot: int = 5 * RPT  # per caught forced miner
     treasury_seed: int = 200 * RPT  # funds jackpots from the first task
     min_audit_time: int = 20  # verdict window after the challenge round, enforced by postTask
