@@ -573,9 +573,10 @@ for _role_name in ("miner", "validator", "proposer", "evaluator"):
     "devnet",
     COMMAND_SECTIONS["devnet"],
     "Run a whole network on this machine: Anvil, the contracts, a local drand beacon, a proposer, "
-    "honest and cheating miners, an evaluator and validators as separate processes, through settlement. "
-    "Prints a summary (--json for JSON) and exits non-zero if honest miners were not paid or a cheater "
-    "was not slashed.",
+    "honest and cheating miners, an evaluator, honest, lazy and always-fail validators as separate processes, "
+    "through settlement. Prints a summary (--json for JSON) and exits non-zero unless honest miners and "
+    "validators were paid, the cheater was slashed, both deviating validators lost money and no honest "
+    "party lost stake.",
     "Roles",
 )
 def devnet_command(cfg: Config) -> None:
@@ -1132,6 +1133,28 @@ def bench_honest(
         else:
             run = import_entry("verifier.kernels", "run_honest_bench", "The honest benchmark")
             run(model, rollouts, tokens, out=typer.echo)
+
+    guarded(body)
+
+
+@bench_app.command(
+    "economics",
+    context_settings=FORWARD_SETTINGS,
+    add_help_option=False,
+    help="Expected profit per task of every strategy under the settlement rules (10,000 simulated tasks). "
+    "Run `rollproof bench economics --help`.",
+)
+def bench_economics(ctx: typer.Context) -> None:
+    def body() -> None:
+        # bench/ sits next to node/ in a source checkout and is not an installed package.
+        root = str(Path(__file__).resolve().parents[1])
+        if (Path(root) / "bench" / "economics.py").exists() and root not in sys.path:
+            sys.path.insert(0, root)
+        raise typer.Exit(
+            code=import_entry("bench.economics", "main", "The economics simulation")(
+                ctx.args, "rollproof bench economics"
+            )
+        )
 
     guarded(body)
 

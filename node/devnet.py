@@ -2,7 +2,8 @@
 
 Anvil, the contracts, a local drand-compatible beacon, 1 proposer, N honest miners, cheating
 miners (generate with a cheaper model, fill the logprobs in by prefill of the real one),
-evaluators and validators, each node a separate OS process (`python -m node.roles <role>`) talking
+evaluators, honest validators, a lazy validator (passes everyone without auditing) and an
+always-fail validator (fails everyone without auditing), each node a separate OS process (`python -m node.roles <role>`) talking
 libp2p on 127.0.0.1. The orchestrator only deploys, funds, writes each node's settings and then
 watches the chain like any outsider: a live view of tasks, miners, rollouts, audits, verdicts,
 payouts and slashes; at the end a summary, a plot of the miners' learning curves, and every
@@ -57,6 +58,9 @@ class DevnetOptions:
     honest_miners: int = _d("devnet.honest_miners")
     cheaters: int = _d("devnet.cheaters")
     validators: int = _d("devnet.validators")
+    # The deviating validators whose losses the devnet's checks demand (issue 11); not options.
+    lazy_validators: int = 1  # vote PASS on every miner without auditing
+    failing_validators: int = 1  # vote FAIL on every miner without auditing
     evaluators: int = _d("devnet.evaluators")
     out_dir: Path = Path(_d("devnet.out_dir"))
     timeout: float = _d("devnet.timeout")
@@ -89,6 +93,20 @@ class DevnetOptions:
     # first gossip within the devnet's short windows.
     stake_cache_seconds: float = 5.0
     offline_validators: list[int] = field(default_factory=list)  # validator indexes never started
+    # Settlement parameters of the devnet (deploy-time; docs/SECURITY.md has the defaults' arithmetic).
+    # With a handful of miners per task the devnet raises the forced-error odds (F = 4 instead of 8) so
+    # forced errors, and the lazy validator passing them, show up within a few tasks; it keeps the
+    # jackpot (per caught forced miner, split by seats) small against the bond (per seat) so that, with
+    # only two honest miners, failing everyone cannot pay off through jackpots on tasks where both happen
+    # to be forced; and it draws 32 seats so the deviating validators (1 x the minimum stake against 3 x
+    # for honest ones) sit on nearly every committee.
+    forced_error_odds: int = 4
+    committee_seats: int = 32
+    validator_bond: int = 5 * RPT  # per seat: 32 seats x 5 RPT fits a lone 300 RPT honest validator
+    jackpot: int = 5 * RPT  # per caught forced miner
+    treasury_seed: int = 200 * RPT  # funds jackpots from the first task
+    min_audit_time: int = 20  # verdict window after the challenge round, enforced by postTask
+    honest_validator_stake: int = 3  # honest validators stake this many times the minimum
 
     @classmethod
     def tiny(cls, **overrides: Any) -> DevnetOptions:
@@ -109,6 +127,7 @@ class DevnetOptions:
             cheap_model="tiny:7",
             env="devnet_letters",
             live=False,
+            min_audit_time=8,
         )
         base.update(overrides)
         return cls(**base)
@@ -131,6 +150,7 @@ class NodeProc:
     config_path: Path
     log_path: Path
     cheat: bool = False
+    behaviour: str = ""  # validators: "", "lazy" or "always-fail"
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
 
@@ -219,7 +239,15 @@ class Devnet:
 
     def start(self) -> Devnet:
         o = self.options
-        needed = 2 + o.honest_miners + o.cheaters + o.validators + o.evaluators
+        needed = (
+            2
+            + o.honest_miners
+            + o.cheaters
+            + o.validators
+            + o.lazy_validators
+            + o.failing_validators
+            + o.evaluators
+        )
         if needed > len(DEFAULT_PRIVATE_KEYS):
             raise DevnetError(
                 f"The devnet has {len(DEFAULT_PRIVATE_KEYS)} funded accounts but {needed} are needed."
@@ -240,7 +268,16 @@ class Devnet:
 
         w3 = make_web3(self.anvil.rpc_url)
         deployer = Account.from_key(DEFAULT_PRIVATE_KEYS[0])
-        params = DeployParams(max_task_duration=3600, cooldown=7200)
+        params = DeployParams(
+            max_task_duration=3600,
+            cooldown=7200,
+            min_audit_time=o.min_audit_time,
+            committee_seats=o.committee_seats,
+            forced_error_odds=o.forced_error_odds,
+            validator_bond=o.validator_bond,
+            jackpot=o.jackpot,
+            treasury_seed=o.treasury_seed,
+        )
         self.deployment = deploy_all(w3, deployer, beacon_cfg, params)
         self.deployment.save(self.out / "deployment.json")
         self.progress(
@@ -253,6 +290,8 @@ class Devnet:
         plan += [(f"cheater{i + 1}", "miner", True, 1_000 * RPT) for i in range(o.cheaters)]
         plan += [(f"evaluator{i + 1}", "evaluator", False, 1_000 * RPT) for i in range(o.evaluators)]
         plan += [(f"validator{i + 1}", "validator", False, 1_000 * RPT) for i in range(o.validators)]
+        plan += [(f"lazy{i + 1}", "validator", False, 1_000 * RPT) for i in range(o.lazy_validators)]
+        plan += [(f"failer{i + 1}", "validator", False, 1_000 * RPT) for i in range(o.failing_validators)]
         ports = {name: free_port() for name, *_ in plan}
         identities: dict[str, str] = {}
         for (name, role, cheat, funds), key in zip(plan, keys, strict=False):
@@ -280,6 +319,7 @@ class Devnet:
                 data_dir / "settings.json",
                 self.out / "logs" / f"{name}.log",
                 cheat,
+                "lazy" if name.startswith("lazy") else ("always-fail" if name.startswith("failer") else ""),
             )
         for (name, role, cheat, _), node in zip(plan, self.nodes.values(), strict=True):
             bootstrap = [
@@ -330,7 +370,11 @@ class Devnet:
             )
         elif role == "validator":
             s.update(
-                stake=self.min_stake(1), audit_count=o.audit_count, positions=o.positions, max_tasks=o.tasks
+                stake=self.min_stake(1) * (1 if node.behaviour else o.honest_validator_stake),
+                audit_count=o.audit_count,
+                positions=o.positions,
+                max_tasks=o.tasks,
+                misbehave=node.behaviour,
             )
         elif role == "evaluator":
             s.update(stake=self.min_stake(2))
@@ -521,9 +565,10 @@ class Devnet:
             elif e.name == "VerdictRevealed":
                 t["verdicts"] += 1
                 t["audited"] += int(a["audited"])
-                # Settlement v2 reveals a vote (PASS/FAIL/UNAVAILABLE), v1 a pass flag.
-                passed = a["pass"] if "pass" in a else int(a["vote"]) == int(Vote.PASS)
-                miners[a["miner"]]["pass votes" if passed else "fail votes"] += 1
+                vote = Vote(int(a["vote"]))
+                miners[a["miner"]][
+                    {Vote.PASS: "pass votes", Vote.FAIL: "fail votes"}.get(vote, "unavailable")
+                ] += 1
             elif e.name == "MinerSettled":
                 m = miners[a["miner"]]
                 m[Outcome(int(a["outcome"])).name.lower()] += 1
@@ -534,8 +579,9 @@ class Devnet:
                 t["refund"] = int(a["refund"])
             elif e.name == "ValidatorSettled":
                 v = validators[a["validator"]]
-                v["agreed" if a["agreed"] else "disagreed"] += 1
-                v["paid"] += int(a["paid"])
+                v["penalized" if a["penalized"] else "settled"] += 1
+                v["paid"] += int(a["fee"]) + int(a["jackpot"])
+                v["forfeited"] += int(a["forfeited"])
 
         tasks = Table(title="tasks", expand=False)
         for col in (
@@ -572,6 +618,7 @@ class Devnet:
             "fail votes",
             "passed",
             "failed",
+            "forced",
             "paid RPT",
             "slashed RPT",
         ):
@@ -584,19 +631,21 @@ class Devnet:
                 str(m["fail votes"]),
                 str(m["passed"]),
                 str(m["failed"]),
+                str(m["forced"]),
                 f"{m['paid'] / RPT:.2f}",
                 f"{m['slashed'] / RPT:.2f}",
             )
         judges = Table(title="validators", expand=False)
-        for col in ("validator", "verdict commits", "agreed", "disagreed", "paid RPT"):
+        for col in ("validator", "verdict commits", "settled", "penalized", "paid RPT", "forfeited RPT"):
             judges.add_column(col)
         for addr, v in sorted(validators.items(), key=lambda kv: self.label(kv[0])):
             judges.add_row(
                 self.label(addr),
                 str(v["commits"]),
-                str(v["agreed"]),
-                str(v["disagreed"]),
+                str(v["settled"]),
+                str(v["penalized"]),
                 f"{v['paid'] / RPT:.2f}",
+                f"{v['forfeited'] / RPT:.2f}",
             )
         procs = " ".join(
             f"{n.name}:{'up' if n.running else ('off' if n.proc is None else f'exit {n.returncode}')}"
@@ -720,9 +769,14 @@ class Devnet:
             for v in s.validators(tid):
                 vs = s.validator_state(tid, v)
                 entry["validators"][self.label(v)] = {
-                    "agreed": vs.agreed,
-                    "paid": vs.paid,
+                    "seats": vs.seats,
                     "revealed": vs.revealed,
+                    "settled": vs.settled,
+                    "penalized": vs.penalized,
+                    "fee": vs.fee,
+                    "jackpot": vs.jackpot,
+                    "paid": vs.fee + vs.jackpot,
+                    "forfeited": vs.bond if vs.penalized else 0,
                 }
             tasks.append(entry)
         totals = {}
@@ -732,11 +786,18 @@ class Devnet:
                 + t["validators"].get(node.name, {}).get("paid", 0)
                 for t in tasks
             )
-            slashed_total = sum(t["miners"].get(node.name, {}).get("slashed", 0) for t in tasks)
+            slashed_total = sum(
+                t["miners"].get(node.name, {}).get("slashed", 0)
+                + t["validators"].get(node.name, {}).get("forfeited", 0)
+                for t in tasks
+            )
             totals[node.name] = {
                 "address": node.address,
                 "role": node.role,
                 "cheater": node.cheat,
+                "behaviour": node.behaviour,
+                "seats": sum(t["validators"].get(node.name, {}).get("seats", 0) for t in tasks),
+                "net": paid - slashed_total,
                 "paid": paid,
                 "slashed": slashed_total,
                 "balance": self.chain.token.balance_of(node.address),
@@ -761,6 +822,13 @@ class Devnet:
         o = self.options
         honest = [n for n in self.nodes.values() if n.role == "miner" and not n.cheat]
         cheaters = [n for n in self.nodes.values() if n.cheat]
+        offline = {f"validator{i + 1}" for i in o.offline_validators}
+        judges = [
+            n
+            for n in self.nodes.values()
+            if n.role == "validator" and not n.behaviour and n.name not in offline
+        ]
+        deviants = [n for n in self.nodes.values() if n.behaviour]
         out = {
             f"{o.tasks} tasks finalized": sum(1 for t in tasks if t["finalized"]) >= o.tasks,
             "every honest miner paid": all(totals[n.name]["paid"] > 0 for n in honest),
@@ -771,9 +839,15 @@ class Devnet:
                 for n in honest
             ),
         }
-        if cheaters and o.validators - len(o.offline_validators) > 0:
+        if judges:
+            out["every honest validator paid"] = all(totals[n.name]["paid"] > 0 for n in judges)
+        # Honest parties never lose stake: no honest miner slashed (above), no honest validator's bond forfeited.
+        out["no honest validator penalized"] = all(totals[n.name]["slashed"] == 0 for n in judges)
+        if cheaters and judges:
             out["every cheater slashed"] = all(totals[n.name]["slashed"] > 0 for n in cheaters)
             out["no cheater paid"] = all(totals[n.name]["paid"] == 0 for n in cheaters)
+        for n in deviants:
+            out[f"{n.behaviour} validator {n.name} lost money"] = totals[n.name]["net"] < 0
         return out
 
 
@@ -783,12 +857,22 @@ def print_summary(summary: dict[str, Any]) -> None:
 
     console = Console()
     table = Table(title=f"devnet summary ({summary['seconds']:.0f} s)")
-    for col in ("node", "role", "paid RPT", "slashed RPT", "balance RPT"):
+    for col in ("node", "role", "seats", "paid RPT", "slashed/forfeited RPT", "net RPT", "balance RPT"):
         table.add_column(col)
     for name, n in summary["nodes"].items():
-        role = "cheater" if n["cheater"] else n["role"]
+        role = (
+            "cheater"
+            if n["cheater"]
+            else (f"{n['behaviour']} {n['role']}" if n.get("behaviour") else n["role"])
+        )
         table.add_row(
-            name, role, f"{n['paid'] / RPT:.3f}", f"{n['slashed'] / RPT:.3f}", f"{n['balance'] / RPT:.3f}"
+            name,
+            role,
+            str(n.get("seats", 0)) if n["role"] == "validator" else "",
+            f"{n['paid'] / RPT:.3f}",
+            f"{n['slashed'] / RPT:.3f}",
+            f"{n['net'] / RPT:+.3f}",
+            f"{n['balance'] / RPT:.3f}",
         )
     console.print(table)
     for t in summary["tasks"]:
@@ -796,6 +880,12 @@ def print_summary(summary: dict[str, Any]) -> None:
             f"{m}: {v['outcome']} score {v['score'] / 1e6:.2f}" for m, v in t["miners"].items()
         )
         console.print(f"task {t['task']} (difficulty {t['difficulty']}): {outcomes}")
+        judged = ", ".join(
+            f"{v}: {j['seats']} seats, {'PENALIZED' if j['penalized'] else 'ok'}, "
+            f"+{j['paid'] / RPT:.2f} -{j['forfeited'] / RPT:.2f} RPT"
+            for v, j in t["validators"].items()
+        )
+        console.print(f"  committee: {judged or 'nobody committed'}")
     for name, ok in summary["checks"].items():
         console.print(f"[{'green' if ok else 'red'}]{'ok  ' if ok else 'FAIL'}[/] {name}")
     for p in summary["reconciliation_problems"]:

@@ -109,6 +109,9 @@ class RoleSettings:
     audit_count: int = DEFAULT_AUDIT_ROLLOUTS
     positions: int = ALL_POSITIONS
     finalize: bool = _d("validator.finalize")
+    misbehave: str = (
+        ""  # devnet/tests only: "lazy" (pass all unaudited) or "always-fail" (fail all unaudited)
+    )
     # proposer
     tasks: int = _d("proposer.tasks")
     interval: float = _d("proposer.interval")
@@ -153,6 +156,10 @@ class RoleSettings:
         settings = cls(**values)
         if settings.role not in ROLE_NAMES:
             raise RoleError(f"Unknown role {settings.role!r}; use one of {', '.join(ROLE_NAMES)}.")
+        if settings.misbehave not in ("", "lazy", "always-fail"):
+            raise RoleError(
+                f"Unknown misbehave {settings.misbehave!r}; use lazy or always-fail (devnet only)."
+            )
         return settings
 
     @classmethod
@@ -746,6 +753,71 @@ def record_beacon_on_chain(ctx: NodeContext, round_: int) -> bool:
             raise
         log.info("beacon %d was recorded by someone else first (%s)", round_, exc)
     return True
+
+
+# ---- Settlement v2 obligations (PROTOCOL.md §2.5-2.9): read from the chain, never from settings ------
+
+# A forced miner's prescribed wrong commitment: its honest tokens with every committed logprob
+# shifted by this many nats, far beyond any task's logprob tolerance (docs/PROTOCOL.md §9.2).
+FORCED_LOGPROB_SHIFT = 0.01
+
+
+def settlement_params(ctx: NodeContext) -> Any:
+    """The Settlement deploy parameters (immutable, so read once per process)."""
+    cached = getattr(ctx, "_settlement_params", None)
+    if cached is None:
+        cached = ctx.chain.settlement.params()
+        object.__setattr__(ctx, "_settlement_params", cached)
+    return cached
+
+
+def forced_error_secret(ctx: NodeContext, task_id: int) -> bytes:
+    """The miner's per-task forced-error secret, derived from its key: a restart recovers it."""
+    from chain.clients import derive_forced_error_secret
+
+    return derive_forced_error_secret(ctx.account_key, task_id)
+
+
+def forced_on_task(ctx: NodeContext, task_id: int) -> bool | None:
+    """Whether this miner must commit the prescribed wrong commitment (None before the seed beacon)."""
+    from chain.clients import is_forced
+
+    seed = task_randomness(ctx, task_id, "seed")
+    if seed is None:
+        return None
+    odds = settlement_params(ctx).forced_error_odds
+    return is_forced(forced_error_secret(ctx, task_id), seed, odds)
+
+
+def forced_error_rollouts(rollouts: list[Any]) -> list[Any]:
+    """The prescribed wrong commitment: the same tokens and rewards, every logprob shifted (float32)."""
+    import dataclasses
+
+    import numpy as np
+
+    out = []
+    for r in rollouts:
+        shifted = tuple(float(np.float32(lp) + np.float32(FORCED_LOGPROB_SHIFT)) for lp in r.logprobs)
+        out.append(dataclasses.replace(r, logprobs=shifted))
+    return out
+
+
+def committee_seats(ctx: NodeContext, task_id: int) -> int | None:
+    """This validator's seats on the task's committee, from the chain (None before the challenge
+    beacon is recorded there: the committee does not exist yet)."""
+    from chain.errors import ChainRevert
+
+    try:
+        return ctx.chain.settlement.committee_seats(task_id, ctx.address)
+    except ChainRevert as exc:
+        if exc.name == "ChallengeBeaconMissing":
+            return None
+        raise
+
+
+def free_stake(ctx: NodeContext, chain_role: int) -> int:
+    """Active stake not locked by open tasks (what a join lock or a verdict bond can take)."""
+    return ctx.chain.stakes.free_stake(ctx.address, chain_role)
 
 
 # ---- p2p --------------------------------------------------------------------------------------------

@@ -8,9 +8,15 @@ window closed after we bound ourselves. Each step persists before it acts (the j
 the rollouts, the root) so a restarted miner regenerates nothing it committed to and never sends an
 action twice (chain/ clients check the chain, the transaction journal re-sends the same bytes).
 
+Forced errors (PROTOCOL.md §2.8): the miner joins with a commitment to a secret derived from its
+key and the task id (so a restart recovers it); after the seed beacon it checks whether the task
+forces it, and if so stores, commits, gossips and serves the prescribed wrong commitment (honest
+tokens, every logprob shifted by FORCED_LOGPROB_SHIFT) and proves it with revealForcedError in the
+reveal window. Joining locks lockAmount(task) of free miner stake; a miner without it skips.
+
 `cheat = true` (devnets and tests only) makes the miner generate with a cheaper model and fill the
 logprobs in by a prefill of the real model: the audit's token check at the challenged positions
-catches it and the validators slash it.
+catches it and the validators slash it. A cheater ignores forced errors.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chain.clients import Outcome, derive_forced_error_secret, forced_error_commitment
+from chain.clients import Outcome, forced_error_commitment
 from chain.clients import Role as ChainRole
 from chain.errors import ChainError, ChainRevert, format_rpt
 from node.roles.audit import audited_spec
@@ -35,6 +41,10 @@ from node.roles.common import (
     crash_point,
     encode_rollout,
     event,
+    forced_error_rollouts,
+    forced_error_secret,
+    forced_on_task,
+    free_stake,
     leave_task,
     load_model_spec,
     record_beacon_on_chain,
@@ -333,6 +343,8 @@ class Miner:
             reason = "too late to join"
         elif self.ctx.settings.max_tasks and self.finished_tasks() >= self.ctx.settings.max_tasks:
             reason = "max_tasks reached"
+        else:
+            reason = self.lock_shortfall(task_id)
         if reason is not None:
             store.transition(task_id, Role.MINER, MinerState.SKIPPED, note=reason)
             event(log, "skipped task", task=task_id, reason=reason)
@@ -345,8 +357,9 @@ class Miner:
         )
         store.record_join(task_id, self.ctx.address, adapter)
         try:
-            secret = derive_forced_error_secret(self.ctx.account_key, task_id)
-            commit = forced_error_commitment(task_id, self.ctx.address, secret)
+            commit = forced_error_commitment(
+                task_id, self.ctx.address, forced_error_secret(self.ctx, task_id)
+            )
             receipt = self.ctx.chain.settlement.join(task_id, adapter, commit)
         except ChainRevert as exc:
             if self.ctx.chain.settlement.miner_state(task_id, self.ctx.address).joined:
@@ -358,6 +371,45 @@ class Miner:
         )
         event(log, "joined task", task=task_id, adapter="0x" + adapter.hex())
         self.subscribe(task_id)
+        return True
+
+    # ---- Settlement v2 obligations: stake lock, forced errors (PROTOCOL.md §2.6, §2.8) -----------
+
+    def lock_shortfall(self, task_id: int) -> str | None:
+        """Why this miner cannot join: join locks lockAmount(task) of its free stake (None if it can)."""
+        settlement = self.ctx.chain.settlement
+        if settlement.miner_state(task_id, self.ctx.address).joined:
+            return None
+        need = settlement.lock_amount(task_id)
+        have = free_stake(self.ctx, ChainRole.MINER)
+        if have < need:
+            return f"joining locks {need} of free miner stake, only {have} is free"
+        return None
+
+    def obey_forced_error(self, tv: TaskView, rollouts: list[Rollout]) -> list[Rollout]:
+        """On a forced task, the prescribed wrong commitment (honest tokens, shifted logprobs) is what
+        gets stored, committed, gossiped and served; validators that audit flag it."""
+        forced = forced_on_task(self.ctx, tv.task_id)
+        if not forced or self.ctx.settings.cheat:
+            # The devnet's cheater fakes its rollouts whatever the draw and never takes the forced-error
+            # exit, so its slash does not depend on luck (docs/SECURITY.md: "shirking when forced").
+            return rollouts
+        event(log, "forced error: committing the prescribed wrong commitment", task=tv.task_id)
+        return forced_error_rollouts(rollouts)
+
+    def reveal_forced_error(self, tv: TaskView, now: float) -> bool:
+        """In the reveal window (verdictDeadline, verifyDeadline], prove the forced error on chain."""
+        if self.ctx.settings.cheat or not forced_on_task(self.ctx, tv.task_id):
+            return False
+        if chain_now(self.ctx) <= tv.verdict_deadline or now > tv.verify_deadline - DEADLINE_MARGIN:
+            return False
+        settlement = self.ctx.chain.settlement
+        if settlement.miner_state(tv.task_id, self.ctx.address).forced:
+            return False
+        if not record_beacon_on_chain(self.ctx, tv.seed_round):
+            return False
+        receipt = settlement.reveal_forced_error(tv.task_id, forced_error_secret(self.ctx, tv.task_id))
+        event(log, "forced error revealed", task=tv.task_id, tx=receipt.tx_hash if receipt else None)
         return True
 
     def finished_tasks(self) -> int:
@@ -375,6 +427,8 @@ class Miner:
             # The devnet's cheater commits on purpose; an honest miner checks itself first.
             if not self.ctx.settings.cheat and not self.self_audit_before_commit(tv, spec, rollouts):
                 return True
+        # Self-audit first (the honest rollouts); a forced miner then commits the prescribed error.
+        rollouts = self.obey_forced_error(tv, rollouts)
         records = [
             RolloutRecord(
                 problem=r.p,
@@ -524,6 +578,8 @@ class Miner:
             except Exception as exc:  # noqa: BLE001 - best effort; openings serve validators
                 log.warning("gossip of task %d failed: %s", tv.task_id, exc)
         if not settlement.task_settlement(tv.task_id).finalized:
+            if self.reveal_forced_error(tv, now):
+                return True
             if chain_now(self.ctx) > tv.verify_deadline + FINALIZE_DELAY["miner"]:
                 # Anyone may finalize; a miner does it too so its task never waits for validators.
                 if record_beacon_on_chain(self.ctx, tv.challenge_round):

@@ -20,9 +20,9 @@ import secrets
 import time
 from typing import Any
 
+from chain.clients import Check, Vote, verdict_hash
 from chain.clients import Role as ChainRole
 from chain.clients import Verdict as ChainVerdict
-from chain.clients import verdict_hash
 from chain.errors import ChainError, format_rpt
 from node.roles.audit import audit_challenge, audited_spec, policy_problem
 from node.roles.common import (
@@ -33,17 +33,20 @@ from node.roles.common import (
     TaskView,
     catch_up_task,
     chain_now,
+    committee_seats,
     crash_point,
     decode_rollout,
     encode_rollout,
     event,
     fetch_adapter_blob,
+    free_stake,
     from_wire,
     leave_task,
     load_model_spec,
     peer_id_of,
     record_beacon_on_chain,
     run_staked_role,
+    settlement_params,
     step_tasks,
     sync_tasks,
     task_randomness,
@@ -150,7 +153,13 @@ class Validator:
                 or task_randomness(self.ctx, task_id, "challenge") is None
             ):
                 return False
-            record_beacon_on_chain(self.ctx, tv.challenge_round)
+            if not record_beacon_on_chain(self.ctx, tv.challenge_round):
+                return False
+            reason = self.not_seated(task_id)
+            if reason is not None:
+                store.transition(task_id, Role.VALIDATOR, ValidatorState.SKIPPED, note=reason)
+                event(log, "not auditing", task=task_id, reason=reason)
+                return True
             store.transition(task_id, Role.VALIDATOR, ValidatorState.CHALLENGED)
             event(log, "challenge beacon verified and recorded", task=task_id, round=tv.challenge_round)
             return True
@@ -193,6 +202,8 @@ class Validator:
         seed = task_randomness(self.ctx, task_id, "seed")
         chal = task_randomness(self.ctx, task_id, "challenge")
         assert seed is not None and chal is not None
+        if self.ctx.settings.misbehave:
+            return self.misbehave(tv, [m for m, _ in miners], chal)
         spec = self.audit_spec(tv, seed)
         if spec is None:
             return True
@@ -219,9 +230,7 @@ class Validator:
                 challenge,
                 prefill=audit_prefill(self.ctx.settings),
             )
-            verdicts.append(
-                {"miner": miner, "pass": result.passed, "score": result.score, "audited": result.audited}
-            )
+            verdicts.append(verdict_record(miner, result))
             audits.append((miner, challenge, result))
             event(
                 log,
@@ -233,9 +242,7 @@ class Validator:
                 failures=sorted(result.failed_checks()),
             )
         salt = secrets.token_bytes(32)
-        chain_verdicts = [
-            ChainVerdict.from_pass(v["miner"], v["pass"], v["score"], v["audited"]) for v in verdicts
-        ]
+        chain_verdicts = [chain_verdict(v) for v in verdicts]
         digest = verdict_hash(task_id, self.ctx.address, chain_verdicts, salt)
         store = self.ctx.store
         with store.transaction() as s:
@@ -375,9 +382,7 @@ class Validator:
     def stored_verdicts(self, task_id: int) -> tuple[list[ChainVerdict], bytes]:
         row = self.ctx.store.verdict(task_id)
         assert row is not None
-        verdicts = [
-            ChainVerdict.from_pass(v["miner"], v["pass"], v["score"], v["audited"]) for v in row.verdicts
-        ]
+        verdicts = [chain_verdict(v) for v in row.verdicts]
         return verdicts, bytes.fromhex(row.salt[2:])
 
     def commit_verdict(self, tv: TaskView, now: float) -> bool:
@@ -423,24 +428,85 @@ class Validator:
                 if not settlement.task_settlement(tv.task_id).finalized:
                     raise
                 log.info("task %d was finalized by someone else first (%s)", tv.task_id, exc)
-        if settlement.validator_state(tv.task_id, self.ctx.address).commit_hash != bytes(32):
-            # Releases (or forfeits) the bond and credits the fee and jackpots.
-            settlement.settle_validator(tv.task_id)
-        vs = settlement.validator_state(tv.task_id, self.ctx.address)
-        self.ctx.store.record_outcome(
-            tv.task_id, self.ctx.address, Role.VALIDATOR, "AGREED" if vs.agreed else "DISAGREED", paid=vs.paid
-        )
+        vs = self.settle_self(tv.task_id)
         if settlement.claimable(self.ctx.address) > 0:
             settlement.send("claim", description=f"claim after task {tv.task_id}")
         self.ctx.store.transition(tv.task_id, Role.VALIDATOR, ValidatorState.FINALIZED)
         leave_task(self.ctx, tv.task_id)
         event(
             log,
-            f"task {tv.task_id} finalized, paid {format_rpt(vs.paid)}",
+            f"task {tv.task_id} finalized, fee {format_rpt(vs.fee)}, jackpot {format_rpt(vs.jackpot)}",
             task=tv.task_id,
-            agreed=vs.agreed,
-            paid=format_rpt(vs.paid),
+            penalized=vs.penalized,
+            fee=format_rpt(vs.fee),
+            jackpot=format_rpt(vs.jackpot),
+            forfeited=format_rpt(vs.bond if vs.penalized else 0),
         )
+        return True
+
+    # ---- Settlement v2 obligations: committee seats, bond, settlement (PROTOCOL.md §2.7-2.9) ---
+
+    def not_seated(self, task_id: int) -> str | None:
+        """Why this validator must not audit or vote on the task (None when it holds seats and can bond them)."""
+        seats = committee_seats(self.ctx, task_id)
+        if not seats:
+            return "not on the committee"
+        bond = settlement_params(self.ctx).validator_bond * seats
+        have = free_stake(self.ctx, ChainRole.VALIDATOR)
+        if have < bond:
+            return f"the bond for {seats} seat(s) is {bond}, only {have} of validator stake is free"
+        event(log, "on the committee", task=task_id, seats=seats, bond=bond)
+        return None
+
+    def settle_self(self, task_id: int) -> Any:
+        """settleValidator for this member: releases or forfeits the bond, credits fee and jackpots."""
+        settlement = self.ctx.chain.settlement
+        try:
+            settlement.settle_validator(task_id)
+        except ChainError as exc:
+            if not settlement.validator_state(task_id, self.ctx.address).settled:
+                raise
+            log.info("task %d: this validator was settled by someone else first (%s)", task_id, exc)
+        vs = settlement.validator_state(task_id, self.ctx.address)
+        self.ctx.store.record_outcome(
+            task_id,
+            self.ctx.address,
+            Role.VALIDATOR,
+            "PENALIZED" if vs.penalized else "SETTLED",
+            paid=vs.fee + vs.jackpot,
+            slashed=vs.bond if vs.penalized else 0,
+        )
+        return vs
+
+    def misbehave(self, tv: TaskView, miners: list[str], challenge_randomness: bytes) -> bool:
+        """Devnet/tests only: vote without auditing, "lazy" (PASS) or "always-fail" (FAIL, LOGPROB)."""
+        from verifier.challenge import get_challenge
+        from verifier.params import AuditParams
+
+        lazy = self.ctx.settings.misbehave == "lazy"
+        total = tv.num_problems * tv.rollouts_per_problem
+        verdicts = []
+        for miner in miners:
+            first = get_challenge(
+                challenge_randomness, tv.task_id, miner, total, AuditParams(rollouts=1)
+            ).indices[0]
+            verdicts.append(
+                {
+                    "miner": miner,
+                    "vote": int(Vote.PASS if lazy else Vote.FAIL),
+                    "score": 1_000_000 if lazy else 0,
+                    "audited": 0,
+                    "rollout_index": 0 if lazy else first,
+                    "position": 0,
+                    "check": int(Check.NONE if lazy else Check.LOGPROB),
+                }
+            )
+        salt = secrets.token_bytes(32)
+        digest = verdict_hash(tv.task_id, self.ctx.address, [chain_verdict(v) for v in verdicts], salt)
+        with self.ctx.store.transaction() as s:
+            self.ctx.store.save_verdict(tv.task_id, verdicts, salt, digest, session=s)
+            self.ctx.store.transition(tv.task_id, Role.VALIDATOR, ValidatorState.AUDITED, session=s)
+        event(log, "verdicts ready without auditing", task=tv.task_id, behaviour=self.ctx.settings.misbehave)
         return True
 
     def done(self) -> bool:
@@ -451,6 +517,76 @@ class Validator:
             Role.VALIDATOR, (ValidatorState.FINALIZED, ValidatorState.SKIPPED, ValidatorState.FAILED)
         )
         return len(finished) >= limit and not self.ctx.store.tasks_in_state(Role.VALIDATOR, ACTIVE)
+
+
+# ---- verdicts as the chain takes them (PROTOCOL.md §2.7) ------------------------------------------
+
+# The checks of verifier.verify mapped to the evidence codes the contract records for a FAIL.
+CHECK_CODES = {
+    "token": Check.TOKEN,
+    "logprob": Check.LOGPROB,
+    "reward": Check.REWARD,
+    "model": Check.MODEL,
+    "identity": Check.STRUCTURE,
+    "inclusion": Check.STRUCTURE,
+    "prompt": Check.STRUCTURE,
+    "length": Check.STRUCTURE,
+    "termination": Check.STRUCTURE,
+}
+EVIDENCE_ORDER = (
+    "token",
+    "logprob",
+    "reward",
+    "model",
+    "inclusion",
+    "identity",
+    "prompt",
+    "length",
+    "termination",
+)
+
+
+def verdict_record(miner: str, result: Any) -> dict[str, Any]:
+    """The stored form of a verdict: PASS; FAIL naming the first failure (rollout, position, check);
+    UNAVAILABLE when the only failure is that openings were not served (not attributable)."""
+    import re
+
+    base = {
+        "miner": miner,
+        "score": result.score,
+        "audited": result.audited,
+        "rollout_index": 0,
+        "position": 0,
+    }
+    if result.passed:
+        return {**base, "vote": int(Vote.PASS), "check": int(Check.NONE)}
+    failures = [f for f in result.failures if f.check != "missing"]
+    if not failures:
+        return {**base, "vote": int(Vote.UNAVAILABLE), "check": int(Check.NONE)}
+    first = min(failures, key=lambda f: EVIDENCE_ORDER.index(f.check) if f.check in EVIDENCE_ORDER else 99)
+    at = re.search(r"t=(\d+)", first.detail)
+    return {
+        **base,
+        "vote": int(Vote.FAIL),
+        "check": int(CHECK_CODES.get(first.check, Check.STRUCTURE)),
+        "rollout_index": first.index,
+        "position": int(at.group(1)) if at else 0,
+    }
+
+
+def chain_verdict(v: dict[str, Any]) -> ChainVerdict:
+    """A stored verdict record as the contract's Verdict (records of older versions: pass/fail only)."""
+    if "vote" not in v:
+        return ChainVerdict.from_pass(v["miner"], v["pass"], v["score"], v["audited"])
+    return ChainVerdict(
+        v["miner"],
+        Vote(v["vote"]),
+        int(v["score"]),
+        int(v["audited"]),
+        int(v.get("rollout_index", 0)),
+        int(v.get("position", 0)),
+        Check(v.get("check", 0)),
+    )
 
 
 def run(config: Any) -> int:

@@ -33,7 +33,13 @@ def start_miner(settings: dict, path: Path) -> subprocess.Popen[str]:
 
 def test_bad_configuration_exits_with_a_sentence_and_sends_nothing(tmp_path):
     options = DevnetOptions.tiny(
-        out_dir=tmp_path / "net", honest_miners=1, cheaters=0, validators=0, evaluators=0
+        out_dir=tmp_path / "net",
+        honest_miners=1,
+        cheaters=0,
+        validators=0,
+        lazy_validators=0,
+        failing_validators=0,
+        evaluators=0,
     )
     with Devnet(options) as net, socket.socket() as busy:
         net.start()

@@ -1,6 +1,8 @@
-"""No validator at all (PROTOCOL.md §2.5): the task never stalls. After the verify deadline anyone may
-record the challenge beacon and finalize; every committed miner is UNAUDITED (neither paid nor
-slashed) and the whole escrow returns to the proposer."""
+"""No validator at all (PROTOCOL.md §2.7): the task never stalls. After the verify deadline anyone may
+record the challenge beacon and finalize; every committed miner is NO_QUORUM: its lock is released
+(never slashed) and it is paid the base share of its cap for the work the proposer received. The
+proposer gets back only the unfilled slots' caps: the rest of the miner's cap and the unearned
+validator pool go to the treasury, so a proposer never gains from a missing committee."""
 
 from __future__ import annotations
 
@@ -13,7 +15,15 @@ from node.store import MinerState, ProposerState, Role
 
 def test_task_without_validators_finalizes_and_refunds_the_proposer(tmp_path):
     options = DevnetOptions.tiny(
-        out_dir=tmp_path / "net", tasks=1, honest_miners=1, cheaters=0, validators=0, evaluators=0
+        out_dir=tmp_path / "net",
+        tasks=1,
+        honest_miners=1,
+        cheaters=0,
+        validators=0,
+        lazy_validators=0,
+        failing_validators=0,
+        evaluators=0,
+        forced_error_odds=2**31,  # about a missing committee, not forced errors: never forced in practice
     )
     with Devnet(options) as net:
         net.start()
@@ -26,13 +36,20 @@ def test_task_without_validators_finalizes_and_refunds_the_proposer(tmp_path):
         assert chain is not None
         ms = miner_outcome(net, 1, "miner1")
         assert ms.committed
-        assert ms.outcome == Outcome.UNAUDITED
-        assert ms.paid == 0 and ms.slashed == 0
         ts = chain.settlement.task_settlement(1)
+        base = ts.cap * chain.settlement.params().base_share_bps // 10_000
+        assert ms.outcome == Outcome.NO_QUORUM
+        assert ms.paid == base > 0 and ms.slashed == 0
+        assert chain.stakes.locked_stake(net.nodes["miner1"].address, 0) == 0
         assert ts.finalized and ts.revealed == 0
-        assert ts.refund == options.reward
-        # The refund was claimed: the proposer holds everything it was minted again.
-        assert chain.token.balance_of(proposer.address) == net.minted[proposer.address]
+        assert ts.refund == ts.miner_pool - ts.cap  # only the unfilled slots
+        # The rest of the cap and the unearned validator pool went to the treasury (seeded by the devnet).
+        assert chain.settlement.treasury() == options.treasury_seed + ts.validator_pool + ts.cap - base
+        # The refund was claimed: the proposer holds what it was minted, less the escrow, plus the refund.
+        assert (
+            chain.token.balance_of(proposer.address)
+            == net.minted[proposer.address] - options.reward + ts.refund
+        )
         with proposer.store() as store:
             assert store.task_state(1, Role.PROPOSER) == ProposerState.CLAIMED
         drive(net, lambda: not net.nodes["miner1"].running, 60)
