@@ -35,6 +35,7 @@ from node.roles.validator import chain_verdict, verdict_record
 from verifier.challenge import get_challenge
 from verifier.commitments import MerkleTree, leaf_hash
 from verifier.env import Problem
+from verifier.params import AuditParams
 from verifier.prf import H
 from verifier.rollout import TaskSpec
 from verifier.sampler import prove_rollouts
@@ -73,6 +74,7 @@ def setup():
         max_tokens=10,
         temperature_milli=700,
         seed_randomness=H("seed", 11),
+        audit=AuditParams(rollouts=3),
     )
     env = HalfEnv()
     return model, tok, env, task, prove_rollouts(model, tok, env, task, MINER, batch_size=8)
@@ -81,7 +83,7 @@ def setup():
 def audit(setup, rollouts, served=True):
     model, tok, env, task, _ = setup
     tree = MerkleTree.of_rollouts(rollouts)
-    ch = get_challenge(CHALLENGE, task.task_id, MINER, task.total_rollouts, 3, 8)
+    ch = get_challenge(CHALLENGE, task.task_id, MINER, task.total_rollouts, task.audit)
     picked = [rollouts[i] if served else None for i in ch.indices]
     proofs = [tree.proof(leaf_hash(rollouts[i])) if served else None for i in ch.indices]
     return ch, verify_rollouts(model, tok, env, task, tree.root, picked, proofs, ch)
@@ -113,7 +115,7 @@ def test_withheld_openings_are_unavailable_and_a_bad_token_is_a_token_fail(setup
     assert none_served.failed_checks() == {"missing"}
     assert chain_verdict(verdict_record(MINER, none_served)).vote == Vote.UNAVAILABLE
     tampered = list(setup[4])
-    ch = get_challenge(CHALLENGE, setup[3].task_id, MINER, setup[3].total_rollouts, 3, 8)
+    ch = get_challenge(CHALLENGE, setup[3].task_id, MINER, setup[3].total_rollouts, setup[3].audit)
     victim = tampered[ch.indices[0]]
     tokens = list(victim.tokens)
     tokens[0] = (tokens[0] + 1) % 1000 + 5
