@@ -128,7 +128,7 @@ class TaskParams:
     verdict_deadline: int
     verify_deadline: int
     max_miners: int = 16  # 1..128; per-miner cap = miner pool / max_miners
-    audit_rollouts: int = 4  # m: rollouts audited per miner, 1..P*G
+    audit_rollouts: int = 3  # m: rollouts audited per miner, 1..P*G (verifier.params default)
     audit_positions: int = 0  # k: positions checked per audited rollout, 0 = every position
     # The protocol's calibrated defaults (PROTOCOL §9.2; verifier.params holds them, and a test keeps
     # these equal: chain/ does not import the verifier, which pulls in torch).
