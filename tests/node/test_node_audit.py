@@ -118,7 +118,7 @@ def test_audit_recomputes_the_challenge_and_names_the_verdict_that_differs(
     report = {m["miner"]: m for m in json.loads(result.stdout)["miners"]}
     honest, cheater = report[accounts[HONEST].address], report[accounts[CHEATER].address]
     assert honest["passed"] and honest["agrees"] and honest["source"] == "store (gossip)"
-    assert honest["chain_outcome"] == "passed" and honest["audited"] == 4
+    assert honest["chain_outcome"] == "passed" and honest["audited"] == params.audit_rollouts
     assert not cheater["passed"] and cheater["chain_outcome"] == "passed" and cheater["agrees"] is False
     assert cheater["failures"]
     text = runner.invoke(app, ["audit", str(task_id)], env=env).output
