@@ -1,0 +1,583 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {SettlementBase} from "./utils/SettlementBase.sol";
+import {Log} from "./utils/Vm.sol";
+import {DrandBeacon} from "../src/DrandBeacon.sol";
+import {ISettlement} from "../src/interfaces/ISettlement.sol";
+import {ITaskBoard} from "../src/interfaces/ITaskBoard.sol";
+
+/// @dev Red team of Settlement v2 (issue 11). Each test replays one attack and asserts the SAFE behaviour: it
+/// passes when the contracts resist and fails while the hole exists (the failing assertion names the loss).
+/// Resisted attacks stay as regression tests. Numbers are at the Fixture defaults (reward 1,000 RPT,
+/// maxMiners 8: cap 112.5 RPT, lock 225 RPT, base share 22.5 RPT; C = 64, bond 2.5 RPT and jackpot 5 RPT
+/// per seat, F = 8).
+contract RedTeamTest is SettlementBase {
+    /// @dev The forced miner's prescribed logprob shift (node/roles/common.py FORCED_LOGPROB_SHIFT, 0.01 nats).
+    uint64 internal constant FORCED_SHIFT_NANO = 10_000_000;
+    /// @dev The worst honest fp32 logprob deviation measured (PROTOCOL.md 9.1: 6.8e-5 nats).
+    uint64 internal constant HONEST_DEVIATION_NANO = 68_000;
+
+    // ======================================================================================= holes (fail)
+
+    /// H1. A miner commits a junk root and never serves an opening. Honest validators cannot obtain openings,
+    /// so (node/roles/validator.py) they vote UNAVAILABLE; the miner is UNDECIDED and paid the base share,
+    /// for no work and at no risk. Safe: a miner whose work no committee member verified is paid nothing.
+    function test_redteam_unservedJunkMinerIsNotPaid() public {
+        _allCommit(); // m0's root is junk; it serves nothing
+        address v = _validator("honest", 0, 1000e18);
+        _run(_one(v), _lists1(_three(_unavailable(m[0]), _pass(m[1], 600_000), _pass(m[2], 400_000))));
+        uint256 paid = settlement.claimable(m[0]);
+        Log.log("H1 junk miner that served nothing is paid (wei)", paid);
+        assertEq(stakes.activeStake(m[0], MINER), MINER_STAKE, "and it keeps its whole stake");
+        assertEq(paid, 0, "H1: a miner nobody could verify is paid for serving nothing");
+    }
+
+    /// H2. Slot squatting (issue 11's attack 1, replayed on miners): sybils take every miner slot at the
+    /// post, never commit, and are released at finalize with nothing lost. The honest miner gets TaskFull.
+    /// Safe: blocking a slot without committing costs the squatter something.
+    function test_redteam_minerSlotSquattingCostsTheSquatters() public {
+        address[] memory sq = new address[](MAX_MINERS);
+        for (uint256 i = 0; i < MAX_MINERS; ++i) {
+            sq[i] = _actor("squatter", i);
+            _stake(sq[i], MINER, LOCK);
+            _join(taskId, sq[i]);
+        }
+        vm.prank(m[0]);
+        (bool ok,) = address(settlement)
+            .call(abi.encodeCall(settlement.join, (taskId, bytes32(0), keccak256("honest secret"))));
+        assertTrue(!ok, "the honest miner is locked out (TaskFull)");
+        _toFinalize(taskId);
+        settlement.finalize(taskId);
+        uint256 kept;
+        for (uint256 i = 0; i < MAX_MINERS; ++i) {
+            kept += stakes.activeStake(sq[i], MINER);
+            assertEq(stakes.lockedStake(sq[i], MINER), 0, "squatter unlocked");
+        }
+        Log.log("H2 squatters' stake before (wei)", uint256(MAX_MINERS) * LOCK);
+        Log.log("H2 squatters' stake after (wei)", kept);
+        assertEq(settlement.claimable(proposer), REWARD, "the proposer got nothing done");
+        assertTrue(kept < uint256(MAX_MINERS) * LOCK, "H2: squatting every slot of a task is free");
+    }
+
+    /// H3. A forced miner's outcome is FORCED whatever it committed: join (free), learn after the seed beacon
+    /// that you are forced, commit junk without generating, reveal the secret. The committee FAILs the junk
+    /// (TOKEN, score 0) and the miner is paid the base share plus the obedience jackpot; when not forced it
+    /// just never commits (NO_COMMIT costs nothing). Safe: junk is never paid, forced or not.
+    function test_redteam_forcedMinerIsNotPaidForJunk() public {
+        _fundTreasury(1000e18);
+        bytes32 secret = _secretWith(taskId, true);
+        _joinWithSecret(taskId, m[0], secret); // a junk root: no rollout generated
+        _joinAndCommit(taskId, m[1]);
+        _joinAndCommit(taskId, m[2]);
+        address v = _validator("honest", 0, 1000e18);
+        ISettlement.Verdict[] memory list = _three(_fail(m[0]), _pass(m[1], 600_000), _pass(m[2], 400_000));
+        _toVerdictWindow(taskId);
+        _commitVerdict(taskId, v, list);
+        _toRevealWindow(taskId);
+        vm.prank(m[0]);
+        settlement.revealForcedError(taskId, secret);
+        _reveal(taskId, v, list);
+        _toFinalize(taskId);
+        settlement.finalize(taskId);
+        settlement.settleValidator(taskId, v);
+        uint256 paid = settlement.claimable(m[0]);
+        Log.log("H3 forced junk miner paid (wei)", paid);
+        Log.log("H3 of which base share (wei)", _baseShare());
+        assertEq(stakes.activeStake(m[0], MINER), MINER_STAKE, "the junk miner keeps its stake");
+        assertEq(paid, 0, "H3: a forced miner is paid for junk");
+    }
+
+    /// H4a (resisted). A forced miner that does NOT inject its error, with a friend voting FAIL on it with
+    /// fewer than a third of the seats: the honest PASS voters keep their bonds (not "caught").
+    function test_redteam_forcedFriendUnderAThirdCannotPenalizeHonestPassVoters() public {
+        (address honest, address friend) = _forcedFriendScenario();
+        assertTrue(!settlement.validatorState(taskId, honest).penalized, "honest PASS voter not penalized");
+        assertEq(stakes.activeStake(honest, VALIDATOR), 9000e18, "honest keeps its stake");
+        assertEq(uint256(_outcome(m[0])), uint256(ISettlement.Outcome.FORCED), "forced");
+        assertGt(settlement.validatorState(taskId, friend).seats, 0, "the friend sat");
+    }
+
+    /// H4b. Same scenario: the friend's lone FAIL vote (score 1.0) sets the forced miner's score, so the miner
+    /// is paid the whole cap instead of its audited score 0.4, and the friend wins jackpot x seats from the
+    /// treasury for a FAIL the committee did not uphold (not caught), without auditing anything.
+    /// Safe: an uncaught forced miner is scored by the PASS votes and its FAIL voters win no jackpot.
+    function test_redteam_forcedFriendCannotSetTheScoreOrWinAJackpot() public {
+        (, address friend) = _forcedFriendScenario();
+        uint256 paid = settlement.claimable(m[0]);
+        uint256 won = settlement.validatorState(taskId, friend).jackpot;
+        Log.log("H4 forced miner paid (wei)", paid);
+        Log.log("H4 paid for its audited score 0.4 (wei)", _payFor(400_000));
+        Log.log("H4 friend's jackpot (wei)", won);
+        Log.log("H4 friend's seats", settlement.validatorState(taskId, friend).seats);
+        assertEq(paid, _payFor(400_000), "H4: a 1-seat friend sets the forced miner's score");
+        assertEq(won, 0, "H4: a FAIL the committee did not uphold wins a jackpot");
+    }
+
+    /// H5. Treasury drain through a 1-wei task. The attacker posts it (lock = cap = 0), joins with 32 sybil
+    /// miners (min stake, reused for every task), commits a junk root only from the sybils the seed beacon made
+    /// forced, and FAILs them from its own validator. FORCED needs no quorum and the attacker's seats alone
+    /// "catch" it: each forced sybil earns the obedience jackpot and the validator jackpot x seats, all from
+    /// the shared treasury (seeded here with 10,000 RPT, e.g. past slashes). Safe: the attacker nets <= 0.
+    function test_redteam_tinyTaskCannotDrainTheTreasury() public {
+        _fundTreasury(10_000e18);
+        _validator("honest", 0, 9000e18); // honest validators hold 90% and ignore a 1-wei task
+        address atk = _validator("attacker", 0, 1000e18);
+        ITaskBoard.TaskParams memory p = _params(1);
+        p.maxMiners = 128;
+        uint256 tiny = _post(p); // proposer = the attacker
+        address[] memory sybil = new address[](32);
+        for (uint256 i = 0; i < 32; ++i) {
+            sybil[i] = _actor("sybilMiner", i);
+            _stake(sybil[i], MINER, MIN_MINER);
+            vm.prank(sybil[i]);
+            settlement.join(tiny, bytes32(0), keccak256(abi.encode(tiny, sybil[i], _sybilSecret(i))));
+        }
+        assertEq(stakes.lockedStake(sybil[0], MINER), 0, "a 1-wei task locks nothing");
+        // After the seed beacon each sybil knows whether it is forced; only those commit.
+        _toCommitWindow(tiny);
+        _ensureRound(_task(tiny).seedRound);
+        bytes32 seed = beacon.randomness(_task(tiny).seedRound);
+        uint256 forced;
+        for (uint256 i = 0; i < 32; ++i) {
+            if (!settlement.isForced(_sybilSecret(i), seed)) continue;
+            ++forced;
+            vm.prank(sybil[i]);
+            settlement.commit(tiny, keccak256(abi.encode("junk", i)), P * G);
+        }
+        assertGt(forced, 0, "some sybil is forced");
+        ISettlement.Verdict[] memory list = new ISettlement.Verdict[](forced);
+        uint256 k;
+        for (uint256 i = 0; i < 32; ++i) {
+            if (settlement.minerState(tiny, sybil[i]).committed) {
+                list[k++] = _failCheck(sybil[i], ISettlement.Check.LOGPROB);
+            }
+        }
+        _toVerdictWindow(tiny);
+        uint16 seats = settlement.committeeSeats(tiny, atk);
+        assertGt(seats, 0, "the attacker's 10% drew seats");
+        _commitVerdict(tiny, atk, list);
+        _toRevealWindow(tiny);
+        for (uint256 i = 0; i < 32; ++i) {
+            if (!settlement.minerState(tiny, sybil[i]).committed) continue;
+            vm.prank(sybil[i]);
+            settlement.revealForcedError(tiny, _sybilSecret(i));
+        }
+        _reveal(tiny, atk, list);
+        _toFinalize(tiny);
+        settlement.finalize(tiny);
+        settlement.settleValidator(tiny, atk);
+
+        uint256 gained = settlement.claimable(atk) + settlement.claimable(proposer);
+        for (uint256 i = 0; i < 32; ++i) {
+            gained += settlement.claimable(sybil[i]);
+            assertEq(stakes.activeStake(sybil[i], MINER), MIN_MINER, "no sybil lost stake");
+        }
+        assertEq(stakes.activeStake(atk, VALIDATOR), 1000e18, "the attacker's validator lost nothing");
+        Log.log("H5 forced sybils", forced);
+        Log.log("H5 attacker seats", seats);
+        Log.log("H5 attacker credited for a 1-wei task (wei)", gained);
+        Log.log("H5 treasury left of 10,000 RPT (wei)", settlement.treasury());
+        assertLe(gained, 1, "H5: the treasury pays an attacker for its own 1-wei task");
+    }
+
+    /// H6. Stake grinding at the sortition boundary. Stake is read at commitDeadline (inclusive) and the
+    /// challenge round is the next drand round, published as little as 1 s later (period 3). A block stamped
+    /// commitDeadline is routinely built seconds after its timestamp (builders' timing games; L2 sequencers set
+    /// timestamps), so its builder knows r and can stake from addresses ground against it. The attacker holds
+    /// 10% of the validator stake as 10 minimum stakes, each address the best of 150 tries: expected 6.4
+    /// seats, at most 14 within 3 sd. Safe: it cannot choose its seats.
+    function test_redteam_stakeAtTheCommitDeadlineCannotBeGroundAgainstTheChallenge() public {
+        _allCommit();
+        address honest = _validator("honest", 0, 9000e18);
+        ITaskBoard.Task memory t = _task(taskId);
+        uint64 deadline = t.params.commitDeadline;
+        Log.log(
+            "H6 seconds from the sortition snapshot to the challenge round",
+            board.roundTime(t.challengeRound) - deadline
+        );
+        // The drand HTTP API, as a second beacon contract with the same key: r is public off chain.
+        DrandBeacon offchain =
+            new DrandBeacon(vm.parseJsonBytes(devnetJson, ".public_key_eip2537"), genesis, period);
+        _recordOn(offchain, t.challengeRound);
+        bytes32 r = offchain.randomness(t.challengeRound);
+        vm.warp(deadline); // the block stamped commitDeadline, built after r was out
+        uint256 total = stakes.totalValidatorStakeAt(uint48(deadline)) + 10 * MIN_VALIDATOR;
+        address[] memory sybils = new address[](10);
+        for (uint256 k = 0; k < 10; ++k) {
+            uint256 bestSeats;
+            for (uint256 i = 0; i < 150; ++i) {
+                address a = address(uint160(uint256(keccak256(abi.encode("grind", k, i)))));
+                uint256 s;
+                for (uint256 j = 0; j < SEATS; ++j) {
+                    if (uint256(keccak256(abi.encode(r, taskId, a, j))) % total < MIN_VALIDATOR) ++s;
+                }
+                if (s > bestSeats || sybils[k] == address(0)) (sybils[k], bestSeats) = (a, s);
+            }
+            _stake(sybils[k], VALIDATOR, MIN_VALIDATOR);
+        }
+        _toVerdictWindow(taskId);
+        uint256 got;
+        for (uint256 k = 0; k < 10; ++k) {
+            got += _seats(sybils[k]);
+        }
+        uint256 honestSeats = _seats(honest);
+        Log.log("H6 seats of 10 ground sybils (10% of stake)", got);
+        Log.log("H6 seats of the honest 90%", honestSeats);
+        Log.log("H6 sybils' share of the committee (bps)", got * 10_000 / (got + honestSeats));
+        assertLe(got, 14, "H6: stake placed at commitDeadline is ground against the challenge");
+    }
+
+    /// H7. A proposer may post a reveal window of 1 s (verifyDeadline = verdictDeadline + 1): an honest
+    /// committee member whose reveal lands in the next block (12 s slots) forfeits its whole bond, and a forced
+    /// miner cannot prove its forced error. Safe: postTask refuses it (or the member keeps its bond).
+    function test_redteam_revealWindowLeavesTimeToReveal() public {
+        ITaskBoard.TaskParams memory p = _params(REWARD);
+        p.verifyDeadline = p.verdictDeadline + 1;
+        (bool ok, uint256 id) = _tryPost(p);
+        if (!ok) return; // refused at post: safe
+        taskId = id;
+        _allCommit();
+        address v = _validator("honest", 0, 1000e18);
+        _toVerdictWindow(taskId);
+        _commitVerdict(taskId, v, _allPass());
+        uint16 seats = _seats(v);
+        vm.warp(p.verdictDeadline + 12); // the next 12 s slot
+        vm.prank(v);
+        (bool revealed,) =
+            address(settlement).call(abi.encodeCall(settlement.revealVerdict, (taskId, _allPass(), _salt(v))));
+        assertTrue(!revealed, "the reveal missed a 1 s window");
+        settlement.finalize(taskId);
+        settlement.settleValidator(taskId, v);
+        Log.log("H7 honest bond forfeited (wei)", BOND * seats);
+        assertEq(stakes.activeStake(v, VALIDATOR), 1000e18, "H7: a 1 s reveal window takes honest bonds");
+    }
+
+    /// H8. Audit tolerances are the proposer's choice, bounded only by > 0 and < 1e9. Below the honest fp32
+    /// deviation (6.8e-5 nats, PROTOCOL.md 9.1) honest miners FAIL and are slashed while the proposer is
+    /// refunded their caps; at or above the forced miners' 0.01-nat shift a forced error passes every audit, so
+    /// lazy validators are never caught on that task. Safe: postTask refuses both.
+    function test_redteam_postTaskRefusesTolerancesThatBreakAudits() public {
+        ITaskBoard.TaskParams memory p = _params(REWARD);
+        p.logprobTolNano = 1;
+        (bool tight,) = _tryPost(p);
+        p = _params(REWARD);
+        p.logprobTolNano = FORCED_SHIFT_NANO;
+        (bool loose,) = _tryPost(p);
+        p = _params(REWARD);
+        p.edgeSlackNano = 0; // PROTOCOL.md 9.1: honest prefills moved an interval edge by 4.3e-8
+        (bool noSlack,) = _tryPost(p);
+        Log.log("H8 accepted logprobTolNano = 1 (1 = yes)", tight ? 1 : 0);
+        Log.log("H8 accepted logprobTolNano = forced shift (1 = yes)", loose ? 1 : 0);
+        Log.log("H8 accepted edgeSlackNano = 0 (1 = yes)", noSlack ? 1 : 0);
+        assertTrue(!tight, "H8: a tolerance below honest noise is accepted");
+        assertTrue(!loose, "H8: a tolerance that hides forced errors is accepted");
+    }
+
+    /// H9. Rounding dust of the validator pool stays in feeReserve forever: no path moves it out.
+    /// Safe: once every member is settled, nothing of the task is left in feeReserve.
+    function test_redteam_feeDustIsNotStranded() public {
+        ITaskBoard.TaskParams memory p = _params(1000e18 - 1); // validator pool 1e20 - 1, odd
+        taskId = _post(p);
+        _allCommit();
+        address a = _validator("honest", 0, 3000e18);
+        address b = _validator("honest", 1, 1000e18);
+        _run(_pair(a, b), _lists2(_allPass(), _allPass()));
+        Log.log("H9 feeReserve after every member settled (wei)", settlement.feeReserve());
+        assertEq(settlement.feeReserve(), 0, "H9: fee dust stranded in feeReserve");
+    }
+
+    /// H10. Payment arithmetic overflows on a large cap: pay = cap x (baseShareBps x 1e6 + ...) overflows for
+    /// cap > 2^256 / 1e10 (~1.2e67 wei), though join (cap x deterrenceBps) accepted it. finalize then reverts
+    /// forever: the escrow and every lock of the task are stuck. Safe: finalize settles or postTask refuses.
+    function test_redteam_finalizeCannotOverflowOnALargeReward() public {
+        ITaskBoard.TaskParams memory p = _params(1e68);
+        p.maxMiners = 1;
+        (bool posted, uint256 id) = _tryPost(p);
+        if (!posted) return;
+        taskId = id;
+        address whale = _actor("whale", 0);
+        _stake(whale, MINER, 2e68);
+        vm.prank(whale);
+        (bool joined,) = address(settlement)
+            .call(
+                abi.encodeCall(
+                    settlement.join, (id, bytes32(0), keccak256(abi.encode(id, whale, bytes32(0))))
+                )
+            );
+        if (!joined) return;
+        vm.prank(whale);
+        settlement.commit(id, _root(whale), P * G);
+        address v = _validator("honest", 0, 1000e18);
+        _toVerdictWindow(id);
+        _commitVerdict(id, v, _one(_pass(whale, 500_000)));
+        _toRevealWindow(id);
+        _reveal(id, v, _one(_pass(whale, 500_000)));
+        _toFinalize(id);
+        (bool finalized,) = address(settlement).call(abi.encodeCall(settlement.finalize, (id)));
+        Log.log("H10 whale lock stuck (wei)", stakes.lockedStake(whale, MINER));
+        assertTrue(finalized, "H10: finalize overflows; escrow and locks stuck");
+    }
+
+    // ================================================================================ resisted (pass)
+
+    /// R1. Registering (or topping up) validator stake after the commit deadline, having seen the beacon,
+    /// draws no seat: the snapshot is at commitDeadline.
+    function test_redteam_validatorStakingAfterTheSnapshotDrawsNoSeat() public {
+        _allCommit();
+        _validator("honest", 0, 1000e18);
+        vm.warp(_task(taskId).params.commitDeadline + 1);
+        address late = _validator("late", 0, 1_000_000e18);
+        _toVerdictWindow(taskId);
+        assertEq(_seats(late), 0, "no seat for stake placed after the snapshot");
+        vm.prank(late);
+        (bool ok,) =
+            address(settlement).call(abi.encodeCall(settlement.commitVerdict, (taskId, keccak256("x"))));
+        assertTrue(!ok, "NotOnCommittee");
+    }
+
+    /// R2. Copying another member's verdict commitment: the hash binds the committer's address, so even with
+    /// the honest member's verdicts and salt public after its reveal, the copier cannot open it and forfeits
+    /// its bond.
+    function test_redteam_copiedVerdictCommitmentCannotBeOpened() public {
+        _allCommit();
+        address honest = _validator("honest", 0, 3000e18);
+        address copier = _onCommittee("copier", 1000e18);
+        _toVerdictWindow(taskId);
+        _commitVerdict(taskId, honest, _allPass());
+        bytes32 h = settlement.validatorState(taskId, honest).commitHash;
+        vm.prank(copier);
+        settlement.commitVerdict(taskId, h);
+        _toRevealWindow(taskId);
+        _reveal(taskId, honest, _allPass());
+        vm.prank(copier);
+        (bool ok,) = address(settlement)
+            .call(abi.encodeCall(settlement.revealVerdict, (taskId, _allPass(), _salt(honest))));
+        assertTrue(!ok, "VerdictMismatch");
+        _toFinalize(taskId);
+        settlement.finalize(taskId);
+        settlement.settleValidator(taskId, copier);
+        uint16 s = settlement.validatorState(taskId, copier).seats;
+        assertEq(stakes.activeStake(copier, VALIDATOR), 1000e18 - BOND * s, "the copier forfeits its bond");
+        assertEq(settlement.claimable(copier), 0, "and earns nothing");
+    }
+
+    /// R3. A cheater claiming a forced error: a secret that is not forced (NotForced) or that does not open its
+    /// commitment (ForcedErrorMismatch) is refused, so the FAIL supermajority slashes it.
+    function test_redteam_cheaterCannotClaimAForcedError() public {
+        bytes32 notForced = _secretWith(taskId, false);
+        bytes32 forcedOther = _secretWith(taskId, true);
+        _joinWithSecret(taskId, m[0], notForced);
+        _joinAndCommit(taskId, m[1]);
+        _joinAndCommit(taskId, m[2]);
+        address v = _validator("honest", 0, 1000e18);
+        ISettlement.Verdict[] memory list = _three(_fail(m[0]), _pass(m[1], 600_000), _pass(m[2], 400_000));
+        _toVerdictWindow(taskId);
+        _commitVerdict(taskId, v, list);
+        _toRevealWindow(taskId);
+        vm.startPrank(m[0]);
+        (bool a,) =
+            address(settlement).call(abi.encodeCall(settlement.revealForcedError, (taskId, notForced)));
+        (bool b,) =
+            address(settlement).call(abi.encodeCall(settlement.revealForcedError, (taskId, forcedOther)));
+        vm.stopPrank();
+        assertTrue(!a && !b, "NotForced, ForcedErrorMismatch");
+        _reveal(taskId, v, list);
+        _toFinalize(taskId);
+        settlement.finalize(taskId);
+        assertEq(uint256(_outcome(m[0])), uint256(ISettlement.Outcome.FAILED), "failed");
+        assertEq(stakes.activeStake(m[0], MINER), MINER_STAKE - LOCK, "slashed its lock");
+    }
+
+    /// R4. Ordering and double calls: finalize early or twice, settleValidator before finalize or twice,
+    /// reveals after finalize, claim twice, cancel after a join, join after the join deadline.
+    function test_redteam_orderingAndDoubleCallsAreRefused() public {
+        _allCommit();
+        address v = _validator("honest", 0, 1000e18);
+        _toCommitWindow(taskId);
+        vm.prank(proposer);
+        (bool cancelled,) = address(board).call(abi.encodeCall(board.cancelTask, (taskId)));
+        assertTrue(!cancelled, "no cancel after joins");
+        address late = _actor("lateMiner", 0);
+        _stake(late, MINER, MINER_STAKE);
+        vm.prank(late);
+        (bool joined,) =
+            address(settlement).call(abi.encodeCall(settlement.join, (taskId, bytes32(0), keccak256("s"))));
+        assertTrue(!joined, "no join after the join deadline");
+        _toVerdictWindow(taskId);
+        _commitVerdict(taskId, v, _allPass());
+        _toRevealWindow(taskId);
+        (bool early,) = address(settlement).call(abi.encodeCall(settlement.finalize, (taskId)));
+        assertTrue(!early, "no finalize before verifyDeadline");
+        (bool settledEarly,) =
+            address(settlement).call(abi.encodeCall(settlement.settleValidator, (taskId, v)));
+        assertTrue(!settledEarly, "no settleValidator before finalize");
+        _reveal(taskId, v, _allPass());
+        _toFinalize(taskId);
+        settlement.finalize(taskId);
+        (bool twice,) = address(settlement).call(abi.encodeCall(settlement.finalize, (taskId)));
+        assertTrue(!twice, "finalize once");
+        vm.prank(v);
+        (bool lateReveal,) =
+            address(settlement).call(abi.encodeCall(settlement.revealVerdict, (taskId, _allPass(), _salt(v))));
+        assertTrue(!lateReveal, "no reveal after finalize");
+        settlement.settleValidator(taskId, v);
+        (bool settledTwice,) =
+            address(settlement).call(abi.encodeCall(settlement.settleValidator, (taskId, v)));
+        assertTrue(!settledTwice, "settle once");
+        uint256 before = token.balanceOf(v);
+        vm.prank(v);
+        uint256 got = settlement.claim();
+        assertEq(token.balanceOf(v) - before, got, "claim pays");
+        vm.prank(v);
+        (bool claimedTwice,) = address(settlement).call(abi.encodeCall(settlement.claim, ()));
+        assertTrue(!claimedTwice, "claim once");
+    }
+
+    /// R5. Lock accounting for validators: a bond is locked per seat; the locked part cannot be unstaked, and
+    /// a validator cannot commit on a second task without free stake for that bond.
+    function test_redteam_validatorBondIsLockedAndCannotBeUnstaked() public {
+        _allCommit();
+        _validator("honest", 0, 9000e18);
+        address v = _onCommittee("bonded", MIN_VALIDATOR);
+        _toVerdictWindow(taskId);
+        _commitVerdict(taskId, v, _allPass());
+        uint256 bond = BOND * _seats(v);
+        assertEq(stakes.lockedStake(v, VALIDATOR), bond, "bond locked");
+        vm.prank(v);
+        (bool ok,) = address(stakes).call(abi.encodeCall(stakes.requestUnstake, (VALIDATOR, MIN_VALIDATOR)));
+        assertTrue(!ok, "locked bond cannot be unstaked");
+        vm.prank(v);
+        stakes.requestUnstake(VALIDATOR, MIN_VALIDATOR - bond);
+        assertEq(stakes.activeStake(v, VALIDATOR), bond, "only the free part left");
+    }
+
+    /// R6. 128 miners (the cap): the 2-bit vote bitmap and the uint8 index hold every slot without bleeding:
+    /// the last miner FAILs, its neighbour PASSes, the first is UNAVAILABLE.
+    function test_redteam_voteBitmapAtTheMinerCap() public {
+        ITaskBoard.TaskParams memory p = _params(REWARD);
+        p.maxMiners = 128;
+        taskId = _post(p);
+        address[] memory miners = new address[](128);
+        ISettlement.Verdict[] memory list = new ISettlement.Verdict[](128);
+        for (uint256 i = 0; i < 128; ++i) {
+            miners[i] = _actor("capMiner", i);
+            _stake(miners[i], MINER, MIN_MINER);
+            _joinAndCommit(taskId, miners[i]);
+            list[i] = _pass(miners[i], 1e6);
+        }
+        list[0] = _unavailable(miners[0]);
+        list[127] = _fail(miners[127]);
+        address v = _validator("honest", 0, 1000e18);
+        _run(_one(v), _lists1(list));
+        assertEq(
+            uint256(settlement.voteOf(taskId, v, miners[127])), uint256(ISettlement.Vote.FAIL), "last vote"
+        );
+        assertEq(
+            uint256(settlement.voteOf(taskId, v, miners[126])), uint256(ISettlement.Vote.PASS), "no bleed"
+        );
+        assertEq(
+            uint256(settlement.voteOf(taskId, v, miners[0])), uint256(ISettlement.Vote.UNAVAILABLE), "first"
+        );
+        assertEq(uint256(_outcome(miners[127])), uint256(ISettlement.Outcome.FAILED), "last failed");
+        assertEq(uint256(_outcome(miners[126])), uint256(ISettlement.Outcome.PASSED), "neighbour passed");
+    }
+
+    /// R7. An always-fail validator (10% of stake) against an honest 90%: its FAIL on PASSED miners costs it
+    /// its bond, it earns nothing, and no honest miner loses stake.
+    function test_redteam_alwaysFailValidatorLosesItsBond() public {
+        _allCommit();
+        address honest = _validator("honest", 0, 9000e18);
+        address failer = _onCommittee("failer", 1000e18);
+        _run(_pair(honest, failer), _lists2(_allPass(), _allFail()));
+        uint16 s = settlement.validatorState(taskId, failer).seats;
+        assertEq(uint256(_outcome(m[0])), uint256(ISettlement.Outcome.PASSED), "passed");
+        assertTrue(settlement.validatorState(taskId, failer).penalized, "penalized");
+        assertEq(stakes.activeStake(failer, VALIDATOR), 1000e18 - BOND * s, "bond lost");
+        assertEq(settlement.claimable(failer), 0, "nothing earned");
+        for (uint256 i = 0; i < 3; ++i) {
+            _assertStakeIntact(m[i]);
+        }
+    }
+
+    // ============================================================================================ helpers
+
+    /// @dev m0 forced but committing honestly (audited score 0.4); a 90% honest validator PASSes everyone;
+    /// the owner's friend (a seat drawn with 100 RPT) FAILs m0 with score 1.0 and UNAVAILABLE on the rest.
+    function _forcedFriendScenario() internal returns (address honest, address friend) {
+        _fundTreasury(1000e18);
+        bytes32 secret = _secretWith(taskId, true);
+        _joinWithSecret(taskId, m[0], secret);
+        _joinAndCommit(taskId, m[1]);
+        _joinAndCommit(taskId, m[2]);
+        honest = _validator("honest", 0, 9000e18);
+        friend = _onCommittee("friend", MIN_VALIDATOR);
+        ISettlement.Verdict[] memory fair =
+            _three(_pass(m[0], 400_000), _pass(m[1], 600_000), _pass(m[2], 400_000));
+        ISettlement.Verdict memory lie = _failCheck(m[0], ISettlement.Check.LOGPROB);
+        lie.score = 1e6;
+        ISettlement.Verdict[] memory mine = _three(lie, _unavailable(m[1]), _unavailable(m[2]));
+        address[] memory vals = _pair(honest, friend);
+        ISettlement.Verdict[][] memory lists = _lists2(fair, mine);
+        _toVerdictWindow(taskId);
+        _commitAll(vals, lists);
+        _toRevealWindow(taskId);
+        vm.prank(m[0]);
+        settlement.revealForcedError(taskId, secret);
+        _revealAll(vals, lists);
+        _toFinalize(taskId);
+        settlement.finalize(taskId);
+        _settleAll(vals);
+    }
+
+    function _failCheck(address miner, ISettlement.Check check)
+        internal
+        pure
+        returns (ISettlement.Verdict memory v)
+    {
+        v = _fail(miner);
+        v.check = check;
+    }
+
+    function _sybilSecret(uint256 i) internal pure returns (bytes32) {
+        return keccak256(abi.encode("sybil secret", i));
+    }
+
+    function _tryPost(ITaskBoard.TaskParams memory p) internal returns (bool ok, uint256 id) {
+        token.mint(proposer, p.reward);
+        vm.startPrank(proposer);
+        token.approve(address(board), p.reward);
+        bytes memory ret;
+        (ok, ret) = address(board).call(abi.encodeCall(board.postTask, (p)));
+        vm.stopPrank();
+        if (ok) id = abi.decode(ret, (uint256));
+    }
+
+    function _recordOn(DrandBeacon b, uint64 round) internal {
+        string memory base = string.concat(".beacons[", vm.toString(round - 1), "]");
+        b.recordBeacon(
+            round,
+            vm.parseJsonBytes(devnetJson, string.concat(base, ".signature")),
+            vm.parseJsonBytes(devnetJson, string.concat(base, ".signature_point"))
+        );
+    }
+
+    /// @dev A validator staking `amount` that draws at least one seat (challenge recorded early, as in
+    /// Attacks.t.sol; call after the miners' commits and before the commit deadline).
+    function _onCommittee(string memory name, uint256 amount) internal returns (address v) {
+        _ensureRound(_task(taskId).challengeRound);
+        for (uint256 i = 0; i < 200; ++i) {
+            v = _validator(name, i, amount);
+            if (_seats(v) != 0) return v;
+            vm.prank(v);
+            stakes.requestUnstake(VALIDATOR, amount);
+        }
+        revert("nobody drew a seat");
+    }
+
+    function _fundTreasury(uint256 amount) internal {
+        token.mint(address(this), amount);
+        token.approve(address(settlement), amount);
+        settlement.fundTreasury(amount);
+    }
+}
