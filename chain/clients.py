@@ -185,6 +185,11 @@ class ValidatorState:
     def paid(self) -> int:
         return self.fee + self.jackpot
 
+    @property
+    def agreed(self) -> bool:
+        """Settled without a penalty (v1's "agreed with every outcome")."""
+        return self.settled and not self.penalized
+
 
 @dataclass(frozen=True)
 class TaskSettlement:

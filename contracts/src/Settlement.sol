@@ -674,12 +674,12 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
             if (!_decided(outcome)) continue;
             ++decided;
             if (vote == Vote.PASS) {
-                if (outcome == Outcome.FAILED) return (true, 0, 0);
+                if (outcome == Outcome.FAILED) penalized = true;
                 if (outcome == Outcome.FORCED && _forcedCaught(_tallies[taskId][miners[i]], r)) {
-                    return (true, 0, 0);
+                    penalized = true;
                 }
             } else {
-                if (outcome == Outcome.PASSED) return (true, 0, 0);
+                if (outcome == Outcome.PASSED) penalized = true;
                 if (outcome == Outcome.FORCED) ++forcedFails;
             }
         }

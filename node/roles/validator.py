@@ -357,6 +357,9 @@ class Validator:
                 if not settlement.task_settlement(tv.task_id).finalized:
                     raise
                 log.info("task %d was finalized by someone else first (%s)", tv.task_id, exc)
+        if settlement.validator_state(tv.task_id, self.ctx.address).commit_hash != bytes(32):
+            # Releases (or forfeits) the bond and credits the fee and jackpots.
+            settlement.settle_validator(tv.task_id)
         vs = settlement.validator_state(tv.task_id, self.ctx.address)
         self.ctx.store.record_outcome(
             tv.task_id, self.ctx.address, Role.VALIDATOR, "AGREED" if vs.agreed else "DISAGREED", paid=vs.paid

@@ -15,17 +15,24 @@ from chain.tx import RetryPolicy, RpcUnavailable, SenderConfig
 RPT = 10**18
 
 
-def test_insufficient_stake_reads_as_a_sentence(chain_for, task_params, clock):
+def test_insufficient_stake_reads_as_a_sentence(chain_for, task_params, clock, devnet_beacon):
     poor = chain_for(1)
     poor.stakes.stake(Role.MINER, 50 * RPT)
-    task_id = chain_for(0).board.post_task(task_params())
+    params = task_params()
+    task_id = chain_for(0).board.post_task(params)
     with pytest.raises(ChainRevert, match=r"^stake 50 RPT is below the miner minimum of 100 RPT\.$"):
-        poor.settlement.join(task_id, b"\x01" * 32)
+        poor.settlement.join(task_id, b"\x01" * 32, b"\x02" * 32)
     with pytest.raises(ChainRevert, match=r"cannot unstake 80 RPT: the active miner stake is only 50 RPT"):
         poor.stakes.request_unstake(Role.MINER, 80 * RPT)
+    miner = chain_for(3)
+    miner.stakes.stake(Role.MINER, 100 * RPT)
+    miner.settlement.join(task_id, b"\x03" * 32, b"\x04" * 32)
+    miner.settlement.commit(task_id, keccak(b"root"), params.num_problems * params.rollouts_per_problem)
     validator = chain_for(2)
     validator.stakes.stake(Role.VALIDATOR, 99 * RPT + 5 * 10**17)
-    clock.warp_to(chain_for(0).board.get_task(task_id).params.commit_deadline + 1)
+    task = chain_for(0).board.get_task(task_id)
+    clock.warp_to(chain_for(0).board.round_time(task.challenge_round))
+    chain_for(0).beacon.record_beacon(*devnet_beacon.sign(task.challenge_round).onchain_args())
     with pytest.raises(ChainRevert, match=r"^stake 99\.5 RPT is below the validator minimum of 100 RPT\.$"):
         validator.settlement.commit_verdict(task_id, [], b"\x02" * 32)
     # Below the client, the raw custom error NotStaked(who, role) already reads as a sentence.
@@ -39,7 +46,7 @@ def test_late_and_double_commit(chain_for, clock, task_params):
     miner.stakes.stake(Role.MINER, 100 * RPT)
     params = task_params()
     task_id = chain_for(0).board.post_task(params)
-    miner.settlement.join(task_id, b"\x01" * 32)
+    miner.settlement.join(task_id, b"\x01" * 32, b"\x09" * 32)
     root, count = keccak(b"root"), params.num_problems * params.rollouts_per_problem
     with pytest.raises(ChainRevert, match="needs P x G = 4"):
         miner.settlement.commit(task_id, root, 3)
@@ -55,14 +62,14 @@ def test_late_and_double_commit(chain_for, clock, task_params):
     # A miner that joined in time but commits after the deadline.
     on_time = chain_for(3)
     on_time.stakes.stake(Role.MINER, 100 * RPT)
-    on_time.settlement.join(task_id, b"\x03" * 32)
+    on_time.settlement.join(task_id, b"\x03" * 32, b"\x09" * 32)
     late = chain_for(2)
     late.stakes.stake(Role.MINER, 100 * RPT)
     clock.warp_to(params.join_deadline + 1)
     with pytest.raises(
         ChainRevert, match=r"^joining task \d+ failed: too late: the window closed at unix time"
     ):
-        late.settlement.join(task_id, b"\x02" * 32)
+        late.settlement.join(task_id, b"\x02" * 32, b"\x09" * 32)
 
     clock.warp_to(params.commit_deadline + 1)
     with pytest.raises(ChainRevert, match=r"^committing to task \d+ failed: too late: the window closed"):
@@ -174,7 +181,7 @@ def test_mined_revert_is_decoded_not_retried(chain_for, task_params):
     """State moved between estimation and mining: the failed receipt is explained, never resent."""
     unstaked = chain_for(5)
     task_id = chain_for(0).board.post_task(task_params())
-    data = unstaked.settlement.contract.encode_abi("join", [task_id, b"\x05" * 32])
+    data = unstaked.settlement.contract.encode_abi("join", [task_id, b"\x05" * 32, b"\x06" * 32])
     nonce = unstaked.sender.pending_nonce()
     with pytest.raises(ChainRevert, match="is not staked as a miner"):
         unstaked.sender.send(unstaked.settlement.address, data, gas=200_000, description="joining")
