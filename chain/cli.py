@@ -227,7 +227,9 @@ def deploy(
     ] = 20_000,
     forced_error_odds: Annotated[int, typer.Option(help="One miner-task in F is a forced error.")] = 8,
     validator_bond: Annotated[float, typer.Option(help="Bond locked per committee seat, RPT.")] = 2.5,
-    jackpot: Annotated[float, typer.Option(help="Jackpot per seat for catching a forced error, RPT.")] = 5.0,
+    jackpot: Annotated[
+        float, typer.Option(help="Jackpot per caught forced error, split by seats, RPT.")
+    ] = 20.0,
     treasury_seed: Annotated[
         float, typer.Option(help="RPT minted and donated to the jackpot treasury at deploy.")
     ] = 0.0,

@@ -47,7 +47,7 @@ class DeployParams:
     deterrence_bps: int = 20_000
     forced_error_odds: int = 8
     validator_bond: int = 5 * RPT // 2  # per seat
-    jackpot: int = 5 * RPT  # per seat
+    jackpot: int = 20 * RPT  # per caught forced miner, split by seats (jackpot / C per seat)
     treasury_seed: int = 0  # minted to the deployer and donated to the treasury (RollToken only)
 
     def check(self) -> None:

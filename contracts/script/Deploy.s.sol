@@ -38,7 +38,7 @@ interface ScriptVm {
 ///   MIN_STAKE_MINER (100 RPT), MIN_STAKE_VALIDATOR (100 RPT), MIN_STAKE_EVALUATOR (50 RPT),
 ///   COOLDOWN (2 days), MAX_TASK_DURATION (1 day), MIN_AUDIT_TIME (30 s), COMMITTEE_SEATS (64),
 ///   QUORUM_BPS (6667), SUPERMAJORITY_BPS (6667), VALIDATOR_FEE_BPS (1000), BASE_SHARE_BPS (2000),
-///   DETERRENCE_BPS (20000), FORCED_ERROR_ODDS (8), VALIDATOR_BOND (2.5 RPT per seat), JACKPOT (5 RPT per seat),
+///   DETERRENCE_BPS (20000), FORCED_ERROR_ODDS (8), VALIDATOR_BOND (2.5 RPT per seat), JACKPOT (20 RPT per forced miner, split by seats),
 ///   DEPLOYMENT_JSON (default cache/deployments/<chainid>.json; forge only writes inside the project).
 /// Usage: forge script contracts/script/Deploy.s.sol --rpc-url $RPC --broadcast --private-key $KEY
 contract Deploy {
@@ -129,7 +129,7 @@ contract Deploy {
             deterrenceBps: _u32("DETERRENCE_BPS", 20_000),
             forcedErrorOdds: _u32("FORCED_ERROR_ODDS", 8),
             validatorBond: vm.envOr("VALIDATOR_BOND", uint256(2.5e18)),
-            jackpot: vm.envOr("JACKPOT", uint256(5e18))
+            jackpot: vm.envOr("JACKPOT", uint256(20e18))
         });
         c.out = vm.envOr(
             "DEPLOYMENT_JSON", string.concat("cache/deployments/", vm.toString(block.chainid), ".json")

@@ -291,7 +291,9 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         } else {
             v.fee = share;
             _credit(validator, taskId, share);
-            uint256 won = jackpot * v.seats * forcedFails;
+            // The jackpot of a caught forced error is split by seats: C seats share one jackpot, so it is bounded
+            // per forced miner whatever the committee's size.
+            uint256 won = jackpot * v.seats * forcedFails / committeeSeatCount;
             if (won > treasury) won = treasury;
             if (won != 0) {
                 v.jackpot = won;
@@ -620,10 +622,12 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         return outcome == Outcome.PASSED || outcome == Outcome.FAILED || outcome == Outcome.FORCED;
     }
 
-    /// @dev A forced miner whose wrong commitment the committee caught earns one jackpot from the treasury on
+    /// @dev A forced miner whose wrong commitment the committee caught earns one seat's share of the jackpot
+    /// (jackpot / C) from the treasury on
     /// top of its pay, so obeying the forced error is strictly better than ignoring it.
     function _payObedience(uint256 taskId, address miner, MinerState storage m) internal {
-        uint256 bonus = jackpot < treasury ? jackpot : treasury;
+        uint256 bonus = jackpot / committeeSeatCount;
+        if (bonus > treasury) bonus = treasury;
         if (bonus == 0) return;
         _treasuryOut(bonus);
         m.paid += bonus;

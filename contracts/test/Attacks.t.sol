@@ -168,11 +168,13 @@ contract AttacksTest is SettlementBase {
         assertEq(stakes.activeStake(lazy, VALIDATOR), 1000e18 - BOND * lazySeats, "lazy loses its bond");
         assertEq(stakes.activeStake(honest, VALIDATOR), 3000e18, "honest keeps its stake");
         ISettlement.ValidatorState memory h = settlement.validatorState(taskId, honest);
-        assertEq(h.jackpot, JACKPOT * honestSeats, "honest wins the jackpot per seat");
+        assertEq(h.jackpot, JACKPOT * honestSeats / SEATS, "honest wins its seats' share of the jackpot");
         assertGt(h.fee, 0, "and its fee");
         // The forced miner obeyed: its lock is released and it is paid by the FAIL voters' score plus a bonus.
         _assertStakeIntact(m[0]);
-        assertEq(settlement.minerState(taskId, m[0]).paid, _payFor(700_000) + JACKPOT, "forced miner paid");
+        assertEq(
+            settlement.minerState(taskId, m[0]).paid, _payFor(700_000) + JACKPOT / SEATS, "forced miner paid"
+        );
         // The cheater is not paid above the base share whatever the lazy validator says.
         assertLe(settlement.claimable(m[2]), _baseShare(), "cheater not paid as a pass");
         assertTrue(_outcome(m[2]) != ISettlement.Outcome.PASSED, "cheater not passed");

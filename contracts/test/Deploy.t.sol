@@ -59,7 +59,7 @@ contract DeployTest is Assertions {
         string memory json = vm.readFile(OUT);
         assertEq(vm.parseJsonUint(json, ".version"), 2, "version");
         assertEq(vm.parseJsonUint(json, ".params.forced_error_odds"), 4, "settlement params");
-        assertEq(vm.parseJsonUint(json, ".params.jackpot"), 5e18, "jackpot");
+        assertEq(vm.parseJsonUint(json, ".params.jackpot"), 20e18, "jackpot");
         assertEq(vm.parseJsonUint(json, ".chain_id"), block.chainid, "chain id");
         assertEq(vm.parseJsonAddress(json, ".addresses.Settlement"), address(d.settlement), "address");
         assertEq(vm.parseJsonAddress(json, ".addresses.DrandBeacon"), address(d.beacon), "beacon address");

@@ -176,7 +176,7 @@ def test_full_lifecycle_reconciles(chain_for, clock, task_params, devnet_beacon,
     else:
         cheater_outcome = Outcome.UNDECIDED
     treasury = TREASURY_SEED
-    bonus = min(p.jackpot, treasury) if caught else 0
+    bonus = min(p.jackpot // p.committee_seats, treasury) if caught else 0
     treasury -= bonus
     honest_score = (
         seats[VAL_A] * 400_000 + seats[VAL_B] * 1_000_000
@@ -209,7 +209,7 @@ def test_full_lifecycle_reconciles(chain_for, clock, task_params, devnet_beacon,
         fee[VAL_A] = 0
     else:
         fee[VAL_A] = share[VAL_A]
-        jackpot = min(p.jackpot * seats[VAL_A], treasury)
+        jackpot = min(p.jackpot * seats[VAL_A] // p.committee_seats, treasury)
         treasury -= jackpot
     fee_dust = pool - share[VAL_A] - share[VAL_B]
 

@@ -58,7 +58,7 @@ interface ISettlement {
         uint32 deterrenceBps; // miner lock = cap x deterrenceBps / 10_000; >= 10_000
         uint32 forcedErrorOdds; // F >= 2: a miner-task is forced with probability 1/F
         uint256 validatorBond; // locked per seat at commitVerdict; > 0
-        uint256 jackpot; // paid per seat to FAIL voters on a FORCED miner, from the treasury
+        uint256 jackpot; // per FORCED miner, split among its FAIL voters at jackpot / C per seat (treasury)
     }
 
     /// @notice What the contract knows about one miner in one task.

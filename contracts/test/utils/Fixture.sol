@@ -32,7 +32,7 @@ abstract contract Fixture is Assertions {
     uint32 internal constant DETER_BPS = 20_000;
     uint32 internal constant ODDS = 8;
     uint256 internal constant BOND = 2.5e18;
-    uint256 internal constant JACKPOT = 5e18;
+    uint256 internal constant JACKPOT = 20e18;
     uint256 internal constant REWARD = 1000e18;
     uint16 internal constant MAX_MINERS = 8;
     /// @dev minerPool / maxMiners = 900 / 8 RPT; the lock is twice that.
