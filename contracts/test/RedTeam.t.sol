@@ -116,20 +116,24 @@ contract RedTeamTest is SettlementBase {
         assertEq(won, 0, "H4: a FAIL the committee did not uphold wins a jackpot");
     }
 
-    /// H5. Treasury drain through a 1-wei task. The attacker posts it (lock = cap = 0), joins with 32 sybil
-    /// miners (min stake, reused for every task), commits a junk root only from the sybils the seed beacon made
-    /// forced, and FAILs them from its own validator. FORCED needs no quorum and the attacker's seats alone
-    /// "catch" it: each forced sybil earns the obedience jackpot and the validator jackpot x seats, all from
-    /// the shared treasury (seeded here with 10,000 RPT, e.g. past slashes). Safe: the attacker nets <= 0.
+    /// H5. Treasury drain through a 1-wei task (P = G = 1, one token: nothing to generate). The attacker posts
+    /// it (cap = lock = 0), joins all 128 slots with sybil miners (min stake, never locked, reused for every
+    /// task), commits only from the sybils the seed beacon made forced (NO_COMMIT is free) and FAILs them from
+    /// its own validator (10% of the stake). FORCED needs no quorum and the attacker's seats alone "catch" it,
+    /// so each forced sybil earns the obedience bonus and the validator its seats' share of the jackpot, from
+    /// the shared treasury (seeded with 10,000 RPT, e.g. past slashes), with no inflow. Repeatable every task.
+    /// (With honest members auditing it too, they are paid the rest of each jackpot: the treasury loses
+    /// J + J/C per forced sybil.) Safe: the attacker nets <= 0 from its own 1-wei task.
     function test_redteam_tinyTaskCannotDrainTheTreasury() public {
         _fundTreasury(10_000e18);
         _validator("honest", 0, 9000e18); // honest validators hold 90% and ignore a 1-wei task
         address atk = _validator("attacker", 0, 1000e18);
         ITaskBoard.TaskParams memory p = _params(1);
         p.maxMiners = 128;
+        (p.numProblems, p.rolloutsPerProblem, p.maxTokens, p.auditRollouts) = (1, 1, 1, 1); // trivial to generate
         uint256 tiny = _post(p); // proposer = the attacker
-        address[] memory sybil = new address[](32);
-        for (uint256 i = 0; i < 32; ++i) {
+        address[] memory sybil = new address[](128);
+        for (uint256 i = 0; i < 128; ++i) {
             sybil[i] = _actor("sybilMiner", i);
             _stake(sybil[i], MINER, MIN_MINER);
             vm.prank(sybil[i]);
@@ -141,16 +145,16 @@ contract RedTeamTest is SettlementBase {
         _ensureRound(_task(tiny).seedRound);
         bytes32 seed = beacon.randomness(_task(tiny).seedRound);
         uint256 forced;
-        for (uint256 i = 0; i < 32; ++i) {
+        for (uint256 i = 0; i < 128; ++i) {
             if (!settlement.isForced(_sybilSecret(i), seed)) continue;
             ++forced;
             vm.prank(sybil[i]);
-            settlement.commit(tiny, keccak256(abi.encode("junk", i)), P * G);
+            settlement.commit(tiny, keccak256(abi.encode("junk", i)), 1);
         }
         assertGt(forced, 0, "some sybil is forced");
         ISettlement.Verdict[] memory list = new ISettlement.Verdict[](forced);
         uint256 k;
-        for (uint256 i = 0; i < 32; ++i) {
+        for (uint256 i = 0; i < 128; ++i) {
             if (settlement.minerState(tiny, sybil[i]).committed) {
                 list[k++] = _failCheck(sybil[i], ISettlement.Check.LOGPROB);
             }
@@ -160,7 +164,7 @@ contract RedTeamTest is SettlementBase {
         assertGt(seats, 0, "the attacker's 10% drew seats");
         _commitVerdict(tiny, atk, list);
         _toRevealWindow(tiny);
-        for (uint256 i = 0; i < 32; ++i) {
+        for (uint256 i = 0; i < 128; ++i) {
             if (!settlement.minerState(tiny, sybil[i]).committed) continue;
             vm.prank(sybil[i]);
             settlement.revealForcedError(tiny, _sybilSecret(i));
@@ -171,7 +175,7 @@ contract RedTeamTest is SettlementBase {
         settlement.settleValidator(tiny, atk);
 
         uint256 gained = settlement.claimable(atk) + settlement.claimable(proposer);
-        for (uint256 i = 0; i < 32; ++i) {
+        for (uint256 i = 0; i < 128; ++i) {
             gained += settlement.claimable(sybil[i]);
             assertEq(stakes.activeStake(sybil[i], MINER), MIN_MINER, "no sybil lost stake");
         }
@@ -595,6 +599,52 @@ contract RedTeamTest is SettlementBase {
         for (uint256 i = 0; i < 3; ++i) {
             _assertStakeIntact(m[i]);
         }
+    }
+
+    /// R8. Gas at the caps on the most expensive path the attacks above reach: 128 miners all FORCED and
+    /// caught (obedience bonus per miner, jackpot per FAIL vote), a 64-seat member FAILing all of them.
+    /// finalize and settleValidator each fit EIP-7825's 16,777,216-gas transaction.
+    function test_redteam_finalizeAtTheCapsWithEveryMinerForced() public {
+        _fundTreasury(100_000e18);
+        ITaskBoard.TaskParams memory p = _params(REWARD);
+        p.maxMiners = 128;
+        taskId = _post(p);
+        _ensureRound(_task(taskId).seedRound);
+        bytes32 seed = beacon.randomness(_task(taskId).seedRound);
+        address[] memory miners = new address[](128);
+        bytes32[] memory secrets = new bytes32[](128);
+        ISettlement.Verdict[] memory list = new ISettlement.Verdict[](128);
+        for (uint256 i = 0; i < 128; ++i) {
+            miners[i] = _actor("forcedMiner", i);
+            _stake(miners[i], MINER, MIN_MINER);
+            for (uint256 j = 0;; ++j) {
+                secrets[i] = keccak256(abi.encode("forced", i, j));
+                if (settlement.isForced(secrets[i], seed)) break;
+            }
+            _joinWithSecret(taskId, miners[i], secrets[i]);
+            list[i] = _failCheck(miners[i], ISettlement.Check.LOGPROB);
+        }
+        address v = _validator("honest", 0, 1000e18);
+        _toVerdictWindow(taskId);
+        _commitVerdict(taskId, v, list);
+        _toRevealWindow(taskId);
+        for (uint256 i = 0; i < 128; ++i) {
+            vm.prank(miners[i]);
+            settlement.revealForcedError(taskId, secrets[i]);
+        }
+        _reveal(taskId, v, list);
+        _toFinalize(taskId);
+        uint256 g0 = gasleft();
+        settlement.finalize(taskId);
+        uint256 finalizeGas = g0 - gasleft();
+        g0 = gasleft();
+        settlement.settleValidator(taskId, v);
+        uint256 settleGas = g0 - gasleft();
+        Log.log("R8 finalize gas, 128 forced and caught", finalizeGas);
+        Log.log("R8 settleValidator gas, 128 FAILs on forced miners", settleGas);
+        assertEq(uint256(_outcome(miners[127])), uint256(ISettlement.Outcome.FORCED), "forced");
+        assertLe(finalizeGas, 16_777_216, "finalize fits a transaction");
+        assertLe(settleGas, 16_777_216, "settleValidator fits a transaction");
     }
 
     // ============================================================================================ helpers
