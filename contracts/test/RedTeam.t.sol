@@ -420,6 +420,32 @@ contract RedTeamTest is SettlementBase {
         assertTrue(finalized, "H10: finalize overflows; escrow and locks stuck");
     }
 
+    /// H15. Score shaving by the proposer. The score of a PASSED miner is the seat-weighted MEAN of the PASS
+    /// votes' scores, and a PASS with a wrong score is never penalized. The proposer stakes 30% of the validator
+    /// stake (under a third) and, whenever it sits on a committee, PASSes every honest miner with score 0: the
+    /// miners pass, its member keeps its bond and fee, and each miner's pay drops by its seat share of the
+    /// score part, refunded to the proposer. Safe: a minority cannot move an honest miner's pay (e.g. the
+    /// seat-weighted majority score, and a PASS whose score differs from it penalized).
+    function test_redteam_proposerValidatorCannotShaveScores() public {
+        _allCommit();
+        address honest = _validator("honest", 0, 7000e18);
+        address shaver = _validator("proposerShaver", 0, 3000e18);
+        ISettlement.Verdict[] memory zero = _three(_pass(m[0], 0), _pass(m[1], 0), _pass(m[2], 0));
+        _run(_pair(honest, shaver), _lists2(_allPass(), zero));
+        uint16 hs = _seats(honest);
+        uint16 ss = _seats(shaver);
+        uint256 owed = _payFor(800_000) + _payFor(600_000) + _payFor(400_000);
+        uint256 paid = settlement.claimable(m[0]) + settlement.claimable(m[1]) + settlement.claimable(m[2]);
+        Log.log("H15 shaver's seats (30% of stake)", ss);
+        Log.log("H15 honest seats", hs);
+        Log.log("H15 honest miners owed for their audited scores (wei)", owed);
+        Log.log("H15 honest miners paid (wei)", paid);
+        Log.log("H15 shaver's fee kept (wei)", settlement.claimable(shaver));
+        assertTrue(!settlement.validatorState(taskId, shaver).penalized, "the shaver is not penalized");
+        assertEq(uint256(_outcome(m[0])), uint256(ISettlement.Outcome.PASSED), "passed");
+        assertEq(paid, owed, "H15: a 30% proposer-validator shaves the honest miners' pay into its refund");
+    }
+
     // ================================================================================ resisted (pass)
 
     /// R1. Registering (or topping up) validator stake after the commit deadline, having seen the beacon,
