@@ -73,6 +73,41 @@ class Check(IntEnum):
     MODEL = 5
 
 
+class Fraud(IntEnum):
+    """What a fraud proof showed about a committed leaf (PROTOCOL.md §2.10)."""
+
+    NONE = 0
+    WRONG_TASK = 1
+    WRONG_MINER = 2
+    PROBLEM_OUT_OF_RANGE = 3
+    ROLLOUT_OUT_OF_RANGE = 4
+    REWARD_ABOVE_ONE = 5
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """A rollout leaf's preimage (PROTOCOL.md §6), as `Settlement.proveFraud` takes it."""
+
+    task_id: int
+    miner: str
+    p: int
+    g: int
+    tokens_hash: bytes
+    logprobs_hash: bytes
+    claimed_reward: int
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return (
+            self.task_id,
+            to_checksum_address(self.miner),
+            self.p,
+            self.g,
+            self.tokens_hash,
+            self.logprobs_hash,
+            self.claimed_reward,
+        )
+
+
 class Dtype(IntEnum):
     FP32 = 0
     BF16 = 1
@@ -95,8 +130,8 @@ class TaskParams:
     max_miners: int = 16  # 1..128; per-miner cap = miner pool / max_miners
     audit_rollouts: int = 4  # m: rollouts audited per miner, 1..P*G
     audit_positions: int = 0  # k: positions checked per audited rollout, 0 = every position
-    logprob_tol_nano: int = 500_000  # |delta logprob| tolerance in 1e-9 nats (5e-4)
-    edge_slack_nano: int = 1_000  # inverse-CDF interval slack in 1e-9
+    logprob_tol_nano: int = 500_000  # |delta logprob| tolerance in 1e-9 nats (5e-4, verifier default)
+    edge_slack_nano: int = 500_000  # inverse-CDF interval slack in 1e-9 (5e-4, verifier default)
     dtype: int = Dtype.FP32
 
     def as_tuple(self) -> tuple[Any, ...]:
@@ -157,6 +192,7 @@ class MinerState:
     locked: int
     paid: int
     slashed: int
+    fraud: bool = False  # a fraud proof was accepted: FAILED whatever the votes
 
 
 @dataclass(frozen=True)
@@ -643,6 +679,24 @@ class Settlement(_Client):
         return self.send(
             "revealForcedError", task_id, secret, description=f"revealing the forced error on task {task_id}"
         )
+
+    # ---- anyone: fraud proofs ------------------------------------------------------------
+    def prove_fraud(self, task_id: int, miner: str, leaf: Leaf, proof: list[bytes]) -> Receipt | None:
+        """Open `leaf` of `miner`'s commitment with `proof` and show it contradicts the task; None if a
+        fraud proof against this miner was already accepted."""
+        if self.miner_state(task_id, miner).fraud:
+            return None
+        return self.send(
+            "proveFraud",
+            task_id,
+            to_checksum_address(miner),
+            leaf.as_tuple(),
+            proof,
+            description=f"proving fraud by {miner} on task {task_id}",
+        )
+
+    def leaf_hash_onchain(self, leaf: Leaf) -> bytes:
+        return bytes(self.view("leafHash", leaf.as_tuple()))
 
     # ---- validators --------------------------------------------------------------------
     def commit_verdict(self, task_id: int, verdicts: list[Verdict], salt: bytes) -> Receipt | None:

@@ -176,6 +176,11 @@ TEMPLATES: dict[str, Template] = {
     "SeedBeaconMissing": lambda a, c: (
         f"the seed beacon of round {a['round']} is not recorded on chain yet; record it first"
     ),
+    "InvalidLeafProof": lambda a, c: (
+        f"the Merkle proof does not open {a['miner']}'s committed root with this leaf"
+    ),
+    "NotFraud": lambda a, c: "the opened leaf is consistent with the task; there is no fraud to prove",
+    "FraudAlreadyProven": lambda a, c: f"a fraud proof against {a['miner']} was already accepted",
     "NotFinalized": lambda a, c: f"task {a['taskId']} is not finalized yet",
     "AlreadySettled": lambda a, c: f"{a['validator']} was already settled for task {a['taskId']}",
     "InvalidParam": lambda a, c: f"the deploy parameter {a['name']} cannot be {a['value']}",

@@ -56,6 +56,7 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
     mapping(uint256 taskId => mapping(address miner => MinerState)) internal _minerStates;
     mapping(uint256 taskId => mapping(address miner => Tally)) internal _tallies;
     mapping(uint256 taskId => mapping(address validator => ValidatorState)) internal _validatorStates;
+    mapping(uint256 taskId => mapping(address miner => address)) internal _fraudProvers;
 
     /// @param token_ The ERC20 of stake and rewards; must be the StakeManager's and the TaskBoard's.
     /// @param stakes_ The StakeManager (this contract must be its settlement).
@@ -161,6 +162,22 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         if (!isForced(secret, seed)) revert NotForced(msg.sender);
         m.forced = true;
         emit ForcedErrorRevealed(taskId, msg.sender, secret);
+    }
+
+    /// @inheritdoc ISettlement
+    function proveFraud(uint256 taskId, address miner, Leaf calldata leaf, bytes32[] calldata proof)
+        external
+    {
+        ITaskBoard.Task memory t = _openTask(taskId);
+        MinerState storage m = _minerStates[taskId][miner];
+        if (!m.committed) revert MinerNotCommitted(miner);
+        if (m.fraud) revert FraudAlreadyProven(miner);
+        if (!MerkleProof.verifyCalldata(proof, m.root, leafHash(leaf))) revert InvalidLeafProof(miner);
+        Fraud fraud = _contradiction(taskId, miner, t.params, leaf);
+        if (fraud == Fraud.NONE) revert NotFraud();
+        m.fraud = true;
+        _fraudProvers[taskId][miner] = msg.sender;
+        emit FraudProven(taskId, miner, msg.sender, fraud);
     }
 
     // -------------------------------------------------------------- validators
@@ -345,6 +362,25 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         returns (bytes32)
     {
         return keccak256(abi.encode(taskId, validator, verdicts, salt));
+    }
+
+    /// @inheritdoc ISettlement
+    function leafHash(Leaf calldata leaf) public pure returns (bytes32) {
+        return keccak256(
+            bytes.concat(
+                keccak256(
+                    abi.encode(
+                        leaf.taskId,
+                        leaf.miner,
+                        leaf.p,
+                        leaf.g,
+                        leaf.tokensHash,
+                        leaf.logprobsHash,
+                        leaf.claimedReward
+                    )
+                )
+            )
+        );
     }
 
     /// @inheritdoc ISettlement
@@ -547,12 +583,27 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         );
     }
 
+    function _contradiction(uint256 taskId, address miner, ITaskBoard.TaskParams memory p, Leaf calldata leaf)
+        internal
+        pure
+        returns (Fraud)
+    {
+        if (leaf.taskId != taskId) return Fraud.WRONG_TASK;
+        if (leaf.miner != miner) return Fraud.WRONG_MINER;
+        if (leaf.p >= p.numProblems) return Fraud.PROBLEM_OUT_OF_RANGE;
+        if (leaf.g >= p.rolloutsPerProblem) return Fraud.ROLLOUT_OUT_OF_RANGE;
+        if (leaf.claimedReward > MAX_SCORE) return Fraud.REWARD_ABOVE_ONE;
+        return Fraud.NONE;
+    }
+
     function _voteAt(uint256 bitmap, uint8 index) internal pure returns (Vote) {
         return Vote(uint8((bitmap >> (uint256(index) * 2)) & 3));
     }
 
     /// @dev The outcome of a committed miner from the seat tallies; R = revealed seats of the committee.
     function _outcome(MinerState storage m, Tally memory tally, uint256 r) internal view returns (Outcome) {
+        // A proven contradiction needs no vote; it outranks a forced error (whose leaves stay well formed).
+        if (m.fraud) return Outcome.FAILED;
         if (m.forced) return Outcome.FORCED;
         if (r * BPS < uint256(quorumBps) * committeeSeatCount) return Outcome.NO_QUORUM;
         if (uint256(tally.failSeats) * BPS >= uint256(supermajorityBps) * r) return Outcome.FAILED;
@@ -573,6 +624,7 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         uint256 slashed;
         uint256 undecided; // what the caps of NO_QUORUM and UNDECIDED miners left unpaid
         uint256 feeSeats; // PASS and FAIL seats on decided miners
+        uint256 bounties; // fraud-proof bounties paid out of slashed locks
     }
 
     /// @dev Sets every joined miner's outcome, score, payment and slash, and the fee denominator (PASS and FAIL
@@ -586,7 +638,7 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         ts.minerPaid = sum.paid;
         ts.slashed = sum.slashed;
         ts.decisiveSeatVotes = uint64(sum.feeSeats);
-        if (sum.slashed != 0) _treasuryIn(sum.slashed);
+        if (sum.slashed != 0) _treasuryIn(sum.slashed - sum.bounties);
         return sum.undecided;
     }
 
@@ -602,6 +654,7 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
             if (outcome == Outcome.FAILED) {
                 m.slashed = m.locked;
                 sum.slashed += m.locked;
+                if (m.fraud) sum.bounties += _payProver(taskId, miner, m.locked);
             } else {
                 uint64 score = _scoreOf(outcome, tally);
                 uint256 paid = cap * (baseShareBps * uint256(MAX_SCORE) + (BPS - baseShareBps) * score)
@@ -615,6 +668,13 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
             }
         }
         emit MinerSettled(taskId, miner, m.outcome, m.score, m.paid, m.slashed);
+    }
+
+    /// @dev The prover of a fraud is paid min(jackpot, lock / 2) out of the slashed lock: proving one's own
+    /// fraud always loses at least half the lock, so the bounty cannot be farmed.
+    function _payProver(uint256 taskId, address miner, uint256 locked) internal returns (uint256 bounty) {
+        bounty = locked / 2 < jackpot ? locked / 2 : jackpot;
+        _credit(_fraudProvers[taskId][miner], taskId, bounty);
     }
 
     /// @dev PASSED, FAILED and FORCED are decisions; the committee earns fees only for votes on those.

@@ -114,3 +114,38 @@ def test_only_committee_members_vote_and_each_settles(chain_for, task_params, cl
     silent = proposer.settlement.validator_state(task_id, outsider.address)
     assert silent.penalized and silent.fee == 0, "committed and never revealed: bond forfeited"
     assert proposer.stakes.active_stake(outsider.address, Role.VALIDATOR) == 1_000 * RPT - silent.bond
+
+
+def test_fraud_proof_fails_a_malformed_commitment(chain_for, task_params, clock, devnet_beacon):
+    """A leaf with p >= P opened from a miner's root: FAILED by proof, the prover earns the bounty."""
+    from eth_abi import encode as abi_encode
+
+    from chain.clients import Fraud, Leaf, Outcome
+    from verifier.commitments import LEAF_TYPES, MerkleTree
+
+    proposer, miner, prover = chain_for(0), chain_for(1), chain_for(8)
+    params = task_params()
+    task_id = proposer.board.post_task(params)
+    miner.stakes.stake(Role.MINER, 100 * RPT)
+    miner.settlement.join(task_id, b"\x01" * 32, b"\x02" * 32)
+    good = Leaf(task_id, miner.address, 0, 0, b"\x0a" * 32, b"\x0b" * 32, 1_000_000)
+    bad = Leaf(task_id, miner.address, params.num_problems, 0, b"\x0c" * 32, b"\x0d" * 32, 0)
+    hashes = [keccak(keccak(abi_encode(LEAF_TYPES, list(leaf.as_tuple())))) for leaf in (good, bad)]
+    assert [prover.settlement.leaf_hash_onchain(leaf) for leaf in (good, bad)] == hashes
+    tree = MerkleTree.of(hashes)
+    miner.settlement.commit(task_id, tree.root, params.num_problems * params.rollouts_per_problem)
+    with pytest.raises(ChainRevert, match="consistent with the task; there is no fraud to prove"):
+        prover.settlement.prove_fraud(task_id, miner.address, good, tree.proof(hashes[0]))
+    with pytest.raises(ChainRevert, match="does not open .* committed root with this leaf"):
+        prover.settlement.prove_fraud(task_id, miner.address, bad, tree.proof(hashes[0]))
+    receipt = prover.settlement.prove_fraud(task_id, miner.address, bad, tree.proof(hashes[1]))
+    assert prover.settlement.events_in(receipt, "FraudProven")[0].args["fraud"] == Fraud.PROBLEM_OUT_OF_RANGE
+    assert prover.settlement.prove_fraud(task_id, miner.address, bad, tree.proof(hashes[1])) is None
+    clock.warp_to(params.verify_deadline + 1)
+    task = proposer.board.get_task(task_id)
+    proposer.beacon.record_beacon(*devnet_beacon.sign(task.challenge_round).onchain_args())
+    proposer.settlement.finalize(task_id)
+    state = proposer.settlement.miner_state(task_id, miner.address)
+    assert state.fraud and state.outcome is Outcome.FAILED and state.slashed == state.locked
+    bounty = min(proposer.settlement.params().jackpot, state.locked // 2)
+    assert proposer.settlement.claimable(prover.address) == bounty

@@ -37,6 +37,28 @@ interface ISettlement {
         Check check; // FAIL evidence: which check failed; NONE for PASS and UNAVAILABLE
     }
 
+    /// @notice A rollout leaf's preimage (PROTOCOL.md 6): leaf = keccak256(bytes.concat(keccak256(abi.encode(
+    /// taskId, miner, p, g, tokensHash, logprobsHash, claimedReward)))).
+    struct Leaf {
+        uint256 taskId;
+        address miner;
+        uint32 p;
+        uint32 g;
+        bytes32 tokensHash;
+        bytes32 logprobsHash;
+        uint64 claimedReward;
+    }
+
+    /// @notice What a fraud proof showed about a committed leaf (checked on chain, no model needed).
+    enum Fraud {
+        NONE,
+        WRONG_TASK, // the leaf names another task
+        WRONG_MINER, // the leaf names another miner
+        PROBLEM_OUT_OF_RANGE, // p >= P
+        ROLLOUT_OUT_OF_RANGE, // g >= G
+        REWARD_ABOVE_ONE // claimedReward > 1_000_000
+    }
+
     /// @notice NONE = not finalized yet (or never joined). The rest are set by finalize.
     enum Outcome {
         NONE,
@@ -66,6 +88,7 @@ interface ISettlement {
         bool joined;
         bool committed;
         bool forced; // revealed a forced error
+        bool fraud; // a fraud proof showed a committed leaf contradicting the task: FAILED whatever the votes
         Outcome outcome;
         uint8 index; // join order, 0-based: the miner's slot in the vote bitmaps
         uint32 count;
@@ -182,6 +205,12 @@ interface ISettlement {
     error AlreadySettled(uint256 taskId, address validator);
     /// @notice The challenge beacon round `round` is not recorded on the DrandBeacon yet.
     error ChallengeBeaconMissing(uint64 round);
+    /// @notice The Merkle proof does not open `miner`'s committed root with the given leaf.
+    error InvalidLeafProof(address miner);
+    /// @notice The opened leaf is consistent with the task: nothing the chain can check contradicts it.
+    error NotFraud();
+    /// @notice A fraud proof against `miner` was already accepted.
+    error FraudAlreadyProven(address miner);
     /// @notice `who` has nothing to claim.
     error NothingToClaim(address who);
     /// @notice The deploy parameter `name` has the invalid value `value`.
@@ -222,6 +251,8 @@ interface ISettlement {
     );
     /// @notice `miner` proved it was forced to commit a wrong commitment on task `taskId`.
     event ForcedErrorRevealed(uint256 indexed taskId, address indexed miner, bytes32 secret);
+    /// @notice `prover` opened a leaf of `miner`'s commitment that contradicts the task (`fraud`).
+    event FraudProven(uint256 indexed taskId, address indexed miner, address indexed prover, Fraud fraud);
     /// @notice Finalize decided `outcome` for `miner`, credited `paid` and slashed `slashed`.
     event MinerSettled(
         uint256 indexed taskId,
@@ -277,6 +308,15 @@ interface ISettlement {
     /// uint256(keccak256(abi.encode(secret, seedRandomness))) % forcedErrorOdds == 0. After the verdict
     /// deadline, up to the verify deadline.
     function revealForcedError(uint256 taskId, bytes32 secret) external;
+
+    /// @notice Fraud proof (PROTOCOL.md 2.10): opens a leaf of `miner`'s committed root with `proof` and shows
+    /// it contradicts the task (wrong task or miner, p >= P, g >= G, reward above 1.0). Anyone, while the task
+    /// is open. The miner becomes FAILED at finalize whatever the votes; the prover is credited
+    /// min(jackpot, lock / 2) out of the slashed lock.
+    function proveFraud(uint256 taskId, address miner, Leaf calldata leaf, bytes32[] calldata proof) external;
+
+    /// @notice The leaf hash of `leaf` (OpenZeppelin StandardMerkleTree leaf of its seven fields).
+    function leafHash(Leaf calldata leaf) external pure returns (bytes32);
 
     /// @notice Settles the miners of task `taskId` (O(miners)) after its verify deadline once its challenge
     /// beacon is recorded: outcomes, payments, lock releases and slashes, the proposer's refund.
