@@ -446,6 +446,49 @@ contract RedTeamTest is SettlementBase {
         assertEq(paid, owed, "H15: a 30% proposer-validator shaves the honest miners' pay into its refund");
     }
 
+    /// H14. Fraud proofs frame honest auditors. On a 1-wei task (lock 0: a slash costs nothing) the attacker's
+    /// miner commits a tree whose sampled leaves are honest plus one extra leaf with p >= P that no audit
+    /// samples. The honest committee audits the sample and votes PASS; after the reveals the attacker proves
+    /// its own fraud: the miner is FAILED "whatever the votes", and every honest PASS on it forfeits its bond.
+    /// Safe: a member that PASSed the leaves it was asked to audit keeps its bond.
+    function test_redteam_fraudProofCannotFrameHonestPassVoters() public {
+        address honest = _validator("honest", 0, 1000e18);
+        ITaskBoard.TaskParams memory p = _params(1);
+        taskId = _post(p);
+        address atk = _actor("framer", 0);
+        _stake(atk, MINER, MIN_MINER);
+        ISettlement.Leaf memory good = _leafOf(atk, 0, 0);
+        ISettlement.Leaf memory bad = _leafOf(atk, P, 0); // p >= P: never in the audit sample
+        bytes32 a = settlement.leafHash(good);
+        bytes32 b = settlement.leafHash(bad);
+        bytes32 root = a < b ? keccak256(abi.encodePacked(a, b)) : keccak256(abi.encodePacked(b, a));
+        _join(taskId, atk);
+        vm.prank(atk);
+        settlement.commit(taskId, root, P * G);
+        assertEq(stakes.lockedStake(atk, MINER), 0, "nothing at stake on a 1-wei task");
+        ISettlement.Verdict[] memory list = _one(_pass(atk, 1e6));
+        _toVerdictWindow(taskId);
+        _commitVerdict(taskId, honest, list);
+        _toRevealWindow(taskId);
+        _reveal(taskId, honest, list);
+        bytes32[] memory proof = new bytes32[](1);
+        proof[0] = a;
+        vm.prank(atk);
+        settlement.proveFraud(taskId, atk, bad, proof);
+        _toFinalize(taskId);
+        settlement.finalize(taskId);
+        settlement.settleValidator(taskId, honest);
+        uint16 seats = settlement.validatorState(taskId, honest).seats;
+        Log.log("H14 framer's stake lost (wei)", MIN_MINER - stakes.activeStake(atk, MINER));
+        Log.log("H14 honest member's bond forfeited (wei)", 1000e18 - stakes.activeStake(honest, VALIDATOR));
+        Log.log("H14 honest member's seats", seats);
+        assertEq(
+            stakes.activeStake(honest, VALIDATOR),
+            1000e18,
+            "H14: an honest PASS on the audited sample is slashed"
+        );
+    }
+
     // ================================================================================ resisted (pass)
 
     /// R1. Registering (or topping up) validator stake after the commit deadline, having seen the beacon,
@@ -710,6 +753,18 @@ contract RedTeamTest is SettlementBase {
     {
         v = _fail(miner);
         v.check = check;
+    }
+
+    function _leafOf(address miner, uint32 p, uint32 g) internal view returns (ISettlement.Leaf memory) {
+        return ISettlement.Leaf({
+            taskId: taskId,
+            miner: miner,
+            p: p,
+            g: g,
+            tokensHash: keccak256(abi.encode("tokens", p, g)),
+            logprobsHash: keccak256(abi.encode("logprobs", p, g)),
+            claimedReward: 500_000
+        });
     }
 
     function _sybilSecret(uint256 i) internal pure returns (bytes32) {
