@@ -716,6 +716,27 @@ contract RedTeamTest is SettlementBase {
         assertLe(settleGas, 16_777_216, "settleValidator fits a transaction");
     }
 
+    /// R9. Cooldown against task duration: a miner that joined unstakes its free stake and withdraws it after
+    /// the cooldown, then finalize comes late (days after the verify deadline): the lock was never free, so
+    /// the slash still takes the whole lock and nothing more.
+    function test_redteam_withdrawDuringATaskLeavesTheLockSlashable() public {
+        _joinAndCommit(taskId, m[0]);
+        vm.prank(m[0]);
+        stakes.requestUnstake(MINER, MINER_STAKE - LOCK);
+        address v = _validator("honest", 0, 1000e18);
+        _toVerdictWindow(taskId);
+        _commitVerdict(taskId, v, _one(_fail(m[0])));
+        _toRevealWindow(taskId);
+        _reveal(taskId, v, _one(_fail(m[0])));
+        vm.warp(block.timestamp + COOLDOWN + 1);
+        vm.prank(m[0]);
+        uint256 out = stakes.withdraw(MINER);
+        assertEq(out, MINER_STAKE - LOCK, "only the free part left");
+        settlement.finalize(taskId);
+        assertEq(settlement.minerState(taskId, m[0]).slashed, LOCK, "the whole lock slashed, late");
+        assertEq(stakes.activeStake(m[0], MINER), 0, "nothing beyond the lock");
+    }
+
     // ============================================================================================ helpers
 
     /// @dev m0 forced but committing honestly (audited score 0.4); a 90% honest validator PASSes everyone;
