@@ -35,6 +35,23 @@ contract RedTeamTest is SettlementBase {
         assertEq(paid, 0, "H1: a miner nobody could verify is paid for serving nothing");
     }
 
+    /// H16. NO_QUORUM farming: a miner commits a junk root on tasks the committee does not attend (too small
+    /// to be worth auditing, or a third of the stake simply abstains: abstaining costs nothing, since only a
+    /// committed verdict locks a bond) and is paid the base share, with its lock released. Over every task
+    /// where P(no quorum) > base / (base + lock) = 1/11 at the defaults, junk beats an empty slot.
+    /// Safe: a miner whose work nobody verified is paid nothing (the proposer still gains nothing: the
+    /// remainder goes to the treasury).
+    function test_redteam_junkMinerIsNotPaidWithoutAQuorum() public {
+        _allCommit(); // m0 junk
+        _validator("absent", 0, 1000e18); // holds every seat, never commits
+        _toFinalize(taskId);
+        settlement.finalize(taskId);
+        uint256 paid = settlement.claimable(m[0]);
+        Log.log("H16 junk miner paid without a quorum (wei)", paid);
+        assertEq(uint256(_outcome(m[0])), uint256(ISettlement.Outcome.NO_QUORUM), "no quorum");
+        assertEq(paid, 0, "H16: junk is paid the base share when no committee shows up");
+    }
+
     /// H2. Slot squatting (issue 11's attack 1, replayed on miners): sybils take every miner slot at the
     /// post, never commit, and are released at finalize with nothing lost. The honest miner gets TaskFull.
     /// Safe: blocking a slot without committing costs the squatter something.
