@@ -231,7 +231,8 @@ contract AttacksTest is SettlementBase {
         settlement.commit(taskId, _root(m[0]), P * G);
 
         ITaskBoard.TaskParams memory p = _params(REWARD);
-        uint64 earliest = board.roundTime(board.roundAt(p.commitDeadline) + 1) + MIN_AUDIT;
+        uint64 earliest =
+            board.roundTime(board.roundAt(p.commitDeadline + board.BEACON_LAG()) + 1) + MIN_AUDIT;
         p.verdictDeadline = earliest - 1;
         token.mint(proposer, REWARD);
         vm.startPrank(proposer);
