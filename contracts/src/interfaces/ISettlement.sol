@@ -4,8 +4,8 @@ pragma solidity ^0.8.24;
 /// @title ISettlement
 /// @notice Settlement v2 (PROTOCOL.md 2.5-2.9): joins with a stake lock and a forced-error commitment,
 /// rollout commitments, a stake-weighted committee drawn by the challenge beacon, commit-reveal verdicts with
-/// bonds, forced errors with jackpots, outcomes by quorum and supermajority, capped miner payments, per-validator
-/// settlement and pull payments.
+/// bonds, forced errors with jackpots, outcomes by quorum and supermajority, fraud proofs, capped miner payments,
+/// per-validator settlement and pull payments.
 interface ISettlement {
     /// @notice A committee member's vote on one miner.
     enum Vote {
@@ -371,6 +371,9 @@ interface ISettlement {
 
     /// @notice Tokens in the treasury (slashed stake, forfeited bonds, donations), which pays jackpots.
     function treasury() external view returns (uint256);
+
+    /// @notice Validator pools of finalized tasks not yet paid out by settleValidator (plus rounding dust).
+    function feeReserve() external view returns (uint256);
 
     /// @notice State of `miner` in task `taskId`.
     function minerState(uint256 taskId, address miner) external view returns (MinerState memory);
