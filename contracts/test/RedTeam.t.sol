@@ -506,6 +506,34 @@ contract RedTeamTest is SettlementBase {
         );
     }
 
+    /// H17. Obeying a forced error is only better than ignoring it while the treasury holds funds: the bonus
+    /// (jackpot / C = 0.3125 RPT) is paid from the treasury alone, which H5 empties at will and which nothing
+    /// refills in an honest network. With it empty, an obedient forced miner earns exactly what ignoring the
+    /// forced error earns, so a lazy committee's smallest bribe buys its silence (the lazy members would each
+    /// pay up to bond x seats). Safe (SECURITY.md 3.1): obeying earns strictly more than ignoring.
+    function test_redteam_obeyingAForcedErrorPaysMoreThanIgnoringIt() public {
+        bytes32 secret = _secretWith(taskId, true);
+        _joinWithSecret(taskId, m[0], secret);
+        _joinAndCommit(taskId, m[1]);
+        _joinAndCommit(taskId, m[2]);
+        address v = _validator("honest", 0, 1000e18);
+        ISettlement.Verdict memory caught = _failCheck(m[0], ISettlement.Check.LOGPROB);
+        caught.score = 700_000;
+        ISettlement.Verdict[] memory list = _three(caught, _pass(m[1], 600_000), _pass(m[2], 400_000));
+        _toVerdictWindow(taskId);
+        _commitVerdict(taskId, v, list);
+        _toRevealWindow(taskId);
+        vm.prank(m[0]);
+        settlement.revealForcedError(taskId, secret);
+        _reveal(taskId, v, list);
+        _toFinalize(taskId);
+        settlement.finalize(taskId);
+        Log.log("H17 treasury (wei)", settlement.treasury());
+        Log.log("H17 obedient forced miner paid (wei)", settlement.claimable(m[0]));
+        Log.log("H17 paid had it ignored the forced error and passed (wei)", _payFor(700_000));
+        assertGt(settlement.claimable(m[0]), _payFor(700_000), "H17: obeying pays no more than ignoring");
+    }
+
     // ================================================================================ resisted (pass)
 
     /// R1. Registering (or topping up) validator stake after the commit deadline, having seen the beacon,
