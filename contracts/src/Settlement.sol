@@ -276,7 +276,8 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         ts.cap = minerPool / t.params.maxMiners;
         ts.lock = Math.mulDiv(ts.cap, deterrenceBps, BPS);
         ts.validatorPool = validatorPool;
-        uint256 undecided = _decideMiners(taskId, ts);
+        uint256 undecided = _decideMiners(taskId, ts, t.params.maxMiners);
+        validatorPool = ts.validatorPool; // less the obedience bonuses it paid
 
         // What an undecided miner was not paid, and a fee nobody earned, go to the treasury, not back to the
         // proposer: a proposer must never gain from blocking a decision (bribing a third of the committee,
@@ -697,17 +698,29 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         uint256 undecided; // the caps of NO_QUORUM and UNDECIDED miners (paid nothing: nobody verified them)
         uint256 feeSeats; // PASS and FAIL seats on decided miners
         uint256 bounties; // fraud-proof bounties paid out of slashed locks
+        uint256 noShow; // what a NO_COMMIT miner forfeits
+        uint256 bonus; // obedience bonus per caught forced miner
+        uint256 bonuses; // obedience bonuses paid out of the validator pool
     }
 
     /// @dev Sets every joined miner's outcome, score, payment and slash, and the fee denominator (PASS and FAIL
     /// seats on decided miners); O(miners), no external calls. Returns what the undecided miners' caps left.
-    function _decideMiners(uint256 taskId, TaskSettlement storage ts) internal returns (uint256) {
+    function _decideMiners(uint256 taskId, TaskSettlement storage ts, uint16 maxMiners)
+        internal
+        returns (uint256)
+    {
         address[] storage miners = _miners[taskId];
         Totals memory sum;
-        uint256 noShow = _noShowPenalty(ts.cap);
+        sum.noShow = _noShowPenalty(ts.cap);
+        // Paid out of the task's own validator pool, never more than its per-slot part, so obeying always pays
+        // more than ignoring, whatever the treasury holds (H17), and no task can pay more than it escrowed (H5).
+        uint256 perSlot = ts.validatorPool / maxMiners;
+        uint256 bonus = _jackpotOf(ts.cap) / committeeSeatCount;
+        sum.bonus = bonus < perSlot ? bonus : perSlot;
         for (uint256 i = 0; i < miners.length; ++i) {
-            _decideMiner(taskId, miners[i], ts.revealedSeats, ts.cap, noShow, sum);
+            _decideMiner(taskId, miners[i], ts.revealedSeats, ts.cap, sum);
         }
+        ts.validatorPool -= sum.bonuses;
         ts.minerPaid = sum.paid;
         ts.slashed = sum.slashed;
         ts.decisiveSeatVotes = uint64(sum.feeSeats);
@@ -715,20 +728,13 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         return sum.undecided;
     }
 
-    function _decideMiner(
-        uint256 taskId,
-        address miner,
-        uint256 r,
-        uint256 cap,
-        uint256 noShow,
-        Totals memory sum
-    ) internal {
+    function _decideMiner(uint256 taskId, address miner, uint256 r, uint256 cap, Totals memory sum) internal {
         MinerState storage m = _minerStates[taskId][miner];
         if (!m.committed) {
             m.outcome = Outcome.NO_COMMIT;
             // A slot held without a commitment kept an honest miner out (TaskFull): it costs the base share
             // (H2).
-            uint256 penalty = noShow < m.locked ? noShow : m.locked;
+            uint256 penalty = sum.noShow < m.locked ? sum.noShow : m.locked;
             m.slashed = penalty;
             sum.slashed += penalty;
         } else {
@@ -753,7 +759,7 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
                 if (!_decided(outcome)) sum.undecided += cap;
                 _credit(miner, taskId, paid);
                 if (outcome == Outcome.FORCED && _forcedCaught(taskId, miner, r)) {
-                    _payObedience(taskId, miner, m, cap);
+                    _payObedience(taskId, miner, m, sum);
                 }
             }
         }
@@ -772,14 +778,13 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         return outcome == Outcome.PASSED || outcome == Outcome.FAILED || outcome == Outcome.FORCED;
     }
 
-    /// @dev A forced miner whose wrong commitment the committee caught earns one seat's share of the jackpot
-    /// (jackpot / C) from the treasury on
-    /// top of its pay, so obeying the forced error is strictly better than ignoring it.
-    function _payObedience(uint256 taskId, address miner, MinerState storage m, uint256 cap) internal {
-        uint256 bonus = _jackpotOf(cap) / committeeSeatCount;
-        if (bonus > treasury) bonus = treasury;
+    /// @dev A forced miner whose wrong commitment the committee caught earns min(jackpot', cap) / C, at most the
+    /// validator pool's per-slot part, out of the task's validator pool on top of its pay, so obeying the forced
+    /// error is strictly better than ignoring it, whatever the treasury holds.
+    function _payObedience(uint256 taskId, address miner, MinerState storage m, Totals memory sum) internal {
+        uint256 bonus = sum.bonus;
         if (bonus == 0) return;
-        _treasuryOut(bonus);
+        sum.bonuses += bonus;
         m.paid += bonus;
         _credit(miner, taskId, bonus);
     }
