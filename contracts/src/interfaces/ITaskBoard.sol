@@ -157,6 +157,15 @@ interface ITaskBoard {
     /// @notice Smallest verifyDeadline - verdictDeadline (the reveal window), in seconds.
     function MIN_REVEAL_WINDOW() external view returns (uint64);
 
+    /// @notice Smallest logprobTolNano postTask accepts (the worst honest fp32 deviation, PROTOCOL.md 9.1).
+    function MIN_LOGPROB_TOL_NANO() external view returns (uint32);
+
+    /// @notice Largest logprobTolNano postTask accepts (half the forced error's logprob shift).
+    function MAX_LOGPROB_TOL_NANO() external view returns (uint32);
+
+    /// @notice Smallest edgeSlackNano postTask accepts (the worst honest edge movement, PROTOCOL.md 9.1).
+    function MIN_EDGE_SLACK_NANO() external view returns (uint32);
+
     /// @notice Most miners a task may allow (maxMiners <= this).
     function MAX_MINERS() external view returns (uint16);
 
