@@ -334,6 +334,9 @@ contract Handler is Assertions {
             }
             // A forced miner that never revealed its forced error chose to be FAILED; it is not honest.
             if (s.committed && !s.forced && _forced(taskId, t, miner(i))) continue;
+            // A miner that joined and never committed held a slot for nothing: it forfeits the no-show
+            // penalty (RedTeam H2), at most the lock (checked above), and is not an honest miner here.
+            if (s.joined && !s.committed) continue;
             if (s.slashed != 0) ghostHonestSlashed += 1;
             if (s.outcome == ISettlement.Outcome.FAILED && colluderSeats * 3 < revealedSeats) {
                 ghostHonestFailedWithColludersUnderAThird += 1;
