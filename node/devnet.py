@@ -103,7 +103,7 @@ class DevnetOptions:
             join_window=8,
             commit_window=14,
             verdict_window=14,
-            reveal_window=6,
+            reveal_window=12,  # TaskBoard.MIN_REVEAL_WINDOW: one 12 s block slot
             audit_count=2,
             positions=8,
             cheap_model="tiny:7",
