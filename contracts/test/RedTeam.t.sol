@@ -671,6 +671,9 @@ contract RedTeamTest is SettlementBase {
     /// the last miner FAILs, its neighbour PASSes, the first is UNAVAILABLE.
     function test_redteam_voteBitmapAtTheMinerCap() public {
         ITaskBoard.TaskParams memory p = _params(REWARD);
+        p.maxMiners = 129;
+        (bool over,) = _tryPost(p);
+        assertTrue(!over, "a 129th slot would not fit the bitmap: refused");
         p.maxMiners = 128;
         taskId = _post(p);
         address[] memory miners = new address[](128);
