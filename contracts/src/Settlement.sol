@@ -605,16 +605,26 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         return bitmap;
     }
 
-    /// @dev Seat-weighted mode of the PASS scores; a tie keeps the score that reached the count first.
+    /// @dev Seat-weighted mode of the PASS scores; a tie keeps the score that reached the count first. The
+    /// mode's count lives in the Audit slot (one write when members agree, the common case); other scores'
+    /// counts in _scoreSeats, where a demoted mode leaves its count.
     function _countScore(uint256 taskId, address miner, uint64 score, uint16 seats) internal {
-        uint256 count = _scoreSeats[taskId][miner][score] + seats;
-        _scoreSeats[taskId][miner][score] = count;
         Audit storage a = _audits[taskId][miner];
-        if (count > a.modeSeats) {
+        uint32 modeSeats = a.modeSeats;
+        if (modeSeats == 0 || score == a.modeScore) {
+            a.modeScore = score;
+            a.modeSeats = modeSeats + seats;
+            return;
+        }
+        uint256 count = _scoreSeats[taskId][miner][score] + seats;
+        if (count > modeSeats) {
+            _scoreSeats[taskId][miner][a.modeScore] = modeSeats;
+            a.modeScore = score;
             // count <= the committee's seats (<= 64 x members), far below 2^32.
             // forge-lint: disable-next-line(unsafe-typecast)
             a.modeSeats = uint32(count);
-            a.modeScore = score;
+        } else {
+            _scoreSeats[taskId][miner][score] = count;
         }
     }
 

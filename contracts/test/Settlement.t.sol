@@ -550,4 +550,27 @@ contract SettlementTest is SettlementBase {
         if (vote == ISettlement.Vote.FAIL) return _fail(miner);
         return _unavailable(miner);
     }
+
+    /// The PASSED score is the seat-weighted mode of the PASS scores, whatever the reveal order: a score
+    /// overtaken by another and then joined by a third member takes the mode back (RedTeam H15).
+    function test_Finalize_PassedScoreIsTheSeatWeightedMode() public {
+        _allCommit();
+        address x = _validator("modeX", 0, 2000e18);
+        address y = _validator("modeY", 0, 3000e18);
+        address z = _validator("modeZ", 0, 2000e18);
+        ISettlement.Verdict[] memory low = _three(_pass(m[0], 200_000), _pass(m[1], 0), _pass(m[2], 0));
+        ISettlement.Verdict[] memory high = _three(_pass(m[0], 500_000), _pass(m[1], 0), _pass(m[2], 0));
+        address[] memory vals = new address[](3);
+        (vals[0], vals[1], vals[2]) = (x, y, z);
+        ISettlement.Verdict[][] memory lists = new ISettlement.Verdict[][](3);
+        (lists[0], lists[1], lists[2]) = (low, high, low);
+        _run(vals, lists);
+        uint256 sx = _seats(x);
+        uint256 sy = _seats(y);
+        uint256 sz = _seats(z);
+        uint64 want = sx + sz > sy ? 200_000 : 500_000;
+        assertEq(uint256(_outcome(m[0])), uint256(ISettlement.Outcome.PASSED), "passed");
+        assertEq(settlement.minerState(taskId, m[0]).score, want, "the mode, not the mean");
+        assertEq(settlement.claimable(m[0]), _payFor(want), "paid on the mode");
+    }
 }
