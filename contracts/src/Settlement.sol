@@ -835,8 +835,7 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
     }
 
     /// @dev A revealed member is penalized for a PASS on a miner the votes FAILED (not one only a fraud proof
-    /// failed: no audit sample shows that leaf, H14) or on a caught FORCED one, or a FAIL on a PASSED miner or on
-    /// a FORCED one a supermajority passed and the LOGPROB votes did not catch. Returns that, its PASS and FAIL
+    /// failed: no audit sample shows that leaf, H14) or on a caught FORCED one, or a FAIL on a PASSED miner. Returns that, its PASS and FAIL
     /// votes on decided miners (its fee weight per seat) and its FAIL votes on caught FORCED miners (jackpots).
     function _judge(uint256 taskId, TaskSettlement storage ts, ValidatorState storage v)
         internal
@@ -870,9 +869,10 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         if (pass) {
             wrong = caught || (outcome == Outcome.FAILED && _votedFail(_tallies[taskId][miner], r));
         } else {
+            // A FAIL on a forced miner that was not caught is neither paid nor penalized: when lazy members
+            // hold the PASS supermajority, the auditors' FAILs are right and must not cost them their bonds.
             jackpotVote = caught;
-            wrong = outcome == Outcome.PASSED
-                || (outcome == Outcome.FORCED && !caught && _votedPass(_tallies[taskId][miner], r));
+            wrong = outcome == Outcome.PASSED;
         }
     }
 
