@@ -60,18 +60,22 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
     mapping(uint256 taskId => mapping(address miner => address)) internal _fraudProvers;
 
     /// @dev Per-miner audit detail beyond the Tally (internal, so the Tally ABI stays as it was): the FAIL seats
-    /// naming LOGPROB, the only symptom of an obeyed forced error, with their score sum; and the seat-weighted
-    /// mode of the PASS scores (the score a PASSED miner is paid on; a minority cannot move it, RedTeam H15).
+    /// naming LOGPROB, the only symptom of an obeyed forced error, and the seat-weighted mode of their scores
+    /// (what a caught forced miner is paid on); the seat-weighted mode of the PASS scores (the score a PASSED
+    /// miner is paid on). A minority cannot move either (RedTeam H15).
     struct Audit {
         uint32 logprobFailSeats;
         uint32 modeSeats;
         uint64 modeScore;
-        uint64 logprobFailScoreSeats;
+        uint32 failModeSeats;
+        uint64 failModeScore;
     }
 
     mapping(uint256 taskId => mapping(address miner => Audit)) internal _audits;
     mapping(uint256 taskId => mapping(address miner => mapping(uint64 score => uint256))) internal
         _scoreSeats;
+    mapping(uint256 taskId => mapping(address miner => mapping(uint64 score => uint256))) internal
+        _failScoreSeats;
     /// @dev What the validator pool of a finalized task has not yet paid or forfeited, and how many committed
     /// members are settled: the last one's settlement sends the rounding dust to the treasury (RedTeam H9).
     mapping(uint256 taskId => uint256) internal _feeLeft;
@@ -593,11 +597,7 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         } else if (fail) {
             tally.failSeats += seats;
             tally.failScoreSeats += uint64(seats) * verdict.score;
-            if (verdict.check == Check.LOGPROB) {
-                Audit storage a = _audits[taskId][miner];
-                a.logprobFailSeats += seats;
-                a.logprobFailScoreSeats += uint64(seats) * verdict.score;
-            }
+            if (verdict.check == Check.LOGPROB) _countFailScore(taskId, miner, verdict.score, seats);
         } else {
             tally.unavailableSeats += seats;
         }
@@ -625,6 +625,28 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
             a.modeSeats = uint32(count);
         } else {
             _scoreSeats[taskId][miner][score] = count;
+        }
+    }
+
+    /// @dev The same mode over the scores of the FAIL votes naming LOGPROB, with their seat count.
+    function _countFailScore(uint256 taskId, address miner, uint64 score, uint16 seats) internal {
+        Audit storage a = _audits[taskId][miner];
+        a.logprobFailSeats += seats;
+        uint32 modeSeats = a.failModeSeats;
+        if (modeSeats == 0 || score == a.failModeScore) {
+            a.failModeScore = score;
+            a.failModeSeats = modeSeats + seats;
+            return;
+        }
+        uint256 count = _failScoreSeats[taskId][miner][score] + seats;
+        if (count > modeSeats) {
+            _failScoreSeats[taskId][miner][a.failModeScore] = modeSeats;
+            a.failModeScore = score;
+            // count <= the committee's seats (<= 64 x members), far below 2^32.
+            // forge-lint: disable-next-line(unsafe-typecast)
+            a.failModeSeats = uint32(count);
+        } else {
+            _failScoreSeats[taskId][miner][score] = count;
         }
     }
 
@@ -800,8 +822,8 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
     }
 
     /// @dev Whether a miner is paid, and its score. PASSED: the seat-weighted mode of the PASS scores (H15).
-    /// FORCED and caught: the mean score of the LOGPROB FAIL votes (its tokens are honest; the committee scored
-    /// them); FORCED, not caught, passed by a supermajority: the PASS mode (it did the work, H4); any other
+    /// FORCED and caught: the mode of the LOGPROB FAIL votes' scores (its tokens are honest; the committee
+    /// scored them); FORCED, not caught, passed by a supermajority: the PASS mode (it did the work, H4); any other
     /// FORCED miner (junk, H3) is paid nothing. NO_QUORUM and UNDECIDED: nothing, since nobody verified the
     /// work (H1, H16); their caps go to the treasury, never back to the proposer.
     function _scoreOf(uint256 taskId, address miner, Outcome outcome, Tally memory tally, uint256 r)
@@ -812,7 +834,7 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         Audit storage a = _audits[taskId][miner];
         if (outcome == Outcome.PASSED) return (true, a.modeScore);
         if (outcome == Outcome.FORCED) {
-            if (_forcedCaught(taskId, miner, r)) return (true, a.logprobFailScoreSeats / a.logprobFailSeats);
+            if (_forcedCaught(taskId, miner, r)) return (true, a.failModeScore);
             if (_votedPass(tally, r)) return (true, a.modeScore);
         }
         return (false, 0);

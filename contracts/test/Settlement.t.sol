@@ -573,4 +573,39 @@ contract SettlementTest is SettlementBase {
         assertEq(settlement.minerState(taskId, m[0]).score, want, "the mode, not the mean");
         assertEq(settlement.claimable(m[0]), _payFor(want), "paid on the mode");
     }
+
+    /// A caught forced miner is paid on the mode of the LOGPROB FAIL scores: a smaller FAIL voter scoring it
+    /// 1.0 cannot raise its pay (the forced-miner twin of RedTeam H15).
+    function test_Finalize_CaughtForcedScoreIsTheFailMode() public {
+        bytes32 secret = _secretWith(taskId, true);
+        _joinWithSecret(taskId, m[0], secret);
+        _joinAndCommit(taskId, m[1]);
+        _joinAndCommit(taskId, m[2]);
+        address honest = _validator("failModeHonest", 0, 6000e18);
+        address inflater = _validator("failModeInflater", 0, 3000e18);
+        ISettlement.Verdict memory fair = _fail(m[0]);
+        fair.check = ISettlement.Check.LOGPROB;
+        fair.score = 400_000;
+        ISettlement.Verdict memory high = _fail(m[0]);
+        high.check = ISettlement.Check.LOGPROB;
+        high.score = 1_000_000;
+        ISettlement.Verdict[][] memory lists = _lists2(
+            _three(fair, _pass(m[1], 600_000), _pass(m[2], 400_000)),
+            _three(high, _pass(m[1], 600_000), _pass(m[2], 400_000))
+        );
+        address[] memory vals = _pair(honest, inflater);
+        _toVerdictWindow(taskId);
+        _commitAll(vals, lists);
+        _toRevealWindow(taskId);
+        vm.prank(m[0]);
+        settlement.revealForcedError(taskId, secret);
+        _revealAll(vals, lists);
+        _toFinalize(taskId);
+        settlement.finalize(taskId);
+        uint256 hs = _seats(honest);
+        uint256 is_ = _seats(inflater);
+        uint64 want = hs >= is_ ? 400_000 : 1_000_000;
+        assertEq(uint256(_outcome(m[0])), uint256(ISettlement.Outcome.FORCED), "forced");
+        assertEq(settlement.minerState(taskId, m[0]).score, want, "the FAIL mode, not the mean");
+    }
 }
