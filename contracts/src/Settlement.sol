@@ -699,8 +699,8 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
 
     /// @dev A forced error is caught when a quorum revealed and the FAIL votes naming LOGPROB (the forced
     /// error's only symptom: its tokens are honest) hold more seats than any coalition below the supermajority's
-    /// complement could alone. Only then are its PASS voters penalized and its FAIL voters and miner paid from
-    /// the treasury: a friend under a third cannot catch it (H4), FAILs on broken openings (STRUCTURE) cannot
+    /// complement could alone. Only then are its PASS voters penalized, its FAIL voters paid the jackpot and
+    /// its miner the obedience bonus: a friend under a third cannot catch it (H4), FAILs on broken openings (STRUCTURE) cannot
     /// frame honest PASS voters (H13), and a committee without a quorum pays no jackpot (H5).
     function _forcedCaught(uint256 taskId, address miner, uint256 r) internal view returns (bool) {
         return _hasQuorum(r)
@@ -810,7 +810,7 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         return outcome == Outcome.PASSED || outcome == Outcome.FAILED || outcome == Outcome.FORCED;
     }
 
-    /// @dev A forced miner whose wrong commitment the committee caught earns min(jackpot', cap) / C, at most the
+    /// @dev A forced miner whose wrong commitment the committee caught earns min(jackpot, cap) / C, at most the
     /// validator pool's per-slot part, out of the task's validator pool on top of its pay, so obeying the forced
     /// error is strictly better than ignoring it, whatever the treasury holds.
     function _payObedience(uint256 taskId, address miner, MinerState storage m, Totals memory sum) internal {
@@ -857,8 +857,9 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
     }
 
     /// @dev A revealed member is penalized for a PASS on a miner the votes FAILED (not one only a fraud proof
-    /// failed: no audit sample shows that leaf, H14) or on a caught FORCED one, or a FAIL on a PASSED miner. Returns that, its PASS and FAIL
-    /// votes on decided miners (its fee weight per seat) and its FAIL votes on caught FORCED miners (jackpots).
+    /// failed: no audit sample shows that leaf, H14) or on a caught FORCED one, or a FAIL on a PASSED miner.
+    /// Returns that, its PASS and FAIL votes on decided miners (its fee weight per seat) and its FAIL votes on
+    /// caught FORCED miners (jackpots).
     function _judge(uint256 taskId, TaskSettlement storage ts, ValidatorState storage v)
         internal
         view
