@@ -154,7 +154,7 @@ class Play:
 
 def audited_vote(fails: bool, score: int, obeyed_forced: bool) -> tuple[Vote, int, Check]:
     """An auditor's verdict: an obeyed forced error shows only as LOGPROB (its tokens are honest and
-    scored); a caught faked rollout as a TOKEN FAIL."""
+    scored); anything else that fails (a faked rollout, garbage) as a TOKEN FAIL."""
     if not fails:
         return Vote.PASS, score, Check.NONE
     return (Vote.FAIL, score, Check.LOGPROB) if obeyed_forced else (Vote.FAIL, score, Check.TOKEN)
@@ -174,7 +174,10 @@ def play_task(
         caught = bool(cheated & draw.audit_sets[i])
         obeys = forced[i] and not (i == 0 and play.ignore_forced)
         truth.append((obeys or caught, draw.scores[i]))
-        obeyed_forced.append(obeys)
+        # Only an obeyed forced error with honest tokens shows as LOGPROB alone; garbage served by a
+        # miner that shirked, or a caught faked rollout, fails the token check first.
+        shirked = i == 0 and forced[i] and play.shirk_when_forced
+        obeyed_forced.append(obeys and not caught and not shirked)
     miners = [
         MinerInput(a, committed=True, forced=truth[i][0] and forced[i]) for i, a in enumerate(miner_addrs)
     ]
@@ -257,7 +260,7 @@ def strategies(world: World) -> list[tuple[str, str, Callable[[World], list[Iden
     out.append(
         (
             "miner shirks when forced",
-            "skips generation on forced tasks; its garbage answers score like honest ones (worst case)",
+            "skips generation on forced tasks and serves garbage (auditors' FAILs name TOKEN, not LOGPROB)",
             base_roster,
             Play(miner_is_party=True, shirk_when_forced=True),
             Play(miner_is_party=True),
