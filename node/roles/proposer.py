@@ -150,7 +150,8 @@ class Proposer:
         commit = join + s.commit_window
         # The chain refuses a verdict window that ends before the challenge round plus its minimum audit time.
         verdict = max(commit + s.verdict_window, board.earliest_verdict_deadline(commit))
-        verify = verdict + s.reveal_window
+        # ... and a reveal window below one block slot (TaskBoard.MIN_REVEAL_WINDOW).
+        verify = verdict + max(s.reveal_window, board.min_reveal_window())
         params = TaskParams(
             env_id=env_id(s.env),
             difficulty=difficulty,
