@@ -144,6 +144,13 @@ class Proposer:
                 "fund the proposer account first."
             )
         token.ensure_allowance(board.address, s.reward)
+        lag = board.beacon_lag()
+        if s.commit_window <= lag:
+            # The seed round is published BEACON_LAG after the join deadline: no miner could commit.
+            raise RoleError(
+                f"commit_window {s.commit_window} s leaves no time after the seed beacon, which comes "
+                f"{lag} s (TaskBoard.BEACON_LAG) after the join deadline; set it well above {lag}."
+            )
         # Deadlines from the moment of posting (after the approval), so miners get the whole join window.
         now = int(time.time())
         join = now + s.join_window
