@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from bench.settlement_rules import (
     SCORE_ONE,
     TOKEN,
+    Check,
     MinerInput,
     Params,
     TaskResult,
@@ -151,6 +152,14 @@ class Play:
     sybil_shared_audit: bool = True  # one audit serves all of the party's identities
 
 
+def audited_vote(fails: bool, score: int, obeyed_forced: bool) -> tuple[Vote, int, Check]:
+    """An auditor's verdict: an obeyed forced error shows only as LOGPROB (its tokens are honest and
+    scored); anything else that fails (a faked rollout, garbage) as a TOKEN FAIL."""
+    if not fails:
+        return Vote.PASS, score, Check.NONE
+    return (Vote.FAIL, score, Check.LOGPROB) if obeyed_forced else (Vote.FAIL, score, Check.TOKEN)
+
+
 def play_task(
     world: World, roster: list[Identity], seats: dict[str, int], draw: Draw, play: Play, treasury: Treasury
 ) -> int:
@@ -159,11 +168,16 @@ def play_task(
     forced = draw.forced
     # What an auditor finds on each miner: does it fail, and the recomputed score.
     truth: list[tuple[bool, int]] = []
+    obeyed_forced: list[bool] = []
     for i in range(world.miners):
         cheated = draw.cheat_sets[play.miner_cheats] if (i == 0 and play.miner_cheats) else frozenset()
         caught = bool(cheated & draw.audit_sets[i])
         obeys = forced[i] and not (i == 0 and play.ignore_forced)
         truth.append((obeys or caught, draw.scores[i]))
+        # Only an obeyed forced error with honest tokens shows as LOGPROB alone; garbage served by a
+        # miner that shirked, or a caught faked rollout, fails the token check first.
+        shirked = i == 0 and forced[i] and play.shirk_when_forced
+        obeyed_forced.append(obeys and not caught and not shirked)
     miners = [
         MinerInput(a, committed=True, forced=truth[i][0] and forced[i]) for i, a in enumerate(miner_addrs)
     ]
@@ -173,25 +187,26 @@ def play_task(
         won = seats[ident.address]
         if won == 0:
             continue
-        votes: dict[str, tuple[Vote, int]] = {}
+        votes: dict[str, tuple[Vote, int, Check]] = {}
         audits = 0
         for i, a in enumerate(miner_addrs):
             fails, score = truth[i]
             b = ident.behaviour
             if i == 0 and play.withhold and b not in ("lazy", "fail"):
-                votes[a] = (Vote.UNAVAILABLE, 0)  # openings not obtainable: never a slash
+                votes[a] = (Vote.UNAVAILABLE, 0, Check.NONE)  # openings not obtainable: never a slash
                 audits += 1
             elif b == "lazy":
-                votes[a] = (Vote.PASS, SCORE_ONE)
+                votes[a] = (Vote.PASS, SCORE_ONE, Check.NONE)
             elif b == "fail" or (b == "collude" and play.collude_fail_all):
-                votes[a] = (Vote.FAIL, 0)
+                # Blind FAILs name LOGPROB: the one check that could win a forced error's jackpot.
+                votes[a] = (Vote.FAIL, 0, Check.LOGPROB)
             elif b == "unavailable":
-                votes[a] = (Vote.UNAVAILABLE, 0)
+                votes[a] = (Vote.UNAVAILABLE, 0, Check.NONE)
             elif b == "collude" and play.collude_pass_miner0 and i == 0:
-                votes[a] = (Vote.PASS, SCORE_ONE)
+                votes[a] = (Vote.PASS, SCORE_ONE, Check.NONE)
             else:
                 audits += 1
-                votes[a] = (Vote.FAIL if fails else Vote.PASS, score)
+                votes[a] = audited_vote(fails, score, obeyed_forced[i])
         if ident.party:
             party_audits = max(party_audits, audits) if play.sybil_shared_audit else party_audits + audits
         validators.append(ValidatorInput(ident.address, won, True, votes))
@@ -245,7 +260,7 @@ def strategies(world: World) -> list[tuple[str, str, Callable[[World], list[Iden
     out.append(
         (
             "miner shirks when forced",
-            "skips generation on forced tasks; its garbage answers score like honest ones (worst case)",
+            "skips generation on forced tasks and serves garbage (auditors' FAILs name TOKEN, not LOGPROB)",
             base_roster,
             Play(miner_is_party=True, shirk_when_forced=True),
             Play(miner_is_party=True),

@@ -32,6 +32,17 @@ class Vote(IntEnum):
     UNAVAILABLE = 3
 
 
+class Check(IntEnum):
+    """What a FAIL names (ISettlement.Check); only LOGPROB FAILs catch a forced error."""
+
+    NONE = 0
+    STRUCTURE = 1
+    TOKEN = 2
+    LOGPROB = 3
+    REWARD = 4
+    MODEL = 5
+
+
 class Outcome(IntEnum):
     """A miner's outcome at finalize (ISettlement.Outcome)."""
 
@@ -114,10 +125,27 @@ def miner_lock(reward: int, max_miners: int, params: Params) -> int:
 
 
 def miner_payment(cap: int, score: int, params: Params) -> int:
-    """`cap * (base + (1e4 - base) * score / 1e6) / 1e4` (a passed or forced miner)."""
+    """`mulDiv(cap, base x 1e6 + (1e4 - base) x score, 1e4 x 1e6)` (a paid PASSED or FORCED miner).
+
+    Math.mulDiv floors the full-width product, which is what Python's // on big integers does."""
     return (
         cap * (params.base_share_bps * SCORE_ONE + (BPS - params.base_share_bps) * score) // (BPS * SCORE_ONE)
     )
+
+
+def has_quorum(revealed: int, params: Params) -> bool:
+    """`Settlement._hasQuorum`: the revealed seats reach the quorum of the committee's seats."""
+    return revealed * BPS >= params.quorum_bps * params.committee_seats
+
+
+def voted_fail(fail: int, revealed: int, params: Params) -> bool:
+    """`Settlement._votedFail`: the revealed votes alone make a FAIL supermajority (with a quorum)."""
+    return has_quorum(revealed, params) and fail * BPS >= params.supermajority_bps * revealed
+
+
+def voted_pass(passed: int, revealed: int, params: Params) -> bool:
+    """`Settlement._votedPass`: the revealed votes make a PASS supermajority (with a quorum)."""
+    return has_quorum(revealed, params) and passed * BPS >= params.supermajority_bps * revealed
 
 
 def decide(
@@ -128,18 +156,29 @@ def decide(
         return Outcome.FAILED  # a proven contradiction needs no vote and outranks a forced error
     if forced:
         return Outcome.FORCED
-    if revealed * BPS < params.quorum_bps * params.committee_seats:
+    if not has_quorum(revealed, params):
         return Outcome.NO_QUORUM
-    if fail * BPS >= params.supermajority_bps * revealed:
+    if voted_fail(fail, revealed, params):
         return Outcome.FAILED
-    if passed * BPS >= params.supermajority_bps * revealed:
+    if voted_pass(passed, revealed, params):
         return Outcome.PASSED
     return Outcome.UNDECIDED
 
 
-def forced_caught(fail: int, revealed: int, params: Params) -> bool:
-    """`Settlement._forcedCaught`: the FAIL side on a forced miner exceeds what a minority could muster."""
-    return fail * BPS > (BPS - params.supermajority_bps) * revealed
+def forced_caught(logprob_fail: int, revealed: int, params: Params) -> bool:
+    """`Settlement._forcedCaught`: with a quorum, the FAIL seats naming LOGPROB (a forced error's only
+    symptom) exceed what a coalition below the supermajority's complement could muster."""
+    return has_quorum(revealed, params) and logprob_fail * BPS > (BPS - params.supermajority_bps) * revealed
+
+
+def jackpot_of(cap: int, params: Params) -> int:
+    """`Settlement._jackpotOf`: the jackpot per caught forced miner, at most the task's per-miner cap."""
+    return min(cap, params.jackpot)
+
+
+def no_show_penalty(cap: int, params: Params) -> int:
+    """`Settlement._noShowPenalty`: what a NO_COMMIT miner forfeits of its lock (the base share)."""
+    return cap * params.base_share_bps // BPS
 
 
 # ---- one task ---------------------------------------------------------------------------------------
@@ -166,7 +205,32 @@ class ValidatorInput:
     address: str
     seats: int
     revealed: bool = True
-    votes: dict[str, tuple[Vote, int]] = field(default_factory=dict)  # miner -> (vote, score)
+    # miner -> (vote, score, check); a FAIL names its check, PASS and UNAVAILABLE name Check.NONE
+    votes: dict[str, tuple[Vote, int, Check]] = field(default_factory=dict)
+
+
+@dataclass
+class ScoreMode:
+    """`Settlement._countScore`: the seat-weighted mode of a stream of (score, seats), in reveal order.
+
+    A tie keeps the score that reached the count first; a demoted mode keeps its count."""
+
+    score: int = 0
+    seats: int = 0
+    others: dict[int, int] = field(default_factory=dict)
+
+    def add(self, score: int, seats: int) -> None:
+        if self.seats == 0 or score == self.score:
+            self.score = score
+            self.seats += seats
+            return
+        count = self.others.get(score, 0) + seats
+        if count > self.seats:
+            self.others[self.score] = self.seats
+            self.score = score
+            self.seats = count
+        else:
+            self.others[score] = count
 
 
 @dataclass
@@ -176,6 +240,9 @@ class Tally:
     unavailable_seats: int = 0
     pass_score_seats: int = 0
     fail_score_seats: int = 0
+    logprob_fail_seats: int = 0
+    pass_mode: ScoreMode = field(default_factory=ScoreMode)  # what a PASSED miner is paid on
+    fail_mode: ScoreMode = field(default_factory=ScoreMode)  # of the LOGPROB FAILs: a caught forced miner
 
 
 @dataclass
@@ -185,7 +252,7 @@ class MinerResult:
     paid: int  # credited, including the obedience jackpot of a caught forced miner
     slashed: int
     locked: int
-    bonus: int = 0  # the obedience jackpot inside `paid`
+    bonus: int = 0  # the obedience bonus inside `paid` (out of the task's validator pool)
     bounty: int = 0  # paid to the fraud prover out of `slashed`
 
 
@@ -210,35 +277,50 @@ class TaskResult:
     lock: int
 
 
-def tallies(miners: Sequence[MinerInput], validators: Sequence[ValidatorInput]) -> dict[str, Tally]:
-    """What revealVerdict accumulates per miner."""
+def tallies(
+    miners: Sequence[MinerInput],
+    validators: Sequence[ValidatorInput],
+    reveal_order: Sequence[str] | None = None,
+) -> dict[str, Tally]:
+    """What revealVerdict accumulates per miner. The score modes depend on the order of the reveals
+    (a tie keeps the first): `reveal_order` lists the members' addresses in that order (default:
+    `validators` order); within one reveal, verdicts count in the order the member listed them."""
     out = {m.address: Tally() for m in miners}
-    for v in validators:
+    by_address = {v.address: v for v in validators}
+    order = reveal_order if reveal_order is not None else [v.address for v in validators]
+    for address in order:
+        v = by_address[address]
         if not v.revealed:
             continue
-        for miner, (vote, score) in v.votes.items():
+        for miner, (vote, score, check) in v.votes.items():
             t = out[miner]
             if vote == Vote.PASS:
                 t.pass_seats += v.seats
                 t.pass_score_seats += v.seats * score
+                t.pass_mode.add(score, v.seats)
             elif vote == Vote.FAIL:
                 t.fail_seats += v.seats
                 t.fail_score_seats += v.seats * score
+                if check == Check.LOGPROB:
+                    t.logprob_fail_seats += v.seats
+                    t.fail_mode.add(score, v.seats)
             elif vote == Vote.UNAVAILABLE:
                 t.unavailable_seats += v.seats
     return out
 
 
-def score_of(outcome: Outcome, t: Tally) -> int:
-    """`Settlement._scoreOf`."""
+def score_of(outcome: Outcome, t: Tally, revealed: int, params: Params) -> tuple[bool, int]:
+    """`Settlement._scoreOf`: (paid?, score). PASSED: the PASS mode. FORCED and caught: the LOGPROB
+    FAIL mode; FORCED, not caught, passed by a supermajority: the PASS mode; any other FORCED miner,
+    NO_QUORUM and UNDECIDED: nothing (nobody verified the work)."""
     if outcome == Outcome.PASSED:
-        return t.pass_score_seats // t.pass_seats
+        return True, t.pass_mode.score
     if outcome == Outcome.FORCED:
-        if t.fail_seats:
-            return t.fail_score_seats // t.fail_seats
-        if t.pass_seats:
-            return t.pass_score_seats // t.pass_seats
-    return 0
+        if forced_caught(t.logprob_fail_seats, revealed, params):
+            return True, t.fail_mode.score
+        if voted_pass(t.pass_seats, revealed, params):
+            return True, t.pass_mode.score
+    return False, 0
 
 
 DECIDED = (Outcome.PASSED, Outcome.FAILED, Outcome.FORCED)
@@ -252,26 +334,34 @@ def settle_task(
     validators: Sequence[ValidatorInput],
     treasury: Treasury | None = None,
     burn_undecided: bool = False,
+    reveal_order: Sequence[str] | None = None,
 ) -> TaskResult:
     """finalize, then settleValidator for every committee member in `validators` order.
 
     `miners` are in join order, `validators` are the members that committed a verdict (each
-    locked `validatorBond x seats`); `treasury` is updated in place (jackpots depend on it).
-    `burn_undecided` is a counterfactual, not the contract: what undecided miners' caps leave and
-    unearned fees leave the system instead of funding the treasury's jackpots.
+    locked `validatorBond x seats`); `reveal_order` is the order their verdicts were revealed
+    (default: `validators` order; it decides ties of the score modes); `treasury` is updated in
+    place (jackpots depend on it). `burn_undecided` is a counterfactual, not the contract: what
+    undecided miners' caps leave and unearned fees leave the system instead of funding the
+    treasury's jackpots.
     """
     tre = treasury if treasury is not None else Treasury()
     miner_pool, validator_pool = pools(reward, params)
     cap = miner_pool // max_miners
     lock = cap * params.deterrence_bps // BPS
-    tally = tallies(miners, validators)
+    tally = tallies(miners, validators, reveal_order)
     r = sum(v.seats for v in validators if v.revealed)
     # finalize: _decideMiners
+    no_show = no_show_penalty(cap, params)
+    # The obedience bonus comes out of the task's own validator pool, at most its per-slot part.
+    bonus_each = min(jackpot_of(cap, params) // params.committee_seats, validator_pool // max_miners)
     results: dict[str, MinerResult] = {}
-    paid_total = slashed_total = undecided = fee_seats = bounties = 0
+    paid_total = slashed_total = undecided = fee_seats = bounties = bonuses = 0
     for m in miners:
         if not m.committed:
-            results[m.address] = MinerResult(Outcome.NO_COMMIT, 0, 0, 0, lock)
+            penalty = min(no_show, lock)  # a slot held without a commitment kept an honest miner out
+            results[m.address] = MinerResult(Outcome.NO_COMMIT, 0, 0, penalty, lock)
+            slashed_total += penalty
             continue
         t = tally[m.address]
         outcome = decide(m.forced, t.fail_seats, t.pass_seats, r, params, m.fraud)
@@ -283,21 +373,24 @@ def settle_task(
             slashed_total += lock
             bounties += bounty
             continue
-        score = score_of(outcome, t)
-        paid = miner_payment(cap, score, params)
+        payable, score = score_of(outcome, t, r, params)
+        paid = miner_payment(cap, score, params) if payable else 0
         paid_total += paid
         if outcome not in DECIDED:
-            undecided += cap - paid  # to the treasury: a proposer never gains from a blocked decision
+            undecided += cap  # to the treasury: a proposer never gains from a blocked decision
         bonus = 0
-        if outcome == Outcome.FORCED and forced_caught(t.fail_seats, r, params):
-            bonus = min(params.jackpot // params.committee_seats, tre.balance)  # one seat's share
-            tre.balance -= bonus
+        if outcome == Outcome.FORCED and forced_caught(t.logprob_fail_seats, r, params):
+            bonus = bonus_each
+            bonuses += bonus
         results[m.address] = MinerResult(outcome, score, paid + bonus, 0, lock, bonus)
+    validator_pool -= bonuses
     tre.balance += slashed_total - bounties
     refund = miner_pool - paid_total - undecided
     to_treasury = undecided
+    fee_left = 0
     if fee_seats:
         tre.fee_reserve += validator_pool
+        fee_left = validator_pool
     elif not any(m.committed for m in miners):
         refund += validator_pool  # nothing committed: nothing to audit or to block
     else:
@@ -306,17 +399,23 @@ def settle_task(
         tre.balance += to_treasury
     # settleValidator, one member at a time
     vres: dict[str, ValidatorResult] = {}
-    for v in validators:
+    for i, v in enumerate(validators):
         bond = params.validator_bond * v.seats
         penalized, decided, forced_fails = judge(v, results, tally, r, params) if v.revealed else (True, 0, 0)
         share = 0 if fee_seats == 0 else validator_pool * v.seats * decided // fee_seats
         tre.fee_reserve -= share
+        fee_left -= share
+        if i == len(validators) - 1 and fee_left:
+            # The last committed member settled: the pool's rounding dust goes to the treasury.
+            tre.fee_reserve -= fee_left
+            tre.balance += fee_left
+            fee_left = 0
         if penalized:
             tre.balance += bond + share
             vres[v.address] = ValidatorResult(True, 0, 0, bond, bond)
         else:
-            # One jackpot per caught forced miner, split by seats.
-            won = min(params.jackpot * v.seats * forced_fails // params.committee_seats, tre.balance)
+            # One jackpot (at most the cap) per caught forced miner, split by seats.
+            won = min(jackpot_of(cap, params) * v.seats * forced_fails // params.committee_seats, tre.balance)
             tre.balance -= won
             vres[v.address] = ValidatorResult(False, share, won, 0, bond)
     return TaskResult(results, vres, refund, slashed_total, r, fee_seats, cap, lock)
@@ -325,7 +424,10 @@ def settle_task(
 def judge(
     v: ValidatorInput, results: dict[str, MinerResult], tally: dict[str, Tally], r: int, params: Params
 ) -> tuple[bool, int, int]:
-    """`Settlement._judge`: (penalized, PASS/FAIL votes on decided miners, FAIL votes on FORCED miners)."""
+    """`Settlement._judge`: (penalized, PASS/FAIL votes on decided miners, FAIL votes on caught FORCED
+    miners). A PASS is wrong on a miner the votes FAILED (not one only a fraud proof failed) or on a
+    caught forced miner; a FAIL is wrong on a PASSED miner; a FAIL on an uncaught forced miner is
+    neither paid nor penalized."""
     penalized = False
     decided = forced_fails = 0
     for miner, res in results.items():  # join order, as the contract walks _miners
@@ -335,14 +437,14 @@ def judge(
         if vote in (Vote.NONE, Vote.UNAVAILABLE) or res.outcome not in DECIDED:
             continue
         decided += 1
+        t = tally[miner]
+        caught = res.outcome == Outcome.FORCED and forced_caught(t.logprob_fail_seats, r, params)
         if vote == Vote.PASS:
-            if res.outcome == Outcome.FAILED:
-                penalized = True
-            if res.outcome == Outcome.FORCED and forced_caught(tally[miner].fail_seats, r, params):
+            if caught or (res.outcome == Outcome.FAILED and voted_fail(t.fail_seats, r, params)):
                 penalized = True
         else:
             if res.outcome == Outcome.PASSED:
                 penalized = True
-            if res.outcome == Outcome.FORCED:
+            if caught:
                 forced_fails += 1
     return penalized, decided, forced_fails

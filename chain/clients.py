@@ -622,9 +622,18 @@ class TaskBoard(_Client):
     def max_miners(self) -> int:
         return int(self.view("MAX_MINERS"))
 
+    def beacon_lag(self) -> int:
+        """Seconds after a join or commit deadline before its beacon round may be published (one block slot)."""
+        return int(self.view("BEACON_LAG"))
+
+    def min_reveal_window(self) -> int:
+        """Smallest verify deadline - verdict deadline postTask accepts, in seconds."""
+        return int(self.view("MIN_REVEAL_WINDOW"))
+
     def earliest_verdict_deadline(self, commit_deadline: int) -> int:
-        """The smallest verdict deadline postTask accepts for `commit_deadline`."""
-        return self.round_time(self.round_at(commit_deadline) + 1) + self.min_audit_time()
+        """The smallest verdict deadline postTask accepts for `commit_deadline`: the challenge round (the first
+        after commit_deadline + BEACON_LAG) plus the minimum audit time."""
+        return self.round_time(self.round_at(commit_deadline + self.beacon_lag()) + 1) + self.min_audit_time()
 
 
 class Settlement(_Client):

@@ -187,8 +187,12 @@ TEMPLATES: dict[str, Template] = {
     "InvalidMaxMiners": lambda a, c: f"max miners {a['maxMiners']} must be between 1 and {a['max']}",
     "InvalidAuditParams": lambda a, c: (
         f"the audit parameters are out of range (m={a['auditRollouts']} must be 1..P x G, "
-        f"k={a['auditPositions']} at most max tokens, tolerance {a['logprobTolNano']} positive, "
-        f"edge slack {a['edgeSlackNano']} below 1e9, dtype {a['dtype']} 0 or 1)"
+        f"k={a['auditPositions']} at most max tokens, tolerance {a['logprobTolNano']} within "
+        f"68000..5000000 nano, edge slack {a['edgeSlackNano']} within 43..1e9, dtype {a['dtype']} 0 or 1)"
+    ),
+    "RevealWindowTooShort": lambda a, c: (
+        f"the reveal window (verify deadline - verdict deadline) of {a['window']} s is below the minimum of "
+        f"{a['minimum']} s"
     ),
     "AuditWindowTooShort": lambda a, c: (
         f"the verdict deadline {a['verdictDeadline']} leaves too little audit time: it must be at least "

@@ -119,9 +119,9 @@ class DevnetOptions:
             max_tokens=12,
             beacon_period=1,
             join_window=8,
-            commit_window=14,
-            verdict_window=14,
-            reveal_window=6,
+            commit_window=26,  # the seed round comes BEACON_LAG (12 s) after the join deadline
+            verdict_window=26,  # the challenge round comes BEACON_LAG after the commit deadline: ~13 s of audit
+            reveal_window=12,  # TaskBoard.MIN_REVEAL_WINDOW: one 12 s block slot
             audit_count=2,
             positions=0,
             cheap_model="tiny:7",

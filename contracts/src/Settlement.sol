@@ -5,6 +5,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {ISettlement} from "./interfaces/ISettlement.sol";
 import {IStakeManager} from "./interfaces/IStakeManager.sol";
@@ -57,6 +58,28 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
     mapping(uint256 taskId => mapping(address miner => Tally)) internal _tallies;
     mapping(uint256 taskId => mapping(address validator => ValidatorState)) internal _validatorStates;
     mapping(uint256 taskId => mapping(address miner => address)) internal _fraudProvers;
+
+    /// @dev Per-miner audit detail beyond the Tally (internal, so the Tally ABI stays as it was): the FAIL seats
+    /// naming LOGPROB, the only symptom of an obeyed forced error, and the seat-weighted mode of their scores
+    /// (what a caught forced miner is paid on); the seat-weighted mode of the PASS scores (the score a PASSED
+    /// miner is paid on). A minority cannot move either (RedTeam H15).
+    struct Audit {
+        uint32 logprobFailSeats;
+        uint32 modeSeats;
+        uint64 modeScore;
+        uint32 failModeSeats;
+        uint64 failModeScore;
+    }
+
+    mapping(uint256 taskId => mapping(address miner => Audit)) internal _audits;
+    mapping(uint256 taskId => mapping(address miner => mapping(uint64 score => uint256))) internal
+        _scoreSeats;
+    mapping(uint256 taskId => mapping(address miner => mapping(uint64 score => uint256))) internal
+        _failScoreSeats;
+    /// @dev What the validator pool of a finalized task has not yet paid or forfeited, and how many committed
+    /// members are settled: the last one's settlement sends the rounding dust to the treasury (RedTeam H9).
+    mapping(uint256 taskId => uint256) internal _feeLeft;
+    mapping(uint256 taskId => uint256) internal _membersSettled;
 
     /// @param token_ The ERC20 of stake and rewards; must be the StakeManager's and the TaskBoard's.
     /// @param stakes_ The StakeManager (this contract must be its settlement).
@@ -249,15 +272,16 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
 
         // Effects: every outcome, payment and slash is decided before any token moves.
         uint256 escrow = board.escrowOf(taskId);
-        uint256 validatorPool = escrow * validatorFeeBps / BPS;
+        uint256 validatorPool = Math.mulDiv(escrow, validatorFeeBps, BPS);
         uint256 minerPool = escrow - validatorPool;
         ts.finalized = true;
         ts.escrow = escrow;
         ts.minerPool = minerPool;
         ts.cap = minerPool / t.params.maxMiners;
-        ts.lock = ts.cap * deterrenceBps / BPS;
+        ts.lock = Math.mulDiv(ts.cap, deterrenceBps, BPS);
         ts.validatorPool = validatorPool;
-        uint256 undecided = _decideMiners(taskId, ts);
+        uint256 undecided = _decideMiners(taskId, ts, t.params.maxMiners);
+        validatorPool = ts.validatorPool; // less the obedience bonuses it paid
 
         // What an undecided miner was not paid, and a fee nobody earned, go to the treasury, not back to the
         // proposer: a proposer must never gain from blocking a decision (bribing a third of the committee,
@@ -266,6 +290,7 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         uint256 toTreasury = undecided;
         if (ts.decisiveSeatVotes != 0) {
             feeReserve += validatorPool;
+            _feeLeft[taskId] = validatorPool;
         } else if (ts.committed == 0) {
             refund += validatorPool; // nothing was committed, so there was nothing to audit or to block
         } else {
@@ -294,8 +319,16 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
             v.revealed ? _judge(taskId, ts, v) : (true, 0, 0);
         uint256 share = ts.decisiveSeatVotes == 0
             ? 0
-            : ts.validatorPool * uint256(v.seats) * decided / ts.decisiveSeatVotes;
+            : Math.mulDiv(ts.validatorPool, uint256(v.seats) * decided, ts.decisiveSeatVotes);
         feeReserve -= share;
+        uint256 dust = _feeLeft[taskId] - share;
+        _feeLeft[taskId] = dust;
+        // The last committed member settled: what rounding left of the pool goes to the treasury.
+        if (++_membersSettled[taskId] == ts.verdictCommits && dust != 0) {
+            _feeLeft[taskId] = 0;
+            feeReserve -= dust;
+            _treasuryIn(dust);
+        }
         v.settled = true;
         v.penalized = penalized;
         v.decisiveVotes = decided;
@@ -310,7 +343,7 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
             _credit(validator, taskId, share);
             // The jackpot of a caught forced error is split by seats: C seats share one jackpot, so it is bounded
             // per forced miner whatever the committee's size.
-            uint256 won = jackpot * v.seats * forcedFails / committeeSeatCount;
+            uint256 won = _jackpotOf(ts.cap) * v.seats * forcedFails / committeeSeatCount;
             if (won > treasury) won = treasury;
             if (won != 0) {
                 v.jackpot = won;
@@ -513,11 +546,13 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
     }
 
     function _cap(uint256 reward, uint16 maxMiners) internal view returns (uint256) {
-        return (reward - reward * validatorFeeBps / BPS) / maxMiners;
+        return (reward - Math.mulDiv(reward, validatorFeeBps, BPS)) / maxMiners;
     }
 
+    /// @dev mulDiv throughout the payment arithmetic: no reward TaskBoard accepts can make finalize revert
+    /// (RedTeam H10).
     function _lockAmount(uint256 reward, uint16 maxMiners) internal view returns (uint256) {
-        return _cap(reward, maxMiners) * deterrenceBps / BPS;
+        return Math.mulDiv(_cap(reward, maxMiners), deterrenceBps, BPS);
     }
 
     /// @dev Seats are independent lots, each won with probability s/T: expected seats C x s/T are linear in
@@ -558,14 +593,61 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         if (vote == Vote.PASS) {
             tally.passSeats += seats;
             tally.passScoreSeats += uint64(seats) * verdict.score;
+            _countScore(taskId, miner, verdict.score, seats);
         } else if (fail) {
             tally.failSeats += seats;
             tally.failScoreSeats += uint64(seats) * verdict.score;
+            if (verdict.check == Check.LOGPROB) _countFailScore(taskId, miner, verdict.score, seats);
         } else {
             tally.unavailableSeats += seats;
         }
         _emitVerdict(taskId, verdict, seats);
         return bitmap;
+    }
+
+    /// @dev Seat-weighted mode of the PASS scores; a tie keeps the score that reached the count first. The
+    /// mode's count lives in the Audit slot (one write when members agree, the common case); other scores'
+    /// counts in _scoreSeats, where a demoted mode leaves its count.
+    function _countScore(uint256 taskId, address miner, uint64 score, uint16 seats) internal {
+        Audit storage a = _audits[taskId][miner];
+        uint32 modeSeats = a.modeSeats;
+        if (modeSeats == 0 || score == a.modeScore) {
+            a.modeScore = score;
+            a.modeSeats = modeSeats + seats;
+            return;
+        }
+        uint256 count = _scoreSeats[taskId][miner][score] + seats;
+        if (count > modeSeats) {
+            _scoreSeats[taskId][miner][a.modeScore] = modeSeats;
+            a.modeScore = score;
+            // count <= the committee's seats (<= 64 x members), far below 2^32.
+            // forge-lint: disable-next-line(unsafe-typecast)
+            a.modeSeats = uint32(count);
+        } else {
+            _scoreSeats[taskId][miner][score] = count;
+        }
+    }
+
+    /// @dev The same mode over the scores of the FAIL votes naming LOGPROB, with their seat count.
+    function _countFailScore(uint256 taskId, address miner, uint64 score, uint16 seats) internal {
+        Audit storage a = _audits[taskId][miner];
+        a.logprobFailSeats += seats;
+        uint32 modeSeats = a.failModeSeats;
+        if (modeSeats == 0 || score == a.failModeScore) {
+            a.failModeScore = score;
+            a.failModeSeats = modeSeats + seats;
+            return;
+        }
+        uint256 count = _failScoreSeats[taskId][miner][score] + seats;
+        if (count > modeSeats) {
+            _failScoreSeats[taskId][miner][a.failModeScore] = modeSeats;
+            a.failModeScore = score;
+            // count <= the committee's seats (<= 64 x members), far below 2^32.
+            // forge-lint: disable-next-line(unsafe-typecast)
+            a.failModeSeats = uint32(count);
+        } else {
+            _failScoreSeats[taskId][miner][score] = count;
+        }
     }
 
     function _emitVerdict(uint256 taskId, Verdict calldata verdict, uint16 seats) internal {
@@ -605,36 +687,72 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         // A proven contradiction needs no vote; it outranks a forced error (whose leaves stay well formed).
         if (m.fraud) return Outcome.FAILED;
         if (m.forced) return Outcome.FORCED;
-        if (r * BPS < uint256(quorumBps) * committeeSeatCount) return Outcome.NO_QUORUM;
-        if (uint256(tally.failSeats) * BPS >= uint256(supermajorityBps) * r) return Outcome.FAILED;
-        if (uint256(tally.passSeats) * BPS >= uint256(supermajorityBps) * r) return Outcome.PASSED;
+        if (!_hasQuorum(r)) return Outcome.NO_QUORUM;
+        if (_votedFail(tally, r)) return Outcome.FAILED;
+        if (_votedPass(tally, r)) return Outcome.PASSED;
         return Outcome.UNDECIDED;
     }
 
-    /// @dev Whether the FAIL side on a forced miner is larger than any coalition below the supermajority's
-    /// complement could make alone; only then are its PASS voters penalized (so a forced miner that committed
-    /// honestly, with a friend voting FAIL, cannot cost honest PASS voters their bonds).
-    function _forcedCaught(Tally memory tally, uint256 r) internal view returns (bool) {
-        return uint256(tally.failSeats) * BPS > (BPS - supermajorityBps) * r;
+    function _hasQuorum(uint256 r) internal view returns (bool) {
+        return r * BPS >= uint256(quorumBps) * committeeSeatCount;
+    }
+
+    /// @dev A forced error is caught when a quorum revealed and the FAIL votes naming LOGPROB (the forced
+    /// error's only symptom: its tokens are honest) hold more seats than any coalition below the supermajority's
+    /// complement could alone. Only then are its PASS voters penalized, its FAIL voters paid the jackpot and
+    /// its miner the obedience bonus: a friend under a third cannot catch it (H4), FAILs on broken openings (STRUCTURE) cannot
+    /// frame honest PASS voters (H13), and a committee without a quorum pays no jackpot (H5).
+    function _forcedCaught(uint256 taskId, address miner, uint256 r) internal view returns (bool) {
+        return _hasQuorum(r)
+            && uint256(_audits[taskId][miner].logprobFailSeats) * BPS > (BPS - supermajorityBps) * r;
+    }
+
+    /// @dev Whether the revealed votes alone make a FAIL supermajority (a fraud proof fails a miner without
+    /// one; a PASS voter is penalized only when the votes failed it, H14).
+    function _votedFail(Tally memory tally, uint256 r) internal view returns (bool) {
+        return _hasQuorum(r) && uint256(tally.failSeats) * BPS >= uint256(supermajorityBps) * r;
+    }
+
+    function _votedPass(Tally memory tally, uint256 r) internal view returns (bool) {
+        return _hasQuorum(r) && uint256(tally.passSeats) * BPS >= uint256(supermajorityBps) * r;
+    }
+
+    /// @dev The jackpot per caught forced miner: at most the task's per-miner cap, so a tiny task cannot pay
+    /// out of the treasury more than a real one would (H5).
+    function _jackpotOf(uint256 cap) internal view returns (uint256) {
+        return cap < jackpot ? cap : jackpot;
     }
 
     /// @dev Running totals of finalize's miner loop.
     struct Totals {
         uint256 paid;
         uint256 slashed;
-        uint256 undecided; // what the caps of NO_QUORUM and UNDECIDED miners left unpaid
+        uint256 undecided; // the caps of NO_QUORUM and UNDECIDED miners (paid nothing: nobody verified them)
         uint256 feeSeats; // PASS and FAIL seats on decided miners
         uint256 bounties; // fraud-proof bounties paid out of slashed locks
+        uint256 noShow; // what a NO_COMMIT miner forfeits
+        uint256 bonus; // obedience bonus per caught forced miner
+        uint256 bonuses; // obedience bonuses paid out of the validator pool
     }
 
     /// @dev Sets every joined miner's outcome, score, payment and slash, and the fee denominator (PASS and FAIL
     /// seats on decided miners); O(miners), no external calls. Returns what the undecided miners' caps left.
-    function _decideMiners(uint256 taskId, TaskSettlement storage ts) internal returns (uint256) {
+    function _decideMiners(uint256 taskId, TaskSettlement storage ts, uint16 maxMiners)
+        internal
+        returns (uint256)
+    {
         address[] storage miners = _miners[taskId];
         Totals memory sum;
+        sum.noShow = _noShowPenalty(ts.cap);
+        // Paid out of the task's own validator pool, never more than its per-slot part, so obeying always pays
+        // more than ignoring, whatever the treasury holds (H17), and no task can pay more than it escrowed (H5).
+        uint256 perSlot = ts.validatorPool / maxMiners;
+        uint256 bonus = _jackpotOf(ts.cap) / committeeSeatCount;
+        sum.bonus = bonus < perSlot ? bonus : perSlot;
         for (uint256 i = 0; i < miners.length; ++i) {
             _decideMiner(taskId, miners[i], ts.revealedSeats, ts.cap, sum);
         }
+        ts.validatorPool -= sum.bonuses;
         ts.minerPaid = sum.paid;
         ts.slashed = sum.slashed;
         ts.decisiveSeatVotes = uint64(sum.feeSeats);
@@ -646,6 +764,11 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         MinerState storage m = _minerStates[taskId][miner];
         if (!m.committed) {
             m.outcome = Outcome.NO_COMMIT;
+            // A slot held without a commitment kept an honest miner out (TaskFull): it costs the base share
+            // (H2).
+            uint256 penalty = sum.noShow < m.locked ? sum.noShow : m.locked;
+            m.slashed = penalty;
+            sum.slashed += penalty;
         } else {
             Tally memory tally = _tallies[taskId][miner];
             Outcome outcome = _outcome(m, tally, r);
@@ -656,15 +779,20 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
                 sum.slashed += m.locked;
                 if (m.fraud) sum.bounties += _payProver(taskId, miner, m.locked);
             } else {
-                uint64 score = _scoreOf(outcome, tally);
-                uint256 paid = cap * (baseShareBps * uint256(MAX_SCORE) + (BPS - baseShareBps) * score)
-                    / (BPS * MAX_SCORE);
+                (bool payable_, uint64 score) = _scoreOf(taskId, miner, outcome, tally, r);
+                uint256 paid = payable_
+                    ? Math.mulDiv(
+                        cap, baseShareBps * uint256(MAX_SCORE) + (BPS - baseShareBps) * score, BPS * MAX_SCORE
+                    )
+                    : 0;
                 m.score = score;
                 m.paid = paid;
                 sum.paid += paid;
-                if (!_decided(outcome)) sum.undecided += cap - paid;
+                if (!_decided(outcome)) sum.undecided += cap;
                 _credit(miner, taskId, paid);
-                if (outcome == Outcome.FORCED && _forcedCaught(tally, r)) _payObedience(taskId, miner, m);
+                if (outcome == Outcome.FORCED && _forcedCaught(taskId, miner, r)) {
+                    _payObedience(taskId, miner, m, sum);
+                }
             }
         }
         emit MinerSettled(taskId, miner, m.outcome, m.score, m.paid, m.slashed);
@@ -682,27 +810,39 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         return outcome == Outcome.PASSED || outcome == Outcome.FAILED || outcome == Outcome.FORCED;
     }
 
-    /// @dev A forced miner whose wrong commitment the committee caught earns one seat's share of the jackpot
-    /// (jackpot / C) from the treasury on
-    /// top of its pay, so obeying the forced error is strictly better than ignoring it.
-    function _payObedience(uint256 taskId, address miner, MinerState storage m) internal {
-        uint256 bonus = jackpot / committeeSeatCount;
-        if (bonus > treasury) bonus = treasury;
+    /// @dev A forced miner whose wrong commitment the committee caught earns min(jackpot, cap) / C, at most the
+    /// validator pool's per-slot part, out of the task's validator pool on top of its pay, so obeying the forced
+    /// error is strictly better than ignoring it, whatever the treasury holds.
+    function _payObedience(uint256 taskId, address miner, MinerState storage m, Totals memory sum) internal {
+        uint256 bonus = sum.bonus;
         if (bonus == 0) return;
-        _treasuryOut(bonus);
+        sum.bonuses += bonus;
         m.paid += bonus;
         _credit(miner, taskId, bonus);
     }
 
-    /// @dev PASSED: the seat-weighted mean score of the PASS votes. FORCED: of the FAIL votes (their tokens
-    /// are honest; the committee scored them), else of the PASS votes. NO_QUORUM and UNDECIDED: 0 (base share).
-    function _scoreOf(Outcome outcome, Tally memory tally) internal pure returns (uint64) {
-        if (outcome == Outcome.PASSED) return tally.passScoreSeats / tally.passSeats;
+    /// @dev Whether a miner is paid, and its score. PASSED: the seat-weighted mode of the PASS scores (H15).
+    /// FORCED and caught: the mode of the LOGPROB FAIL votes' scores (its tokens are honest; the committee
+    /// scored them); FORCED, not caught, passed by a supermajority: the PASS mode (it did the work, H4); any other
+    /// FORCED miner (junk, H3) is paid nothing. NO_QUORUM and UNDECIDED: nothing, since nobody verified the
+    /// work (H1, H16); their caps go to the treasury, never back to the proposer.
+    function _scoreOf(uint256 taskId, address miner, Outcome outcome, Tally memory tally, uint256 r)
+        internal
+        view
+        returns (bool, uint64)
+    {
+        Audit storage a = _audits[taskId][miner];
+        if (outcome == Outcome.PASSED) return (true, a.modeScore);
         if (outcome == Outcome.FORCED) {
-            if (tally.failSeats != 0) return tally.failScoreSeats / tally.failSeats;
-            if (tally.passSeats != 0) return tally.passScoreSeats / tally.passSeats;
+            if (_forcedCaught(taskId, miner, r)) return (true, a.failModeScore);
+            if (_votedPass(tally, r)) return (true, a.modeScore);
         }
-        return 0;
+        return (false, 0);
+    }
+
+    /// @dev What a NO_COMMIT miner forfeits of its lock: the base share of its cap.
+    function _noShowPenalty(uint256 cap) internal view returns (uint256) {
+        return Math.mulDiv(cap, baseShareBps, BPS);
     }
 
     /// @dev Releases every lock, or slashes it to this contract (the treasury) for a FAILED miner.
@@ -711,17 +851,15 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         for (uint256 i = 0; i < miners.length; ++i) {
             MinerState storage m = _minerStates[taskId][miners[i]];
             if (m.locked == 0) continue;
-            if (m.slashed != 0) {
-                stakes.slash(miners[i], MINER, m.slashed, address(this));
-            } else {
-                stakes.unlock(miners[i], MINER, m.locked);
-            }
+            if (m.slashed != 0) stakes.slash(miners[i], MINER, m.slashed, address(this));
+            if (m.locked > m.slashed) stakes.unlock(miners[i], MINER, m.locked - m.slashed);
         }
     }
 
-    /// @dev A revealed member is penalized for a PASS on a FAILED miner or on a caught FORCED one, or a FAIL on
-    /// a PASSED miner. Returns that, its PASS and FAIL votes on decided miners (its fee weight per seat) and its
-    /// FAIL votes on FORCED miners (jackpots).
+    /// @dev A revealed member is penalized for a PASS on a miner the votes FAILED (not one only a fraud proof
+    /// failed: no audit sample shows that leaf, H14) or on a caught FORCED one, or a FAIL on a PASSED miner.
+    /// Returns that, its PASS and FAIL votes on decided miners (its fee weight per seat) and its FAIL votes on
+    /// caught FORCED miners (jackpots).
     function _judge(uint256 taskId, TaskSettlement storage ts, ValidatorState storage v)
         internal
         view
@@ -737,15 +875,27 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
             Outcome outcome = m.outcome;
             if (!_decided(outcome)) continue;
             ++decided;
-            if (vote == Vote.PASS) {
-                if (outcome == Outcome.FAILED) penalized = true;
-                if (outcome == Outcome.FORCED && _forcedCaught(_tallies[taskId][miners[i]], r)) {
-                    penalized = true;
-                }
-            } else {
-                if (outcome == Outcome.PASSED) penalized = true;
-                if (outcome == Outcome.FORCED) ++forcedFails;
-            }
+            (bool wrong, bool jackpotVote) = _judgeVote(taskId, miners[i], outcome, vote == Vote.PASS, r);
+            if (wrong) penalized = true;
+            if (jackpotVote) ++forcedFails;
+        }
+    }
+
+    /// @dev One vote on a decided miner: whether it is penalized, and whether it is a FAIL on a caught forced
+    /// error (a jackpot share).
+    function _judgeVote(uint256 taskId, address miner, Outcome outcome, bool pass, uint256 r)
+        internal
+        view
+        returns (bool wrong, bool jackpotVote)
+    {
+        bool caught = outcome == Outcome.FORCED && _forcedCaught(taskId, miner, r);
+        if (pass) {
+            wrong = caught || (outcome == Outcome.FAILED && _votedFail(_tallies[taskId][miner], r));
+        } else {
+            // A FAIL on a forced miner that was not caught is neither paid nor penalized: when lazy members
+            // hold the PASS supermajority, the auditors' FAILs are right and must not cost them their bonds.
+            jackpotVote = caught;
+            wrong = outcome == Outcome.PASSED;
         }
     }
 

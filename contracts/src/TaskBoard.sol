@@ -22,6 +22,22 @@ contract TaskBoard is ITaskBoard, Ownable, ReentrancyGuardTransient {
     /// @notice Most miners one task may allow; bounds finalize (O(miners)) and the bitmap of a reveal.
     uint16 public constant MAX_MINERS = 128;
     uint32 internal constant NANO = 1e9;
+    /// @notice Seconds between a deadline and the earliest time its beacon round may be published: one 12 s
+    /// block slot. A block stamped at a deadline can be sealed up to a slot later (builders' timing games), so a
+    /// round published within that slot could be known to whoever seals the deadline's block (RedTeam H6,
+    /// H11, H12). The seed round is the first round after joinDeadline + BEACON_LAG, the challenge round the
+    /// first after commitDeadline + BEACON_LAG.
+    uint64 public constant BEACON_LAG = 12;
+    /// @notice Smallest reveal window (verifyDeadline - verdictDeadline): one block slot, so a reveal that misses
+    /// the first block of the window still lands (RedTeam H7).
+    uint64 public constant MIN_REVEAL_WINDOW = 12;
+    /// @notice Logprob tolerance bounds (PROTOCOL.md 9.1): at least the worst honest fp32 deviation measured
+    /// (6.8e-5 nats), at most half the forced error's 0.01-nat shift, so a forced error is always caught
+    /// (RedTeam H8).
+    uint32 public constant MIN_LOGPROB_TOL_NANO = 68_000;
+    uint32 public constant MAX_LOGPROB_TOL_NANO = 5_000_000;
+    /// @notice Smallest CDF edge slack: the worst honest edge movement measured, 4.3e-8 (PROTOCOL.md 9.1).
+    uint32 public constant MIN_EDGE_SLACK_NANO = 43;
     address public settlement;
 
     uint256 public taskCount;
@@ -67,8 +83,8 @@ contract TaskBoard is ITaskBoard, Ownable, ReentrancyGuardTransient {
     function postTask(TaskParams calldata p) external nonReentrant returns (uint256 taskId) {
         if (settlement == address(0)) revert SettlementNotSet();
         _checkParams(p);
-        uint64 seedRound = roundAt(p.joinDeadline) + 1;
-        uint64 challengeRound = roundAt(p.commitDeadline) + 1;
+        uint64 seedRound = roundAt(p.joinDeadline + BEACON_LAG) + 1;
+        uint64 challengeRound = roundAt(p.commitDeadline + BEACON_LAG) + 1;
 
         taskId = ++taskCount;
         Task storage t = _tasks[taskId];
@@ -169,8 +185,9 @@ contract TaskBoard is ITaskBoard, Ownable, ReentrancyGuardTransient {
         if (p.maxMiners == 0 || p.maxMiners > MAX_MINERS) revert InvalidMaxMiners(p.maxMiners, MAX_MINERS);
         if (
             p.auditRollouts == 0 || p.auditRollouts > p.numProblems * p.rolloutsPerProblem
-                || p.auditPositions > p.maxTokens || p.logprobTolNano == 0 || p.edgeSlackNano >= NANO
-                || p.dtype > 1
+                || p.auditPositions > p.maxTokens || p.logprobTolNano < MIN_LOGPROB_TOL_NANO
+                || p.logprobTolNano > MAX_LOGPROB_TOL_NANO || p.edgeSlackNano < MIN_EDGE_SLACK_NANO
+                || p.edgeSlackNano >= NANO || p.dtype > 1
         ) {
             revert InvalidAuditParams(
                 p.auditRollouts, p.auditPositions, p.logprobTolNano, p.edgeSlackNano, p.dtype
@@ -178,8 +195,11 @@ contract TaskBoard is ITaskBoard, Ownable, ReentrancyGuardTransient {
         }
         // The committee learns what to audit only when the challenge round is out; the verdict window must
         // leave it minAuditTime after that, whatever a node's settings say.
-        uint64 earliest = roundTime(roundAt(p.commitDeadline) + 1) + minAuditTime;
+        uint64 earliest = roundTime(roundAt(p.commitDeadline + BEACON_LAG) + 1) + minAuditTime;
         if (p.verdictDeadline < earliest) revert AuditWindowTooShort(p.verdictDeadline, earliest);
+        if (p.verifyDeadline - p.verdictDeadline < MIN_REVEAL_WINDOW) {
+            revert RevealWindowTooShort(p.verifyDeadline - p.verdictDeadline, MIN_REVEAL_WINDOW);
+        }
     }
 
     function _openTask(uint256 taskId) internal view returns (Task storage t) {

@@ -155,7 +155,8 @@ contract Handler is Assertions {
         uint64 t = uint64(block.timestamp);
         uint64 step = uint64(bound(shapeSeed, 2, 6));
         uint64 commitDeadline = t + 2 * step;
-        uint64 verdictDeadline = board.roundTime(board.roundAt(commitDeadline) + 1) + board.minAuditTime();
+        uint64 verdictDeadline =
+            board.roundTime(board.roundAt(commitDeadline + board.BEACON_LAG()) + 1) + board.minAuditTime();
         ITaskBoard.TaskParams memory p = ITaskBoard.TaskParams({
             envId: keccak256("chain_sum"),
             difficulty: 1,
@@ -168,7 +169,7 @@ contract Handler is Assertions {
             joinDeadline: t + step,
             commitDeadline: commitDeadline,
             verdictDeadline: verdictDeadline + step,
-            verifyDeadline: verdictDeadline + 2 * step,
+            verifyDeadline: verdictDeadline + step + board.MIN_REVEAL_WINDOW(),
             maxMiners: uint16(bound(shapeSeed >> 8, 4, 8)),
             auditRollouts: 1,
             auditPositions: 0,
@@ -333,6 +334,9 @@ contract Handler is Assertions {
             }
             // A forced miner that never revealed its forced error chose to be FAILED; it is not honest.
             if (s.committed && !s.forced && _forced(taskId, t, miner(i))) continue;
+            // A miner that joined and never committed held a slot for nothing: it forfeits the no-show
+            // penalty (RedTeam H2), at most the lock (checked above), and is not an honest miner here.
+            if (s.joined && !s.committed) continue;
             if (s.slashed != 0) ghostHonestSlashed += 1;
             if (s.outcome == ISettlement.Outcome.FAILED && colluderSeats * 3 < revealedSeats) {
                 ghostHonestFailedWithColludersUnderAThird += 1;

@@ -550,4 +550,62 @@ contract SettlementTest is SettlementBase {
         if (vote == ISettlement.Vote.FAIL) return _fail(miner);
         return _unavailable(miner);
     }
+
+    /// The PASSED score is the seat-weighted mode of the PASS scores, whatever the reveal order: a score
+    /// overtaken by another and then joined by a third member takes the mode back (RedTeam H15).
+    function test_Finalize_PassedScoreIsTheSeatWeightedMode() public {
+        _allCommit();
+        address x = _validator("modeX", 0, 2000e18);
+        address y = _validator("modeY", 0, 3000e18);
+        address z = _validator("modeZ", 0, 2000e18);
+        ISettlement.Verdict[] memory low = _three(_pass(m[0], 200_000), _pass(m[1], 0), _pass(m[2], 0));
+        ISettlement.Verdict[] memory high = _three(_pass(m[0], 500_000), _pass(m[1], 0), _pass(m[2], 0));
+        address[] memory vals = new address[](3);
+        (vals[0], vals[1], vals[2]) = (x, y, z);
+        ISettlement.Verdict[][] memory lists = new ISettlement.Verdict[][](3);
+        (lists[0], lists[1], lists[2]) = (low, high, low);
+        _run(vals, lists);
+        uint256 sx = _seats(x);
+        uint256 sy = _seats(y);
+        uint256 sz = _seats(z);
+        uint64 want = sx + sz > sy ? 200_000 : 500_000;
+        assertEq(uint256(_outcome(m[0])), uint256(ISettlement.Outcome.PASSED), "passed");
+        assertEq(settlement.minerState(taskId, m[0]).score, want, "the mode, not the mean");
+        assertEq(settlement.claimable(m[0]), _payFor(want), "paid on the mode");
+    }
+
+    /// A caught forced miner is paid on the mode of the LOGPROB FAIL scores: a smaller FAIL voter scoring it
+    /// 1.0 cannot raise its pay (the forced-miner twin of RedTeam H15).
+    function test_Finalize_CaughtForcedScoreIsTheFailMode() public {
+        bytes32 secret = _secretWith(taskId, true);
+        _joinWithSecret(taskId, m[0], secret);
+        _joinAndCommit(taskId, m[1]);
+        _joinAndCommit(taskId, m[2]);
+        address honest = _validator("failModeHonest", 0, 6000e18);
+        address inflater = _validator("failModeInflater", 0, 3000e18);
+        ISettlement.Verdict memory fair = _fail(m[0]);
+        fair.check = ISettlement.Check.LOGPROB;
+        fair.score = 400_000;
+        ISettlement.Verdict memory high = _fail(m[0]);
+        high.check = ISettlement.Check.LOGPROB;
+        high.score = 1_000_000;
+        ISettlement.Verdict[][] memory lists = _lists2(
+            _three(fair, _pass(m[1], 600_000), _pass(m[2], 400_000)),
+            _three(high, _pass(m[1], 600_000), _pass(m[2], 400_000))
+        );
+        address[] memory vals = _pair(honest, inflater);
+        _toVerdictWindow(taskId);
+        _commitAll(vals, lists);
+        _toRevealWindow(taskId);
+        vm.prank(m[0]);
+        settlement.revealForcedError(taskId, secret);
+        _revealAll(vals, lists);
+        _toFinalize(taskId);
+        settlement.finalize(taskId);
+        uint256 hs = _seats(honest);
+        uint256 is_ = _seats(inflater);
+        uint64 want = hs >= is_ ? 400_000 : 1_000_000;
+        assertEq(uint256(_outcome(m[0])), uint256(ISettlement.Outcome.FORCED), "forced");
+        assertEq(settlement.minerState(taskId, m[0]).score, want, "the FAIL mode, not the mean");
+    }
 }

@@ -69,8 +69,10 @@ contract TaskBoardTest is Fixture {
 
     function test_PostTask_StoresTaskEscrowsAndDerivesRounds() public {
         ITaskBoard.TaskParams memory p = _params(REWARD);
-        uint64 seed = (p.joinDeadline - genesis) / period + 2;
-        uint64 challenge = (p.commitDeadline - genesis) / period + 2;
+        // Each round is the first published more than BEACON_LAG (one 12 s slot) after its deadline.
+        uint64 lag = board.BEACON_LAG();
+        uint64 seed = (p.joinDeadline + lag - genesis) / period + 2;
+        uint64 challenge = (p.commitDeadline + lag - genesis) / period + 2;
         token.mint(proposer, REWARD);
         vm.startPrank(proposer);
         token.approve(address(board), REWARD);
@@ -195,7 +197,10 @@ contract TaskBoardTest is Fixture {
         vm.warp(genesis - 100);
         ITaskBoard.TaskParams memory p = _params(REWARD);
         _expectPostRevert(
-            p, abi.encodeWithSelector(ITaskBoard.BeforeBeaconGenesis.selector, p.commitDeadline, genesis)
+            p,
+            abi.encodeWithSelector(
+                ITaskBoard.BeforeBeaconGenesis.selector, p.commitDeadline + board.BEACON_LAG(), genesis
+            )
         );
     }
 
@@ -221,6 +226,38 @@ contract TaskBoardTest is Fixture {
                 p.dtype
             )
         );
+    }
+
+    /// RedTeam H8: tolerances below honest fp32 noise or hiding the forced error's shift are refused; the bounds
+    /// themselves are accepted.
+    function test_PostTask_BoundsTheTolerances() public {
+        ITaskBoard.TaskParams memory p = _params(REWARD);
+        p.logprobTolNano = board.MIN_LOGPROB_TOL_NANO() - 1;
+        _expectBadAudit(p);
+        p.logprobTolNano = board.MAX_LOGPROB_TOL_NANO() + 1;
+        _expectBadAudit(p);
+        p = _params(REWARD);
+        p.edgeSlackNano = board.MIN_EDGE_SLACK_NANO() - 1;
+        _expectBadAudit(p);
+        p = _params(REWARD);
+        p.logprobTolNano = board.MIN_LOGPROB_TOL_NANO();
+        p.edgeSlackNano = board.MIN_EDGE_SLACK_NANO();
+        _post(p);
+        p = _params(REWARD);
+        p.logprobTolNano = board.MAX_LOGPROB_TOL_NANO();
+        _post(p);
+    }
+
+    /// RedTeam H7: a reveal window shorter than one block slot is refused; exactly one slot is accepted.
+    function test_PostTask_RefusesAShortRevealWindow() public {
+        ITaskBoard.TaskParams memory p = _params(REWARD);
+        uint64 minimum = board.MIN_REVEAL_WINDOW();
+        p.verifyDeadline = p.verdictDeadline + minimum - 1;
+        _expectPostRevert(
+            p, abi.encodeWithSelector(ITaskBoard.RevealWindowTooShort.selector, minimum - 1, minimum)
+        );
+        p.verifyDeadline = p.verdictDeadline + minimum;
+        _post(p);
     }
 
     /// Issue 14: the audit parameters are task fields, checked at post, and stored for every node to read.
@@ -280,17 +317,21 @@ contract TaskBoardTest is Fixture {
         ITaskBoard.TaskParams memory p = _params(1);
         p.joinDeadline = uint64(start + d1);
         p.commitDeadline = uint64(start + d1 + d2);
-        p.verdictDeadline = p.commitDeadline + uint64(period) + MIN_AUDIT;
-        p.verifyDeadline = p.verdictDeadline + 1;
+        uint64 lag = board.BEACON_LAG();
+        p.verdictDeadline = p.commitDeadline + lag + uint64(period) + MIN_AUDIT;
+        p.verifyDeadline = p.verdictDeadline + board.MIN_REVEAL_WINDOW();
         ITaskBoard.Task memory t = _task(_post(p));
         uint256 seedTime = genesis + uint256(t.seedRound - 1) * period;
         uint256 challengeTime = genesis + uint256(t.challengeRound - 1) * period;
-        assertTrue(seedTime > p.joinDeadline && seedTime <= p.joinDeadline + period, "seed round after join");
         assertTrue(
-            challengeTime > p.commitDeadline && challengeTime <= p.commitDeadline + period,
-            "challenge round after commit"
+            seedTime > p.joinDeadline + lag && seedTime <= p.joinDeadline + lag + period,
+            "seed round a slot after join"
         );
-        assertEq(board.roundAt(p.joinDeadline) + 1, t.seedRound, "roundAt view");
+        assertTrue(
+            challengeTime > p.commitDeadline + lag && challengeTime <= p.commitDeadline + lag + period,
+            "challenge round a slot after commit"
+        );
+        assertEq(board.roundAt(p.joinDeadline + lag) + 1, t.seedRound, "roundAt view");
     }
 
     // ------------------------------------------------------------- cancelTask

@@ -144,13 +144,21 @@ class Proposer:
                 "fund the proposer account first."
             )
         token.ensure_allowance(board.address, s.reward)
+        lag = board.beacon_lag()
+        if s.commit_window <= lag:
+            # The seed round is published BEACON_LAG after the join deadline: no miner could commit.
+            raise RoleError(
+                f"commit_window {s.commit_window} s leaves no time after the seed beacon, which comes "
+                f"{lag} s (TaskBoard.BEACON_LAG) after the join deadline; set it well above {lag}."
+            )
         # Deadlines from the moment of posting (after the approval), so miners get the whole join window.
         now = int(time.time())
         join = now + s.join_window
         commit = join + s.commit_window
         # The chain refuses a verdict window that ends before the challenge round plus its minimum audit time.
         verdict = max(commit + s.verdict_window, board.earliest_verdict_deadline(commit))
-        verify = verdict + s.reveal_window
+        # ... and a reveal window below one block slot (TaskBoard.MIN_REVEAL_WINDOW).
+        verify = verdict + max(s.reveal_window, board.min_reveal_window())
         params = TaskParams(
             env_id=env_id(s.env),
             difficulty=difficulty,

@@ -168,7 +168,9 @@ def test_full_lifecycle_reconciles(chain_for, clock, task_params, devnet_beacon,
     sup, base = p.supermajority_bps, p.base_share_bps
     pool = params.reward * p.validator_fee_bps // BPS
     assert r * BPS >= p.quorum_bps * p.committee_seats, "both members reveal: a quorum"
+    # A forced error is caught by FAILs naming LOGPROB (VAL_A's) over a third of a quorum's seats.
     caught = seats[VAL_A] * BPS > (BPS - sup) * r
+    b_passes = seats[VAL_B] * BPS >= sup * r
     if seats[VAL_A] * BPS >= sup * r:
         cheater_outcome = Outcome.FAILED
     elif seats[VAL_B] * BPS >= sup * r:
@@ -176,12 +178,19 @@ def test_full_lifecycle_reconciles(chain_for, clock, task_params, devnet_beacon,
     else:
         cheater_outcome = Outcome.UNDECIDED
     treasury = TREASURY_SEED
-    bonus = min(p.jackpot // p.committee_seats, treasury) if caught else 0
-    treasury -= bonus
-    honest_score = (
-        seats[VAL_A] * 400_000 + seats[VAL_B] * 1_000_000
-    ) // r  # seat-weighted mean of PASS votes
-    paid = {FORCED: pay(cap, base, 800_000) + bonus, HONEST: pay(cap, base, honest_score), IDLE: 0}
+    jackpot_eff = min(p.jackpot, cap)  # a tiny task pays no more than its cap per forced miner
+    # The obedience bonus comes out of the task's validator pool, at most its per-slot part.
+    bonus = min(jackpot_eff // p.committee_seats, pool // params.max_miners) if caught else 0
+    pool -= bonus
+    # The seat-weighted mode of the PASS scores; a tie keeps the first revealed (VAL_A).
+    honest_score = 400_000 if seats[VAL_A] >= seats[VAL_B] else 1_000_000
+    if caught:
+        forced_paid = pay(cap, base, 800_000) + bonus
+    elif b_passes:
+        forced_paid = pay(cap, base, 1_000_000)  # it ignored the forced error, and a supermajority passed it
+    else:
+        forced_paid = 0
+    paid = {FORCED: forced_paid, HONEST: pay(cap, base, honest_score), IDLE: 0}
     undecided = 0
     slashed = 0
     if cheater_outcome is Outcome.FAILED:
@@ -189,10 +198,11 @@ def test_full_lifecycle_reconciles(chain_for, clock, task_params, devnet_beacon,
     elif cheater_outcome is Outcome.PASSED:
         paid[CHEATER] = pay(cap, base, 1_000_000)
     else:
-        paid[CHEATER] = pay(cap, base, 0)
-        undecided = cap - paid[CHEATER]
-    treasury += slashed + undecided
-    refund = (params.reward - pool) - sum(paid.values()) + bonus - undecided
+        paid[CHEATER] = 0  # nobody verified it: nothing paid, its cap to the treasury
+        undecided = cap
+    no_show = min(cap * base // BPS, lock)  # IDLE joined and never committed
+    treasury += slashed + no_show + undecided
+    refund = (params.reward - pool - bonus) - sum(paid.values()) + bonus - undecided
     decided = 2 + (cheater_outcome is not Outcome.UNDECIDED)
     fee_seats = r * decided
     # VAL_B passed a caught forced miner (or a FAILED cheater): penalized; VAL_A is penalized only if the
@@ -209,27 +219,31 @@ def test_full_lifecycle_reconciles(chain_for, clock, task_params, devnet_beacon,
         fee[VAL_A] = 0
     else:
         fee[VAL_A] = share[VAL_A]
-        jackpot = min(p.jackpot * seats[VAL_A] // p.committee_seats, treasury)
-        treasury -= jackpot
+    # Both members settled: the rounding dust of the pool goes to the treasury (before VAL_A's jackpot).
     fee_dust = pool - share[VAL_A] - share[VAL_B]
+    treasury += fee_dust
+    if not a_penalized:
+        jackpot = min(jackpot_eff * seats[VAL_A] // p.committee_seats, treasury) if caught else 0
+        treasury -= jackpot
 
     states = {i: s.miner_state(task_id, addr[i]) for i in miners}
     assert states[FORCED].outcome is Outcome.FORCED and states[FORCED].forced
     assert states[HONEST].outcome is Outcome.PASSED and states[HONEST].score == honest_score
     assert states[CHEATER].outcome is cheater_outcome and states[CHEATER].slashed == slashed
     assert states[IDLE].outcome is Outcome.NO_COMMIT and states[IDLE].paid == 0
+    assert states[IDLE].slashed == no_show
     for i in miners:
         assert states[i].paid == paid[i], i
-        want_stake = MINER_STAKE - (slashed if i == CHEATER else 0)
+        want_stake = MINER_STAKE - {CHEATER: slashed, IDLE: no_show}.get(i, 0)
         assert proposer.stakes.active_stake(addr[i], Role.MINER) == want_stake
         assert proposer.stakes.locked_stake(addr[i], Role.MINER) == 0
     totals = s.task_settlement(task_id)
     assert totals.finalized and totals.refund == refund and totals.revealed_seats == r
-    assert totals.decisive_seat_votes == fee_seats and totals.slashed == slashed
+    assert totals.decisive_seat_votes == fee_seats and totals.slashed == slashed + no_show
     sa, sb = (s.validator_state(task_id, vals[i].address) for i in (VAL_A, VAL_B))
     assert sb.penalized == b_penalized and sa.penalized == a_penalized
     assert (sa.fee, sb.fee, sa.jackpot) == (fee[VAL_A], fee[VAL_B], jackpot)
-    assert s.treasury() == treasury and s.fee_reserve() == fee_dust
+    assert s.treasury() == treasury and s.fee_reserve() == 0
     for i in vals:
         penalized = b_penalized if i == VAL_B else a_penalized
         bond = p.validator_bond * seats[i] if penalized else 0
@@ -254,7 +268,7 @@ def test_full_lifecycle_reconciles(chain_for, clock, task_params, devnet_beacon,
         expected[vals[i].address] += credits[i] - val_stakes[i]
     assert {a: token.balance_of(a) for a in everyone} == expected
     assert token.total_supply() == supply_before
-    assert token.balance_of(s.address) == treasury + fee_dust
+    assert token.balance_of(s.address) == treasury
     assert token.balance_of(proposer.board.address) == 0
 
     # The follower saw the story in order, each event once.
@@ -281,10 +295,10 @@ def test_cancel_refunds_and_only_the_proposer_may(chain_for, task_params):
         chain_for(1).settlement.join(task_id, b"\x01" * 32, b"\x02" * 32)
 
 
-def test_task_without_validators_pays_the_base_share(chain_for, clock, task_params, devnet_beacon):
-    """NO_QUORUM: the miner that committed is paid the base share and keeps its stake; the rest of its cap
-    and the fee nobody earned go to the treasury (the proposer never gains from a missing committee); the
-    unfilled slots refund the proposer."""
+def test_task_without_validators_pays_nothing_unverified(chain_for, clock, task_params, devnet_beacon):
+    """NO_QUORUM: the miner that committed keeps its stake but is paid nothing (nobody verified its work: junk
+    would be paid too, RedTeam H16); its cap and the fee nobody earned go to the treasury (the proposer never
+    gains from a missing committee); the unfilled slots refund the proposer."""
     proposer, miner = chain_for(0), chain_for(1)
     s = proposer.settlement
     p = s.params()
@@ -301,8 +315,9 @@ def test_task_without_validators_pays_the_base_share(chain_for, clock, task_para
     cap = s.miner_cap(task_id)
     base = cap * p.base_share_bps // BPS
     pool = params.reward * p.validator_fee_bps // BPS
-    assert state.outcome is Outcome.NO_QUORUM and state.paid == base
+    assert base > 0
+    assert state.outcome is Outcome.NO_QUORUM and state.paid == 0
     assert s.claimable(proposer.address) == params.reward - pool - cap
-    assert s.treasury() == cap - base + pool
+    assert s.treasury() == cap + pool
     assert miner.stakes.active_stake(miner.address, Role.MINER) == 100 * RPT
     assert miner.stakes.locked_stake(miner.address, Role.MINER) == 0

@@ -27,7 +27,9 @@ def _post_and_commit(chain_for, task_params, miner_index=1, **overrides):
 def test_post_refuses_a_verdict_window_without_audit_time(chain, task_params):
     params = task_params(step=60)
     earliest = chain.board.earliest_verdict_deadline(params.commit_deadline)
-    assert earliest == chain.board.round_time(chain.board.round_at(params.commit_deadline) + 1) + 5
+    lag = chain.board.beacon_lag()
+    assert lag == 12
+    assert earliest == chain.board.round_time(chain.board.round_at(params.commit_deadline + lag) + 1) + 5
     bad = task_params(step=60, verdict_deadline=earliest - 1)
     with pytest.raises(ChainRevert, match=r"leaves too little audit time: it must be at least \d+"):
         chain.board.post_task(bad)

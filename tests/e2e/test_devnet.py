@@ -92,7 +92,15 @@ def test_devnet_pays_honest_slashes_cheater_and_survives_an_offline_validator(tm
         assert not v2.revealed and v2.commit_hash == bytes(32)
         for name in honest:
             m = miner_outcome(net, 2, name)
-            assert m.committed and m.slashed == 0 and m.paid > 0
+            assert m.committed and m.slashed == 0
+            # Without validator 2 the committee may miss its quorum: then nobody verified the work and it
+            # is paid nothing, forced or not (RedTeam H1/H5/H16), but never slashed; a passed miner is paid.
+            ts2 = s.task_settlement(2)
+            quorum = ts2.revealed_seats * 10_000 >= params.quorum_bps * params.committee_seats
+            if not quorum:
+                assert m.outcome in (Outcome.NO_QUORUM, Outcome.FORCED) and m.paid == 0
+            elif m.outcome == Outcome.PASSED:
+                assert m.paid > 0
         v1 = s.validator_state(2, addr["validator1"])
         assert not v1.penalized
         # Slashed below the minimum stake, the cheater could not even join task 2.

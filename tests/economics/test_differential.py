@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from bench.settlement_rules import (
+    Check as RuleCheck,
+)
+from bench.settlement_rules import (
     MinerInput,
     Outcome,
     Params,
@@ -55,6 +58,8 @@ class Scenario:
     reveals_verdict: dict[int, bool]
     fraud: dict[int, bool]  # the miner's tree holds a leaf that contradicts the task, and it is proven
     truth: dict[int, bool] = field(default_factory=dict)  # what an honest audit would find (pass?)
+    # What most FAILs on the miner name: LOGPROB (catches a forced error) or another check (cannot).
+    fail_check: dict[int, Check] = field(default_factory=dict)
 
 
 def draw_scenario(seed: int) -> Scenario:
@@ -72,7 +77,7 @@ def draw_scenario(seed: int) -> Scenario:
     )
     miners = rng.sample(MINER_ACCOUNTS, rng.randint(1, len(MINER_ACCOUNTS)))
     validators = rng.sample(VALIDATOR_ACCOUNTS, rng.randint(1, len(VALIDATOR_ACCOUNTS)))
-    forced = {m: rng.random() < 0.4 for m in miners}
+    forced = {m: rng.random() < 0.55 for m in miners}
     commits = {m: rng.random() < 0.85 for m in miners}
     return Scenario(
         seed=seed,
@@ -89,6 +94,10 @@ def draw_scenario(seed: int) -> Scenario:
         reveals_verdict={v: rng.random() < 0.85 for v in validators},
         fraud={m: commits[m] and rng.random() < 0.2 for m in miners},
         truth={m: rng.random() < 0.7 for m in miners},
+        fail_check={
+            m: Check.LOGPROB if rng.random() < 0.6 else rng.choice([Check.STRUCTURE, Check.TOKEN])
+            for m in miners
+        },
     )
 
 
@@ -111,7 +120,11 @@ def secret_with(forced: bool, seed_randomness: bytes, odds: int) -> bytes:
 def random_verdicts(
     rng: random.Random, sc: Scenario, committed: list[int], addr: dict[int, str]
 ) -> list[Verdict]:
-    """Mostly the truth (FAIL on forced miners, which an audit catches), sometimes anything."""
+    """Mostly the truth (FAIL on forced miners), sometimes anything.
+
+    Scores come from a few values (so the seat-weighted modes see agreement, ties and demotions) or
+    at random; a FAIL names the miner's usual check (LOGPROB for most, another check, which cannot
+    catch a forced error, for some), so forced miners end caught, passed or unpaid."""
     out = []
     for m in committed:
         honest_pass = sc.truth[m] and not sc.forced[m]
@@ -122,9 +135,15 @@ def random_verdicts(
             vote = Vote.UNAVAILABLE
         else:
             vote = rng.choice([Vote.PASS, Vote.FAIL])
-        score = rng.randint(0, 1_000_000) if vote != Vote.UNAVAILABLE else 0
+        if vote == Vote.UNAVAILABLE:
+            score = 0
+        elif rng.random() < 0.6:
+            score = rng.choice([250_000, 500_000, 1_000_000])
+        else:
+            score = rng.randint(0, 1_000_000)
         if vote == Vote.FAIL:
-            out.append(Verdict(addr[m], vote, score, 4, rng.randint(0, 3), rng.randint(0, 9), Check.LOGPROB))
+            check = sc.fail_check[m] if rng.random() < 0.85 else rng.choice([Check.LOGPROB, Check.TOKEN])
+            out.append(Verdict(addr[m], vote, score, 4, rng.randint(0, 3), rng.randint(0, 9), check))
         else:
             out.append(Verdict(addr[m], vote, score, 4))
     return out
@@ -234,9 +253,11 @@ def play(anvil, accounts, beacon_config, devnet_beacon, sc: Scenario) -> TaskRes
                 chains[v].settlement.commit_verdict(task_id, verdicts[v], salts[v])
 
     anvil.warp_to(task.verdict_deadline + 1)
-    for v, vs in verdicts.items():
+    revealed_order = list(verdicts)
+    rng.shuffle(revealed_order)  # the reveal order decides ties of the score modes
+    for v in revealed_order:
         if sc.reveals_verdict[v]:
-            chains[v].settlement.reveal_verdict(task_id, vs, salts[v])
+            chains[v].settlement.reveal_verdict(task_id, verdicts[v], salts[v])
     for m in miners:
         if sc.reveals_forced[m]:
             chains[m].settlement.reveal_forced_error(task_id, secrets_of[m])
@@ -267,11 +288,12 @@ def play(anvil, accounts, beacon_config, devnet_beacon, sc: Scenario) -> TaskRes
                 addr[v],
                 seats[v],
                 revealed=sc.reveals_verdict[v],
-                votes={x.miner: (Vote(int(x.vote)), x.score) for x in verdicts[v]},
+                votes={x.miner: (Vote(int(x.vote)), x.score, RuleCheck(int(x.check))) for x in verdicts[v]},
             )
             for v in order
         ],
         treasury := Treasury(treasury_before),
+        reveal_order=[addr[v] for v in revealed_order],
     )
     ts = owner.settlement.task_settlement(task_id)
     assert ts.cap == expected.cap and ts.lock == expected.lock
@@ -310,24 +332,30 @@ def play(anvil, accounts, beacon_config, devnet_beacon, sc: Scenario) -> TaskRes
     return expected
 
 
-FAST_SEEDS = list(range(1, 9))
+FAST_SEEDS = list(range(1, 11))
 SLOW_SEEDS = list(range(100, 140))
 
 
 def test_rules_match_contracts(anvil, accounts, beacon_config, devnet_beacon):
     outcomes: set[Outcome] = set()
     fates: set[bool] = set()
-    bounties = 0
+    forced_paid: set[bool] = set()
+    no_show_slashed = bounties = 0
     for seed in FAST_SEEDS:
         result = play(anvil, accounts, beacon_config, devnet_beacon, draw_scenario(seed))
         outcomes.update(m.outcome for m in result.miners.values())
         fates.update(v.penalized for v in result.validators.values())
+        forced_paid.update(m.paid > 0 for m in result.miners.values() if m.outcome == Outcome.FORCED)
+        no_show_slashed += sum(m.slashed for m in result.miners.values() if m.outcome == Outcome.NO_COMMIT)
         bounties += sum(m.bounty for m in result.miners.values())
     # The scenarios are not vacuous: they reach every kind of outcome and both validator fates.
     assert {Outcome.PASSED, Outcome.FAILED, Outcome.FORCED, Outcome.NO_COMMIT} <= outcomes, outcomes
     assert outcomes & {Outcome.UNDECIDED, Outcome.NO_QUORUM}, outcomes
     assert fates == {True, False}
     assert bounties > 0  # a fraud proof was among them
+    # Forced miners both paid (caught on LOGPROB FAILs, or passed) and unpaid (neither); a no-show slashed.
+    assert forced_paid == {True, False}, forced_paid
+    assert no_show_slashed > 0
 
 
 @pytest.mark.slow

@@ -110,6 +110,24 @@ def test_forced_commitment_is_caught_on_logprobs_only(setup):
     assert verdict.score == ok.score  # the tokens are honest: FORCED pays on this score
 
 
+def test_forced_shift_is_caught_at_every_tolerance_the_chain_accepts(setup, chain_for):
+    """TaskBoard bounds logprobTolNano to [MIN, MAX]; the forced error's shift is at least twice the
+    maximum, so even the loosest task a proposer may post catches it, and the tightest passes honest work."""
+    import dataclasses
+
+    board = chain_for(0).board
+    lo, hi = int(board.view("MIN_LOGPROB_TOL_NANO")), int(board.view("MAX_LOGPROB_TOL_NANO"))
+    assert FORCED_LOGPROB_SHIFT * 1e9 >= 2 * hi > 0
+    honest = setup[4]
+    forced = forced_error_rollouts(honest)
+    for tol, commitment, passes in ((hi, forced, False), (lo, honest, True)):
+        task = dataclasses.replace(setup[3], audit=dataclasses.replace(setup[3].audit, logprob_tol_nano=tol))
+        _, result = audit((*setup[:3], task, honest), commitment)
+        assert result.passed is passes, tol
+        if not passes:
+            assert result.failed_checks() == {"logprob"}
+
+
 def test_withheld_openings_are_unavailable_and_a_bad_token_is_a_token_fail(setup):
     _, none_served = audit(setup, setup[4], served=False)
     assert none_served.failed_checks() == {"missing"}

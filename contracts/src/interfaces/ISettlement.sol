@@ -62,12 +62,12 @@ interface ISettlement {
     /// @notice NONE = not finalized yet (or never joined). The rest are set by finalize.
     enum Outcome {
         NONE,
-        PASSED, // supermajority of revealed seats voted PASS: paid by score
+        PASSED, // supermajority of revealed seats voted PASS: paid on the seat-weighted mode of the PASS scores
         FAILED, // supermajority voted FAIL: the whole lock is slashed to the treasury
-        NO_QUORUM, // fewer than the quorum of seats revealed: base share, lock released, rest to the treasury
+        NO_QUORUM, // fewer than the quorum of seats revealed: nothing paid (unverified), lock released, cap to the treasury
         UNDECIDED, // quorum but no supermajority (e.g. a tie): as NO_QUORUM
-        FORCED, // the miner proved it was on a forced error: paid by the FAIL voters' score, lock released
-        NO_COMMIT // joined and never committed: nothing paid, lock released
+        FORCED, // proved a forced error: paid if caught (LOGPROB FAILs) or passed, else nothing; lock released
+        NO_COMMIT // joined and never committed: nothing paid, min(base share, lock) slashed, rest released
     }
 
     /// @notice Deploy-time parameters (checked in the constructor).
@@ -80,7 +80,7 @@ interface ISettlement {
         uint32 deterrenceBps; // miner lock = cap x deterrenceBps / 10_000; >= 10_000
         uint32 forcedErrorOdds; // F >= 2: a miner-task is forced with probability 1/F
         uint256 validatorBond; // locked per seat at commitVerdict; > 0
-        uint256 jackpot; // per FORCED miner, split among its FAIL voters at jackpot / C per seat (treasury)
+        uint256 jackpot; // per caught FORCED miner (at most its cap), split among its FAIL voters by seat
     }
 
     /// @notice What the contract knows about one miner in one task.

@@ -68,6 +68,8 @@ interface ITaskBoard {
     /// @notice The verdict deadline `verdictDeadline` leaves no audit time: it must be at least `earliest`, the
     /// challenge round's time plus the minimum audit time.
     error AuditWindowTooShort(uint64 verdictDeadline, uint64 earliest);
+    /// @notice verifyDeadline - verdictDeadline is below MIN_REVEAL_WINDOW.
+    error RevealWindowTooShort(uint64 window, uint64 minimum);
     /// @notice The temperature must be positive (the verifiable sampler divides by it).
     error ZeroTemperature();
     /// @notice The reward must be positive.
@@ -107,7 +109,9 @@ interface ITaskBoard {
 
     /// @notice Posts a task and escrows `p.reward` from the caller (approve first). Checks every parameter,
     /// and that verdictDeadline >= roundTime(challengeRound) + minAuditTime, where challengeRound =
-    /// roundAt(commitDeadline) + 1, so the committee has at least minAuditTime after the challenge exists.
+    /// roundAt(commitDeadline + BEACON_LAG) + 1, so the committee has at least minAuditTime after the challenge
+    /// exists; verifyDeadline - verdictDeadline >= MIN_REVEAL_WINDOW; logprobTolNano within
+    /// [MIN_LOGPROB_TOL_NANO, MAX_LOGPROB_TOL_NANO]; edgeSlackNano >= MIN_EDGE_SLACK_NANO.
     /// @return taskId The new task id (ids start at 1).
     function postTask(TaskParams calldata p) external returns (uint256 taskId);
 
@@ -146,6 +150,21 @@ interface ITaskBoard {
 
     /// @notice Seconds the verdict window must stay open after the challenge round's time.
     function minAuditTime() external view returns (uint64);
+
+    /// @notice Seconds from a join or commit deadline before its beacon round may be published.
+    function BEACON_LAG() external view returns (uint64);
+
+    /// @notice Smallest verifyDeadline - verdictDeadline (the reveal window), in seconds.
+    function MIN_REVEAL_WINDOW() external view returns (uint64);
+
+    /// @notice Smallest logprobTolNano postTask accepts (the worst honest fp32 deviation, PROTOCOL.md 9.1).
+    function MIN_LOGPROB_TOL_NANO() external view returns (uint32);
+
+    /// @notice Largest logprobTolNano postTask accepts (half the forced error's logprob shift).
+    function MAX_LOGPROB_TOL_NANO() external view returns (uint32);
+
+    /// @notice Smallest edgeSlackNano postTask accepts (the worst honest edge movement, PROTOCOL.md 9.1).
+    function MIN_EDGE_SLACK_NANO() external view returns (uint32);
 
     /// @notice Most miners a task may allow (maxMiners <= this).
     function MAX_MINERS() external view returns (uint16);

@@ -131,7 +131,8 @@ abstract contract Fixture is Assertions {
 
     // --------------------------------------------------------------------- tasks
 
-    /// @dev Deadlines 10 s apart from now: join, commit, verdict, verify.
+    /// @dev Deadlines from now: join +10 s, commit +20 s, verdict +40 s (the challenge round comes at least
+    /// BEACON_LAG after the commit deadline, then MIN_AUDIT), verify +55 s (MIN_REVEAL_WINDOW and more).
     function _params(uint256 reward) internal view returns (ITaskBoard.TaskParams memory p) {
         uint64 t = uint64(block.timestamp);
         p = ITaskBoard.TaskParams({
@@ -145,8 +146,8 @@ abstract contract Fixture is Assertions {
             reward: reward,
             joinDeadline: t + 10,
             commitDeadline: t + 20,
-            verdictDeadline: t + 30,
-            verifyDeadline: t + 40,
+            verdictDeadline: t + 40,
+            verifyDeadline: t + 55,
             maxMiners: MAX_MINERS,
             auditRollouts: 2,
             auditPositions: 0,
