@@ -81,11 +81,18 @@ def test_devnet_pays_honest_slashes_cheater_and_survives_an_offline_validator(tm
             vs = s.validator_state(1, addr[v])
             assert addr[v] in committee and vs.seats > 0
             assert vs.revealed and vs.settled and not vs.penalized and vs.fee > 0
-        # The lazy validator passed the cheater, the always-fail one failed honest miners: both lose their bond.
-        for v in ("lazy1", "failer1"):
-            vs = s.validator_state(1, addr[v])
-            if vs.seats:
-                assert vs.penalized and vs.fee == 0 and vs.jackpot == 0
+        # The lazy validator passed the cheater (FAILED by the votes): it loses its bond. The always-fail
+        # one loses its bond when it failed a PASSED miner; when every honest miner happened to be a
+        # forced error (1 in F^2 tasks) its FAILs were right by the rule of PROTOCOL §2.9, and its loss
+        # shows over tasks instead (the devnet's own "lost money" check, bench/economics).
+        lazy = s.validator_state(1, addr["lazy1"])
+        if lazy.seats:
+            assert lazy.penalized and lazy.fee == 0 and lazy.jackpot == 0
+        failer = s.validator_state(1, addr["failer1"])
+        if failer.seats and any(t1[name].outcome == Outcome.PASSED for name in honest):
+            assert failer.penalized and failer.fee == 0 and failer.jackpot == 0
+        elif failer.seats:
+            assert not failer.penalized
 
         # ---- task 2: validator 2 offline; nobody honest loses stake ---------------------------------
         v2 = s.validator_state(2, addr["validator2"])
