@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import IntEnum
 
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
 
+from chain.clients import Check, Outcome, Vote
 from chain.deploy import DeployParams
 
 BPS = 10_000
@@ -23,36 +23,7 @@ SCORE_ONE = 1_000_000
 TOKEN = 10**18
 
 
-class Vote(IntEnum):
-    """A committee member's vote on one miner (ISettlement.Vote)."""
-
-    NONE = 0
-    PASS = 1
-    FAIL = 2
-    UNAVAILABLE = 3
-
-
-class Check(IntEnum):
-    """What a FAIL names (ISettlement.Check); only LOGPROB FAILs catch a forced error."""
-
-    NONE = 0
-    STRUCTURE = 1
-    TOKEN = 2
-    LOGPROB = 3
-    REWARD = 4
-    MODEL = 5
-
-
-class Outcome(IntEnum):
-    """A miner's outcome at finalize (ISettlement.Outcome)."""
-
-    NONE = 0
-    PASSED = 1
-    FAILED = 2
-    NO_QUORUM = 3
-    UNDECIDED = 4
-    FORCED = 5
-    NO_COMMIT = 6
+# Vote, Check and Outcome are the ABI's enums (ISettlement), shared with the chain client.
 
 
 _DEPLOY = DeployParams()

@@ -17,9 +17,6 @@ from dataclasses import dataclass, field
 import pytest
 
 from bench.settlement_rules import (
-    Check as RuleCheck,
-)
-from bench.settlement_rules import (
     MinerInput,
     Outcome,
     Params,
@@ -288,7 +285,7 @@ def play(anvil, accounts, beacon_config, devnet_beacon, sc: Scenario) -> TaskRes
                 addr[v],
                 seats[v],
                 revealed=sc.reveals_verdict[v],
-                votes={x.miner: (Vote(int(x.vote)), x.score, RuleCheck(int(x.check))) for x in verdicts[v]},
+                votes={x.miner: (Vote(int(x.vote)), x.score, Check(int(x.check))) for x in verdicts[v]},
             )
             for v in order
         ],
