@@ -58,11 +58,11 @@ def devnet_beacon(anvil: Anvil):
     return DevnetBeacon.from_seed(genesis_time=genesis)
 
 
-@pytest.fixture(scope="session")
-def beacon_config(devnet_beacon) -> BeaconConfig:
+def beacon_config_of(beacon) -> BeaconConfig:
+    """The deployment's BeaconConfig for a devnet beacon (its key, genesis and period)."""
     from verifier.beacon import pubkey_eip2537
 
-    info = devnet_beacon.info
+    info = beacon.info
     return BeaconConfig(
         name="devnet",
         public_key=info.public_key,
@@ -70,6 +70,17 @@ def beacon_config(devnet_beacon) -> BeaconConfig:
         genesis=info.genesis_time,
         period=info.period,
     )
+
+
+@pytest.fixture(scope="session")
+def beacon_config_for():
+    """`beacon_config_for(beacon)`: the BeaconConfig of any devnet beacon a test makes itself."""
+    return beacon_config_of
+
+
+@pytest.fixture(scope="session")
+def beacon_config(devnet_beacon) -> BeaconConfig:
+    return beacon_config_of(devnet_beacon)
 
 
 @pytest.fixture

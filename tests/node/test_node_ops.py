@@ -129,18 +129,8 @@ def wall_beacon():
 
 
 @pytest.fixture
-def wall_beacon_config(wall_beacon):
-    from chain.deploy import BeaconConfig
-    from verifier.beacon import pubkey_eip2537
-
-    info = wall_beacon.info
-    return BeaconConfig(
-        name="devnet",
-        public_key=info.public_key,
-        public_key_eip2537=pubkey_eip2537(info.public_key),
-        genesis=info.genesis_time,
-        period=info.period,
-    )
+def wall_beacon_config(wall_beacon, beacon_config_for):
+    return beacon_config_for(wall_beacon)
 
 
 @pytest.fixture
