@@ -178,11 +178,10 @@ def policy_for(
 
 
 def audit(cfg: Config, task_id: int, only_miner: str | None = None) -> Report:
-    from node.roles.audit import audit_challenge
+    from node.roles.audit import audit_challenge, task_audit_params
     from node.roles.common import env_name_of, get_env, load_model_spec, set_threads
     from node.store import open_store
     from verifier.models import model_hash
-    from verifier.params import AuditParams, AuditParamsError
     from verifier.rollout import TaskSpec
     from verifier.verify import verify_rollouts
 
@@ -225,15 +224,9 @@ def audit(cfg: Config, task_id: int, only_miner: str | None = None) -> Report:
     # The task's own audit parameters (m rollouts, k positions with 0 = every one, tolerances, dtype),
     # exactly as every validator of the task read them.
     try:
-        audit_params = AuditParams(
-            rollouts=p.audit_rollouts,
-            positions=p.audit_positions,
-            logprob_tol_nano=p.logprob_tol_nano,
-            edge_slack_nano=p.edge_slack_nano,
-            dtype=int(p.dtype),
-        )
-    except AuditParamsError as exc:
-        raise UserError(f"Task {task_id}'s audit parameters cannot be audited: {exc}.") from None
+        audit_params = task_audit_params(vars(p))
+    except ValueError as exc:
+        raise UserError(f"Task {task_id} cannot be audited: {exc}.") from None
     spec = TaskSpec(
         task_id=task_id,
         difficulty=p.difficulty,
