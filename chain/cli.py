@@ -28,6 +28,8 @@ from chain.keys import (
 )
 
 ANVIL_CHAIN_ID = 31337
+# The deploy command's defaults are DeployParams' (one set of protocol defaults).
+_D = DeployParams()
 
 keys_app = typer.Typer(
     name="keys",
@@ -222,37 +224,50 @@ def deploy(
     token: Annotated[
         str | None, typer.Option("--token", help="Use this existing ERC20 instead of deploying RollToken.")
     ] = None,
-    min_stake_miner: Annotated[float, typer.Option(help="Minimum miner stake, RPT.")] = 100.0,
-    min_stake_validator: Annotated[float, typer.Option(help="Minimum validator stake, RPT.")] = 100.0,
-    min_stake_evaluator: Annotated[float, typer.Option(help="Minimum evaluator stake, RPT.")] = 50.0,
+    min_stake_miner: Annotated[float, typer.Option(help="Minimum miner stake, RPT.")] = _D.min_stake_miner
+    / RPT,
+    min_stake_validator: Annotated[float, typer.Option(help="Minimum validator stake, RPT.")] = (
+        _D.min_stake_validator / RPT
+    ),
+    min_stake_evaluator: Annotated[float, typer.Option(help="Minimum evaluator stake, RPT.")] = (
+        _D.min_stake_evaluator / RPT
+    ),
     cooldown: Annotated[
         int, typer.Option(help="Unstake cooldown, seconds (longer than --max-task-duration).")
-    ] = 7 * 24 * 3600,
+    ] = _D.cooldown,
     max_task_duration: Annotated[
         int, typer.Option(help="Longest task (post to verify deadline), seconds.")
-    ] = 24 * 3600,
+    ] = _D.max_task_duration,
     min_audit_time: Annotated[
         int, typer.Option(help="Seconds the verdict window stays open after the challenge round.")
-    ] = 30,
-    committee_seats: Annotated[int, typer.Option(help="Committee seats drawn per task (1-64).")] = 64,
-    quorum_bps: Annotated[int, typer.Option(help="Revealed seats needed for an outcome, bps of C.")] = 6_667,
+    ] = _D.min_audit_time,
+    committee_seats: Annotated[
+        int, typer.Option(help="Committee seats drawn per task (1-64).")
+    ] = _D.committee_seats,
+    quorum_bps: Annotated[
+        int, typer.Option(help="Revealed seats needed for an outcome, bps of C.")
+    ] = _D.quorum_bps,
     supermajority_bps: Annotated[
         int, typer.Option(help="Share of revealed seats a side needs to win, bps (> 5000).")
-    ] = 6_667,
+    ] = _D.supermajority_bps,
     validator_fee_bps: Annotated[
         int, typer.Option(help="Validators' share of a task reward, basis points.")
-    ] = 1_000,
+    ] = _D.validator_fee_bps,
     base_share_bps: Annotated[
         int, typer.Option(help="Part of a miner's cap paid whatever its score, basis points.")
-    ] = 2_000,
+    ] = _D.base_share_bps,
     deterrence_bps: Annotated[
         int, typer.Option(help="Miner lock as a multiple of the per-miner cap, bps (>= 10000).")
-    ] = 20_000,
-    forced_error_odds: Annotated[int, typer.Option(help="One miner-task in F is a forced error.")] = 8,
-    validator_bond: Annotated[float, typer.Option(help="Bond locked per committee seat, RPT.")] = 2.5,
+    ] = _D.deterrence_bps,
+    forced_error_odds: Annotated[
+        int, typer.Option(help="One miner-task in F is a forced error.")
+    ] = _D.forced_error_odds,
+    validator_bond: Annotated[
+        float, typer.Option(help="Bond locked per committee seat, RPT.")
+    ] = _D.validator_bond / RPT,
     jackpot: Annotated[
         float, typer.Option(help="Jackpot per caught forced error, split by seats, RPT.")
-    ] = 20.0,
+    ] = _D.jackpot / RPT,
     treasury_seed: Annotated[
         float, typer.Option(help="RPT minted and donated to the jackpot treasury at deploy.")
     ] = 0.0,
