@@ -131,8 +131,8 @@ def task_show(cfg: Config, task_id: int) -> Report:
             {
                 "validator": validator,
                 "revealed": vs.revealed,
-                "seats": getattr(vs, "seats", None),
-                "settled": getattr(vs, "settled", None),
+                "seats": vs.seats,
+                "settled": vs.settled,
                 "paid_rpt": rpt_text(vs.paid),
             }
         )
