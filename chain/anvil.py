@@ -110,6 +110,11 @@ class Anvil:
             str(cfg.accounts),
             "--balance",
             str(cfg.balance_eth),
+            # Without it Anvil writes every block's whole state to ~/.foundry/anvil/tmp once a few
+            # hundred are held in memory (2-5 MB a block with our contracts deployed): a test session
+            # or a long devnet filled the disk (CI: "No space left on device"). Nothing here reads
+            # state at an old block.
+            "--prune-history",
         ]
         if cfg.block_time is not None:
             args += ["--block-time", str(cfg.block_time)]

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from chain.anvil import Anvil
+from chain.anvil import Anvil, AnvilConfig
 
 
 def _alive(pid: int) -> bool:
@@ -43,3 +43,14 @@ def test_time_travel_and_snapshots(anvil):
     assert anvil.block_number() == block
     anvil.warp_to(anvil.timestamp() + 77)
     assert anvil.timestamp() >= start + 1077
+
+
+def test_anvil_writes_no_block_states_to_disk(tmp_path):
+    # Unpruned, Anvil spills every block's state past its in-memory window to this directory
+    # (megabytes a block once contracts are deployed): a test session filled CI's disk that way.
+    cache = tmp_path / "anvil-states"
+    cache.mkdir()
+    with Anvil(AnvilConfig(extra_args=["--cache-path", str(cache)])) as node:
+        node.mine(1200)
+        assert node.block_number() >= 1200
+    assert list(cache.rglob("*")) == []
