@@ -153,8 +153,10 @@ class NodeProc:
     behaviour: str = ""  # validators: "", "lazy" or "always-fail"
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
+    stopped: bool = False  # stopped on purpose: whatever its exit code, not a crash
 
     def start(self) -> None:
+        self.stopped = False
         env = dict(os.environ)
         env.update(
             HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false"
@@ -186,9 +188,12 @@ class NodeProc:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
 
-    def stop(self, timeout: float = 15.0) -> None:
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM, then SIGKILL after `timeout`: a node finishes its current step first, which on two
+        loaded cores has taken over 15 s."""
         if self.proc is None or self.proc.poll() is not None:
             return
+        self.stopped = True
         try:
             os.killpg(self.proc.pid, signal.SIGTERM)
             self.proc.wait(timeout=timeout)
@@ -475,7 +480,11 @@ class Devnet:
         return sorted({int(e.args["taskId"]) for e in self.events if e.name == "TaskFinalized"})
 
     def crashed(self) -> list[NodeProc]:
-        return [n for n in self.nodes.values() if n.proc is not None and n.returncode not in (None, 0)]
+        return [
+            n
+            for n in self.nodes.values()
+            if n.proc is not None and not n.stopped and n.returncode not in (None, 0)
+        ]
 
     def wait_for(self, predicate: Any, timeout: float, what: str, view: Any = None) -> None:
         deadline = time.monotonic() + timeout
