@@ -426,7 +426,7 @@ class Devnet:
         url = f"http://127.0.0.1:{port}"
         import httpx
 
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a cold Python start on two loaded cores has taken over 30 s
         while True:
             try:
                 if httpx.get(url + "/info", timeout=1.0).status_code == 200:
