@@ -227,7 +227,7 @@ def play(anvil, accounts, beacon_config, devnet_beacon, sc: Scenario) -> TaskRes
         else:
             chains[m].settlement.commit(task_id, secrets.token_bytes(32), 4)
     for m, (bad, proof) in frauds.items():
-        owner.settlement.prove_fraud(task_id, addr[m], bad, proof)
+        owner.disputes.prove_fraud(task_id, addr[m], bad, proof)
     for m in miners:
         assert owner.settlement.is_forced(secrets_of[m], seed_beacon.randomness) == sc.forced[m]
 
