@@ -274,6 +274,16 @@ class SettlementParams:
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """What a FAIL vote names (PROTOCOL.md §2.7): the rollout's leaf index, the token position (0 when
+    the check is per rollout) and the check; what a dispute's jury re-audits (§2.10)."""
+
+    rollout_index: int
+    position: int
+    check: Check
+
+
+@dataclass(frozen=True)
 class DisputeParams:
     """Disputes' deploy parameters (PROTOCOL.md §2.10)."""
 
@@ -865,6 +875,28 @@ class Settlement(_Client):
     def validators(self, task_id: int) -> list[str]:
         """The committee members that committed a verdict, in commit order."""
         return [to_checksum_address(a) for a in self.view("getValidators", task_id)]
+
+    def fail_evidence(self, task_id: int, miner: str, from_block: int = 0) -> list[Evidence]:
+        """The evidence of every FAIL revealed on `miner` in `task_id` (VerdictRevealed events), distinct,
+        in reveal order: exactly what a dispute re-audits (PROTOCOL.md §2.10)."""
+        retry = self.sender.config.retry if self.sender else SenderConfig.default().retry
+        logs = with_retries(
+            lambda: self.contract.events.VerdictRevealed.get_logs(
+                from_block=from_block,
+                argument_filters={"taskId": task_id, "miner": to_checksum_address(miner)},
+            ),
+            retry,
+            "reading the FAIL evidence",
+        )
+        out: list[Evidence] = []
+        for entry in logs:
+            args = entry["args"]
+            if int(args["vote"]) != Vote.FAIL:
+                continue
+            evidence = Evidence(int(args["rolloutIndex"]), int(args["position"]), Check(int(args["check"])))
+            if evidence not in out:
+                out.append(evidence)
+        return out
 
     def verdict_hash_onchain(
         self, task_id: int, validator: str, verdicts: list[Verdict], salt: bytes

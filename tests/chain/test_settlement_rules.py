@@ -141,7 +141,7 @@ def test_fraud_proof_fails_a_malformed_commitment(chain_for, task_params, clock,
     with pytest.raises(ChainRevert, match="does not open .* committed root with this leaf"):
         prover.disputes.prove_fraud(task_id, miner.address, bad, tree.proof(hashes[0]))
     receipt = prover.disputes.prove_fraud(task_id, miner.address, bad, tree.proof(hashes[1]))
-    assert prover.settlement.events_in(receipt, "FraudProven")[0].args["fraud"] == Fraud.PROBLEM_OUT_OF_RANGE
+    assert prover.disputes.events_in(receipt, "FraudProven")[0].args["fraud"] == Fraud.PROBLEM_OUT_OF_RANGE
     assert prover.disputes.prove_fraud(task_id, miner.address, bad, tree.proof(hashes[1])) is None
     clock.warp_to(params.verify_deadline + 1)
     task = proposer.board.get_task(task_id)
