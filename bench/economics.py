@@ -32,12 +32,16 @@ from bench.settlement_rules import (
     Check,
     MinerInput,
     Params,
+    Ruling,
     TaskResult,
     Treasury,
     ValidatorInput,
     Vote,
     is_forced,
+    miner_lock,
+    resolve_dispute,
     settle_task,
+    voted_fail,
 )
 
 
@@ -149,6 +153,7 @@ class Play:
     withhold: bool = False  # miner 0 commits a root over nothing and serves no opening
     collude_pass_miner0: bool = False  # colluding validators pass miner 0 unaudited
     collude_fail_all: bool = False  # colluding validators fail everyone unaudited
+    collude_frame_miner0: bool = False  # colluding validators fail honest miner 0 and uphold it on a jury
     sybil_shared_audit: bool = True  # one audit serves all of the party's identities
 
 
@@ -204,16 +209,30 @@ def play_task(
                 votes[a] = (Vote.UNAVAILABLE, 0, Check.NONE)
             elif b == "collude" and play.collude_pass_miner0 and i == 0:
                 votes[a] = (Vote.PASS, SCORE_ONE, Check.NONE)
+            elif b == "collude" and play.collude_frame_miner0 and i == 0:
+                votes[a] = (Vote.FAIL, 0, Check.TOKEN)
             else:
                 audits += 1
                 votes[a] = audited_vote(fails, score, obeyed_forced[i])
         if ident.party:
             party_audits = max(party_audits, audits) if play.sybil_shared_audit else party_audits + audits
         validators.append(ValidatorInput(ident.address, won, True, votes))
+    # Disputes (PROTOCOL §2.10): an honest miner FAILED by the votes re-audits the named evidence, which
+    # passes, and disputes; a jury of 2C lots from the identities off the first committee rules.
+    revealed = sum(v.seats for v in validators)
+    party_jury = 0
+    for i, a in enumerate(miner_addrs):
+        fail_seats = sum(v.seats for v in validators if v.votes.get(a, (Vote.NONE,))[0] == Vote.FAIL)
+        if truth[i][0] or not voted_fail(fail_seats, revealed, world.params):
+            continue
+        ruling, delta, audited = jury(world, roster, seats, draw, i, play, treasury)
+        party_jury += delta
+        party_audits += audited
+        miners[i] = replace(miners[i], ruling=ruling, ruling_score=truth[i][1])
     result = settle_task(
         world.params, world.reward, world.max_miners, miners, validators, treasury, world.burn_undecided
     )
-    profit = -party_audits * world.audit_cost
+    profit = -party_audits * world.audit_cost + party_jury
     for ident in roster:
         if ident.party and ident.address in result.validators:
             v = result.validators[ident.address]
@@ -221,6 +240,48 @@ def play_task(
     if play.miner_is_party:
         profit += miner_profit(world, result, miner_addrs[0], play, forced[0])
     return profit
+
+
+def jury(
+    world: World,
+    roster: list[Identity],
+    seats: dict[str, int],
+    draw: Draw,
+    miner: int,
+    play: Play,
+    treasury: Treasury,
+) -> tuple[Ruling, int, int]:
+    """The jury of honest miner `miner`'s dispute: 2C lots per identity that held no first-committee seat,
+    weighted by stake among them (`Disputes._seatsOf`, keccak as a random oracle). Honest jurors re-audit
+    and overturn; framing colluders and always-fail identities uphold; lazy ones overturn blindly;
+    unavailable ones never reveal. Returns the ruling, the party's juror result (fees less forfeited bonds)
+    and how many re-audits the party ran; the deposit's and bonds' treasury parts go to `treasury`."""
+    eligible = [i for i in roster if seats[i.address] == 0]
+    total = sum(i.stake for i in eligible)
+    rng = random.Random(draw.lot_seed * 1_000_003 + miner)
+    lots = 2 * world.params.committee_seats
+    jurors: list[tuple[str, int, bool | None]] = []
+    party = {}
+    audited = 0  # the party's identities share one re-audit
+    for ident in eligible:
+        won = sum(rng.random() * total < ident.stake for _ in range(lots)) if total else 0
+        if won == 0:
+            continue
+        b = ident.behaviour
+        vote: bool | None = True
+        if b == "fail" or (b == "collude" and play.collude_frame_miner0):
+            vote = False
+        elif b == "unavailable":
+            vote = None
+        jurors.append((ident.address, won, vote))
+        if ident.party:
+            party[ident.address] = world.params.validator_bond * won
+            audited = 1 if b == "honest" else audited
+    deposit = miner_lock(world.reward, world.max_miners, world.params)
+    result = resolve_dispute(deposit, jurors, world.params)
+    treasury.balance += result.to_treasury + result.forfeited
+    delta = sum(result.jurors[a] - bond for a, bond in party.items())
+    return result.ruling, delta, audited
 
 
 def miner_profit(world: World, result: TaskResult, addr: str, play: Play, forced: bool) -> int:
@@ -347,6 +408,21 @@ def strategies(world: World) -> list[tuple[str, str, Callable[[World], list[Iden
                 f"{pct}% of validator stake votes fail on every miner without auditing",
                 lambda w, s=share: coalition_roster(w, s),
                 Play(collude_fail_all=True),
+                Play(),
+            )
+        )
+    # Framing needs a FAIL supermajority of the first committee (2/3 of the revealed seats): below it the
+    # coalition only blocks (UNDECIDED, nothing to dispute); above it the honest miner disputes and the jury
+    # (2C lots among the identities off the first committee) rules.
+    for share in (3_300, 5_000, 7_000):
+        pct = share // 100
+        out.append(
+            (
+                f"coalition {pct}% frames an honest miner",
+                f"{pct}% of validator stake fails honest miner 0 (naming a TOKEN check) and upholds it on the "
+                "jury of its dispute",
+                lambda w, s=share: coalition_roster(w, s),
+                Play(collude_frame_miner0=True),
                 Play(),
             )
         )

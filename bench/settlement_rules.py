@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
 
-from chain.clients import Check, Outcome, Vote
+from chain.clients import Check, Outcome, Ruling, Vote
 from chain.deploy import DeployParams
 
 BPS = 10_000
@@ -42,6 +42,7 @@ class Params:
     validator_bond: int = _DEPLOY.validator_bond  # per seat
     forced_error_odds: int = _DEPLOY.forced_error_odds
     jackpot: int = _DEPLOY.jackpot  # per seat
+    juror_fee_bps: int = _DEPLOY.juror_fee_bps  # Disputes.Params: the winning jurors' part of a deposit
 
 
 # ---- sortition and forced errors ------------------------------------------------------------------
@@ -120,13 +121,25 @@ def voted_pass(passed: int, revealed: int, params: Params) -> bool:
 
 
 def decide(
-    forced: bool, fail: int, passed: int, revealed: int, params: Params, fraud: bool = False
+    forced: bool,
+    fail: int,
+    passed: int,
+    revealed: int,
+    params: Params,
+    fraud: bool = False,
+    ruling: Ruling = Ruling.NONE,
 ) -> Outcome:
-    """`Settlement._outcome`: a committed miner's outcome from its seat tallies; R = revealed seats."""
+    """`Settlement._outcome`: a committed miner's outcome from its seat tallies; R = revealed seats.
+    A jury's ruling (recorded by Disputes) comes after a fraud proof and a forced error: OVERTURNED is
+    PASSED, UNRESOLVED is UNDECIDED, UPHELD leaves the FAIL."""
     if fraud:
         return Outcome.FAILED  # a proven contradiction needs no vote and outranks a forced error
     if forced:
         return Outcome.FORCED
+    if ruling == Ruling.OVERTURNED:
+        return Outcome.PASSED
+    if ruling == Ruling.UNRESOLVED:
+        return Outcome.UNDECIDED
     if not has_quorum(revealed, params):
         return Outcome.NO_QUORUM
     if voted_fail(fail, revealed, params):
@@ -134,6 +147,60 @@ def decide(
     if voted_pass(passed, revealed, params):
         return Outcome.PASSED
     return Outcome.UNDECIDED
+
+
+@dataclass(frozen=True)
+class DisputeResult:
+    """`Disputes.resolve` and `settleJuror`: the ruling and where the deposit went."""
+
+    ruling: Ruling
+    fee_per_seat: int
+    returned: int  # to the miner
+    to_treasury: int
+    jurors: dict[str, int]  # juror -> what settleJuror pays back (bond and fee), 0 when penalized
+    forfeited: int  # jurors' bonds to the treasury
+
+
+def rule(revealed: int, uphold: int, overturn: int, params: Params, fraud: bool = False) -> Ruling:
+    """`Disputes._rule`: a quorum of the 2C lots, then a supermajority of the revealed seats; a fraud
+    proof accepted meanwhile upholds."""
+    if fraud:
+        return Ruling.UPHELD
+    if revealed * BPS < params.quorum_bps * 2 * params.committee_seats:
+        return Ruling.UNRESOLVED
+    if overturn * BPS >= params.supermajority_bps * revealed:
+        return Ruling.OVERTURNED
+    if uphold * BPS >= params.supermajority_bps * revealed:
+        return Ruling.UPHELD
+    return Ruling.UNRESOLVED
+
+
+def resolve_dispute(
+    deposit: int, jurors: Sequence[tuple[str, int, bool | None]], params: Params, fraud: bool = False
+) -> DisputeResult:
+    """A dispute from its deposit and its jurors (address, seats, revealed ruling: True = overturn,
+    None = never revealed), through resolve and every settleJuror."""
+    revealed = sum(seats for _, seats, vote in jurors if vote is not None)
+    overturn = sum(seats for _, seats, vote in jurors if vote is True)
+    uphold = sum(seats for _, seats, vote in jurors if vote is False)
+    ruling = rule(revealed, uphold, overturn, params, fraud)
+    winning = overturn if ruling == Ruling.OVERTURNED else uphold if ruling == Ruling.UPHELD else 0
+    fee = deposit * params.juror_fee_bps // BPS if winning else 0
+    per_seat = fee // winning if winning else 0
+    returned = 0 if ruling == Ruling.UPHELD else deposit - fee
+    to_treasury = deposit - per_seat * winning - returned
+    ruled = ruling in (Ruling.UPHELD, Ruling.OVERTURNED)
+    paid: dict[str, int] = {}
+    forfeited = 0
+    for juror, seats, vote in jurors:
+        bond = params.validator_bond * seats
+        winner = ruled and vote is not None and vote == (ruling == Ruling.OVERTURNED)
+        if vote is None or (ruled and not winner):
+            paid[juror] = 0
+            forfeited += bond
+        else:
+            paid[juror] = bond + (per_seat * seats if winner else 0)
+    return DisputeResult(ruling, per_seat, returned, to_treasury, paid, forfeited)
 
 
 def forced_caught(logprob_fail: int, revealed: int, params: Params) -> bool:
@@ -169,6 +236,8 @@ class MinerInput:
     committed: bool = True
     forced: bool = False  # revealForcedError succeeded
     fraud: bool = False  # proveFraud succeeded (a committed leaf contradicts the task)
+    ruling: Ruling = Ruling.NONE  # a jury's ruling on its disputed FAIL (PROTOCOL.md §2.10)
+    ruling_score: int = 0  # the jury's score, what an OVERTURNED miner is paid on
 
 
 @dataclass
@@ -280,12 +349,15 @@ def tallies(
     return out
 
 
-def score_of(outcome: Outcome, t: Tally, revealed: int, params: Params) -> tuple[bool, int]:
-    """`Settlement._scoreOf`: (paid?, score). PASSED: the PASS mode. FORCED and caught: the LOGPROB
-    FAIL mode; FORCED, not caught, passed by a supermajority: the PASS mode; any other FORCED miner,
-    NO_QUORUM and UNDECIDED: nothing (nobody verified the work)."""
+def score_of(
+    outcome: Outcome, t: Tally, revealed: int, params: Params, overturned_score: int | None = None
+) -> tuple[bool, int]:
+    """`Settlement._scoreOf`: (paid?, score). PASSED: the PASS mode (the jury's score when a jury
+    overturned its FAIL). FORCED and caught: the LOGPROB FAIL mode; FORCED, not caught, passed by a
+    supermajority: the PASS mode; any other FORCED miner, NO_QUORUM and UNDECIDED: nothing (nobody
+    verified the work)."""
     if outcome == Outcome.PASSED:
-        return True, t.pass_mode.score
+        return True, t.pass_mode.score if overturned_score is None else overturned_score
     if outcome == Outcome.FORCED:
         if forced_caught(t.logprob_fail_seats, revealed, params):
             return True, t.fail_mode.score
@@ -335,7 +407,7 @@ def settle_task(
             slashed_total += penalty
             continue
         t = tally[m.address]
-        outcome = decide(m.forced, t.fail_seats, t.pass_seats, r, params, m.fraud)
+        outcome = decide(m.forced, t.fail_seats, t.pass_seats, r, params, m.fraud, m.ruling)
         if outcome in DECIDED:
             fee_seats += t.pass_seats + t.fail_seats
         if outcome == Outcome.FAILED:
@@ -344,7 +416,8 @@ def settle_task(
             slashed_total += lock
             bounties += bounty
             continue
-        payable, score = score_of(outcome, t, r, params)
+        overturned = m.ruling_score if m.ruling == Ruling.OVERTURNED and not (m.fraud or m.forced) else None
+        payable, score = score_of(outcome, t, r, params, overturned)
         paid = miner_payment(cap, score, params) if payable else 0
         paid_total += paid
         if outcome not in DECIDED:

@@ -21,7 +21,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT_DIR = REPO_ROOT / "out"
 
 # The contracts the Python side deploys and talks to (PROTOCOL.md §2).
-CONTRACTS: tuple[str, ...] = ("RollToken", "StakeManager", "DrandBeacon", "TaskBoard", "Settlement")
+CONTRACTS: tuple[str, ...] = (
+    "RollToken",
+    "StakeManager",
+    "DrandBeacon",
+    "TaskBoard",
+    "Settlement",
+    "Disputes",
+)
 MAX_ARTIFACT_BYTES = 8 * 1024 * 1024
 
 

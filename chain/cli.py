@@ -268,6 +268,21 @@ def deploy(
     jackpot: Annotated[
         float, typer.Option(help="Jackpot per caught forced error, split by seats, RPT.")
     ] = _D.jackpot / RPT,
+    dispute_window: Annotated[
+        int, typer.Option(help="Seconds after the verify deadline in which a FAILED miner may dispute.")
+    ] = _D.dispute_window,
+    jury_commit_window: Annotated[
+        int,
+        typer.Option(
+            help="Seconds after the dispute deadline for jurors to commit (>= period + audit time)."
+        ),
+    ] = _D.jury_commit_window,
+    jury_reveal_window: Annotated[
+        int, typer.Option(help="Seconds after the jury commit deadline for jurors to reveal (>= 12).")
+    ] = _D.jury_reveal_window,
+    juror_fee_bps: Annotated[
+        int, typer.Option(help="Part of a dispute deposit paid to the winning jurors, basis points.")
+    ] = _D.juror_fee_bps,
     treasury_seed: Annotated[
         float, typer.Option(help="RPT minted and donated to the jackpot treasury at deploy.")
     ] = 0.0,
@@ -278,7 +293,7 @@ def deploy(
     fund_amount: Annotated[float, typer.Option(help="RPT minted to each --fund address.")] = 10_000.0,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing deployment file.")] = False,
 ) -> None:
-    """Deploy RollToken, StakeManager, DrandBeacon, TaskBoard and Settlement, wire them, and write
+    """Deploy RollToken, StakeManager, DrandBeacon, TaskBoard, Settlement and Disputes, wire them, and write
     the deployment file that every node reads."""
     from chain.anvil import DEFAULT_PRIVATE_KEYS
     from chain.clients import Chain
@@ -322,6 +337,10 @@ def deploy(
         forced_error_odds=forced_error_odds,
         validator_bond=int(validator_bond * RPT),
         jackpot=int(jackpot * RPT),
+        dispute_window=dispute_window,
+        jury_commit_window=jury_commit_window,
+        jury_reveal_window=jury_reveal_window,
+        juror_fee_bps=juror_fee_bps,
         treasury_seed=int(treasury_seed * RPT),
     )
     beacon_cfg = beacon_config(beacon, beacon_genesis, beacon_period, beacon_seed, beacon_key_file, now)

@@ -84,9 +84,19 @@ class Fraud(IntEnum):
     REWARD_ABOVE_ONE = 5
 
 
+class Ruling(IntEnum):
+    """A dispute's state (PROTOCOL.md §2.10): OPEN until resolve, then the jury's ruling."""
+
+    NONE = 0
+    OPEN = 1
+    UPHELD = 2  # the FAIL stands; the deposit joins the slash
+    OVERTURNED = 3  # the miner is PASSED; the first committee's FAIL voters lose their bonds
+    UNRESOLVED = 4  # no jury quorum or supermajority: the miner is UNDECIDED, the deposit returned
+
+
 @dataclass(frozen=True)
 class Leaf:
-    """A rollout leaf's preimage (PROTOCOL.md §6), as `Settlement.proveFraud` takes it."""
+    """A rollout leaf's preimage (PROTOCOL.md §6), as `Disputes.proveFraud` takes it."""
 
     task_id: int
     miner: str
@@ -264,6 +274,60 @@ class SettlementParams:
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """What a FAIL vote names (PROTOCOL.md §2.7): the rollout's leaf index, the token position (0 when
+    the check is per rollout) and the check; what a dispute's jury re-audits (§2.10)."""
+
+    rollout_index: int
+    position: int
+    check: Check
+
+
+@dataclass(frozen=True)
+class DisputeParams:
+    """Disputes' deploy parameters (PROTOCOL.md §2.10)."""
+
+    dispute_window: int
+    commit_window: int
+    reveal_window: int
+    juror_fee_bps: int
+
+
+@dataclass(frozen=True)
+class Dispute:
+    ruling: Ruling
+    jurors: int
+    revealed_seats: int
+    uphold_seats: int
+    overturn_seats: int
+    mode_seats: int
+    mode_score: int
+    deposit: int
+    fee_per_seat: int
+
+
+@dataclass(frozen=True)
+class Juror:
+    commit_hash: bytes
+    seats: int
+    revealed: bool
+    overturn: bool
+    settled: bool
+    penalized: bool
+    score: int
+    bond: int
+
+
+@dataclass(frozen=True)
+class DisputeWindows:
+    verify_deadline: int
+    dispute_deadline: int
+    round: int  # the beacon round that draws every jury of the task
+    commit_deadline: int
+    reveal_deadline: int
+
+
+@dataclass(frozen=True)
 class Verdict:
     """A committee member's verdict on one miner; a FAIL names its evidence (rollout, position, check)."""
 
@@ -371,6 +435,15 @@ def verdict_hash(task_id: int, validator: str, verdicts: list[Verdict], salt: by
     encoded = abi_encode(
         ["uint256", "address", f"{VERDICT_ABI_TYPE}[]", "bytes32"],
         [task_id, to_checksum_address(validator), [v.as_tuple() for v in verdicts], salt],
+    )
+    return keccak(encoded)
+
+
+def ruling_hash(task_id: int, miner: str, juror: str, overturn: bool, score: int, salt: bytes) -> bytes:
+    """keccak256(abi.encode(taskId, miner, juror, overturn, score, salt)), as Disputes computes it."""
+    encoded = abi_encode(
+        ["uint256", "address", "address", "bool", "uint64", "bytes32"],
+        [task_id, to_checksum_address(miner), to_checksum_address(juror), overturn, score, salt],
     )
     return keccak(encoded)
 
@@ -691,24 +764,6 @@ class Settlement(_Client):
             "revealForcedError", task_id, secret, description=f"revealing the forced error on task {task_id}"
         )
 
-    # ---- anyone: fraud proofs ------------------------------------------------------------
-    def prove_fraud(self, task_id: int, miner: str, leaf: Leaf, proof: list[bytes]) -> Receipt | None:
-        """Open `leaf` of `miner`'s commitment with `proof` and show it contradicts the task; None if a
-        fraud proof against this miner was already accepted."""
-        if self.miner_state(task_id, miner).fraud:
-            return None
-        return self.send(
-            "proveFraud",
-            task_id,
-            to_checksum_address(miner),
-            leaf.as_tuple(),
-            proof,
-            description=f"proving fraud by {miner} on task {task_id}",
-        )
-
-    def leaf_hash_onchain(self, leaf: Leaf) -> bytes:
-        return bytes(self.view("leafHash", leaf.as_tuple()))
-
     # ---- validators --------------------------------------------------------------------
     def commit_verdict(self, task_id: int, verdicts: list[Verdict], salt: bytes) -> Receipt | None:
         """Commit to `verdicts` with `salt`; None if this commitment is already on chain."""
@@ -821,14 +876,168 @@ class Settlement(_Client):
         """The committee members that committed a verdict, in commit order."""
         return [to_checksum_address(a) for a in self.view("getValidators", task_id)]
 
-    def verify_leaf(self, task_id: int, miner: str, proof: list[bytes], leaf: bytes) -> bool:
-        return bool(self.view("verifyLeaf", task_id, to_checksum_address(miner), proof, leaf))
+    def fail_evidence(self, task_id: int, miner: str, from_block: int = 0) -> list[Evidence]:
+        """The evidence of every FAIL revealed on `miner` in `task_id` (VerdictRevealed events), distinct,
+        in reveal order: exactly what a dispute re-audits (PROTOCOL.md §2.10)."""
+        retry = self.sender.config.retry if self.sender else SenderConfig.default().retry
+        logs = with_retries(
+            lambda: self.contract.events.VerdictRevealed.get_logs(
+                from_block=from_block,
+                argument_filters={"taskId": task_id, "miner": to_checksum_address(miner)},
+            ),
+            retry,
+            "reading the FAIL evidence",
+        )
+        out: list[Evidence] = []
+        for entry in logs:
+            args = entry["args"]
+            if int(args["vote"]) != Vote.FAIL:
+                continue
+            evidence = Evidence(int(args["rolloutIndex"]), int(args["position"]), Check(int(args["check"])))
+            if evidence not in out:
+                out.append(evidence)
+        return out
 
     def verdict_hash_onchain(
         self, task_id: int, validator: str, verdicts: list[Verdict], salt: bytes
     ) -> bytes:
         args = (task_id, to_checksum_address(validator), [v.as_tuple() for v in verdicts], salt)
         return bytes(self.view("verdictHash", *args))
+
+
+class Disputes(_Client):
+    """Fraud proofs and the second committee's re-audit of disputed FAILs (PROTOCOL.md §2.10). Deposits
+    and jurors' bonds are plain tokens: each send approves Disputes first when needed."""
+
+    contract_name = "Disputes"
+
+    def __init__(
+        self, w3: Web3, address: str, sender: Sender | None, token: Token, settlement: Settlement
+    ) -> None:
+        super().__init__(w3, address, sender)
+        self.token = token
+        self.settlement = settlement
+
+    # ---- anyone: fraud proofs ------------------------------------------------------------
+    def prove_fraud(self, task_id: int, miner: str, leaf: Leaf, proof: list[bytes]) -> Receipt | None:
+        """Open `leaf` of `miner`'s commitment with `proof` and show it contradicts the task; None if a
+        fraud proof against this miner was already accepted."""
+        if self.settlement.miner_state(task_id, miner).fraud:
+            return None
+        return self.send(
+            "proveFraud",
+            task_id,
+            to_checksum_address(miner),
+            leaf.as_tuple(),
+            proof,
+            description=f"proving fraud by {miner} on task {task_id}",
+        )
+
+    def leaf_hash_onchain(self, leaf: Leaf) -> bytes:
+        return bytes(self.view("leafHash", leaf.as_tuple()))
+
+    def verify_leaf(self, task_id: int, miner: str, proof: list[bytes], leaf: bytes) -> bool:
+        return bool(self.view("verifyLeaf", task_id, to_checksum_address(miner), proof, leaf))
+
+    # ---- a FAILED miner ----------------------------------------------------------------------
+    def dispute(self, task_id: int) -> Receipt | None:
+        """Dispute this miner's FAIL on `task_id`, paying in its task lock as a deposit; None if it
+        already disputed."""
+        if self.dispute_of(task_id, self.me).ruling != Ruling.NONE:
+            return None
+        self.token.ensure_allowance(self.address, self.settlement.miner_state(task_id, self.me).locked)
+        return self.send("dispute", task_id, description=f"disputing the FAIL on task {task_id}")
+
+    # ---- jurors -----------------------------------------------------------------------------
+    def commit_ruling(
+        self, task_id: int, miner: str, overturn: bool, score: int, salt: bytes
+    ) -> Receipt | None:
+        """Commit a ruling on `miner`'s dispute (pays in validatorBond x seats); None if committed."""
+        digest = ruling_hash(task_id, miner, self.me, overturn, score, salt)
+        state = self.juror_of(task_id, miner, self.me)
+        if state.commit_hash == digest:
+            return None
+        if int.from_bytes(state.commit_hash, "big") != 0:
+            raise ChainError(
+                f"{self.me} already committed a different ruling on {miner}'s dispute in task {task_id}."
+            )
+        seats = self.juror_seats(task_id, miner, self.me)
+        self.token.ensure_allowance(self.address, self.settlement.params().validator_bond * seats)
+        return self.send(
+            "commitRuling",
+            task_id,
+            to_checksum_address(miner),
+            digest,
+            description=f"committing a ruling on {miner}'s dispute in task {task_id}",
+        )
+
+    def reveal_ruling(
+        self, task_id: int, miner: str, overturn: bool, score: int, salt: bytes
+    ) -> Receipt | None:
+        if self.juror_of(task_id, miner, self.me).revealed:
+            return None
+        return self.send(
+            "revealRuling",
+            task_id,
+            to_checksum_address(miner),
+            overturn,
+            score,
+            salt,
+            description=f"revealing the ruling on {miner}'s dispute in task {task_id}",
+        )
+
+    # ---- anyone ---------------------------------------------------------------------------
+    def resolve(self, task_id: int, miner: str) -> Receipt | None:
+        if self.dispute_of(task_id, miner).ruling != Ruling.OPEN:
+            return None
+        return self.send(
+            "resolve", task_id, to_checksum_address(miner), description=f"resolving {miner}'s dispute"
+        )
+
+    def settle_juror(self, task_id: int, miner: str, juror: str | None = None) -> Receipt | None:
+        who = to_checksum_address(juror or self.me)
+        if self.juror_of(task_id, miner, who).settled:
+            return None
+        return self.send(
+            "settleJuror",
+            task_id,
+            to_checksum_address(miner),
+            who,
+            description=f"settling juror {who} of {miner}'s dispute in task {task_id}",
+        )
+
+    # ---- views ----------------------------------------------------------------------------
+    def can_dispute(self, task_id: int, miner: str) -> bool:
+        return bool(self.view("canDispute", task_id, to_checksum_address(miner)))
+
+    def juror_seats(self, task_id: int, miner: str, juror: str) -> int:
+        """Seats of `juror` on `miner`'s jury; raises DisputeBeaconMissing before the round is recorded."""
+        return int(self.view("jurorSeats", task_id, to_checksum_address(miner), to_checksum_address(juror)))
+
+    def windows(self, task_id: int) -> DisputeWindows:
+        return DisputeWindows(**_fields(DisputeWindows, self.view_struct("windows", task_id)))
+
+    def dispute_of(self, task_id: int, miner: str) -> Dispute:
+        raw = self.view_struct("disputeOf", task_id, to_checksum_address(miner))
+        raw["ruling"] = Ruling(int(raw["ruling"]))
+        return Dispute(**_fields(Dispute, raw))
+
+    def juror_of(self, task_id: int, miner: str, juror: str) -> Juror:
+        raw = self.view_struct("jurorOf", task_id, to_checksum_address(miner), to_checksum_address(juror))
+        return Juror(**_fields(Juror, raw))
+
+    def jurors(self, task_id: int, miner: str) -> list[str]:
+        return [to_checksum_address(a) for a in self.view("getJurors", task_id, to_checksum_address(miner))]
+
+    def open_disputes(self, task_id: int) -> int:
+        return int(self.view("openDisputes", task_id))
+
+    def params(self) -> DisputeParams:
+        return DisputeParams(**_fields(DisputeParams, self.view_struct("params")))
+
+    def jury_seats(self) -> int:
+        """Lots drawn per dispute: 2C."""
+        return int(self.view("jurySeats"))
 
 
 class Beacon(_Client):
@@ -875,6 +1084,7 @@ class Chain:
         self.stakes = Stakes(w3, deployment.address("StakeManager"), sender, self.token)
         self.board = TaskBoard(w3, deployment.address("TaskBoard"), sender, self.token)
         self.settlement = Settlement(w3, deployment.address("Settlement"), sender, self.stakes)
+        self.disputes = Disputes(w3, deployment.address("Disputes"), sender, self.token, self.settlement)
         self.beacon = Beacon(w3, deployment.address("DrandBeacon"), sender)
 
     @classmethod

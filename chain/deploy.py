@@ -1,8 +1,9 @@
 """Deploying the contracts from Python with the shipped artifacts, and the deployment file.
 
 Order: RollToken (unless an existing ERC20 is given), StakeManager, DrandBeacon, TaskBoard,
-Settlement, then the wiring (StakeManager and TaskBoard learn the Settlement address, the
-only contract allowed to slash and to release escrow). Constructor arguments are matched
+Settlement, Disputes, then the wiring (StakeManager and TaskBoard learn the Settlement address, the
+only contract allowed to slash and to release escrow; Settlement learns the Disputes address, the
+only contract allowed to record fraud proofs and dispute rulings). Constructor arguments are matched
 to the ABI by parameter name, so a reordered constructor still deploys correctly and a
 renamed parameter fails loudly instead of silently swapping two addresses.
 """
@@ -48,6 +49,12 @@ class DeployParams:
     forced_error_odds: int = 8
     validator_bond: int = 5 * RPT // 2  # per seat
     jackpot: int = 20 * RPT  # per caught forced miner, split by seats (jackpot / C per seat)
+    # Disputes (PROTOCOL.md §2.10): a FAILED miner's dispute window after verifyDeadline, then the
+    # jury's commit window (must cover the beacon period and min_audit_time) and reveal window.
+    dispute_window: int = 30
+    jury_commit_window: int = 60
+    jury_reveal_window: int = 30
+    juror_fee_bps: int = 1_000  # of the deposit, paid to the jurors on the winning side
     treasury_seed: int = 0  # minted to the deployer and donated to the treasury (RollToken only)
 
     def check(self) -> None:
@@ -72,6 +79,10 @@ class DeployParams:
             raise ChainError("forced_error_odds must be at least 2.")
         if self.validator_bond <= 0:
             raise ChainError("validator_bond must be positive: a vote must put stake at risk.")
+        if self.dispute_window <= 0 or self.jury_reveal_window < 12:
+            raise ChainError("dispute_window must be positive and jury_reveal_window at least 12 s.")
+        if not 0 <= self.juror_fee_bps <= 10_000:
+            raise ChainError("juror_fee_bps must be between 0 and 10000 basis points.")
         if self.jackpot < 0 or self.treasury_seed < 0 or self.min_audit_time < 0:
             raise ChainError("jackpot, treasury_seed and min_audit_time must not be negative.")
 
@@ -89,6 +100,11 @@ class DeployParams:
             self.validator_bond,
             self.jackpot,
         )
+
+    @property
+    def dispute_params(self) -> tuple[int, ...]:
+        """Disputes' Params struct, in Solidity field order."""
+        return (self.dispute_window, self.jury_commit_window, self.jury_reveal_window, self.juror_fee_bps)
 
     @property
     def min_stakes(self) -> list[int]:
@@ -236,6 +252,11 @@ def deploy_all(
     """Deploy every contract and wire them; returns the Deployment (not yet saved)."""
     params = params or DeployParams()
     params.check()
+    if params.jury_commit_window < beacon.period + params.min_audit_time:
+        raise ChainError(
+            f"jury_commit_window ({params.jury_commit_window} s) must cover the beacon period "
+            f"({beacon.period} s) plus min_audit_time ({params.min_audit_time} s): jurors audit after the round."
+        )
     sender = sender or Sender(w3, account)
     owner = account.address
     addresses: dict[str, str] = {}
@@ -294,6 +315,10 @@ def deploy_all(
         contract = w3.eth.contract(address=addresses[target], abi=load_artifact(target).abi)
         data = contract.encode_abi("setSettlement", [addresses["Settlement"]])
         sender.send(addresses[target], data, description=f"wiring {target} to Settlement")
+    disputes = put("Disputes", {"settlement": addresses["Settlement"], "params": params.dispute_params})
+    settlement = w3.eth.contract(address=addresses["Settlement"], abi=load_artifact("Settlement").abi)
+    data = settlement.encode_abi("setDisputes", [disputes])
+    sender.send(addresses["Settlement"], data, description="wiring Settlement to Disputes")
     if params.treasury_seed:
         _seed_treasury(w3, sender, addresses, params.treasury_seed, minted=token == addresses["RollToken"])
     return Deployment(

@@ -182,6 +182,43 @@ TEMPLATES: dict[str, Template] = {
     "NotFraud": lambda a, c: "the opened leaf is consistent with the task; there is no fraud to prove",
     "FraudAlreadyProven": lambda a, c: f"a fraud proof against {a['miner']} was already accepted",
     "NotFinalized": lambda a, c: f"task {a['taskId']} is not finalized yet",
+    "NotFailed": lambda a, c: (
+        f"{a['miner']} is not FAILED by a supermajority of FAIL votes; there is nothing to dispute"
+    ),
+    "NoModelEvidence": lambda a, c: (
+        f"{a['miner']} was failed by a fraud proof the chain checked; there is no model check to re-audit"
+    ),
+    "AlreadyDisputed": lambda a, c: f"{a['miner']} already disputed this task",
+    "NoDispute": lambda a, c: f"{a['miner']} has no open dispute in this task",
+    "AlreadyResolved": lambda a, c: f"the dispute of {a['miner']} is already resolved",
+    "NotResolved": lambda a, c: (
+        f"the dispute of {a['miner']} is not resolved yet; call resolve after the reveal deadline"
+    ),
+    "DisputeBeaconMissing": lambda a, c: (
+        f"the dispute beacon of round {a['round']} is not recorded on chain yet; record it first"
+    ),
+    "JurorNotStaked": lambda a, c: f"{a['who']} does not hold the minimum validator stake",
+    "NotOnJury": lambda a, c: (
+        f"{a['juror']} holds no seat on the jury of {a['miner']}'s dispute in task {a['taskId']}"
+    ),
+    "ZeroRulingHash": lambda a, c: "the ruling hash must not be zero",
+    "RulingAlreadyCommitted": lambda a, c: f"{a['juror']} already committed a ruling on this dispute",
+    "NoRulingCommitted": lambda a, c: f"{a['juror']} committed no ruling on this dispute",
+    "RulingAlreadyRevealed": lambda a, c: f"{a['juror']} already revealed its ruling",
+    "RulingMismatch": lambda a, c: (
+        "the revealed ruling does not match the committed hash (wrong salt, vote or score)"
+    ),
+    "JurorAlreadySettled": lambda a, c: f"{a['juror']} was already settled for this dispute",
+    "DisputeOpen": lambda a, c: (
+        f"{a['open']} dispute(s) of task {a['taskId']} are not resolved yet; finalize waits for them"
+    ),
+    "DisputeWindowOpen": lambda a, c: (
+        f"a FAILED miner of task {a['taskId']} may dispute until {a['deadline']}; finalize waits for the window"
+    ),
+    "NotDisputes": lambda a, c: f"{a['caller']} is not the Disputes contract",
+    "DisputesAlreadySet": lambda a, c: f"the Disputes contract is already set to {a['current']}",
+    "NotDeployer": lambda a, c: f"{a['caller']} is not the Settlement's deployer",
+    "DisputesNotSet": lambda a, c: "the Disputes contract is not set yet; the deployment is incomplete",
     "AlreadySettled": lambda a, c: f"{a['validator']} was already settled for task {a['taskId']}",
     "InvalidParam": lambda a, c: f"the deploy parameter {a['name']} cannot be {a['value']}",
     "InvalidMaxMiners": lambda a, c: f"max miners {a['maxMiners']} must be between 1 and {a['max']}",

@@ -7,6 +7,8 @@ import {StakeManager} from "../src/StakeManager.sol";
 import {DrandBeacon} from "../src/DrandBeacon.sol";
 import {TaskBoard} from "../src/TaskBoard.sol";
 import {Settlement} from "../src/Settlement.sol";
+import {Disputes} from "../src/Disputes.sol";
+import {IDisputes} from "../src/interfaces/IDisputes.sol";
 import {ISettlement} from "../src/interfaces/ISettlement.sol";
 
 /// @dev The Foundry cheatcodes the deploy script uses (no forge-std in this repository).
@@ -29,7 +31,7 @@ interface ScriptVm {
 
 /// @title Deploy
 /// @notice Deploys RollToken (unless TOKEN names an existing ERC20), StakeManager, DrandBeacon, TaskBoard
-/// and Settlement, wires Settlement into StakeManager and TaskBoard, and writes the deployment JSON that
+/// Settlement and Disputes, wires Settlement into StakeManager and TaskBoard and Disputes into Settlement, and writes the deployment JSON that
 /// chain/deploy.py reads (`Deployment.load`). Every parameter comes from an environment variable with the
 /// PROTOCOL.md 1 default:
 ///   DEPLOYER_KEY (else forge's --private-key/--sender), TOKEN, BEACON_NAME (devnet),
@@ -39,6 +41,7 @@ interface ScriptVm {
 ///   COOLDOWN (2 days), MAX_TASK_DURATION (1 day), MIN_AUDIT_TIME (30 s), COMMITTEE_SEATS (64),
 ///   QUORUM_BPS (6667), SUPERMAJORITY_BPS (6667), VALIDATOR_FEE_BPS (1000), BASE_SHARE_BPS (2000),
 ///   DETERRENCE_BPS (20000), FORCED_ERROR_ODDS (8), VALIDATOR_BOND (2.5 RPT per seat), JACKPOT (20 RPT per forced miner, split by seats),
+///   DISPUTE_WINDOW (30 s), JURY_COMMIT_WINDOW (60 s), JURY_REVEAL_WINDOW (30 s), JUROR_FEE_BPS (1000),
 ///   DEPLOYMENT_JSON (default cache/deployments/<chainid>.json; forge only writes inside the project).
 /// Usage: forge script contracts/script/Deploy.s.sol --rpc-url $RPC --broadcast --private-key $KEY
 contract Deploy {
@@ -58,6 +61,7 @@ contract Deploy {
         uint64 maxTaskDuration;
         uint64 minAuditTime;
         ISettlement.Params settlement;
+        IDisputes.Params disputes;
         string out;
     }
 
@@ -69,6 +73,7 @@ contract Deploy {
         DrandBeacon beacon;
         TaskBoard board;
         Settlement settlement;
+        Disputes disputes;
     }
 
     /// @notice Error for an environment value out of range, as a sentence.
@@ -93,6 +98,8 @@ contract Deploy {
         d.settlement = new Settlement(IERC20(address(d.token)), d.stakes, d.board, d.beacon, c.settlement);
         d.stakes.setSettlement(address(d.settlement));
         d.board.setSettlement(address(d.settlement));
+        d.disputes = new Disputes(d.settlement, c.disputes);
+        d.settlement.setDisputes(address(d.disputes));
         vm.stopBroadcast();
         _write(c, d);
     }
@@ -130,6 +137,12 @@ contract Deploy {
             forcedErrorOdds: _u32("FORCED_ERROR_ODDS", 8),
             validatorBond: vm.envOr("VALIDATOR_BOND", uint256(2.5e18)),
             jackpot: vm.envOr("JACKPOT", uint256(20e18))
+        });
+        c.disputes = IDisputes.Params({
+            disputeWindow: _u64("DISPUTE_WINDOW", 30),
+            commitWindow: _u64("JURY_COMMIT_WINDOW", 60),
+            revealWindow: _u64("JURY_REVEAL_WINDOW", 30),
+            jurorFeeBps: _bps("JUROR_FEE_BPS", 1000)
         });
         c.out = vm.envOr(
             "DEPLOYMENT_JSON", string.concat("cache/deployments/", vm.toString(block.chainid), ".json")
@@ -178,6 +191,8 @@ contract Deploy {
             vm.toString(address(d.board)),
             '", "Settlement": "',
             vm.toString(address(d.settlement)),
+            '", "Disputes": "',
+            vm.toString(address(d.disputes)),
             '"}'
         );
         string memory beacon = string.concat(
@@ -207,6 +222,7 @@ contract Deploy {
             ', "min_audit_time": ',
             vm.toString(uint256(c.minAuditTime)),
             _settlementParams(c.settlement),
+            _disputeParams(c.disputes),
             "}"
         );
         string memory json = string.concat(
@@ -253,6 +269,20 @@ contract Deploy {
             vm.toString(p.validatorBond),
             ', "jackpot": ',
             vm.toString(p.jackpot)
+        );
+    }
+
+    /// @dev The Disputes parameters as JSON members, as chain/deploy.py names them.
+    function _disputeParams(IDisputes.Params memory p) internal view returns (string memory) {
+        return string.concat(
+            ', "dispute_window": ',
+            vm.toString(uint256(p.disputeWindow)),
+            ', "jury_commit_window": ',
+            vm.toString(uint256(p.commitWindow)),
+            ', "jury_reveal_window": ',
+            vm.toString(uint256(p.revealWindow)),
+            ', "juror_fee_bps": ',
+            vm.toString(uint256(p.jurorFeeBps))
         );
     }
 

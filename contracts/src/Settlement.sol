@@ -3,7 +3,6 @@ pragma solidity ^0.8.24;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
@@ -11,6 +10,7 @@ import {ISettlement} from "./interfaces/ISettlement.sol";
 import {IStakeManager} from "./interfaces/IStakeManager.sol";
 import {ITaskBoard} from "./interfaces/ITaskBoard.sol";
 import {IDrandBeacon} from "./interfaces/IDrandBeacon.sol";
+import {IDisputes} from "./interfaces/IDisputes.sol";
 
 /// @title Settlement
 /// @notice Settlement v2 (PROTOCOL.md 2.5-2.9). Miners lock stake sized to the task's per-miner cap when they
@@ -18,7 +18,8 @@ import {IDrandBeacon} from "./interfaces/IDrandBeacon.sol";
 /// with a bond per seat; a miner FAILS only on a supermajority of a quorum of seats (a tie never slashes);
 /// forced errors catch validators that do not audit; slashes and forfeited bonds go to a treasury that pays
 /// jackpots, never to the voters that caused them. finalize is O(miners); each committee member is settled
-/// by settleValidator, O(miners); everything is paid by pull.
+/// by settleValidator, O(miners); everything is paid by pull. Fraud proofs and the second committee's rulings
+/// on disputed FAILs live in Disputes (PROTOCOL.md 2.10), which reports them through two narrow hooks.
 contract Settlement is ISettlement, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -34,6 +35,9 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
     IStakeManager public immutable stakes;
     ITaskBoard public immutable board;
     IDrandBeacon public immutable beacon;
+    address internal immutable _deployer;
+    /// @inheritdoc ISettlement
+    address public disputes;
 
     uint16 public immutable committeeSeatCount;
     uint16 public immutable quorumBps;
@@ -58,6 +62,15 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
     mapping(uint256 taskId => mapping(address miner => Tally)) internal _tallies;
     mapping(uint256 taskId => mapping(address validator => ValidatorState)) internal _validatorStates;
     mapping(uint256 taskId => mapping(address miner => address)) internal _fraudProvers;
+
+    /// @dev A second committee's ruling on a disputed FAIL (PROTOCOL.md 2.10): PASSED (overturned, paid on
+    /// `score`) or UNDECIDED (no ruling); NONE when there was no dispute or the FAIL was upheld.
+    struct Ruling {
+        Outcome outcome;
+        uint64 score;
+    }
+
+    mapping(uint256 taskId => mapping(address miner => Ruling)) internal _rulings;
 
     /// @dev Per-miner audit detail beyond the Tally (internal, so the Tally ABI stays as it was): the FAIL seats
     /// naming LOGPROB, the only symptom of an obeyed forced error, and the seat-weighted mode of their scores
@@ -107,6 +120,7 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
             revert CooldownTooShort(stakes_.cooldown(), board_.maxTaskDuration());
         }
         _token = token_;
+        _deployer = msg.sender;
         stakes = stakes_;
         board = board_;
         beacon = beacon_;
@@ -188,19 +202,26 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc ISettlement
-    function proveFraud(uint256 taskId, address miner, Leaf calldata leaf, bytes32[] calldata proof)
-        external
-    {
-        ITaskBoard.Task memory t = _openTask(taskId);
-        MinerState storage m = _minerStates[taskId][miner];
-        if (!m.committed) revert MinerNotCommitted(miner);
-        if (m.fraud) revert FraudAlreadyProven(miner);
-        if (!MerkleProof.verifyCalldata(proof, m.root, leafHash(leaf))) revert InvalidLeafProof(miner);
-        Fraud fraud = _contradiction(taskId, miner, t.params, leaf);
-        if (fraud == Fraud.NONE) revert NotFraud();
-        m.fraud = true;
-        _fraudProvers[taskId][miner] = msg.sender;
-        emit FraudProven(taskId, miner, msg.sender, fraud);
+    function setDisputes(address disputes_) external {
+        if (msg.sender != _deployer) revert NotDeployer(msg.sender);
+        if (disputes != address(0)) revert DisputesAlreadySet(disputes);
+        if (disputes_ == address(0)) revert ZeroAddress();
+        disputes = disputes_;
+        emit DisputesSet(disputes_);
+    }
+
+    /// @inheritdoc ISettlement
+    function recordFraud(uint256 taskId, address miner, address prover) external {
+        _onlyDisputes();
+        _minerStates[taskId][miner].fraud = true;
+        _fraudProvers[taskId][miner] = prover;
+    }
+
+    /// @inheritdoc ISettlement
+    function recordRuling(uint256 taskId, address miner, Outcome outcome, uint64 score) external {
+        _onlyDisputes();
+        _rulings[taskId][miner] = Ruling(outcome, score);
+        emit RulingRecorded(taskId, miner, outcome, score);
     }
 
     // -------------------------------------------------------------- validators
@@ -269,6 +290,9 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         if (beacon.randomness(t.challengeRound) == bytes32(0)) {
             revert ChallengeBeaconMissing(t.challengeRound);
         }
+        // A FAILED miner may still dispute, or a second committee is still ruling (PROTOCOL.md 2.10).
+        if (disputes == address(0)) revert DisputesNotSet();
+        IDisputes(disputes).checkFinalizable(taskId);
 
         // Effects: every outcome, payment and slash is decided before any token moves.
         uint256 escrow = board.escrowOf(taskId);
@@ -378,42 +402,12 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
     // ------------------------------------------------------------------- views
 
     /// @inheritdoc ISettlement
-    function verifyLeaf(uint256 taskId, address miner, bytes32[] calldata proof, bytes32 leaf)
-        external
-        view
-        returns (bool)
-    {
-        MinerState storage m = _minerStates[taskId][miner];
-        if (!m.committed) return false;
-        return MerkleProof.verifyCalldata(proof, m.root, leaf);
-    }
-
-    /// @inheritdoc ISettlement
     function verdictHash(uint256 taskId, address validator, Verdict[] calldata verdicts, bytes32 salt)
         public
         pure
         returns (bytes32)
     {
         return keccak256(abi.encode(taskId, validator, verdicts, salt));
-    }
-
-    /// @inheritdoc ISettlement
-    function leafHash(Leaf calldata leaf) public pure returns (bytes32) {
-        return keccak256(
-            bytes.concat(
-                keccak256(
-                    abi.encode(
-                        leaf.taskId,
-                        leaf.miner,
-                        leaf.p,
-                        leaf.g,
-                        leaf.tokensHash,
-                        leaf.logprobsHash,
-                        leaf.claimedReward
-                    )
-                )
-            )
-        );
     }
 
     /// @inheritdoc ISettlement
@@ -531,6 +525,10 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         if (p.deterrenceBps < BPS) revert InvalidParam("deterrenceBps", p.deterrenceBps);
         if (p.forcedErrorOdds < 2) revert InvalidParam("forcedErrorOdds", p.forcedErrorOdds);
         if (p.validatorBond == 0) revert InvalidParam("validatorBond", p.validatorBond);
+    }
+
+    function _onlyDisputes() internal view {
+        if (msg.sender != disputes) revert NotDisputes(msg.sender);
     }
 
     function _openTask(uint256 taskId) internal view returns (ITaskBoard.Task memory t) {
@@ -665,28 +663,23 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         );
     }
 
-    function _contradiction(uint256 taskId, address miner, ITaskBoard.TaskParams memory p, Leaf calldata leaf)
-        internal
-        pure
-        returns (Fraud)
-    {
-        if (leaf.taskId != taskId) return Fraud.WRONG_TASK;
-        if (leaf.miner != miner) return Fraud.WRONG_MINER;
-        if (leaf.p >= p.numProblems) return Fraud.PROBLEM_OUT_OF_RANGE;
-        if (leaf.g >= p.rolloutsPerProblem) return Fraud.ROLLOUT_OUT_OF_RANGE;
-        if (leaf.claimedReward > MAX_SCORE) return Fraud.REWARD_ABOVE_ONE;
-        return Fraud.NONE;
-    }
-
     function _voteAt(uint256 bitmap, uint8 index) internal pure returns (Vote) {
         return Vote(uint8((bitmap >> (uint256(index) * 2)) & 3));
     }
 
     /// @dev The outcome of a committed miner from the seat tallies; R = revealed seats of the committee.
-    function _outcome(MinerState storage m, Tally memory tally, uint256 r) internal view returns (Outcome) {
+    function _outcome(uint256 taskId, address miner, MinerState storage m, Tally memory tally, uint256 r)
+        internal
+        view
+        returns (Outcome)
+    {
         // A proven contradiction needs no vote; it outranks a forced error (whose leaves stay well formed).
         if (m.fraud) return Outcome.FAILED;
         if (m.forced) return Outcome.FORCED;
+        // Only a FAIL supermajority is disputed, so only it can be overturned (PASSED) or left unruled
+        // (UNDECIDED); an upheld FAIL records nothing and stays FAILED below.
+        Outcome ruled = _rulings[taskId][miner].outcome;
+        if (ruled != Outcome.NONE) return ruled;
         if (!_hasQuorum(r)) return Outcome.NO_QUORUM;
         if (_votedFail(tally, r)) return Outcome.FAILED;
         if (_votedPass(tally, r)) return Outcome.PASSED;
@@ -771,7 +764,7 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
             sum.slashed += penalty;
         } else {
             Tally memory tally = _tallies[taskId][miner];
-            Outcome outcome = _outcome(m, tally, r);
+            Outcome outcome = _outcome(taskId, miner, m, tally, r);
             m.outcome = outcome;
             if (_decided(outcome)) sum.feeSeats += uint256(tally.passSeats) + tally.failSeats;
             if (outcome == Outcome.FAILED) {
@@ -832,7 +825,10 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         returns (bool, uint64)
     {
         Audit storage a = _audits[taskId][miner];
-        if (outcome == Outcome.PASSED) return (true, a.modeScore);
+        if (outcome == Outcome.PASSED) {
+            Ruling storage ruling = _rulings[taskId][miner];
+            return (true, ruling.outcome == Outcome.PASSED ? ruling.score : a.modeScore);
+        }
         if (outcome == Outcome.FORCED) {
             if (_forcedCaught(taskId, miner, r)) return (true, a.failModeScore);
             if (_votedPass(tally, r)) return (true, a.modeScore);

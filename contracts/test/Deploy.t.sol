@@ -43,6 +43,10 @@ contract DeployTest is Assertions {
 
         assertEq(d.stakes.settlement(), address(d.settlement), "StakeManager wired");
         assertEq(d.board.settlement(), address(d.settlement), "TaskBoard wired");
+        assertEq(d.settlement.disputes(), address(d.disputes), "Disputes wired into Settlement");
+        assertEq(address(d.disputes.settlement()), address(d.settlement), "Disputes reads this Settlement");
+        assertEq(d.disputes.jurySeats(), 128, "2C jury lots");
+        assertEq(d.disputes.disputeWindow(), 30, "dispute window default");
         assertEq(d.stakes.cooldown(), 600, "cooldown from env");
         assertEq(d.board.maxTaskDuration(), 300, "max duration from env");
         assertEq(d.settlement.forcedErrorOdds(), 4, "forced-error odds from env");
@@ -63,6 +67,8 @@ contract DeployTest is Assertions {
         assertEq(vm.parseJsonUint(json, ".chain_id"), block.chainid, "chain id");
         assertEq(vm.parseJsonAddress(json, ".addresses.Settlement"), address(d.settlement), "address");
         assertEq(vm.parseJsonAddress(json, ".addresses.DrandBeacon"), address(d.beacon), "beacon address");
+        assertEq(vm.parseJsonAddress(json, ".addresses.Disputes"), address(d.disputes), "disputes address");
+        assertEq(vm.parseJsonUint(json, ".params.jury_commit_window"), 60, "dispute params");
         assertEq(vm.parseJsonUint(json, ".params.cooldown"), 600, "params");
         assertEq(vm.parseJsonUint(json, ".params.min_stake_miner"), 100e18, "min stake");
         assertEq(vm.parseJsonUint(json, ".beacon.genesis"), 1_800_000_000, "beacon genesis");

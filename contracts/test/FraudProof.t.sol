@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {SettlementBase} from "./utils/SettlementBase.sol";
 import {ISettlement} from "../src/interfaces/ISettlement.sol";
+import {IDisputes} from "../src/interfaces/IDisputes.sol";
 
 /// @dev Fraud proofs (PROTOCOL.md 2.10): a committed leaf opened with its Merkle proof that contradicts the task
 /// makes its miner FAILED whatever the committee voted; the prover earns a bounty out of the slashed lock.
@@ -40,8 +41,8 @@ contract FraudProofTest is SettlementBase {
         internal
         returns (bytes32[] memory proof)
     {
-        bytes32 a = settlement.leafHash(good);
-        bytes32 b = settlement.leafHash(bad);
+        bytes32 a = disputes.leafHash(good);
+        bytes32 b = disputes.leafHash(bad);
         bytes32 root = a < b ? keccak256(abi.encodePacked(a, b)) : keccak256(abi.encodePacked(b, a));
         _join(taskId, miner);
         vm.prank(miner);
@@ -59,16 +60,16 @@ contract FraudProofTest is SettlementBase {
                 )
             )
         );
-        assertEq(settlement.leafHash(l), want, "OpenZeppelin StandardMerkleTree leaf");
+        assertEq(disputes.leafHash(l), want, "OpenZeppelin StandardMerkleTree leaf");
     }
 
     function _proveAndSettle(ISettlement.Leaf memory bad, ISettlement.Fraud fraud) internal {
         bytes32[] memory proof = _commitPair(m[0], _leaf(m[0], 0, 0, 1e6), bad);
         _joinAndCommit(taskId, m[1]);
-        vm.expectEmit(true, true, true, true, address(settlement));
+        vm.expectEmit(true, true, true, true, address(disputes));
         emit FraudProven(taskId, m[0], prover, fraud);
         vm.prank(prover);
-        settlement.proveFraud(taskId, m[0], bad, proof);
+        disputes.proveFraud(taskId, m[0], bad, proof);
         assertTrue(settlement.minerState(taskId, m[0]).fraud, "proven");
         // The committee passes the miner anyway: the proof outranks the votes.
         ISettlement.Verdict[] memory list = _two(_pass(m[0], 1e6), _pass(m[1], 500_000));
@@ -112,27 +113,27 @@ contract FraudProofTest is SettlementBase {
         ISettlement.Leaf memory good = _leaf(m[0], 0, 0, 1e6);
         ISettlement.Leaf memory bad = _leaf(m[0], P, 0, 0);
         vm.expectRevert(abi.encodeWithSelector(ISettlement.MinerNotCommitted.selector, m[0]));
-        settlement.proveFraud(taskId, m[0], bad, new bytes32[](0));
+        disputes.proveFraud(taskId, m[0], bad, new bytes32[](0));
         bytes32[] memory proof = _commitPair(m[0], good, bad);
         // A consistent leaf proves nothing.
         bytes32[] memory goodProof = new bytes32[](1);
-        goodProof[0] = settlement.leafHash(bad);
-        vm.expectRevert(ISettlement.NotFraud.selector);
-        settlement.proveFraud(taskId, m[0], good, goodProof);
+        goodProof[0] = disputes.leafHash(bad);
+        vm.expectRevert(IDisputes.NotFraud.selector);
+        disputes.proveFraud(taskId, m[0], good, goodProof);
         // A leaf that is not in the commitment proves nothing either.
         ISettlement.Leaf memory forged = _leaf(m[0], P + 5, 0, 0);
-        vm.expectRevert(abi.encodeWithSelector(ISettlement.InvalidLeafProof.selector, m[0]));
-        settlement.proveFraud(taskId, m[0], forged, proof);
-        settlement.proveFraud(taskId, m[0], bad, proof);
-        vm.expectRevert(abi.encodeWithSelector(ISettlement.FraudAlreadyProven.selector, m[0]));
-        settlement.proveFraud(taskId, m[0], bad, proof);
+        vm.expectRevert(abi.encodeWithSelector(IDisputes.InvalidLeafProof.selector, m[0]));
+        disputes.proveFraud(taskId, m[0], forged, proof);
+        disputes.proveFraud(taskId, m[0], bad, proof);
+        vm.expectRevert(abi.encodeWithSelector(IDisputes.FraudAlreadyProven.selector, m[0]));
+        disputes.proveFraud(taskId, m[0], bad, proof);
     }
 
     /// Proving one's own fraud to farm the bounty loses at least half the lock.
     function test_ProveFraud_SelfProofDoesNotPay() public {
         bytes32[] memory proof = _commitPair(m[0], _leaf(m[0], 0, 0, 1e6), _leaf(m[0], P, 0, 0));
         vm.prank(m[0]);
-        settlement.proveFraud(taskId, m[0], _leaf(m[0], P, 0, 0), proof);
+        disputes.proveFraud(taskId, m[0], _leaf(m[0], P, 0, 0), proof);
         _toFinalize(taskId);
         settlement.finalize(taskId);
         uint256 lost = MINER_STAKE - stakes.activeStake(m[0], MINER);

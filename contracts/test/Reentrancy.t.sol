@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {Disputes} from "../src/Disputes.sol";
 import {Fixture} from "./utils/Fixture.sol";
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
@@ -83,6 +84,8 @@ contract ReentrancyTest is Fixture {
         settlement = new Settlement(IERC20(address(hook)), stakes, board, beacon, params);
         stakes.setSettlement(address(settlement));
         board.setSettlement(address(settlement));
+        disputes = new Disputes(settlement, _disputeParams(beacon.period()));
+        settlement.setDisputes(address(disputes));
         attacker = new Reenterer(settlement, stakes);
     }
 

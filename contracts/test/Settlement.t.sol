@@ -474,9 +474,9 @@ contract SettlementTest is SettlementBase {
         settlement.commit(taskId, root, P * G);
         bytes32[] memory proof = new bytes32[](1);
         proof[0] = b;
-        assertTrue(settlement.verifyLeaf(taskId, m[0], proof, a), "included");
-        assertTrue(!settlement.verifyLeaf(taskId, m[0], proof, keccak256("other")), "not included");
-        assertTrue(!settlement.verifyLeaf(taskId, m[1], proof, a), "no commitment");
+        assertTrue(disputes.verifyLeaf(taskId, m[0], proof, a), "included");
+        assertTrue(!disputes.verifyLeaf(taskId, m[0], proof, keccak256("other")), "not included");
+        assertTrue(!disputes.verifyLeaf(taskId, m[1], proof, a), "no commitment");
     }
 
     // -------------------------------------------------------------------- fuzz

@@ -92,6 +92,7 @@ class Miner:
         self.cheap_model = load_model_spec(s.cheap_model)[0] if s.cheat else None
         self.trees: dict[int, tuple[MerkleTree, list[Rollout]]] = {}
         self.gossiped: set[int] = set()
+        self.dispute_checked: set[int] = set()  # tasks whose FAIL evidence this miner re-audited
         self.subscribed: set[int] = set()
         self.lock = threading.Lock()  # the model is used by the loop and by openings requests
         self.envs: dict[str, Any] = {}
@@ -580,6 +581,8 @@ class Miner:
         if not settlement.task_settlement(tv.task_id).finalized:
             if self.reveal_forced_error(tv, now):
                 return True
+            if self.dispute_if_wrongly_failed(tv):
+                return True
             if chain_now(self.ctx) > tv.verify_deadline + FINALIZE_DELAY["miner"]:
                 # Anyone may finalize; a miner does it too so its task never waits for validators.
                 if record_beacon_on_chain(self.ctx, tv.challenge_round):
@@ -610,6 +613,17 @@ class Miner:
         if self.ctx.settings.train:
             self.learn(tv)
         return True
+
+    def dispute_if_wrongly_failed(self, tv: TaskView) -> bool:
+        """PROTOCOL.md §2.10: dispute a FAIL whose named evidence passes our own re-audit, and resolve
+        disputes past their reveal deadline so the task can be finalized."""
+        from node.roles.dispute import dispute_if_wrongly_failed, resolve_open_disputes
+
+        try:
+            return dispute_if_wrongly_failed(self, tv) or resolve_open_disputes(self.ctx, tv.task_id)
+        except ChainError as exc:
+            log.warning("task %d: dispute step failed: %s", tv.task_id, exc)
+            return False
 
     def learn(self, tv: TaskView) -> None:
         """One SAPO step on local + swarm rollouts; the new adapter is used for the next join."""

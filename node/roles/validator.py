@@ -23,7 +23,7 @@ from typing import Any
 from chain.clients import Check, Vote, verdict_hash
 from chain.clients import Role as ChainRole
 from chain.clients import Verdict as ChainVerdict
-from chain.errors import ChainError, format_rpt
+from chain.errors import ChainError, ChainRevert, format_rpt
 from node.roles.audit import audit_challenge, audited_spec, policy_problem
 from node.roles.common import (
     DEADLINE_MARGIN,
@@ -52,6 +52,7 @@ from node.roles.common import (
     task_randomness,
     task_view,
 )
+from node.roles.dispute import FINALIZE_WAITS, resolve_open_disputes
 from node.store import Role, ValidatorState
 from verifier.commitments import MerkleTree, leaf_hash
 from verifier.rollout import Rollout
@@ -90,6 +91,7 @@ class Validator:
         self.policies: dict[bytes, Any] = {}
         self.subscribed: set[int] = set()
         self.envs: dict[str, Any] = {}
+        self.jury: Any = None  # node.roles.dispute.Jury, made at the first step (it reads the chain)
 
     def env(self, name: str) -> Any:
         from node.roles.common import get_env
@@ -123,7 +125,12 @@ class Validator:
     # ---- the loop ----------------------------------------------------------------------------
 
     def step(self) -> bool:
+        from node.roles.dispute import Jury
+
         busy = sync_tasks(self.ctx) > 0
+        if self.jury is None:
+            self.jury = Jury(self)
+        busy = self.jury.step() or busy
         return (
             step_tasks(self.ctx, self.ctx.store.tasks_in_state(Role.VALIDATOR, ACTIVE), self.advance) or busy
         )
@@ -422,8 +429,15 @@ class Validator:
                 return False  # --no-finalize: wait until someone else finalizes
             if not record_beacon_on_chain(self.ctx, tv.challenge_round):
                 return False
+            resolve_open_disputes(self.ctx, tv.task_id)
             try:
                 settlement.finalize(tv.task_id)
+            except ChainRevert as exc:
+                if exc.name in FINALIZE_WAITS:
+                    return False  # a FAILED miner may still dispute, or a jury is ruling (§2.10)
+                if not settlement.task_settlement(tv.task_id).finalized:
+                    raise
+                log.info("task %d was finalized by someone else first (%s)", tv.task_id, exc)
             except ChainError as exc:
                 if not settlement.task_settlement(tv.task_id).finalized:
                     raise

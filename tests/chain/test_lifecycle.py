@@ -105,7 +105,7 @@ def test_full_lifecycle_reconciles(chain_for, clock, task_params, devnet_beacon,
     for i, tree in trees.items():
         assert chain_for(i).settlement.commit(task_id, tree.root, count) is not None
     leaf = trees[HONEST].leaves[2]
-    assert s.verify_leaf(task_id, addr[HONEST], trees[HONEST].proof(leaf), leaf)
+    assert proposer.disputes.verify_leaf(task_id, addr[HONEST], trees[HONEST].proof(leaf), leaf)
 
     # The committee exists once the challenge beacon is recorded.
     vals = {i: chain_for(i) for i in val_stakes}

@@ -133,16 +133,16 @@ def test_fraud_proof_fails_a_malformed_commitment(chain_for, task_params, clock,
     good = Leaf(task_id, miner.address, 0, 0, b"\x0a" * 32, b"\x0b" * 32, 1_000_000)
     bad = Leaf(task_id, miner.address, params.num_problems, 0, b"\x0c" * 32, b"\x0d" * 32, 0)
     hashes = [keccak(keccak(abi_encode(LEAF_TYPES, list(leaf.as_tuple())))) for leaf in (good, bad)]
-    assert [prover.settlement.leaf_hash_onchain(leaf) for leaf in (good, bad)] == hashes
+    assert [prover.disputes.leaf_hash_onchain(leaf) for leaf in (good, bad)] == hashes
     tree = MerkleTree.of(hashes)
     miner.settlement.commit(task_id, tree.root, params.num_problems * params.rollouts_per_problem)
     with pytest.raises(ChainRevert, match="consistent with the task; there is no fraud to prove"):
-        prover.settlement.prove_fraud(task_id, miner.address, good, tree.proof(hashes[0]))
+        prover.disputes.prove_fraud(task_id, miner.address, good, tree.proof(hashes[0]))
     with pytest.raises(ChainRevert, match="does not open .* committed root with this leaf"):
-        prover.settlement.prove_fraud(task_id, miner.address, bad, tree.proof(hashes[0]))
-    receipt = prover.settlement.prove_fraud(task_id, miner.address, bad, tree.proof(hashes[1]))
-    assert prover.settlement.events_in(receipt, "FraudProven")[0].args["fraud"] == Fraud.PROBLEM_OUT_OF_RANGE
-    assert prover.settlement.prove_fraud(task_id, miner.address, bad, tree.proof(hashes[1])) is None
+        prover.disputes.prove_fraud(task_id, miner.address, bad, tree.proof(hashes[0]))
+    receipt = prover.disputes.prove_fraud(task_id, miner.address, bad, tree.proof(hashes[1]))
+    assert prover.disputes.events_in(receipt, "FraudProven")[0].args["fraud"] == Fraud.PROBLEM_OUT_OF_RANGE
+    assert prover.disputes.prove_fraud(task_id, miner.address, bad, tree.proof(hashes[1])) is None
     clock.warp_to(params.verify_deadline + 1)
     task = proposer.board.get_task(task_id)
     proposer.beacon.record_beacon(*devnet_beacon.sign(task.challenge_round).onchain_args())

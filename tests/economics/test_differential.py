@@ -227,7 +227,7 @@ def play(anvil, accounts, beacon_config, devnet_beacon, sc: Scenario) -> TaskRes
         else:
             chains[m].settlement.commit(task_id, secrets.token_bytes(32), 4)
     for m, (bad, proof) in frauds.items():
-        owner.settlement.prove_fraud(task_id, addr[m], bad, proof)
+        owner.disputes.prove_fraud(task_id, addr[m], bad, proof)
     for m in miners:
         assert owner.settlement.is_forced(secrets_of[m], seed_beacon.randomness) == sc.forced[m]
 
@@ -259,7 +259,8 @@ def play(anvil, accounts, beacon_config, devnet_beacon, sc: Scenario) -> TaskRes
         if sc.reveals_forced[m]:
             chains[m].settlement.reveal_forced_error(task_id, secrets_of[m])
 
-    anvil.warp_to(task.verify_deadline + 1)
+    # Nobody disputes here: a task with a FAILED miner finalizes after its dispute window (§2.10).
+    anvil.warp_to(owner.disputes.windows(task_id).dispute_deadline + 1)
     treasury_before = owner.settlement.treasury()
     stakes_before = {
         **{m: owner.stakes.active_stake(addr[m], Role.MINER) for m in miners},

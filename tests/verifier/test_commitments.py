@@ -1,4 +1,4 @@
-"""Leaves and OZ standard Merkle trees: Python proofs, and the deployed Settlement.verifyLeaf on Anvil."""
+"""Leaves and OZ standard Merkle trees: Python proofs, and the deployed Disputes.verifyLeaf on Anvil."""
 
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ def test_malformed_proofs_are_rejected_not_raised():
 
 
 def test_proofs_against_deployed_settlement(chain_for, clock, task_params, devnet_beacon, accounts):
-    """Commit a real tree on Anvil and check every proof with Settlement.verifyLeaf (OZ MerkleProof)."""
+    """Commit a real tree on Anvil and check every proof with Disputes.verifyLeaf (OZ MerkleProof)."""
     from chain.clients import Role, forced_error_commitment
 
     proposer, miner = chain_for(0), chain_for(1)
@@ -118,9 +118,9 @@ def test_proofs_against_deployed_settlement(chain_for, clock, task_params, devne
     assert miner.settlement.commit(task_id, tree.root, count) is not None
     for r in rs:
         leaf = leaf_hash(r)
-        assert proposer.settlement.verify_leaf(task_id, miner.address, tree.proof(leaf), leaf)
+        assert proposer.disputes.verify_leaf(task_id, miner.address, tree.proof(leaf), leaf)
     forged = leaf_hash(replace(rs[1], claimed_reward=1_000_000))
-    assert not proposer.settlement.verify_leaf(task_id, miner.address, tree.proof(leaf_hash(rs[1])), forged)
-    assert not proposer.settlement.verify_leaf(
+    assert not proposer.disputes.verify_leaf(task_id, miner.address, tree.proof(leaf_hash(rs[1])), forged)
+    assert not proposer.disputes.verify_leaf(
         task_id, accounts[2].address, tree.proof(leaf_hash(rs[1])), leaf_hash(rs[1])
     )

@@ -205,12 +205,6 @@ interface ISettlement {
     error AlreadySettled(uint256 taskId, address validator);
     /// @notice The challenge beacon round `round` is not recorded on the DrandBeacon yet.
     error ChallengeBeaconMissing(uint64 round);
-    /// @notice The Merkle proof does not open `miner`'s committed root with the given leaf.
-    error InvalidLeafProof(address miner);
-    /// @notice The opened leaf is consistent with the task: nothing the chain can check contradicts it.
-    error NotFraud();
-    /// @notice A fraud proof against `miner` was already accepted.
-    error FraudAlreadyProven(address miner);
     /// @notice `who` has nothing to claim.
     error NothingToClaim(address who);
     /// @notice The deploy parameter `name` has the invalid value `value`.
@@ -221,6 +215,14 @@ interface ISettlement {
     error ZeroAddress();
     /// @notice The StakeManager, TaskBoard and Settlement must use the same token and beacon.
     error MismatchedWiring();
+    /// @notice Only the Disputes contract may record a fraud proof or a dispute's ruling; `caller` is not it.
+    error NotDisputes(address caller);
+    /// @notice The Disputes contract is already set to `current` (once, by the deployer).
+    error DisputesAlreadySet(address current);
+    /// @notice Only the deployer may set the Disputes contract; `caller` is not it.
+    error NotDeployer(address caller);
+    /// @notice The Disputes contract is not set yet: nothing is finalized without it.
+    error DisputesNotSet();
 
     /// @notice `miner` joined task `taskId` with adapter `adapterHash`, locking `locked` of its stake.
     event Joined(
@@ -251,8 +253,6 @@ interface ISettlement {
     );
     /// @notice `miner` proved it was forced to commit a wrong commitment on task `taskId`.
     event ForcedErrorRevealed(uint256 indexed taskId, address indexed miner, bytes32 secret);
-    /// @notice `prover` opened a leaf of `miner`'s commitment that contradicts the task (`fraud`).
-    event FraudProven(uint256 indexed taskId, address indexed miner, address indexed prover, Fraud fraud);
     /// @notice Finalize decided `outcome` for `miner`, credited `paid` and slashed `slashed`.
     event MinerSettled(
         uint256 indexed taskId,
@@ -281,6 +281,10 @@ interface ISettlement {
     );
     /// @notice The treasury (slashes, forfeited bonds, donations; pays jackpots) changed by `delta` to `balance`.
     event TreasuryChanged(int256 delta, uint256 balance);
+    /// @notice The Disputes contract (fraud proofs and second-committee rulings, PROTOCOL.md 2.10) is `disputes`.
+    event DisputesSet(address indexed disputes);
+    /// @notice The Disputes contract ruled on `miner`'s dispute: finalize gives it `outcome`, paid on `score`.
+    event RulingRecorded(uint256 indexed taskId, address indexed miner, Outcome outcome, uint64 score);
     /// @notice `amount` was credited to `who` (claim it with claim()).
     event Credited(address indexed who, uint256 indexed taskId, uint256 amount);
     /// @notice `who` withdrew its credit `amount`.
@@ -309,17 +313,20 @@ interface ISettlement {
     /// deadline, up to the verify deadline.
     function revealForcedError(uint256 taskId, bytes32 secret) external;
 
-    /// @notice Fraud proof (PROTOCOL.md 2.10): opens a leaf of `miner`'s committed root with `proof` and shows
-    /// it contradicts the task (wrong task or miner, p >= P, g >= G, reward above 1.0). Anyone, while the task
-    /// is open. The miner becomes FAILED at finalize whatever the votes; the prover is credited
-    /// min(jackpot, lock / 2) out of the slashed lock.
-    function proveFraud(uint256 taskId, address miner, Leaf calldata leaf, bytes32[] calldata proof) external;
+    /// @notice Sets the Disputes contract, the only caller of recordFraud and recordRuling. Deployer only, once.
+    function setDisputes(address disputes_) external;
 
-    /// @notice The leaf hash of `leaf` (OpenZeppelin StandardMerkleTree leaf of its seven fields).
-    function leafHash(Leaf calldata leaf) external pure returns (bytes32);
+    /// @notice Hook of Disputes.proveFraud: `miner` is FAILED at finalize whatever the votes; `prover` earns
+    /// the bounty. Disputes only.
+    function recordFraud(uint256 taskId, address miner, address prover) external;
+
+    /// @notice Hook of Disputes.resolve: a second committee overturned `miner`'s FAIL (`outcome` PASSED, paid on
+    /// `score`) or could not rule (UNDECIDED). Disputes only.
+    function recordRuling(uint256 taskId, address miner, Outcome outcome, uint64 score) external;
 
     /// @notice Settles the miners of task `taskId` (O(miners)) after its verify deadline once its challenge
-    /// beacon is recorded: outcomes, payments, lock releases and slashes, the proposer's refund.
+    /// beacon is recorded and Disputes allows it (no dispute open or still possible): outcomes, payments, lock
+    /// releases and slashes, the proposer's refund.
     function finalize(uint256 taskId) external;
 
     /// @notice Settles one committee member of a finalized task (O(miners)); anyone may call it. Releases or
@@ -332,12 +339,6 @@ interface ISettlement {
     /// @notice Withdraws everything credited to the caller.
     /// @return amount The amount paid.
     function claim() external returns (uint256 amount);
-
-    /// @notice Checks a rollout leaf against `miner`'s committed root with OpenZeppelin MerkleProof.
-    function verifyLeaf(uint256 taskId, address miner, bytes32[] calldata proof, bytes32 leaf)
-        external
-        view
-        returns (bool);
 
     /// @notice The hash a validator commits: keccak256(abi.encode(taskId, validator, verdicts, salt)).
     function verdictHash(uint256 taskId, address validator, Verdict[] calldata verdicts, bytes32 salt)
@@ -365,6 +366,9 @@ interface ISettlement {
 
     /// @notice The stake a miner locks to join task `taskId`: minerCap x deterrenceBps / 10_000.
     function lockAmount(uint256 taskId) external view returns (uint256);
+
+    /// @notice The Disputes contract (zero until setDisputes).
+    function disputes() external view returns (address);
 
     /// @notice The deploy parameters.
     function params() external view returns (Params memory);

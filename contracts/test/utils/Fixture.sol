@@ -6,6 +6,8 @@ import {RollToken} from "../../src/RollToken.sol";
 import {StakeManager} from "../../src/StakeManager.sol";
 import {TaskBoard} from "../../src/TaskBoard.sol";
 import {Settlement} from "../../src/Settlement.sol";
+import {Disputes} from "../../src/Disputes.sol";
+import {IDisputes} from "../../src/interfaces/IDisputes.sol";
 import {DrandBeacon} from "../../src/DrandBeacon.sol";
 import {ITaskBoard} from "../../src/interfaces/ITaskBoard.sol";
 import {ISettlement} from "../../src/interfaces/ISettlement.sol";
@@ -35,6 +37,12 @@ abstract contract Fixture is Assertions {
     uint256 internal constant JACKPOT = 20e18;
     uint256 internal constant REWARD = 1000e18;
     uint16 internal constant MAX_MINERS = 8;
+    /// @dev Disputes (PROTOCOL.md 2.10): a FAILED miner has 20 s after the verify deadline; jurors 20 s to commit
+    /// (the beacon period, 3 s, plus MIN_AUDIT and more), 15 s to reveal (MIN_REVEAL_WINDOW and more).
+    uint64 internal constant DISPUTE_WINDOW = 20;
+    uint64 internal constant JURY_COMMIT_WINDOW = 20;
+    uint64 internal constant JURY_REVEAL_WINDOW = 15;
+    uint16 internal constant JUROR_FEE_BPS = 1000;
     /// @dev minerPool / maxMiners = 900 / 8 RPT; the lock is twice that.
     uint256 internal constant CAP = 112.5e18;
     uint256 internal constant LOCK = 225e18;
@@ -52,6 +60,7 @@ abstract contract Fixture is Assertions {
     StakeManager internal stakes;
     TaskBoard internal board;
     Settlement internal settlement;
+    Disputes internal disputes;
     address internal proposer = address(0xB0B);
 
     function setUp() public virtual {
@@ -76,6 +85,8 @@ abstract contract Fixture is Assertions {
         settlement = new Settlement(token, stakes, board, beacon_, params);
         stakes.setSettlement(address(settlement));
         board.setSettlement(address(settlement));
+        disputes = new Disputes(settlement, _disputeParams(beacon_.period()));
+        settlement.setDisputes(address(disputes));
     }
 
     function _defaultParams() internal pure returns (ISettlement.Params memory) {
@@ -89,6 +100,17 @@ abstract contract Fixture is Assertions {
             forcedErrorOdds: ODDS,
             validatorBond: BOND,
             jackpot: JACKPOT
+        });
+    }
+
+    /// @dev The jury's commit window covers the beacon period and the audit time whatever the beacon's period.
+    function _disputeParams(uint64 beaconPeriod) internal pure returns (IDisputes.Params memory) {
+        uint64 minCommit = beaconPeriod + MIN_AUDIT;
+        return IDisputes.Params({
+            disputeWindow: DISPUTE_WINDOW,
+            commitWindow: minCommit > JURY_COMMIT_WINDOW ? minCommit : JURY_COMMIT_WINDOW,
+            revealWindow: JURY_REVEAL_WINDOW,
+            jurorFeeBps: JUROR_FEE_BPS
         });
     }
 
@@ -295,9 +317,10 @@ abstract contract Fixture is Assertions {
         settlement.commit(taskId, _root(miner), P * G);
     }
 
+    /// @dev Past the dispute deadline too, so a task with FAILED miners that nobody disputed finalizes.
     function _toFinalize(uint256 taskId) internal {
         ITaskBoard.Task memory t = _task(taskId);
-        vm.warp(t.params.verifyDeadline + 1);
+        vm.warp(t.params.verifyDeadline + DISPUTE_WINDOW + 1);
         _ensureRound(t.challengeRound);
     }
 

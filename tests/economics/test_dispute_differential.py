@@ -1,0 +1,182 @@
+"""Disputes (PROTOCOL.md §2.10): the economics rules (`bench.settlement_rules.resolve_dispute`, and
+`settle_task` with the ruling) against the deployed contracts on Anvil, to the wei. A coalition holding the
+first committee FAILs a miner; the miner disputes; a jury drawn from the remaining validators rules
+OVERTURNED (one juror dissents and does not reveal), UPHELD, or not at all (UNRESOLVED)."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from bench.settlement_rules import (
+    MinerInput,
+    Outcome,
+    Params,
+    Ruling,
+    Treasury,
+    ValidatorInput,
+    Vote,
+    resolve_dispute,
+    settle_task,
+)
+from chain.clients import Chain, Check, Role, Verdict, forced_error_commitment
+from chain.deploy import DeployParams, deploy_all
+from chain.tx import make_web3
+
+RPT = 10**18
+PROPOSER, TARGET, OTHER, COALITION = 0, 1, 2, 3
+HONEST = range(4, 10)
+SCORE = 650_000
+
+
+def _verdict(miner: str, fail: bool) -> Verdict:
+    if fail:
+        return Verdict(miner, Vote.FAIL, 0, 2, 1, 4, Check.TOKEN)
+    return Verdict(miner, Vote.PASS, SCORE, 2, 0, 0, Check.NONE)
+
+
+@pytest.mark.parametrize("ruling", [Ruling.OVERTURNED, Ruling.UPHELD, Ruling.UNRESOLVED])
+def test_dispute_rules_match_contracts(anvil, accounts, beacon_config, devnet_beacon, task_params, ruling):
+    deploy = DeployParams(
+        min_stake_miner=100 * RPT,
+        min_stake_validator=100 * RPT,
+        min_stake_evaluator=10 * RPT,
+        cooldown=3600,
+        max_task_duration=1800,
+        min_audit_time=5,
+        forced_error_odds=10**9,
+    )
+    p = Params(forced_error_odds=deploy.forced_error_odds)
+    deployment = deploy_all(make_web3(anvil.rpc_url), accounts[0], beacon_config, deploy)
+    chains = {i: Chain.connect(anvil.rpc_url, deployment, accounts[i]) for i in range(len(accounts))}
+    owner, addr = chains[PROPOSER], {i: accounts[i].address for i in range(len(accounts))}
+    for i in range(len(accounts)):
+        owner.token.mint(addr[i], 10_000 * RPT)
+    # The coalition holds 99 % of the validator stake, hence the first committee; the honest validators
+    # are drawn on it with probability 0.1 each and otherwise form the jury.
+    owner.token.mint(addr[COALITION], 600_000 * RPT)
+    chains[COALITION].stakes.stake(Role.VALIDATOR, 600_000 * RPT)
+    for i in HONEST:
+        chains[i].stakes.stake(Role.VALIDATOR, 1_000 * RPT)
+    params = task_params(step=60, reward=400 * RPT, max_miners=4)
+    task_id = owner.board.post_task(params)
+    task = owner.board.get_task(task_id)
+    for m in (TARGET, OTHER):
+        chains[m].stakes.stake(Role.MINER, 300 * RPT)
+        chains[m].settlement.join(
+            task_id, b"\x01" * 32, forced_error_commitment(task_id, addr[m], b"\x02" * 32)
+        )
+        chains[m].settlement.commit(task_id, secrets.token_bytes(32), 4)
+
+    anvil.warp_to(params.commit_deadline + 1)
+    anvil.warp_to(max(anvil.timestamp(), owner.board.round_time(task.challenge_round)))
+    owner.beacon.record_beacon(*devnet_beacon.sign(task.challenge_round).onchain_args())
+    first = [COALITION] + [i for i in HONEST if owner.settlement.committee_seats(task_id, addr[i])]
+    votes = {
+        v: [_verdict(addr[TARGET], v == COALITION or ruling == Ruling.UPHELD), _verdict(addr[OTHER], False)]
+        for v in first
+    }
+    salt = secrets.token_bytes(32)
+    for v in first:
+        chains[v].settlement.commit_verdict(task_id, votes[v], salt)
+    anvil.warp_to(params.verdict_deadline + 1)
+    for v in first:
+        chains[v].settlement.reveal_verdict(task_id, votes[v], salt)
+
+    anvil.warp_to(params.verify_deadline + 1)
+    deposit = owner.settlement.miner_state(task_id, addr[TARGET]).locked
+    chains[TARGET].disputes.dispute(task_id)
+    windows = owner.disputes.windows(task_id)
+    anvil.warp_to(max(windows.dispute_deadline + 1, owner.board.round_time(windows.round)))
+    owner.beacon.record_beacon(*devnet_beacon.sign(windows.round).onchain_args())
+    jury = [i for i in HONEST if owner.disputes.juror_seats(task_id, addr[TARGET], addr[i])]
+    assert len(jury) >= 2 and not set(jury) & set(first)
+    seats = {j: owner.disputes.juror_seats(task_id, addr[TARGET], addr[j]) for j in jury}
+    # UPHELD: every juror upholds; UNRESOLVED: nobody reveals; OVERTURNED: the smallest juror dissents
+    # and the next smallest never reveals, as far as the overturn keeps its quorum and supermajority
+    # (Disputes.t.sol covers both penalties deterministically).
+    ruled: dict[int, bool | None] = {
+        j: None if ruling == Ruling.UNRESOLVED else ruling == Ruling.OVERTURNED for j in jury
+    }
+    if ruling == Ruling.OVERTURNED:
+        smallest = sorted(jury, key=lambda j: seats[j])
+        for j, deviation in zip(smallest, (False, None), strict=False):
+            trial = {**ruled, j: deviation}
+            if resolve_dispute(deposit, [(addr[k], seats[k], trial[k]) for k in jury], p).ruling == ruling:
+                ruled = trial
+    for j in jury:
+        overturn = ruled[j] if ruled[j] is not None else ruling == Ruling.OVERTURNED
+        chains[j].disputes.commit_ruling(task_id, addr[TARGET], overturn, SCORE, salt)
+    anvil.warp_to(windows.commit_deadline + 1)
+    for j in jury:
+        if ruled[j] is not None:
+            chains[j].disputes.reveal_ruling(task_id, addr[TARGET], bool(ruled[j]), SCORE, salt)
+    anvil.warp_to(windows.reveal_deadline + 1)
+
+    # resolve and settleJuror against resolve_dispute.
+    want = resolve_dispute(deposit, [(addr[j], seats[j], ruled[j]) for j in jury], p)
+    treasury0 = owner.settlement.treasury()
+    wallet0 = owner.token.balance_of(addr[TARGET])
+    owner.disputes.resolve(task_id, addr[TARGET])
+    got = owner.disputes.dispute_of(task_id, addr[TARGET])
+    assert got.ruling == want.ruling == ruling
+    assert got.fee_per_seat == want.fee_per_seat
+    assert owner.token.balance_of(addr[TARGET]) - wallet0 == want.returned
+    assert owner.settlement.treasury() - treasury0 == want.to_treasury
+    treasury1 = owner.settlement.treasury()
+    for j in jury:
+        before = owner.token.balance_of(addr[j])
+        owner.disputes.settle_juror(task_id, addr[TARGET], addr[j])
+        assert owner.token.balance_of(addr[j]) - before == want.jurors[addr[j]], f"juror {j}"
+    assert owner.settlement.treasury() - treasury1 == want.forfeited
+    assert owner.token.balance_of(owner.disputes.address) == 0
+
+    # finalize and settleValidator against settle_task with the ruling.
+    treasury = Treasury(owner.settlement.treasury())
+    owner.settlement.finalize(task_id)
+    for v in first:
+        owner.settlement.settle_validator(task_id, addr[v])
+    expected = settle_task(
+        p,
+        params.reward,
+        params.max_miners,
+        [
+            MinerInput(addr[TARGET], ruling=ruling, ruling_score=got.mode_score),
+            MinerInput(addr[OTHER]),
+        ],
+        [
+            ValidatorInput(
+                addr[v],
+                owner.settlement.committee_seats(task_id, addr[v]),
+                votes={x.miner: (Vote(int(x.vote)), x.score, Check(int(x.check))) for x in votes[v]},
+            )
+            for v in first
+        ],
+        treasury,
+    )
+    for m in (TARGET, OTHER):
+        state = owner.settlement.miner_state(task_id, addr[m])
+        result = expected.miners[addr[m]]
+        assert (state.outcome, state.score, state.paid, state.slashed) == (
+            result.outcome,
+            result.score,
+            result.paid,
+            result.slashed,
+        ), f"miner {m}"
+    for v in first:
+        state = owner.settlement.validator_state(task_id, addr[v])
+        result = expected.validators[addr[v]]
+        assert (state.penalized, state.fee, state.jackpot) == (result.penalized, result.fee, result.jackpot)
+    assert owner.settlement.treasury() == treasury.balance
+    target = expected.miners[addr[TARGET]].outcome
+    assert (
+        target
+        == {
+            Ruling.OVERTURNED: Outcome.PASSED,
+            Ruling.UPHELD: Outcome.FAILED,
+            Ruling.UNRESOLVED: Outcome.UNDECIDED,
+        }[ruling]
+    )
+    # The coalition's FAIL costs its bond exactly when the jury overturned it.
+    assert expected.validators[addr[COALITION]].penalized == (ruling == Ruling.OVERTURNED)
