@@ -133,6 +133,13 @@ class DevnetOptions:
         return cls(**base)
 
 
+def units_to_rpt(units: int) -> str:
+    """Base units as the RPT amount text the stake and reward options take (exact, no exponent)."""
+    from decimal import Decimal
+
+    return format(Decimal(units).scaleb(-18).normalize(), "f")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -343,41 +350,44 @@ class Devnet:
     ) -> dict[str, Any]:
         o = self.options
         assert self.anvil is not None
+        # Flat option names (node.config), as `rollproof <role>` takes them, plus the devnet knobs
+        # (node.runtime.settings.RoleKnobs).
         s: dict[str, Any] = {
-            "role": role,
             "data_dir": str(node.data_dir),
             "rpc_url": self.anvil.rpc_url,
             "deployment": str(self.out / "deployment.json"),
             "keystore": str(node.data_dir / "keystore.json"),
             "passphrase_file": str(node.data_dir / "passphrase"),
-            "beacon_urls": [beacon_url],
+            "beacon_url": [beacon_url],
             "model": o.model,
-            "listen": f"/ip4/127.0.0.1/tcp/{port}",
-            "bootstrap": bootstrap,
             "poll_interval": o.poll_interval,
             "threads": o.threads,
             "metrics_port": free_port(),
-            "eclipse_protection": o.eclipse_protection,
-            "stake_cache_seconds": o.stake_cache_seconds,
         }
+        if role != "proposer":  # the proposer gossips nothing: it has no [p2p] options
+            s.update(
+                listen=f"/ip4/127.0.0.1/tcp/{port}",
+                bootstrap=bootstrap,
+                eclipse_protection=o.eclipse_protection,
+                stake_cache_seconds=o.stake_cache_seconds,
+            )
         if role == "miner":
             s.update(
-                stake=self.min_stake(0),
-                cheat=cheat,
-                cheap_model=o.cheap_model,
+                stake=units_to_rpt(self.min_stake(0)),
+                cheat_model=o.cheap_model if cheat else "",
                 max_tasks=o.tasks,
                 train=o.train,
             )
         elif role == "validator":
             s.update(
-                stake=self.min_stake(1) * (1 if node.behaviour else o.honest_validator_stake),
+                stake=units_to_rpt(self.min_stake(1) * (1 if node.behaviour else o.honest_validator_stake)),
                 audit_count=o.audit_count,
                 positions=o.positions,
                 max_tasks=o.tasks,
                 misbehave=node.behaviour,
             )
         elif role == "evaluator":
-            s.update(stake=self.min_stake(2))
+            s.update(stake=units_to_rpt(self.min_stake(2)))
         elif role == "proposer":
             s.update(
                 min_miners=o.honest_miners + o.cheaters,
@@ -387,14 +397,14 @@ class Devnet:
                 num_problems=o.num_problems,
                 rollouts_per_problem=o.rollouts_per_problem,
                 max_tokens=o.max_tokens,
-                temperature_milli=o.temperature_milli,
-                reward=o.reward,
+                temperature=o.temperature_milli / 1000,
+                reward=units_to_rpt(o.reward),
                 join_window=o.join_window,
                 commit_window=o.commit_window,
                 verdict_window=o.verdict_window,
-                reveal_window=o.reveal_window,
+                verify_window=o.reveal_window,
             )
-        return s
+        return {"role": role, **s}
 
     def min_stake(self, role: int) -> int:
         """Each node stakes exactly the deployment's minimum for its role (miner 0, validator 1, evaluator 2)."""

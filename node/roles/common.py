@@ -16,7 +16,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,274 +26,23 @@ from chain.clients import Chain, Task
 from chain.deploy import Deployment
 from chain.errors import ChainError
 from chain.events import ChainEvent
-from chain.keys import identity_path_for, load_account, load_identity_secret, read_passphrase
+from chain.keys import load_account, load_identity_secret, read_passphrase
 from chain.tx import Sender, SenderConfig, SignedTx, make_web3, with_retries
-from node.config import MAX_CONFIG_BYTES, option_default, rpt_to_units
+from node.runtime.errors import RoleError
+from node.runtime.settings import ROLE_NAMES, RoleSettings, settings_from  # noqa: F401 - re-exported
 from node.store import Role, Store, TxStatus, open_store
 from node.store.store import default_store_url
 from verifier.beacon import Beacon, ChainInfo, DrandClient
-from verifier.params import ALL_POSITIONS, DEFAULT_AUDIT_ROLLOUTS
 from verifier.rollout import TaskSpec
 
 log = logging.getLogger("rollproof.roles")
 
-ROLE_NAMES = ("proposer", "miner", "evaluator", "validator")
 # A transaction must be mined this many seconds before a window closes; Anvil stamps blocks with
 # the wall clock, so a safety margin absorbs the RPC round trip and clock granularity.
 DEADLINE_MARGIN = 1.0
 # finalize is permissionless; the proposer tries first, then validators, then miners, so the
 # parties do not all race (and waste gas on reverts) at the same second.
 FINALIZE_DELAY = {"proposer": 0, "validator": 3, "miner": 8}
-
-
-class RoleError(Exception):
-    """A problem a role reports to its operator as a sentence (and exits non-zero)."""
-
-
-def _d(dotted: str) -> Any:
-    """The default of a node.config option: RoleSettings has no defaults of its own."""
-    return option_default(dotted)
-
-
-@dataclass
-class RoleSettings:
-    """Everything one role process needs, flat. Built from the CLI's `node.config.Config` (every
-    option of the role's command lands in a field here, see `_from_node_config`) or read from the
-    JSON/TOML settings file that `node.devnet` writes. Defaults are node.config's, so `--help`,
-    `rollproof config init`, the roles and the devnet agree; fields without an option are
-    devnet/test knobs."""
-
-    role: str
-    data_dir: Path
-    rpc_url: str
-    deployment: Path
-    keystore: Path
-    passphrase_file: Path | None = None
-    identity_key: Path | None = None  # libp2p identity; None: <keystore>.p2p.key beside the keystore
-    beacon_urls: list[str] = field(default_factory=list)
-    model: str = _d("model.model")  # "smollm2", "tiny" or a local model directory
-    store_url: str | None = None
-    log_level: str = _d("node.log_level")
-    log_json: bool = _d("node.log_json")
-    log_file: Path | None = None  # None: <data_dir>/node.log
-    listen: str = _d("p2p.listen")
-    bootstrap: list[str] = field(default_factory=list)
-    announce: list[str] = field(default_factory=list)  # dialable addresses for our signed record
-    eclipse_protection: bool = _d("p2p.eclipse_protection")
-    stake_cache_seconds: float = _d("p2p.stake_cache_seconds")
-    poll_interval: float = _d("chain.poll_interval")
-    confirmations: int = _d("chain.confirmations")
-    metrics_port: int = 0  # 0: no /metrics endpoint (the CLI serves /metrics itself)
-    threads: int = _d("model.threads")  # torch threads
-    max_tasks: int = 0  # stop after this many tasks reached a terminal state (0: run forever)
-    exit_when_idle: float = _d("node.exit_when_idle")  # stop when idle this many seconds (0: never)
-    crash_after: str = ""  # tests only: SIGKILL this process right after entering this task state
-    stake: int = 0  # stake (base units) to add when below the role minimum; 0: never stake
-    # miner
-    cheat: bool = False  # devnet/tests only: generate with a cheaper model, prefill real logprobs
-    cheap_model: str = "tiny:7"
-    batch_size: int = _d("miner.batch_size")  # miner: decode batch; validator: prefill batch
-    train: bool = _d("miner.train")
-    lora_rank: int = _d("miner.lora_rank")
-    local_rollouts: int = _d("miner.local_rollouts")  # I
-    swarm_rollouts: int = _d("miner.swarm_rollouts")  # J
-    learning_rate: float = _d("miner.learning_rate")
-    adapter_dir: Path | None = None  # None: <data_dir>/adapters
-    tensorboard_dir: Path | None = None  # None: <data_dir>/tensorboard
-    # validator
-    use_gossip: bool = (
-        True  # take audited rollouts from gossip when complete (False: always request openings)
-    )
-    # What a proposer posts as the task's auditRollouts (m) and auditPositions (k, 0 = every
-    # position); every other role reads them from the task (verifier.params holds the defaults).
-    audit_count: int = DEFAULT_AUDIT_ROLLOUTS
-    positions: int = ALL_POSITIONS
-    finalize: bool = _d("validator.finalize")
-    misbehave: str = (
-        ""  # devnet/tests only: "lazy" (pass all unaudited) or "always-fail" (fail all unaudited)
-    )
-    # proposer
-    tasks: int = _d("proposer.tasks")
-    interval: float = _d("proposer.interval")
-    env: str = _d("proposer.env")
-    difficulty: int = _d("proposer.difficulty")
-    num_problems: int = _d("proposer.num_problems")
-    rollouts_per_problem: int = _d("proposer.rollouts_per_problem")
-    max_tokens: int = _d("proposer.max_tokens")
-    temperature_milli: int = round(_d("proposer.temperature") * 1000)
-    reward: int = rpt_to_units(_d("proposer.reward"))
-    join_window: int = _d("proposer.join_window")
-    commit_window: int = _d("proposer.commit_window")
-    verdict_window: int = _d("proposer.verdict_window")
-    reveal_window: int = _d("proposer.verify_window")
-    success_band: tuple[float, float] = (_d("proposer.success_low"), _d("proposer.success_high"))
-    min_miners: int = 0  # wait for this many staked miners with a registered peer before the first post
-    max_difficulty: int = 5
-
-    @classmethod
-    def from_mapping(cls, data: dict[str, Any]) -> RoleSettings:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise RoleError(
-                f"Unknown setting(s) {', '.join(unknown)}; valid ones are: {', '.join(sorted(known))}."
-            )
-        values = dict(data)
-        for name in (
-            "data_dir",
-            "deployment",
-            "keystore",
-            "passphrase_file",
-            "identity_key",
-            "log_file",
-            "adapter_dir",
-            "tensorboard_dir",
-        ):
-            if values.get(name) is not None:
-                values[name] = Path(values[name])
-        if "success_band" in values:
-            values["success_band"] = tuple(values["success_band"])
-        settings = cls(**values)
-        if settings.role not in ROLE_NAMES:
-            raise RoleError(f"Unknown role {settings.role!r}; use one of {', '.join(ROLE_NAMES)}.")
-        if settings.misbehave not in ("", "lazy", "always-fail"):
-            raise RoleError(
-                f"Unknown misbehave {settings.misbehave!r}; use lazy or always-fail (devnet only)."
-            )
-        return settings
-
-    @classmethod
-    def load(cls, path: Path) -> RoleSettings:
-        """Read settings from a .json or .toml file."""
-        if not path.is_file():
-            raise RoleError(f"The config file {path} does not exist.")
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise RoleError(f"The config file {path} is larger than {MAX_CONFIG_BYTES} bytes.")
-        text = path.read_text()
-        try:
-            if path.suffix == ".json":
-                data = json.loads(text)
-            else:
-                import tomllib
-
-                data = tomllib.loads(text)
-        except (ValueError, json.JSONDecodeError) as exc:
-            raise RoleError(f"The config file {path} cannot be parsed: {exc}.") from None
-        return cls.from_mapping(data)
-
-    def to_mapping(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, Path):
-                value = str(value)
-            elif isinstance(value, tuple):
-                value = list(value)
-            if value is not None:
-                out[f.name] = value
-        return out
-
-    @property
-    def adapter_path(self) -> Path:
-        """Where this node writes and keeps adapters."""
-        return self.adapter_dir or self.data_dir / "adapters"
-
-    @property
-    def tensorboard_path(self) -> Path:
-        return self.tensorboard_dir or self.data_dir / "tensorboard"
-
-    @property
-    def identity_path(self) -> Path:
-        """The libp2p identity key file: configured, else beside the keystore (chain.keys convention)."""
-        return self.identity_key or identity_path_for(self.keystore)
-
-
-def settings_from(config: Any, role: str) -> RoleSettings:
-    """RoleSettings from RoleSettings, a mapping, a config file path, or a `node.config.Config`."""
-    if isinstance(config, RoleSettings):
-        return config
-    if isinstance(config, str | Path):
-        return RoleSettings.load(Path(config))
-    if isinstance(config, dict):
-        return RoleSettings.from_mapping({"role": role, **config})
-    if hasattr(config, "chain") and hasattr(config, "node"):
-        return _from_node_config(config, role)
-    raise RoleError(f"Cannot read the {role} settings from a {type(config).__name__}.")
-
-
-def _path_or_none(value: str) -> Path | None:
-    return Path(value).expanduser() if value else None
-
-
-def _from_node_config(config: Any, role: str) -> RoleSettings:
-    """Translate the CLI's `node.config.Config` into the flat RoleSettings: every option of the
-    role's command (`node.config.COMMAND_SECTIONS`) is read here or by the CLI itself (logging
-    and /metrics: `node.cli.start_observability`); tests/node/test_options_reach_code.py holds
-    one row per option and fails for an option that reaches nothing."""
-    section = getattr(config, role)
-    data_dir = Path(config.data_dir).expanduser()
-    data: dict[str, Any] = {
-        "role": role,
-        "data_dir": data_dir,
-        "rpc_url": config.chain.rpc_url,
-        "deployment": Path(config.chain.deployment).expanduser(),
-        "keystore": Path(config.chain.keystore or data_dir / "keystore.json").expanduser(),
-        "passphrase_file": _path_or_none(config.chain.passphrase_file),
-        "identity_key": _path_or_none(config.p2p.identity_key),
-        "beacon_urls": list(config.beacon.urls),
-        "model": config.model.model,
-        "store_url": config.node.store_url or None,
-        "log_level": config.node.log_level,
-        "log_json": config.node.log_json,
-        "log_file": _path_or_none(config.node.log_file),
-        "listen": config.p2p.listen,
-        "bootstrap": list(config.p2p.bootstrap),
-        "announce": list(config.p2p.announce),
-        "eclipse_protection": config.p2p.eclipse_protection,
-        "stake_cache_seconds": config.p2p.stake_cache_seconds,
-        "poll_interval": config.chain.poll_interval,
-        "confirmations": config.chain.confirmations,
-        "threads": config.model.threads,
-        "exit_when_idle": config.node.exit_when_idle,
-    }
-    if role in ("miner", "validator", "evaluator"):
-        data["stake"] = rpt_to_units(section.stake) if section.auto_stake else 0
-    if role in ("miner", "validator"):
-        data["max_tasks"] = section.max_tasks
-        data["batch_size"] = section.batch_size
-    if role == "miner":
-        data.update(
-            train=section.train,
-            lora_rank=section.lora_rank,
-            local_rollouts=section.local_rollouts,
-            swarm_rollouts=section.swarm_rollouts,
-            learning_rate=section.learning_rate,
-            adapter_dir=config.adapter_dir,
-            tensorboard_dir=config.tensorboard_dir,
-        )
-        if section.cheat_model:
-            data["cheat"] = True
-            data["cheap_model"] = section.cheat_model
-    if role == "validator":
-        data["finalize"] = section.finalize
-    if role == "proposer":
-        data.update(
-            env=section.env,
-            tasks=section.tasks,
-            interval=section.interval,
-            reward=rpt_to_units(section.reward),
-            difficulty=section.difficulty,
-            num_problems=section.num_problems,
-            rollouts_per_problem=section.rollouts_per_problem,
-            max_tokens=section.max_tokens,
-            temperature_milli=int(round(section.temperature * 1000)),
-            join_window=section.join_window,
-            commit_window=section.commit_window,
-            verdict_window=section.verdict_window,
-            reveal_window=section.verify_window,
-            success_band=(section.success_low, section.success_high),
-        )
-    return RoleSettings.from_mapping(data)
 
 
 # ---- logging, stop signal, metrics -------------------------------------------------------------
@@ -320,7 +69,7 @@ class StopFlag:
 def setup_role_logging(config: Any, settings: RoleSettings) -> None:
     """Logs of `python -m node.roles` / devnet nodes; the CLI set logging up already (same function,
     `node.logging.setup_logging`, from the same options)."""
-    if isinstance(config, RoleSettings | str | Path | dict):
+    if settings.standalone:
         from node.logging import setup_logging
 
         setup_logging(
@@ -337,10 +86,11 @@ def event(logger: logging.Logger, msg: str, **fields_: Any) -> None:
 
 
 def start_metrics(ctx: NodeContext) -> None:
-    """Prometheus /metrics on 127.0.0.1:<metrics_port> (0: off): the store's task states, audits and
-    payouts (node.metrics.StoreCollector) and the p2p counters, from the default registry."""
+    """Prometheus /metrics on <metrics_host>:<metrics_port> (0: off) of a role process started from a
+    settings file (the CLI serves /metrics itself: `node.cli.start_observability`): the store's task
+    states, audits and payouts (node.metrics.StoreCollector) and the p2p counters."""
     port = ctx.settings.metrics_port
-    if not port:
+    if not port or not ctx.settings.standalone:
         return
     from prometheus_client import REGISTRY
 
@@ -353,7 +103,7 @@ def start_metrics(ctx: NodeContext) -> None:
     from node.config import UserError
 
     try:
-        start_metrics_server(metrics, port, "127.0.0.1")
+        start_metrics_server(metrics, port, ctx.settings.metrics_host)
     except UserError as exc:
         raise RoleError(str(exc)) from None
 

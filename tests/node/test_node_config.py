@@ -284,9 +284,9 @@ def test_devnet_defaults_are_the_config_defaults_except_its_written_overrides() 
 
 def test_one_config_size_limit() -> None:
     import node.config
-    import node.roles.common
+    import node.runtime.settings
 
-    assert node.roles.common.MAX_CONFIG_BYTES is node.config.MAX_CONFIG_BYTES
+    assert node.runtime.settings.MAX_CONFIG_BYTES is node.config.MAX_CONFIG_BYTES
 
 
 def test_rpt_amounts_may_be_numbers_in_the_file(tmp_path: Path) -> None:
