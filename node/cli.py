@@ -104,7 +104,7 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
         ("verifier.models", ("ModelError",)),
         ("verifier.beacon", ("BeaconError",)),
         ("verifier.beacon_server", ("KeyFileError",)),
-        ("node.roles.common", ("RoleError",)),
+        ("node.runtime.errors", ("RoleError",)),
         ("node.devnet", ("DevnetError",)),
         ("node.p2p.host", ("P2PError",)),
         ("node.p2p.identity", ("IdentityError",)),

@@ -9,9 +9,13 @@ import socket
 import pytest
 
 from chain.tx import SignedTx
-from node.roles.common import RoleError, RoleSettings, _journal, check_listen_port, get_env
 from node.roles.testenv import NAME, LettersEnv
+from node.runtime.context import _journal
+from node.runtime.errors import RoleError
+from node.runtime.network import check_listen_port
+from node.runtime.settings import RoleSettings
 from node.store import open_store
+from node.tasks.view import get_env
 
 
 def test_settings_round_trip_and_unknown_keys_are_a_sentence(tmp_path):

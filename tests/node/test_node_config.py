@@ -192,7 +192,7 @@ def test_config_path_that_is_a_directory(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("role", ["miner", "validator", "proposer", "evaluator"])
 def test_role_settings_defaults_are_the_config_defaults(tmp_path: Path, role: str) -> None:
-    from node.roles.common import RoleSettings, settings_from
+    from node.runtime.settings import RoleSettings, settings_from
 
     via_cli = settings_from(load_config(None, env={}, overrides={"node.data_dir": str(tmp_path)}), role)
     bare = RoleSettings(
@@ -214,8 +214,8 @@ def test_role_settings_defaults_are_the_config_defaults(tmp_path: Path, role: st
 
 
 def test_learning_defaults_are_one_set_of_values() -> None:
-    from node.roles.common import RoleSettings
     from node.roles.learning import learner_config
+    from node.runtime.settings import RoleSettings
 
     cfg = load_config(None, env={})
     assert (cfg.miner.local_rollouts, cfg.miner.swarm_rollouts, cfg.miner.learning_rate) == (16, 16, 2e-4)
@@ -241,7 +241,7 @@ def test_protection_defaults_agree_with_the_p2p_layer() -> None:
 
 def test_audit_parameters_have_one_source() -> None:
     from node.devnet import DevnetOptions
-    from node.roles.common import RoleSettings
+    from node.runtime.settings import RoleSettings
     from verifier.params import ALL_POSITIONS, DEFAULT_AUDIT_ROLLOUTS
 
     bare = RoleSettings(

@@ -303,11 +303,12 @@ def _free_port() -> int:
 def test_a_role_with_stake_100_over_50_staked_stakes_the_missing_50_and_logs_it_in_rpt(
     chain_for, accounts, caplog
 ) -> None:
-    """The roles' start-up (node.roles.common.check_stake / ensure_staked) on a real chain."""
+    """The roles' start-up (node.staking.check_stake / ensure_staked) on a real chain."""
     import logging
     from types import SimpleNamespace
 
-    from node.roles.common import RoleError, check_stake, ensure_staked
+    from node.runtime.errors import RoleError
+    from node.staking import check_stake, ensure_staked
 
     me = chain_for(1)
     me.stakes.stake(0, 50 * RPT)  # below the 100 RPT minimum: the contract allows it, the node tops it up
