@@ -4,6 +4,9 @@ An honest miner that generates with TF32 matmuls (which some frameworks switch o
 autocast commits logprobs the validators' float32 prefill rejects (issue 14 measured 22.6x the
 tolerance on 8 of 8 rollouts). The node therefore pins "highest" float32 matmul precision, turns
 TF32 off, refuses to start when something forces it back on, and re-checks before each use.
+
+Loading: `load_model_spec` names a model as the options do ("smollm2", "tiny", "tiny:<seed>", a
+directory); `fetch_adapter_blob` downloads a peer's adapter by its canonical hash.
 """
 
 from __future__ import annotations

@@ -55,15 +55,15 @@ def task_params_dict(task: Task) -> dict[str, Any]:
 
 def env_names() -> tuple[str, ...]:
     from node.envs import ENV_NAMES
-    from node.roles.testenv import NAME as TEST_ENV
+    from node.envs.letters import NAME as TEST_ENV
 
     return (*ENV_NAMES, TEST_ENV)
 
 
 def get_env(name: str) -> Any:
     """The environment `name`: reasoning-gym ones from node.envs, plus the devnet test environment."""
-    from node.roles.testenv import NAME as TEST_ENV
-    from node.roles.testenv import LettersEnv
+    from node.envs.letters import NAME as TEST_ENV
+    from node.envs.letters import LettersEnv
 
     if name == TEST_ENV:
         return LettersEnv()

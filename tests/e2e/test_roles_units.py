@@ -9,7 +9,7 @@ import socket
 import pytest
 
 from chain.tx import SignedTx
-from node.roles.testenv import NAME, LettersEnv
+from node.envs.letters import NAME, LettersEnv
 from node.runtime.context import _journal
 from node.runtime.errors import RoleError
 from node.runtime.network import check_listen_port
