@@ -170,7 +170,7 @@ def beacon_config(
         )
     if kind != "devnet":
         raise ChainError(f"unknown beacon '{kind}': use quicknet or devnet.")
-    from verifier.beacon_server import DEVNET_SEED, DevnetBeacon, load_secret_key
+    from node.devnet.beacon import DEVNET_SEED, DevnetBeacon, load_secret_key
     from verifier.bls import secret_key_from_seed
 
     if key_file is not None:

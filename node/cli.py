@@ -103,7 +103,7 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
         ("chain.artifacts", ("ArtifactError",)),
         ("verifier.models", ("ModelError",)),
         ("verifier.beacon", ("BeaconError",)),
-        ("verifier.beacon_server", ("KeyFileError",)),
+        ("node.devnet.beacon", ("KeyFileError",)),
         ("node.runtime.errors", ("RoleError",)),
         ("node.devnet", ("DevnetError",)),
         ("node.p2p.host", ("P2PError",)),
@@ -1076,7 +1076,7 @@ def deploy_command(ctx: typer.Context) -> None:
     help="drand beacons: verify one, fetch verified ones, run a local devnet beacon. Run `rollproof beacon --help`.",
 )
 def beacon_command(ctx: typer.Context) -> None:
-    forward("verifier.cli", "beacon_app", "rollproof beacon", ctx.args, "The beacon command")
+    forward("node.beacon_cli", "beacon_app", "rollproof beacon", ctx.args, "The beacon command")
 
 
 @bench_app.command("verify")

@@ -123,7 +123,7 @@ def wall_beacon():
     clock other tests warp ahead, so its genesis can lie in this machine's future (no round yet)."""
     import time
 
-    from verifier.beacon_server import DevnetBeacon
+    from node.devnet.beacon import DevnetBeacon
 
     return DevnetBeacon.from_seed(genesis_time=(int(time.time()) - 60) // 60 * 60)
 
@@ -135,7 +135,7 @@ def wall_beacon_config(wall_beacon, beacon_config_for):
 
 @pytest.fixture
 def beacon_url(wall_beacon):
-    from verifier.beacon_server import BeaconServer
+    from node.devnet.beacon import BeaconServer
 
     server = BeaconServer(wall_beacon).start()
     yield server.url
