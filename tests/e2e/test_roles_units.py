@@ -72,3 +72,17 @@ def test_journal_keeps_one_row_per_signed_transaction(tmp_path):
     assert rows["claim after task 1#1"].raw_tx == b"raw1"
     assert len(store.unfinished_txs(sender)) == 2
     store.close()
+
+
+def test_settings_values_are_typed_like_the_config_file(tmp_path):
+    """A settings file is layered like a TOML file: a wrong type is a sentence naming the option."""
+    base = {"role": "miner", "data_dir": str(tmp_path), "rpc_url": "http://x"}
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({**base, "poll_interval": "fast"}))
+    with pytest.raises(RoleError, match=r"\[chain\] poll_interval in the settings must be a number"):
+        RoleSettings.load(path)
+    # The same option names and defaults as `rollproof miner`: stake is its RPT text.
+    path.write_text(json.dumps({**base, "stake": "2.5"}))
+    assert RoleSettings.load(path).stake == 25 * 10**17
+    path.write_text(json.dumps({**base, "stake": "2.5", "auto_stake": False}))
+    assert RoleSettings.load(path).stake == 0

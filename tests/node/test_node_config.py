@@ -239,6 +239,18 @@ def test_protection_defaults_agree_with_the_p2p_layer() -> None:
     assert cfg.p2p.stake_cache_seconds == P2PConfig().stake_cache_seconds
 
 
+def test_listen_default_agrees_with_the_p2p_layer(tmp_path: Path) -> None:
+    """One listen default: the option's, which a role's settings read and hand to P2PConfig."""
+    from node.p2p.config import P2PConfig
+    from node.runtime.network import p2p_config
+    from node.runtime.settings import settings_from
+
+    cfg = load_config(None, env={}, overrides={"node.data_dir": str(tmp_path)})
+    settings = settings_from(cfg, "miner")
+    assert cfg.p2p.listen == settings.listen == P2PConfig().listen_addr
+    assert p2p_config(settings).listen_addr == cfg.p2p.listen
+
+
 def test_audit_parameters_have_one_source() -> None:
     from node.devnet import DevnetOptions
     from node.runtime.settings import RoleSettings
