@@ -1,4 +1,4 @@
-"""`rollproof keys ...` and `rollproof deploy`, mounted by node/cli.py.
+"""`rollproof keys ...` and `rollproof deploy`, mounted by node/cli/forwarded.py.
 
 Errors raised here are chain.keys.KeyFileError / chain.errors.ChainError subclasses whose
 message is a sentence; the node CLI prints them without a traceback.

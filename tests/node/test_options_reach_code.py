@@ -269,7 +269,7 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> list[Config]:
     seen: list[Config] = []
     # A registry of this test's own: a node process registers its collectors once.
     monkeypatch.setattr(prometheus_client, "REGISTRY", prometheus_client.CollectorRegistry())
-    monkeypatch.setattr(cli, "run_role", lambda cfg, role: seen.append(cfg))
+    monkeypatch.setattr("node.cli.roles.run_role", lambda cfg, role: seen.append(cfg))
     monkeypatch.setattr("node.devnet.run", lambda cfg: seen.append(cfg) or 0)
     for name in [n for n in os.environ if n.startswith("ROLLPROOF_")]:
         monkeypatch.delenv(name)
