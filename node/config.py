@@ -8,6 +8,11 @@ the role in the environment (`[miner] stake` -> `rollproof miner --stake`, ROLLP
 Relative paths in the file are relative to the file's directory; relative paths from flags and
 environment variables are relative to the working directory. Unknown keys and bad values are
 reported as sentences that name the option and say what is accepted.
+
+Over 400 lines for a reason: the option table (one field per option, with its default, help and
+checks) is the single source of `--help`, the TOML template, the environment names, the roles'
+settings (`node.runtime.settings`) and the devnet's defaults; splitting it from the layering that
+reads it would scatter one table over several files.
 """
 
 from __future__ import annotations
