@@ -15,8 +15,8 @@ from pathlib import Path
 
 import drand_verify
 
+from node.devnet.beacon import DEVNET_SEED, BeaconServer, DevnetBeacon
 from verifier.beacon import QUICKNET, DrandClient, pubkey_eip2537, verify_beacon
-from verifier.beacon_server import DEVNET_SEED, BeaconServer, DevnetBeacon
 from verifier.bls import hash_to_g1
 
 VECTORS = Path(__file__).resolve().parent.parent / "contracts" / "test" / "fixtures" / "drand_quicknet.json"

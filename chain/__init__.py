@@ -9,6 +9,6 @@ Modules (each small, no web3 types in what callers get back):
 - errors:    custom errors decoded into sentences (`ChainError`, `ChainRevert`)
 - events:    `LogFollower` with confirmations and a `CursorStore`
 - clients:   `Chain.connect(rpc, deployment, account)` -> token, stakes, board, settlement, beacon
-- cli:       `keys_app` and `deploy`, mounted by node/cli.py
+- cli:       `keys_app` and `deploy`, mounted by node/cli/forwarded.py
 - testing:   `CuttableProxy`, a loopback TCP proxy for RPC fault tests
 """

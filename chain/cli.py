@@ -1,4 +1,4 @@
-"""`rollproof keys ...` and `rollproof deploy`, mounted by node/cli.py.
+"""`rollproof keys ...` and `rollproof deploy`, mounted by node/cli/forwarded.py.
 
 Errors raised here are chain.keys.KeyFileError / chain.errors.ChainError subclasses whose
 message is a sentence; the node CLI prints them without a traceback.
@@ -170,7 +170,7 @@ def beacon_config(
         )
     if kind != "devnet":
         raise ChainError(f"unknown beacon '{kind}': use quicknet or devnet.")
-    from verifier.beacon_server import DEVNET_SEED, DevnetBeacon, load_secret_key
+    from node.devnet.beacon import DEVNET_SEED, DevnetBeacon, load_secret_key
     from verifier.bls import secret_key_from_seed
 
     if key_file is not None:

@@ -8,6 +8,11 @@ the role in the environment (`[miner] stake` -> `rollproof miner --stake`, ROLLP
 Relative paths in the file are relative to the file's directory; relative paths from flags and
 environment variables are relative to the working directory. Unknown keys and bad values are
 reported as sentences that name the option and say what is accepted.
+
+Over 400 lines for a reason: the option table (one field per option, with its default, help and
+checks) is the single source of `--help`, the TOML template, the environment names, the roles'
+settings (`node.runtime.settings`) and the devnet's defaults; splitting it from the layering that
+reads it would scatter one table over several files.
 """
 
 from __future__ import annotations
@@ -633,27 +638,45 @@ def load_config(
     `overrides` maps "section.key" to a value from a flag; None means "flag not given".
     """
     env = os.environ if env is None else env
-    overrides = dict(overrides or {})
     file_path = find_config_file(path, env)
     data = read_toml(file_path) if file_path else {}
     if file_path:
         _check_file_keys(data, file_path)
+    return layer_config(data, file_path, env=env, overrides=overrides)
+
+
+def layer_config(
+    data: Mapping[str, Mapping[str, Any]],
+    file_path: Path | None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    checks: bool = True,
+) -> Config:
+    """The one precedence, flag > env > file > default, over TOML-shaped `data` whose keys were
+        checked already (`_check_file_keys`); `file_path` names it in messages and anchors its relative
+        paths (None: an in-memory settings mapping, relative to the working directory). With `checks`
+    off, values are type-checked only, not range- or format-checked (settings a program wrote)."""
+    env = {} if env is None else env
+    overrides = dict(overrides or {})
     known = {o.dotted for o in all_options()}
     unknown = [k for k in overrides if k not in known]
     if unknown:
         raise ConfigError(f"Unknown option(s) {', '.join(unknown)}.")
     cwd = Path.cwd()
+    file_base = file_path.parent if file_path else cwd
+    file_name = str(file_path) if file_path else "the settings"
     cfg = Config(config_file=str(file_path.resolve()) if file_path else None)
     for section in SECTIONS:
         target = getattr(cfg, section)
         for spec in section_options(section):
             value, source = spec.default, "default"
             if spec.key in data.get(section, {}):
-                where = f"[{section}] {spec.key} in {file_path}"
+                where = f"[{section}] {spec.key} in {file_name}"
                 value = coerce_value(spec, data[section][spec.key], where)
                 source = "file"
                 if spec.path and isinstance(value, str):
-                    value = _resolve_path(value, file_path.parent)  # type: ignore[union-attr]
+                    value = _resolve_path(value, file_base)
             if spec.dotted == "node.data_dir" and source == "default" and env.get(HOME_ENV):
                 # chain.deploy writes to $ROLLPROOF_HOME/deployment.json by default; agree with it.
                 value, source = _resolve_path(env[HOME_ENV], cwd), f"env {HOME_ENV}"
@@ -672,14 +695,40 @@ def load_config(
                 value = _resolve_path(value, cwd)
             where = {
                 "default": f"The default of {spec.dotted}",
-                "file": f"[{section}] {spec.key} in {file_path}",
+                "file": f"[{section}] {spec.key} in {file_name}",
             }.get(source, f"The {source.replace('env', 'environment variable', 1)}")
-            validate_value(spec, value, where)
+            if checks:
+                validate_value(spec, value, where)
             setattr(target, spec.key, value)
             cfg.sources[spec.dotted] = source
     _fill_derived_defaults(cfg)
-    _check_cross_field(cfg)
+    if checks:
+        _check_cross_field(cfg)
     return cfg
+
+
+def command_options(command: str) -> dict[str, OptionSpec]:
+    """The options of one command by their one flat name (the flag's, without dashes): the names a
+    role's settings mapping and `RoleSettings` attributes use."""
+    return {
+        spec.flag_name: spec for section in COMMAND_SECTIONS[command] for spec in section_options(section)
+    }
+
+
+def config_from_flat(command: str, values: Mapping[str, Any], file_path: Path | None = None) -> Config:
+    """A Config from flat option names of `command` (as a devnet settings file holds them), layered
+    like a TOML file's values (paths resolved, types checked); every other option keeps its default.
+    A program wrote these values, so range and format checks are left to the commands that take
+    them from operators (as RoleSettings always did)."""
+    by_name = command_options(command)
+    unknown = sorted(set(values) - set(by_name))
+    if unknown:
+        raise ConfigError(f"Unknown option(s) {', '.join(unknown)} for {command}.")
+    data: dict[str, dict[str, Any]] = {}
+    for name, value in values.items():
+        spec = by_name[name]
+        data.setdefault(spec.section, {})[spec.key] = str(value) if isinstance(value, os.PathLike) else value
+    return layer_config(data, file_path, checks=False)
 
 
 def _fill_derived_defaults(cfg: Config) -> None:

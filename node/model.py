@@ -4,14 +4,20 @@ An honest miner that generates with TF32 matmuls (which some frameworks switch o
 autocast commits logprobs the validators' float32 prefill rejects (issue 14 measured 22.6x the
 tolerance on 8 of 8 rollouts). The node therefore pins "highest" float32 matmul precision, turns
 TF32 off, refuses to start when something forces it back on, and re-checks before each use.
+
+Loading: `load_model_spec` names a model as the options do ("smollm2", "tiny", "tiny:<seed>", a
+directory); `fetch_adapter_blob` downloads a peer's adapter by its canonical hash.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import torch
+
+from node.runtime.errors import RoleError
 
 # Environment switches that force TF32 behind torch's back (cuBLAS / PyTorch overrides).
 TF32_OVERRIDES = ("TORCH_ALLOW_TF32_CUBLAS_OVERRIDE", "NVIDIA_TF32_OVERRIDE")
@@ -70,3 +76,54 @@ def load_pinned_model(spec: str, load: Any) -> tuple[Any, Any]:
     if dtype != torch.float32:
         raise PrecisionError(f"The model {spec!r} loaded in {dtype}; the protocol's tasks are fp32 (§5).")
     return model, tokenizer
+
+
+# ---- loading models and adapters ------------------------------------------------------------
+
+
+def set_threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, n))
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def load_model_spec(spec: str):
+    """(model, tokenizer) for "smollm2", "tiny", "tiny:<seed>" or a directory."""
+    from verifier.models import ModelError, load_model, tiny_model
+
+    try:
+        if spec.startswith("tiny:"):
+            return tiny_model(seed=int(spec.split(":", 1)[1]))
+        return load_model(spec)
+    except (ModelError, ValueError) as exc:
+        raise RoleError(f"Cannot load the model {spec!r}: {exc}") from None
+
+
+ADAPTER_BLOB_LIMIT = 64 * 1024 * 1024
+
+
+def fetch_adapter_blob(p2p: Any, peer: str, adapter_hash: bytes, dest_dir: Path) -> Path:
+    """Download an adapter blob by its content hash (resumable chunks, `P2PNode.fetch_adapter`) and
+    unpack it into `dest_dir/0x<hash>/`.
+
+    The protocol's adapter hash (`verifier.models.adapter_hash`, what `join` puts on chain) is a
+    canonical hash of the LoRA config and tensors, not keccak of the file, so the download is
+    checked by parsing the blob and recomputing that hash.
+    """
+    from verifier.models import ModelError, adapter_from_blob, adapter_from_bytes
+
+    def canonical_hash_matches(path: Path, expected: bytes) -> bool:
+        if path.stat().st_size > ADAPTER_BLOB_LIMIT:
+            return False
+        try:
+            return adapter_from_blob(path.read_bytes())[2] == bytes(expected)
+        except ModelError:
+            return False
+
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    blob = dest_dir / ("0x" + bytes(adapter_hash).hex() + ".bin")
+    p2p.fetch_adapter(peer, bytes(adapter_hash), blob, verify=canonical_hash_matches)
+    directory = dest_dir / ("0x" + bytes(adapter_hash).hex())
+    adapter_from_bytes(blob.read_bytes(), directory, expected_hash=bytes(adapter_hash))
+    return directory

@@ -4,7 +4,7 @@ Generic on purpose: the chain, verifier, p2p and node tests all use them.
 
 - `anvil` (session): one Anvil process on a free port (Prague), killed at the end.
 - `accounts`: anvil's ten funded LocalAccounts; accounts[0] deploys and owns the token.
-- `devnet_beacon` (session): the devnet drand signer (verifier.beacon_server.DevnetBeacon)
+- `devnet_beacon` (session): the devnet drand signer (node.devnet.beacon.DevnetBeacon)
   whose genesis lies before the chain's clock; `devnet_beacon.sign(round).onchain_args()`
   gives what `DrandBeacon.recordBeacon` takes.
 - `deploy_params`: short devnet parameters (1 h cooldown, 30 min max task, 5 s minimum audit time,
@@ -51,7 +51,7 @@ def accounts(anvil: Anvil) -> list[LocalAccount]:
 
 @pytest.fixture(scope="session")
 def devnet_beacon(anvil: Anvil):
-    from verifier.beacon_server import DevnetBeacon
+    from node.devnet.beacon import DevnetBeacon
 
     # Genesis a minute before the chain's clock, on a whole minute, so round numbers stay small.
     genesis = (anvil.timestamp() - 60) // 60 * 60

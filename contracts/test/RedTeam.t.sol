@@ -13,7 +13,7 @@ import {ITaskBoard} from "../src/interfaces/ITaskBoard.sol";
 /// maxMiners 8: cap 112.5 RPT, lock 225 RPT, base share 22.5 RPT; C = 64, bond 2.5 RPT and jackpot 5 RPT
 /// per seat, F = 8).
 contract RedTeamTest is SettlementBase {
-    /// @dev The forced miner's prescribed logprob shift (node/roles/common.py FORCED_LOGPROB_SHIFT, 0.01 nats).
+    /// @dev The forced miner's prescribed logprob shift (node/tasks/obligations.py FORCED_LOGPROB_SHIFT, 0.01 nats).
     uint64 internal constant FORCED_SHIFT_NANO = 10_000_000;
     /// @dev The worst honest fp32 logprob deviation measured (PROTOCOL.md 9.1: 6.8e-5 nats).
     uint64 internal constant HONEST_DEVIATION_NANO = 68_000;

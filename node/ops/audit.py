@@ -49,7 +49,8 @@ def beacon_randomness(cfg: Config, chain: Any, round_: int, what: str) -> bytes:
             f"The {what} beacon (round {round_}) is not recorded on chain and no --beacon-url is configured "
             "to fetch it from."
         )
-    from node.roles.common import RoleError, beacon_client
+    from node.runtime.errors import RoleError
+    from node.tasks.beacons import beacon_client
 
     try:
         client = beacon_client(list(cfg.beacon.urls), chain.deployment)
@@ -68,7 +69,7 @@ def store_openings(
 ) -> tuple[list[Any], list[Any], str] | None:
     """The challenged rollouts with proofs from this node's store, when it holds all of `miner`'s
     rollouts and they hash to the committed root (gossip received, or a miner's own)."""
-    from node.roles.common import decode_rollout, from_wire
+    from node.runtime.network import decode_rollout, from_wire
     from verifier.commitments import MerkleTree, leaf_hash
 
     candidates = [
@@ -131,7 +132,7 @@ def peer_openings(
 ) -> tuple[list[Any], list[Any]] | None:
     from libp2p.peer.id import ID
 
-    from node.roles.common import from_wire
+    from node.runtime.network import from_wire
 
     raw = chain.stakes.peer_id_of(miner)
     node = fetcher.start()
@@ -162,7 +163,7 @@ def policy_for(
     if not directory.exists():
         from libp2p.peer.id import ID
 
-        from node.roles.common import fetch_adapter_blob
+        from node.model import fetch_adapter_blob
 
         raw = chain.stakes.peer_id_of(miner)
         node = fetcher.start()
@@ -178,9 +179,10 @@ def policy_for(
 
 
 def audit(cfg: Config, task_id: int, only_miner: str | None = None) -> Report:
+    from node.model import load_model_spec, set_threads
     from node.roles.audit import audit_challenge, task_audit_params
-    from node.roles.common import env_name_of, get_env, load_model_spec, set_threads
     from node.store import open_store
+    from node.tasks.view import env_name_of, get_env
     from verifier.models import model_hash
     from verifier.rollout import TaskSpec
     from verifier.verify import verify_rollouts

@@ -152,7 +152,8 @@ class Doctor:
             return
         if self.deployment is None:
             return
-        from node.roles.common import RoleError, beacon_client
+        from node.runtime.errors import RoleError
+        from node.tasks.beacons import beacon_client
 
         try:
             client = beacon_client(urls, self.deployment)

@@ -29,7 +29,7 @@ def task_phase(task: Any, now: int) -> str:
 
 def _env_name(env_id: bytes) -> str:
     try:
-        from node.roles.common import env_name_of
+        from node.tasks.view import env_name_of
 
         return env_name_of(env_id) or "0x" + env_id.hex()[:8]
     except Exception:  # noqa: BLE001 - an environment package missing must not hide the task

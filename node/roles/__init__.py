@@ -1,6 +1,7 @@
 """The node roles: proposer, miner, evaluator, validator. Each module exposes `run(config) -> int`."""
 
-from node.roles.common import ROLE_NAMES, RoleError, RoleSettings
+from node.runtime.errors import RoleError
+from node.runtime.settings import ROLE_NAMES, RoleSettings
 
 __all__ = ["ROLE_NAMES", "RoleError", "RoleSettings", "run_role"]
 

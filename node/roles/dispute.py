@@ -94,7 +94,8 @@ def dispute_if_wrongly_failed(miner_role: Any, tv: Any) -> bool:
     """A miner's step after its verify deadline: when the votes FAILED it, re-audit the named evidence
     on its own rollouts and dispute only if the re-audit passes. Once per task; True when it acted."""
     from node.roles.audit import audited_spec
-    from node.roles.common import event, task_randomness
+    from node.runtime.observe import event
+    from node.tasks.beacons import task_randomness
 
     ctx = miner_role.ctx
     task_id = tv.task_id
@@ -187,7 +188,8 @@ class Jury:
         return busy
 
     def advance(self, case: JuryCase) -> bool:
-        from node.roles.common import event, record_beacon_on_chain
+        from node.runtime.observe import event
+        from node.tasks.beacons import record_beacon_on_chain
 
         disputes = self.ctx.chain.disputes
         w = disputes.windows(case.task_id)
@@ -228,7 +230,8 @@ class Jury:
         """Re-audit the named evidence from the miner's openings: (overturn, score). A miner that does
         not serve the openings of its own dispute loses it (the burden is the disputer's)."""
         from node.roles.audit import audited_spec
-        from node.roles.common import task_randomness, task_view
+        from node.tasks.beacons import task_randomness
+        from node.tasks.view import task_view
 
         role, ctx = self.role, self.ctx
         tv = task_view(ctx, case.task_id)

@@ -14,18 +14,13 @@ import time
 from typing import Any
 
 from chain.clients import Role as ChainRole
-from node.roles.common import (
-    NodeContext,
-    decode_rollout,
-    encode_rollout,
-    event,
-    leave_task,
-    run_staked_role,
-    sync_tasks,
-    task_randomness,
-    task_view,
-)
+from node.runtime.context import NodeContext
+from node.runtime.loop import run_staked_role
+from node.runtime.network import decode_rollout, encode_rollout, leave_task
+from node.runtime.observe import event
 from node.store import EvaluatorState, Role
+from node.tasks.beacons import task_randomness
+from node.tasks.view import sync_tasks, task_view
 
 log = logging.getLogger("rollproof.evaluator")
 
@@ -57,7 +52,7 @@ class Evaluator:
         )
 
     def task_problems(self, task_id: int) -> list[Any] | None:
-        from node.roles.common import get_env
+        from node.tasks.view import get_env
         from verifier.sampler import task_problems
 
         if task_id not in self.problems:

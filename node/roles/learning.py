@@ -35,7 +35,8 @@ def learner_config(settings: Any, temperature: float) -> Any:
 
 def training_groups(miner: Any, tv: Any) -> list[list[tuple[list[int], list[int], float]]]:
     """Groups of (prompt ids, completion tokens, reward) per (sender, problem): local and swarm."""
-    from node.roles.common import decode_rollout, task_randomness
+    from node.runtime.network import decode_rollout
+    from node.tasks.beacons import task_randomness
     from verifier.sampler import chat_prompt_ids, task_problems
 
     store = miner.ctx.store

@@ -30,33 +30,19 @@ from typing import Any
 from chain.clients import Outcome, forced_error_commitment
 from chain.clients import Role as ChainRole
 from chain.errors import ChainError, ChainRevert, format_rpt
+from node.model import load_model_spec
 from node.roles.audit import audited_spec
-from node.roles.common import (
-    DEADLINE_MARGIN,
-    FINALIZE_DELAY,
-    NodeContext,
-    RoleError,
-    TaskView,
-    chain_now,
-    crash_point,
-    encode_rollout,
-    event,
-    forced_error_rollouts,
-    forced_error_secret,
-    forced_on_task,
-    free_stake,
-    leave_task,
-    load_model_spec,
-    record_beacon_on_chain,
-    run_staked_role,
-    start_p2p,
-    step_tasks,
-    sync_tasks,
-    task_randomness,
-    task_view,
-    to_wire,
-)
+from node.runtime.context import NodeContext
+from node.runtime.errors import RoleError
+from node.runtime.loop import run_staked_role, step_tasks
+from node.runtime.network import encode_rollout, leave_task, start_p2p, to_wire
+from node.runtime.observe import event
+from node.runtime.stop import crash_point
+from node.staking import free_stake
 from node.store import MinerState, Role, RolloutRecord
+from node.tasks.beacons import record_beacon_on_chain, task_randomness
+from node.tasks.obligations import forced_error_rollouts, forced_error_secret, forced_on_task
+from node.tasks.view import DEADLINE_MARGIN, FINALIZE_DELAY, TaskView, chain_now, sync_tasks, task_view
 from verifier.commitments import MerkleTree, leaf_hash
 from verifier.rollout import Rollout, TaskSpec
 
@@ -230,7 +216,7 @@ class Miner:
     # ---- tasks -------------------------------------------------------------------------------
 
     def env(self, name: str) -> Any:
-        from node.roles.common import get_env
+        from node.tasks.view import get_env
 
         if name not in self.envs:
             self.envs[name] = get_env(name)
@@ -652,7 +638,7 @@ class Miner:
 
 
 def _rollout(msg: Any) -> Rollout:
-    from node.roles.common import from_wire
+    from node.runtime.network import from_wire
 
     return from_wire(msg)
 

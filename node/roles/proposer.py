@@ -20,25 +20,15 @@ from typing import Any
 
 from chain.clients import Outcome, TaskParams, env_id
 from chain.errors import ChainError, ChainRevert, format_rpt
-from node.roles.common import (
-    FINALIZE_DELAY,
-    NodeContext,
-    RoleError,
-    chain_now,
-    event,
-    load_model_spec,
-    open_context,
-    record_beacon_on_chain,
-    run_loop,
-    set_threads,
-    settings_from,
-    setup_role_logging,
-    start_metrics,
-    step_tasks,
-    sync_tasks,
-    task_view,
-)
+from node.model import load_model_spec, set_threads
+from node.runtime.context import NodeContext, open_context
+from node.runtime.errors import RoleError
+from node.runtime.loop import run_loop, step_tasks
+from node.runtime.observe import event, setup_role_logging, start_metrics
+from node.runtime.settings import settings_from
 from node.store import ProposerState, Role
+from node.tasks.beacons import record_beacon_on_chain
+from node.tasks.view import FINALIZE_DELAY, chain_now, sync_tasks, task_view
 
 log = logging.getLogger("rollproof.proposer")
 
@@ -64,7 +54,7 @@ def post_is_due(settings: Any, last_posted_at: int | None, now: float) -> bool:
 
 class Proposer:
     def __init__(self, ctx: NodeContext) -> None:
-        from node.roles.common import env_names
+        from node.tasks.view import env_names
         from verifier.models import model_hash
 
         self.ctx = ctx

@@ -24,36 +24,27 @@ from chain.clients import Check, Vote, verdict_hash
 from chain.clients import Role as ChainRole
 from chain.clients import Verdict as ChainVerdict
 from chain.errors import ChainError, ChainRevert, format_rpt
+from node.model import fetch_adapter_blob, load_model_spec
 from node.roles.audit import audit_challenge, audited_spec, policy_problem
-from node.roles.common import (
-    DEADLINE_MARGIN,
-    FINALIZE_DELAY,
-    NodeContext,
-    RoleError,
-    TaskView,
+from node.roles.dispute import FINALIZE_WAITS, resolve_open_disputes
+from node.runtime.context import NodeContext
+from node.runtime.errors import RoleError
+from node.runtime.loop import run_staked_role, step_tasks
+from node.runtime.network import (
     catch_up_task,
-    chain_now,
-    committee_seats,
-    crash_point,
     decode_rollout,
     encode_rollout,
-    event,
-    fetch_adapter_blob,
-    free_stake,
     from_wire,
     leave_task,
-    load_model_spec,
     peer_id_of,
-    record_beacon_on_chain,
-    run_staked_role,
-    settlement_params,
-    step_tasks,
-    sync_tasks,
-    task_randomness,
-    task_view,
 )
-from node.roles.dispute import FINALIZE_WAITS, resolve_open_disputes
+from node.runtime.observe import event
+from node.runtime.stop import crash_point
+from node.staking import free_stake
 from node.store import Role, ValidatorState
+from node.tasks.beacons import record_beacon_on_chain, task_randomness
+from node.tasks.obligations import committee_seats, settlement_params
+from node.tasks.view import DEADLINE_MARGIN, FINALIZE_DELAY, TaskView, chain_now, sync_tasks, task_view
 from verifier.commitments import MerkleTree, leaf_hash
 from verifier.rollout import Rollout
 
@@ -94,7 +85,7 @@ class Validator:
         self.jury: Any = None  # node.roles.dispute.Jury, made at the first step (it reads the chain)
 
     def env(self, name: str) -> Any:
-        from node.roles.common import get_env
+        from node.tasks.view import get_env
 
         if name not in self.envs:
             self.envs[name] = get_env(name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from verifier.beacon_server import DEVNET_SEED, DevnetBeacon
+from node.devnet.beacon import DEVNET_SEED, DevnetBeacon
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "contracts" / "test" / "fixtures"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from beacon_helpers import FIXTURES, make_devnet
 
-from verifier.beacon_server import BeaconServer
+from node.devnet.beacon import BeaconServer
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,8 @@ import pytest
 from beacon_helpers import make_devnet
 from typer.testing import CliRunner
 
+from node.beacon_cli import beacon_app
+from node.devnet.beacon import BeaconServer, DevnetBeacon
 from verifier.beacon import (
     QUICKNET_CHAIN_HASH,
     BeaconUnavailable,
@@ -22,8 +24,6 @@ from verifier.beacon import (
     DrandClient,
     verify_beacon,
 )
-from verifier.beacon_server import BeaconServer, DevnetBeacon
-from verifier.cli import beacon_app
 
 FORGER_SEED = b"a different key that is not the chain's"
 
@@ -206,7 +206,7 @@ def test_cli_serve_runs_a_beacon_the_client_verifies(tmp_path):
     again = CliRunner().invoke(beacon_app, ["keygen", "--out", str(key)])
     assert again.exit_code == 1 and "refusing" in again.stderr
     genesis = int(time.time()) - 10
-    run = [sys.executable, "-c", "from verifier.cli import beacon_app; beacon_app()"]
+    run = [sys.executable, "-c", "from node.beacon_cli import beacon_app; beacon_app()"]
     proc = subprocess.Popen(
         [*run, "serve", "--port", "0", "--period", "1", "--genesis", str(genesis), "--key-file", str(key)],
         stdout=subprocess.PIPE,

@@ -14,8 +14,8 @@ from web3.exceptions import ContractLogicError
 
 from chain.anvil import Anvil
 from chain.artifacts import ArtifactError, load_artifact, read_forge_artifact
+from node.devnet.beacon import BeaconServer
 from verifier.beacon import QUICKNET, DrandClient, onchain_args, pubkey_eip2537
-from verifier.beacon_server import BeaconServer
 
 
 def _artifact() -> Any:

@@ -9,6 +9,7 @@ import drand_verify
 import pytest
 from beacon_helpers import FIXTURES
 
+from node.devnet.beacon import DEVNET_SEED, DevnetBeacon, devnet_fixture, eip2537_encodings
 from verifier.beacon import (
     QUICKNET,
     QUICKNET_CHAIN_HASH,
@@ -21,7 +22,6 @@ from verifier.beacon import (
     time_of_round,
     verify_beacon,
 )
-from verifier.beacon_server import DEVNET_SEED, DevnetBeacon, devnet_fixture, eip2537_encodings
 from verifier.bls import FIELD_MODULUS, G1_EIP2537_SIZE, decode_g1
 
 

@@ -195,7 +195,7 @@ def test_unknown_task_view_is_a_sentence(chain):
 
 def test_forged_beacon_is_refused(chain, devnet_beacon):
     """A cheater signs the round with its own BLS key: the contract records nothing."""
-    from verifier.beacon_server import DevnetBeacon
+    from node.devnet.beacon import DevnetBeacon
 
     forger = DevnetBeacon.from_seed(b"not the devnet key", genesis_time=devnet_beacon.info.genesis_time)
     round_ = devnet_beacon.current_round() + 5

@@ -9,9 +9,13 @@ import socket
 import pytest
 
 from chain.tx import SignedTx
-from node.roles.common import RoleError, RoleSettings, _journal, check_listen_port, get_env
-from node.roles.testenv import NAME, LettersEnv
+from node.envs.letters import NAME, LettersEnv
+from node.runtime.context import _journal
+from node.runtime.errors import RoleError
+from node.runtime.network import check_listen_port
+from node.runtime.settings import RoleSettings
 from node.store import open_store
+from node.tasks.view import get_env
 
 
 def test_settings_round_trip_and_unknown_keys_are_a_sentence(tmp_path):
@@ -68,3 +72,17 @@ def test_journal_keeps_one_row_per_signed_transaction(tmp_path):
     assert rows["claim after task 1#1"].raw_tx == b"raw1"
     assert len(store.unfinished_txs(sender)) == 2
     store.close()
+
+
+def test_settings_values_are_typed_like_the_config_file(tmp_path):
+    """A settings file is layered like a TOML file: a wrong type is a sentence naming the option."""
+    base = {"role": "miner", "data_dir": str(tmp_path), "rpc_url": "http://x"}
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({**base, "poll_interval": "fast"}))
+    with pytest.raises(RoleError, match=r"\[chain\] poll_interval in the settings must be a number"):
+        RoleSettings.load(path)
+    # The same option names and defaults as `rollproof miner`: stake is its RPT text.
+    path.write_text(json.dumps({**base, "stake": "2.5"}))
+    assert RoleSettings.load(path).stake == 25 * 10**17
+    path.write_text(json.dumps({**base, "stake": "2.5", "auto_stake": False}))
+    assert RoleSettings.load(path).stake == 0

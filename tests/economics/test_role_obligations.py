@@ -24,14 +24,10 @@ import torch
 from bench.settlement_rules import forced_error_commit
 from bench.settlement_rules import is_forced as rules_is_forced
 from chain.clients import Check, Role, Vote, derive_forced_error_secret, forced_error_commitment, is_forced
-from node.roles.common import (
-    FORCED_LOGPROB_SHIFT,
-    RoleError,
-    RoleSettings,
-    committee_seats,
-    forced_error_rollouts,
-)
 from node.roles.validator import chain_verdict, verdict_record
+from node.runtime.errors import RoleError
+from node.runtime.settings import RoleSettings
+from node.tasks.obligations import FORCED_LOGPROB_SHIFT, committee_seats, forced_error_rollouts
 from verifier.challenge import get_challenge
 from verifier.commitments import MerkleTree, leaf_hash
 from verifier.env import Problem

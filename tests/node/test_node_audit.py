@@ -38,9 +38,9 @@ def deploy_params() -> DeployParams:
 def test_audit_recomputes_the_challenge_and_names_the_verdict_that_differs(
     tmp_path: Path, anvil, accounts, deployment, chain_for, clock, task_params, devnet_beacon
 ) -> None:
-    from node.roles.common import encode_rollout, to_wire
-    from node.roles.testenv import NAME as LETTERS
-    from node.roles.testenv import LettersEnv
+    from node.envs.letters import NAME as LETTERS
+    from node.envs.letters import LettersEnv
+    from node.runtime.network import encode_rollout, to_wire
     from node.store import open_store
     from verifier.commitments import MerkleTree, leaf_hash
     from verifier.models import model_hash, new_adapter, save_adapter, tiny_model

@@ -97,7 +97,7 @@ def test_root_help_explains_and_lists_every_command() -> None:
 
 
 @pytest.mark.parametrize(
-    ("command", "module"), [("keys", "chain.cli"), ("deploy", "chain.cli"), ("beacon", "verifier.cli")]
+    ("command", "module"), [("keys", "chain.cli"), ("deploy", "chain.cli"), ("beacon", "node.beacon_cli")]
 )
 def test_forwarded_commands_show_their_help_or_say_they_are_missing(command: str, module: str) -> None:
     result = invoke([command, "--help"])
@@ -353,7 +353,7 @@ def test_no_stake_without_auto_stake_is_a_sentence_and_sends_nothing(
 ) -> None:
     from chain.keys import create_keystore
     from chain.tx import make_web3
-    from verifier.beacon_server import BeaconServer
+    from node.devnet.beacon import BeaconServer
 
     account = accounts[5]
     ks = tmp_path / "k.json"

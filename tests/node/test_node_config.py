@@ -192,7 +192,7 @@ def test_config_path_that_is_a_directory(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("role", ["miner", "validator", "proposer", "evaluator"])
 def test_role_settings_defaults_are_the_config_defaults(tmp_path: Path, role: str) -> None:
-    from node.roles.common import RoleSettings, settings_from
+    from node.runtime.settings import RoleSettings, settings_from
 
     via_cli = settings_from(load_config(None, env={}, overrides={"node.data_dir": str(tmp_path)}), role)
     bare = RoleSettings(
@@ -214,8 +214,8 @@ def test_role_settings_defaults_are_the_config_defaults(tmp_path: Path, role: st
 
 
 def test_learning_defaults_are_one_set_of_values() -> None:
-    from node.roles.common import RoleSettings
     from node.roles.learning import learner_config
+    from node.runtime.settings import RoleSettings
 
     cfg = load_config(None, env={})
     assert (cfg.miner.local_rollouts, cfg.miner.swarm_rollouts, cfg.miner.learning_rate) == (16, 16, 2e-4)
@@ -239,9 +239,21 @@ def test_protection_defaults_agree_with_the_p2p_layer() -> None:
     assert cfg.p2p.stake_cache_seconds == P2PConfig().stake_cache_seconds
 
 
+def test_listen_default_agrees_with_the_p2p_layer(tmp_path: Path) -> None:
+    """One listen default: the option's, which a role's settings read and hand to P2PConfig."""
+    from node.p2p.config import P2PConfig
+    from node.runtime.network import p2p_config
+    from node.runtime.settings import settings_from
+
+    cfg = load_config(None, env={}, overrides={"node.data_dir": str(tmp_path)})
+    settings = settings_from(cfg, "miner")
+    assert cfg.p2p.listen == settings.listen == P2PConfig().listen_addr
+    assert p2p_config(settings).listen_addr == cfg.p2p.listen
+
+
 def test_audit_parameters_have_one_source() -> None:
     from node.devnet import DevnetOptions
-    from node.roles.common import RoleSettings
+    from node.runtime.settings import RoleSettings
     from verifier.params import ALL_POSITIONS, DEFAULT_AUDIT_ROLLOUTS
 
     bare = RoleSettings(
@@ -284,9 +296,9 @@ def test_devnet_defaults_are_the_config_defaults_except_its_written_overrides() 
 
 def test_one_config_size_limit() -> None:
     import node.config
-    import node.roles.common
+    import node.runtime.settings
 
-    assert node.roles.common.MAX_CONFIG_BYTES is node.config.MAX_CONFIG_BYTES
+    assert node.runtime.settings.MAX_CONFIG_BYTES is node.config.MAX_CONFIG_BYTES
 
 
 def test_rpt_amounts_may_be_numbers_in_the_file(tmp_path: Path) -> None:

@@ -58,9 +58,9 @@ def _fail(miner: str, evidence: Evidence) -> Verdict:
 def test_an_honest_miner_disputes_a_false_fail_and_the_jury_overturns_it(
     accounts, chain_for, clock, task_params, devnet_beacon
 ) -> None:
+    from node.envs.letters import NAME as LETTERS
+    from node.envs.letters import LettersEnv
     from node.roles.dispute import named_rollouts, reaudit
-    from node.roles.testenv import NAME as LETTERS
-    from node.roles.testenv import LettersEnv
     from verifier.commitments import MerkleTree, leaf_hash
     from verifier.models import model_hash, new_adapter, tiny_model
     from verifier.params import AuditParams

@@ -123,7 +123,7 @@ def wall_beacon():
     clock other tests warp ahead, so its genesis can lie in this machine's future (no round yet)."""
     import time
 
-    from verifier.beacon_server import DevnetBeacon
+    from node.devnet.beacon import DevnetBeacon
 
     return DevnetBeacon.from_seed(genesis_time=(int(time.time()) - 60) // 60 * 60)
 
@@ -135,7 +135,7 @@ def wall_beacon_config(wall_beacon, beacon_config_for):
 
 @pytest.fixture
 def beacon_url(wall_beacon):
-    from verifier.beacon_server import BeaconServer
+    from node.devnet.beacon import BeaconServer
 
     server = BeaconServer(wall_beacon).start()
     yield server.url
@@ -303,11 +303,12 @@ def _free_port() -> int:
 def test_a_role_with_stake_100_over_50_staked_stakes_the_missing_50_and_logs_it_in_rpt(
     chain_for, accounts, caplog
 ) -> None:
-    """The roles' start-up (node.roles.common.check_stake / ensure_staked) on a real chain."""
+    """The roles' start-up (node.staking.check_stake / ensure_staked) on a real chain."""
     import logging
     from types import SimpleNamespace
 
-    from node.roles.common import RoleError, check_stake, ensure_staked
+    from node.runtime.errors import RoleError
+    from node.staking import check_stake, ensure_staked
 
     me = chain_for(1)
     me.stakes.stake(0, 50 * RPT)  # below the 100 RPT minimum: the contract allows it, the node tops it up

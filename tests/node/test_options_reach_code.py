@@ -38,13 +38,13 @@ class Use:
     command: str
     cfg: Config
     tmp: Path
-    settings: Any = None  # node.roles.common.RoleSettings (roles)
+    settings: Any = None  # node.runtime.settings.RoleSettings (roles)
     devnet: Any = None  # node.devnet.DevnetOptions (devnet)
     server: Any = None  # the /metrics server started by the CLI's start_observability
 
     @property
     def p2p(self) -> Any:
-        from node.roles.common import p2p_config
+        from node.runtime.network import p2p_config
 
         return p2p_config(self.settings)
 
@@ -269,7 +269,7 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> list[Config]:
     seen: list[Config] = []
     # A registry of this test's own: a node process registers its collectors once.
     monkeypatch.setattr(prometheus_client, "REGISTRY", prometheus_client.CollectorRegistry())
-    monkeypatch.setattr(cli, "run_role", lambda cfg, role: seen.append(cfg))
+    monkeypatch.setattr("node.cli.roles.run_role", lambda cfg, role: seen.append(cfg))
     monkeypatch.setattr("node.devnet.run", lambda cfg: seen.append(cfg) or 0)
     for name in [n for n in os.environ if n.startswith("ROLLPROOF_")]:
         monkeypatch.delenv(name)
@@ -283,7 +283,7 @@ def _set_up(command: str, cfg: Config, tmp: Path, observability: bool) -> Use:
 
         use.devnet = options_from_config(cfg)
         return use
-    from node.roles.common import settings_from
+    from node.runtime.settings import settings_from
 
     use.settings = settings_from(cfg, command)
     if observability:

@@ -16,7 +16,10 @@ import pytest
 
 from node.config import load_config
 from node.devnet import Devnet, DevnetOptions
-from node.roles.common import NodeContext, RoleSettings, StopFlag, settings_from, start_p2p
+from node.runtime.context import NodeContext
+from node.runtime.network import start_p2p
+from node.runtime.settings import RoleSettings, settings_from
+from node.runtime.stop import StopFlag
 from node.store import Role
 
 WARNING = "eclipse protection is OFF"
@@ -99,7 +102,7 @@ def test_devnet_nodes_turn_eclipse_protection_off_explicitly_and_warn(
 def test_acting_at_the_chain_head_of_a_real_chain_is_warned(
     confirmations: int, chain_id: int, warned: bool, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from node.roles.common import warn_reorg_protection_off
+    from node.runtime.context import warn_reorg_protection_off
 
     settings = settings_from(
         load_config(

@@ -97,7 +97,7 @@ def test_a_model_loaded_in_another_dtype_is_refused(restore_precision, tiny):
 def test_the_chain_task_s_audit_fields_reach_the_verifier():
     """TaskBoard.TaskParams -> the stored task -> AuditParams: the values posted on chain, not defaults."""
     from chain.clients import Dtype, Task, TaskParams, TaskStatus
-    from node.roles.common import task_params_dict
+    from node.tasks.view import task_params_dict
 
     params = TaskParams(
         env_id=b"\x01" * 32,
@@ -155,9 +155,9 @@ def test_validator_abstains_and_says_what_differs(tmp_path, tiny):
     not audited (SKIPPED, the note names what differs); a matching task gives the task's AuditParams."""
     from types import SimpleNamespace
 
-    from node.roles.common import task_view
     from node.roles.validator import Validator
     from node.store import Role, ValidatorState, open_store
+    from node.tasks.view import task_view
     from verifier.models import model_hash
 
     model, tok = tiny

@@ -5,7 +5,7 @@ never show a payout (miners are paid in proportion to verified score). This envi
 protocol identical (problems derived from the seed beacon, prompt = chat template of `messages`,
 reward recomputed by the validator from the decoded tokens) with a reward any text earns:
 the fraction of the completion's characters that are ASCII letters. It is registered only in the
-roles' environment lookup (`node.roles.common.get_env`), never posted by `make devnet`.
+roles' environment lookup (`node.tasks.view.get_env`), never posted by `make devnet`.
 """
 
 from __future__ import annotations

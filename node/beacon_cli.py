@@ -13,6 +13,16 @@ from typing import Annotated
 
 import typer
 
+from node.devnet.beacon import (
+    DEVNET_PERIOD,
+    DEVNET_SEED,
+    BeaconServer,
+    DevnetBeacon,
+    KeyFileError,
+    load_secret_key,
+    new_secret_key,
+    write_secret_key,
+)
 from verifier.beacon import (
     QUICKNET,
     QUICKNET_CHAIN_HASH,
@@ -22,16 +32,6 @@ from verifier.beacon import (
     ChainInfo,
     DrandClient,
     verify_beacon,
-)
-from verifier.beacon_server import (
-    DEVNET_PERIOD,
-    DEVNET_SEED,
-    BeaconServer,
-    DevnetBeacon,
-    KeyFileError,
-    load_secret_key,
-    new_secret_key,
-    write_secret_key,
 )
 from verifier.bls import public_key_of
 

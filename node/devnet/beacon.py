@@ -251,8 +251,8 @@ def devnet_fixture(
         )
     info = beacon.info
     return {
-        "about": "Devnet drand beacons signed by verifier/beacon_server.py with DEVNET_SEED; regenerate with "
-        "`python -m verifier.beacon_server fixture contracts/test/fixtures`.",
+        "about": "Devnet drand beacons signed by node/devnet/beacon.py with DEVNET_SEED; regenerate with "
+        "`python -m node.devnet.beacon fixture contracts/test/fixtures`.",
         "scheme": SCHEME_ID,
         "chain_hash": info.hash,
         "public_key": info.public_key.hex(),
@@ -277,7 +277,7 @@ def eip2537_encodings(vectors: dict) -> dict:
             points[f"{name}_{b['round']}"] = onchain_args(bytes.fromhex(b["signature"]))[1].hex()
     return {
         "about": "EIP-2537 encodings of drand_quicknet.json, written by "
-        "`python -m verifier.beacon_server fixture ...`.",
+        "`python -m node.devnet.beacon fixture ...`.",
         "public_keys": keys,
         "signature_points": points,
     }
@@ -300,10 +300,10 @@ def write_fixtures(directory: str | Path, rounds: int = 64) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m verifier.beacon_server fixture DIR [ROUNDS]` writes the forge fixtures into DIR."""
+    """`python -m node.devnet.beacon fixture DIR [ROUNDS]` writes the forge fixtures into DIR."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) not in (2, 3) or args[0] != "fixture":
-        sys.stderr.write("usage: python -m verifier.beacon_server fixture DIR [ROUNDS]\n")
+        sys.stderr.write("usage: python -m node.devnet.beacon fixture DIR [ROUNDS]\n")
         return 2
     rounds = int(args[2]) if len(args) == 3 else 64
     for path in write_fixtures(args[1], rounds):

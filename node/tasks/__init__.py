@@ -1,0 +1,1 @@
+"""Tasks as this node sees them: the chain view, their beacons, and the Settlement obligations."""

@@ -1,0 +1,188 @@
+"""The chain's tasks as this node sees them: read from the TaskBoard into the store, tracked per
+role, and handed to the roles as plain `TaskView`s; the environments tasks name; chain time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from chain.clients import Task
+from chain.events import ChainEvent
+from node.runtime.errors import RoleError
+from verifier.rollout import TaskSpec
+
+if TYPE_CHECKING:
+    from node.runtime.context import NodeContext
+
+log = logging.getLogger("rollproof.roles")
+
+
+# A transaction must be mined this many seconds before a window closes; Anvil stamps blocks with
+# the wall clock, so a safety margin absorbs the RPC round trip and clock granularity.
+DEADLINE_MARGIN = 1.0
+
+# finalize is permissionless; the proposer tries first, then validators, then miners, so the
+# parties do not all race (and waste gas on reverts) at the same second.
+FINALIZE_DELAY = {"proposer": 0, "validator": 3, "miner": 8}
+
+
+def task_params_dict(task: Task) -> dict[str, Any]:
+    p = task.params
+    return {
+        "env_id": "0x" + p.env_id.hex(),
+        "difficulty": p.difficulty,
+        "num_problems": p.num_problems,
+        "rollouts_per_problem": p.rollouts_per_problem,
+        "max_tokens": p.max_tokens,
+        "temperature_milli": p.temperature_milli,
+        "base_model_hash": "0x" + p.base_model_hash.hex(),
+        "reward": str(p.reward),
+        "join_deadline": p.join_deadline,
+        "commit_deadline": p.commit_deadline,
+        "verdict_deadline": p.verdict_deadline,
+        "verify_deadline": p.verify_deadline,
+        "posted_at": task.posted_at,
+        # The audit parameters (issue 14): node/roles/audit.py reads them into the verifier's AuditParams.
+        "audit_rollouts": p.audit_rollouts,
+        "audit_positions": p.audit_positions,
+        "logprob_tol_nano": p.logprob_tol_nano,
+        "edge_slack_nano": p.edge_slack_nano,
+        "dtype": int(p.dtype),
+    }
+
+
+def env_names() -> tuple[str, ...]:
+    from node.envs import ENV_NAMES
+    from node.envs.letters import NAME as TEST_ENV
+
+    return (*ENV_NAMES, TEST_ENV)
+
+
+def get_env(name: str) -> Any:
+    """The environment `name`: reasoning-gym ones from node.envs, plus the devnet test environment."""
+    from node.envs.letters import NAME as TEST_ENV
+    from node.envs.letters import LettersEnv
+
+    if name == TEST_ENV:
+        return LettersEnv()
+    from node.envs import get_env as get_reasoning_env
+
+    return get_reasoning_env(name)
+
+
+def env_name_of(env_id: bytes) -> str | None:
+    from node.envs import env_id as env_id_of
+
+    for name in env_names():
+        if env_id_of(name) == env_id:
+            return name
+    return None
+
+
+def record_task(
+    ctx: NodeContext, task_id: int, block: int | None = None, track: Callable[[Task], bool] | None = None
+) -> Task:
+    """Read a task from the TaskBoard into the store and start tracking it for this role
+    (only when `track(task)` says so, e.g. a proposer tracks its own tasks)."""
+    task = ctx.chain.board.get_task(task_id)
+    with ctx.store.transaction() as s:
+        ctx.store.upsert_task(
+            task_id,
+            proposer=task.proposer,
+            env_id=task.params.env_id,
+            env_name=env_name_of(task.params.env_id),
+            params=task_params_dict(task),
+            seed_round=task.seed_round,
+            challenge_round=task.challenge_round,
+            posted_block=block,
+            session=s,
+        )
+        if track is None or track(task):
+            ctx.store.track_task(task_id, ctx.role, session=s)
+    return task
+
+
+def sync_tasks(
+    ctx: NodeContext,
+    on_event: Callable[[ChainEvent], None] | None = None,
+    track: Callable[[Task], bool] | None = None,
+) -> int:
+    """Read new chain events (cursor in the store); every posted task is recorded and tracked."""
+    follower = ctx.chain.follower(
+        ctx.store.cursors, key=f"{ctx.role.value}-events", confirmations=ctx.settings.confirmations
+    )
+
+    def handle(ev: ChainEvent) -> None:
+        if ev.name == "TaskPosted":
+            record_task(ctx, int(ev.args["taskId"]), ev.block_number, track)
+        if on_event is not None:
+            on_event(ev)
+
+    return follower.poll(handle)
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """A stored task's parameters as plain values (what the roles act on)."""
+
+    task_id: int
+    env_name: str | None
+    difficulty: int
+    num_problems: int
+    rollouts_per_problem: int
+    max_tokens: int
+    temperature_milli: int
+    base_model_hash: bytes
+    reward: int
+    join_deadline: int
+    commit_deadline: int
+    verdict_deadline: int
+    verify_deadline: int
+    seed_round: int
+    challenge_round: int
+    proposer: str
+
+    def spec(self, seed_randomness: bytes) -> TaskSpec:
+        return TaskSpec(
+            task_id=self.task_id,
+            difficulty=self.difficulty,
+            num_problems=self.num_problems,
+            rollouts_per_problem=self.rollouts_per_problem,
+            max_tokens=self.max_tokens,
+            temperature_milli=self.temperature_milli,
+            seed_randomness=seed_randomness,
+        )
+
+
+def task_view(ctx: NodeContext, task_id: int) -> TaskView:
+    row = ctx.store.get_task(task_id)
+    if row is None:
+        raise RoleError(f"Task {task_id} is not in the store.")
+    p = row.params
+    return TaskView(
+        task_id=task_id,
+        env_name=row.env_name,
+        difficulty=int(p["difficulty"]),
+        num_problems=int(p["num_problems"]),
+        rollouts_per_problem=int(p["rollouts_per_problem"]),
+        max_tokens=int(p["max_tokens"]),
+        temperature_milli=int(p["temperature_milli"]),
+        base_model_hash=bytes.fromhex(p["base_model_hash"][2:]),
+        reward=int(p["reward"]),
+        join_deadline=int(p["join_deadline"]),
+        commit_deadline=int(p["commit_deadline"]),
+        verdict_deadline=int(p["verdict_deadline"]),
+        verify_deadline=int(p["verify_deadline"]),
+        seed_round=int(row.seed_round or 0),
+        challenge_round=int(row.challenge_round or 0),
+        proposer=str(row.proposer),
+    )
+
+
+def chain_now(ctx: NodeContext) -> int:
+    """The latest block's timestamp: what a transaction's gas estimate sees. A window that opens
+    *after* a deadline is entered only once the chain itself is past it; windows that *close* are
+    checked against the wall clock with DEADLINE_MARGIN to spare."""
+    return ctx.chain.timestamp()
