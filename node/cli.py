@@ -96,7 +96,7 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
     """Exception classes whose message is a sentence meant for the user (from any package present)."""
     types: list[type[BaseException]] = [UserError]
     for module, names in (
-        ("node.store.store", ("StoreError",)),
+        ("node.store.database", ("StoreError",)),
         ("node.store.states", ("InvalidTransition",)),
         ("chain.keys", ("KeyFileError",)),
         ("chain.errors", ("ChainError",)),
@@ -887,7 +887,7 @@ def config_init(
 
 
 def _show(cfg: Config, as_json: bool = False) -> None:
-    from node.store.store import redact_url
+    from node.store.database import redact_url
 
     data = cfg.as_dict()
     if data["node"]["store_url"]:

@@ -30,7 +30,7 @@ from chain.keys import identity_path_for, load_account, load_identity_secret, re
 from chain.tx import Sender, SenderConfig, SignedTx, make_web3, with_retries
 from node.config import MAX_CONFIG_BYTES, option_default, rpt_to_units
 from node.store import Role, Store, TxStatus, open_store
-from node.store.store import default_store_url
+from node.store.database import default_store_url
 from verifier.beacon import Beacon, ChainInfo, DrandClient
 from verifier.params import ALL_POSITIONS, DEFAULT_AUDIT_ROLLOUTS
 from verifier.rollout import TaskSpec
