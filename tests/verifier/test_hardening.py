@@ -11,7 +11,7 @@ import pytest
 import torch
 from verifier_helpers import MINER, ArithmeticEnv, make_task
 
-from verifier.bench import refill_logprobs
+from bench.cheaters import refill_logprobs
 from verifier.challenge import get_challenge
 from verifier.commitments import MerkleTree, leaf_hash
 from verifier.models import model_hash, tiny_model

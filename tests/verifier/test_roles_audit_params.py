@@ -11,9 +11,9 @@ import pytest
 import torch
 from verifier_helpers import MINER, make_task
 
+from bench.cheaters import perturbed_copy
 from node.model import PrecisionError, check_precision, load_pinned_model, pin_precision
 from node.roles.audit import audit_challenge, self_audit, task_audit_params
-from verifier.bench import perturbed_copy
 from verifier.models import tiny_model
 from verifier.params import AuditParams
 from verifier.sampler import prove_rollouts
