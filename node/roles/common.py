@@ -559,6 +559,7 @@ def task_params_dict(task: Task) -> dict[str, Any]:
         "max_tokens": p.max_tokens,
         "temperature_milli": p.temperature_milli,
         "base_model_hash": "0x" + p.base_model_hash.hex(),
+        "tokenizer_hash": "0x" + p.tokenizer_hash.hex(),
         "reward": str(p.reward),
         "join_deadline": p.join_deadline,
         "commit_deadline": p.commit_deadline,

@@ -30,7 +30,7 @@ from typing import Any
 from chain.clients import Outcome, forced_error_commitment
 from chain.clients import Role as ChainRole
 from chain.errors import ChainError, ChainRevert, format_rpt
-from node.roles.audit import audited_spec
+from node.roles.audit import audited_spec, join_tokenizer_problem
 from node.roles.common import (
     DEADLINE_MARGIN,
     FINALIZE_DELAY,
@@ -339,6 +339,8 @@ class Miner:
             reason = "unknown environment"
         elif tv.base_model_hash != self.base_hash:
             reason = "the task's base model is not this node's model"
+        elif (mismatch := join_tokenizer_problem(self.ctx, task_id, self.tokenizer)) is not None:
+            reason = str(mismatch)
         elif now > tv.join_deadline - DEADLINE_MARGIN:
             reason = "too late to join"
         elif self.ctx.settings.max_tasks and self.finished_tasks() >= self.ctx.settings.max_tasks:
