@@ -5,7 +5,7 @@ clock is the neighbours) per rollout of: the prover at batch 8, forced to the fu
 audit of those rollouts at batch 8 with k = 32 positions and with every position (k = 0). Then
 the per-task ratio `V · m · audit / (P · G · generation)` at the given task parameters.
 
-    .venv/bin/python bench/audit_cost.py --tokens 64 128 --P 4 --G 4 --m 4
+    .venv/bin/python -m bench.audit_cost --tokens 64 128 --P 4 --G 4 --m 4
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from verifier.bench import BENCH_MINER, BasicArithmeticEnv, bench_task  # noqa: E402
+from bench.workload import BENCH_MINER, BasicArithmeticEnv, bench_task  # noqa: E402
 from verifier.challenge import get_challenge  # noqa: E402
 from verifier.commitments import MerkleTree, leaf_hash  # noqa: E402
 from verifier.models import load_model  # noqa: E402

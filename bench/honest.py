@@ -4,22 +4,74 @@ Generates N honest SmolLM2 rollouts with the prover (miner batch 8) in chunks of
 audits every generated token of every rollout (validator prefill batch 8) under the default
 task's AuditParams (verifier/params.py) and prints the false rejections.
 
-    .venv/bin/python bench/honest.py --rollouts 1000 --tokens 48
+    .venv/bin/python -m bench.honest --rollouts 1000 --tokens 48
 
 With `--kernels` (also `rollproof bench honest --kernels`): cross-kernel calibration instead —
 generate under every available ATen CPU capability and thread count 1-2, verify under the others,
-report the deviations, the tolerance they give and the detection floor (verifier/kernels.py).
+report the deviations, the tolerance they give and the detection floor (bench/kernels.py). With
+`--bf16`: the bf16 study (bench/bf16.py).
 
-    .venv/bin/python bench/honest.py --kernels --rollouts 16 --tokens 64
+    .venv/bin/python -m bench.honest --kernels --rollouts 16 --tokens 64
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+import torch
+
+from bench.workload import BENCH_MINER, BasicArithmeticEnv, audit_all, bench_task
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def run_honest_bench(
+    model: str = "smollm2",
+    rollouts: int = 1000,
+    tokens: int = 48,
+    threads: int = 1,
+    per_task: int = 64,
+    out: Callable[[str], None] = print,
+) -> int:
+    """Honest false rejections at scale: generate `rollouts` honest rollouts (miner batch 8) and audit
+    every token of every one under the default task's audit parameters; returns the rejections."""
+    from verifier.models import load_model
+    from verifier.sampler import prove_rollouts
+
+    spec = model
+    torch.set_num_threads(threads)
+    model, tokenizer = load_model(spec)
+    env = BasicArithmeticEnv()
+    done = rejected = audited = 0
+    start = time.time()
+    task_id = 7000
+    while done < rollouts:
+        n = min(per_task, rollouts - done)
+        task = bench_task(task_id, tokens, max(1, n // 8), 8)
+        batch = prove_rollouts(model, tokenizer, env, task, BENCH_MINER, batch_size=8)[:n]
+        verdicts = audit_all(model, tokenizer, env, task, batch)
+        bad = [v for v in verdicts if not v.passed]
+        rejected += len(bad)
+        for v in bad:
+            out(f"  task {task_id}: rejected: {v.failures}")
+        done += len(batch)
+        audited += sum(len(r.tokens) for r in batch)
+        task_id += 1
+        out(
+            f"{done}/{rollouts} rollouts, {audited} tokens audited, {rejected} rejected, "
+            f"{time.time() - start:.0f} s"
+        )
+    out(
+        f"honest {spec}: {rejected} false rejections in {done} rollouts "
+        f"({audited} generated tokens, every one checked; logprob tol {task.audit.logprob_tol}, "
+        f"slack {task.audit.edge_slack})"
+    )
+
+    return rejected
 
 
 def main() -> None:
@@ -35,19 +87,17 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, help="--kernels: keep (and reuse) the per-setting JSON files here")
     args = ap.parse_args()
     if args.bf16:
-        from verifier.kernels import run_bf16_bench
+        from bench.bf16 import run_bf16_bench
 
         run_bf16_bench(args.model, args.rollouts, args.tokens)
         return
     if args.kernels:
-        from verifier.kernels import run_kernels_bench
+        from bench.kernels import run_kernels_bench
 
         run_kernels_bench(
             args.model, args.rollouts, args.tokens, floor_rollouts=args.floor_rollouts, keep=args.keep
         )
         return
-    from verifier.kernels import run_honest_bench
-
     run_honest_bench(args.model, args.rollouts, args.tokens, args.threads, args.per_task)
 
 

@@ -145,6 +145,8 @@ class TaskParams:
     logprob_tol_nano: int = 150_000  # |delta logprob| tolerance in 1e-9 nats (1.5e-4)
     edge_slack_nano: int = 10_000  # inverse-CDF interval slack in 1e-9 (1e-5)
     dtype: int = Dtype.FP32
+    # The base model tokenizer's hash (verifier.tokenizer.tokenizer_hash, PROTOCOL §5); zero names none.
+    tokenizer_hash: bytes = bytes(32)
 
     def as_tuple(self) -> tuple[Any, ...]:
         return (
@@ -166,6 +168,7 @@ class TaskParams:
             self.logprob_tol_nano,
             self.edge_slack_nano,
             int(self.dtype),
+            self.tokenizer_hash,
         )
 
     @property

@@ -69,12 +69,18 @@ def check_precision() -> None:
 
 
 def load_pinned_model(spec: str, load: Any) -> tuple[Any, Any]:
-    """Pin the precision, then `load(spec)` -> (model, tokenizer); the model must be float32."""
+    """Pin the precision, then `load(spec)` -> (model, tokenizer); the model must be float32.
+
+    The tokenizer's hash (§5) is computed here, once: it is kept on the tokenizer, so the miner's
+    join check and the validator's pre-audit check, which run inside short windows, cost nothing."""
+    from verifier.tokenizer import tokenizer_hash
+
     pin_precision()
     model, tokenizer = load(spec)
     dtype = next(model.parameters()).dtype
     if dtype != torch.float32:
         raise PrecisionError(f"The model {spec!r} loaded in {dtype}; the protocol's tasks are fp32 (§5).")
+    tokenizer_hash(tokenizer)
     return model, tokenizer
 
 

@@ -236,7 +236,7 @@ def collect_chain_tasks(cfg: Config, status: NodeStatus) -> None:
 
 
 def _redact(url: str) -> str:
-    from node.store.store import redact_url
+    from node.store.database import redact_url
 
     return redact_url(url)
 

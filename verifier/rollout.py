@@ -51,6 +51,7 @@ class TaskSpec:
     seed_randomness: bytes  # the verified randomness of the task's seed round, 32 bytes
     audit: AuditParams = field(default_factory=AuditParams)  # the task's audit parameters (§7.1)
     base_model_hash: bytes | None = None  # TaskParams.baseModelHash, when the caller knows it
+    tokenizer_hash: bytes | None = None  # TaskParams.tokenizerHash, when the task names one (§5)
 
     def __post_init__(self) -> None:
         if len(self.seed_randomness) != 32:
@@ -65,6 +66,8 @@ class TaskSpec:
             raise ValueError("audit must be the task's AuditParams")
         if self.base_model_hash is not None and len(self.base_model_hash) != 32:
             raise ValueError("base_model_hash must be 32 bytes")
+        if self.tokenizer_hash is not None and len(self.tokenizer_hash) != 32:
+            raise ValueError("tokenizer_hash must be 32 bytes")
 
     @property
     def temperature(self) -> float:

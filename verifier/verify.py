@@ -20,6 +20,7 @@ from verifier.params import VERIFIABLE_DTYPES
 from verifier.prf import sampler_us
 from verifier.rollout import REWARD_SCALE, Rollout, TaskSpec, reward_to_micro
 from verifier.sampler import chat_prompt_ids, eos_token_ids, pad_token_id, scaled_log_softmax, task_problems
+from verifier.tokenizer import tokenizer_hash
 
 CHECKS = (
     "missing",
@@ -78,11 +79,14 @@ class PolicyMismatch:
         return f"{self.what} differs from the task: {self.detail}"
 
 
-def tokenizer_mismatch(tokenizer, vocab_size: int) -> str | None:
-    """Why `tokenizer` cannot be the base model's: ids beyond the model's vocabulary, no EOS, no chat
-    template (prompts are derived from it, §5). TaskParams names no tokenizer hash, so this is the
-    consistency the task allows checking; a wrong tokenizer that fits also fails every audited
-    rollout's `prompt` check."""
+def tokenizer_mismatch(tokenizer, vocab_size: int, expected_hash: bytes | None = None) -> str | None:
+    """Why `tokenizer` cannot be the task's: another `tokenizer_hash` than the task's tokenizerHash
+    (vocabulary, merges, special tokens, chat template: §5), or, whether or not the task names one,
+    ids beyond the model's vocabulary, no EOS, no chat template (prompts are derived from it)."""
+    if expected_hash is not None:
+        loaded = tokenizer_hash(tokenizer)
+        if loaded != expected_hash:
+            return f"the task names 0x{expected_hash.hex()}, the loaded tokenizer is 0x{loaded.hex()}"
     if tokenizer.eos_token_id is None:
         return "the tokenizer has no EOS token"
     if len(tokenizer) > vocab_size:
@@ -124,7 +128,7 @@ def policy_mismatch(
         return PolicyMismatch(
             "adapter", f"the miner joined with 0x{joined_adapter_hash.hex()}, the loaded policy has {loaded}"
         )
-    bad_tokenizer = tokenizer_mismatch(tokenizer, vocab_size)
+    bad_tokenizer = tokenizer_mismatch(tokenizer, vocab_size, task.tokenizer_hash)
     if bad_tokenizer is not None:
         return PolicyMismatch("tokenizer", bad_tokenizer)
     return None

@@ -177,7 +177,8 @@ contract Handler is Assertions {
             auditPositions: 0,
             logprobTolNano: 500_000,
             edgeSlackNano: 1000,
-            dtype: 0
+            dtype: 0,
+            tokenizerHash: keccak256("tokenizer")
         });
         vm.startPrank(proposer);
         token.approve(address(board), reward);

@@ -289,6 +289,7 @@ contract TaskBoardTest is Fixture {
         assertEq(stored.logprobTolNano, 500_000, "tolerance");
         assertEq(stored.edgeSlackNano, 1000, "slack");
         assertEq(stored.dtype, 1, "bf16");
+        assertEq(stored.tokenizerHash, keccak256("SmolLM2-135M-Instruct tokenizer"), "tokenizer");
         assertEq(stored.maxMiners, MAX_MINERS, "max miners");
     }
 

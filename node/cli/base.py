@@ -77,7 +77,7 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
     """Exception classes whose message is a sentence meant for the user (from any package present)."""
     types: list[type[BaseException]] = [UserError]
     for module, names in (
-        ("node.store.store", ("StoreError",)),
+        ("node.store.database", ("StoreError",)),
         ("node.store.states", ("InvalidTransition",)),
         ("chain.keys", ("KeyFileError",)),
         ("chain.errors", ("ChainError",)),

@@ -52,7 +52,7 @@ def config_init(
 
 
 def _show(cfg: Config, as_json: bool = False) -> None:
-    from node.store.store import redact_url
+    from node.store.database import redact_url
 
     data = cfg.as_dict()
     if data["node"]["store_url"]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Annotated
 
 import click
@@ -16,6 +14,7 @@ from node.cli.base import (
     guarded,
 )
 from node.cli.preflight import (
+    bench_entry,
     import_entry,
 )
 from node.config import (
@@ -120,8 +119,8 @@ def bench_verify(
     """Measure generation vs audit cost, honest deviations and cheat detection; prints figures."""
 
     def body() -> None:
-        config_cls = import_entry("verifier.bench", "BenchConfig", "The verify benchmark")
-        run = import_entry("verifier.bench", "run_verify_bench", "The verify benchmark")
+        config_cls = bench_entry("bench.verify", "BenchConfig", "The verify benchmark")
+        run = bench_entry("bench.verify", "run_verify_bench", "The verify benchmark")
         cfg = config_cls(
             model=model,
             threads=threads,
@@ -153,14 +152,12 @@ def bench_honest(
 
     def body() -> None:
         if bf16:
-            import_entry("verifier.kernels", "run_bf16_bench", "The bf16 study")(
-                model, rollouts, tokens, typer.echo
-            )
+            bench_entry("bench.bf16", "run_bf16_bench", "The bf16 study")(model, rollouts, tokens, typer.echo)
         elif kernels:
-            run = import_entry("verifier.kernels", "run_kernels_bench", "The kernels benchmark")
+            run = bench_entry("bench.kernels", "run_kernels_bench", "The kernels benchmark")
             run(model, rollouts, tokens, floor_rollouts=floor_rollouts, out=typer.echo)
         else:
-            run = import_entry("verifier.kernels", "run_honest_bench", "The honest benchmark")
+            run = bench_entry("bench.honest", "run_honest_bench", "The honest benchmark")
             run(model, rollouts, tokens, out=typer.echo)
 
     guarded(body)
@@ -175,12 +172,8 @@ def bench_honest(
 )
 def bench_economics(ctx: typer.Context) -> None:
     def body() -> None:
-        # bench/ sits next to node/ in a source checkout and is not an installed package.
-        root = str(Path(__file__).resolve().parents[2])
-        if (Path(root) / "bench" / "economics.py").exists() and root not in sys.path:
-            sys.path.insert(0, root)
         raise typer.Exit(
-            code=import_entry("bench.economics", "main", "The economics simulation")(
+            code=bench_entry("bench.economics", "main", "The economics simulation")(
                 ctx.args, "rollproof bench economics"
             )
         )

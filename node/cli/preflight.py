@@ -212,6 +212,14 @@ def import_entry(module: str, attr: str, what: str) -> Callable[..., Any]:
     return fn
 
 
+def bench_entry(module: str, attr: str, what: str) -> Callable[..., Any]:
+    """`import_entry` for bench/, which sits next to node/ in a source checkout and is not installed."""
+    root = Path(__file__).resolve().parents[2]
+    if (root / "bench").is_dir() and str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return import_entry(module, attr, what)
+
+
 def lock_data_dir(data_dir: Path) -> Any:
     """Hold an exclusive lock on <data_dir>/node.lock for this process's lifetime.
 

@@ -112,7 +112,7 @@ class NodeProc:
 
     def store(self) -> Any:
         from node.store import open_store
-        from node.store.store import default_store_url
+        from node.store.database import default_store_url
 
         return open_store(default_store_url(self.data_dir))
 

@@ -180,11 +180,12 @@ def policy_for(
 
 def audit(cfg: Config, task_id: int, only_miner: str | None = None) -> Report:
     from node.model import load_model_spec, set_threads
-    from node.roles.audit import audit_challenge, task_audit_params
+    from node.roles.audit import audit_challenge, task_audit_params, task_tokenizer_hash
     from node.store import open_store
     from node.tasks.view import env_name_of, get_env
     from verifier.models import model_hash
     from verifier.rollout import TaskSpec
+    from verifier.tokenizer import tokenizer_hash
     from verifier.verify import verify_rollouts
 
     chain = connect(cfg)
@@ -223,6 +224,12 @@ def audit(cfg: Config, task_id: int, only_miner: str | None = None) -> Report:
             f"The model {cfg.model.model!r} is not task {task_id}'s base model (hash 0x{p.base_model_hash.hex()[:16]}...); "
             "pass the --model the task was posted with."
         )
+    named_tokenizer = task_tokenizer_hash(vars(p))
+    if named_tokenizer is not None and tokenizer_hash(tokenizer) != named_tokenizer:
+        raise UserError(
+            f"The tokenizer of {cfg.model.model!r} is not task {task_id}'s tokenizer (hash "
+            f"0x{named_tokenizer.hex()[:16]}...); pass the --model the task was posted with."
+        )
     # The task's own audit parameters (m rollouts, k positions with 0 = every one, tolerances, dtype),
     # exactly as every validator of the task read them.
     try:
@@ -238,6 +245,7 @@ def audit(cfg: Config, task_id: int, only_miner: str | None = None) -> Report:
         temperature_milli=p.temperature_milli,
         seed_randomness=seed,
         base_model_hash=p.base_model_hash,
+        tokenizer_hash=named_tokenizer,
         audit=audit_params,
     )
     env = get_env(env_name)

@@ -107,6 +107,7 @@ def task_show(cfg: Config, task_id: int) -> Report:
         max_tokens=p.max_tokens,
         temperature=p.temperature_milli / 1000,
         base_model_hash="0x" + p.base_model_hash.hex(),
+        tokenizer_hash="0x" + p.tokenizer_hash.hex(),
         seed_round=task.seed_round,
         challenge_round=task.challenge_round,
     )

@@ -3,7 +3,8 @@ from node settings), the validator's policy checks, and the miner's self-audit (
 
 `task_audit_params` is the one place the node turns a stored task into the verifier's AuditParams:
 the TaskBoard's auditRollouts, auditPositions, logprobTolNano, edgeSlackNano and dtype, recorded
-with the task's other parameters when it is read from chain.
+with the task's other parameters when it is read from chain; `task_tokenizer_hash` reads its
+tokenizerHash (zero: the task names no tokenizer).
 """
 
 from __future__ import annotations
@@ -33,13 +34,51 @@ def task_audit_params(params: dict[str, Any]) -> AuditParams:
         raise ValueError(f"the task's audit parameters are invalid: {exc}") from None
 
 
+def task_tokenizer_hash(params: dict[str, Any]) -> bytes | None:
+    """The task's tokenizerHash from its stored (hex) or chain (bytes) parameters; None when the task
+    names no tokenizer (zero, or recorded before the field existed)."""
+    raw = params.get("tokenizer_hash")
+    if raw is None:
+        return None
+    try:
+        value = bytes.fromhex(raw.removeprefix("0x")) if isinstance(raw, str) else bytes(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"the task's tokenizer hash {raw!r} is not hex") from None
+    if len(value) != 32:
+        raise ValueError(f"the task's tokenizer hash has {len(value)} bytes, not 32")
+    return None if value == bytes(32) else value
+
+
 def audited_spec(ctx: Any, tv: Any, seed_randomness: bytes) -> TaskSpec:
-    """The verifier's TaskSpec of a task: its parameters, audit parameters and base model hash."""
+    """The verifier's TaskSpec of a task: its parameters, audit parameters, base model and tokenizer
+    hashes."""
     row = ctx.store.get_task(tv.task_id)
+    params = dict(row.params)
     return replace(
         tv.spec(seed_randomness),
-        audit=task_audit_params(dict(row.params)),
+        audit=task_audit_params(params),
         base_model_hash=tv.base_model_hash,
+        tokenizer_hash=task_tokenizer_hash(params),
+    )
+
+
+def join_tokenizer_problem(ctx: Any, task_id: int, tokenizer: Any) -> PolicyMismatch | None:
+    """A miner's reason not to join: its tokenizer is not the one the task names (its prompts and
+    rewards would differ from every validator's)."""
+    from verifier.tokenizer import tokenizer_hash
+
+    row = ctx.store.get_task(task_id)
+    try:
+        named = task_tokenizer_hash(dict(row.params)) if row is not None else None
+    except ValueError as exc:
+        return PolicyMismatch("tokenizer", str(exc))
+    if named is None:
+        return None
+    loaded = tokenizer_hash(tokenizer)
+    if loaded == named:
+        return None
+    return PolicyMismatch(
+        "tokenizer", f"the task names 0x{named.hex()}, the loaded tokenizer is 0x{loaded.hex()}"
     )
 
 

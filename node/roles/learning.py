@@ -68,7 +68,8 @@ def training_groups(miner: Any, tv: Any) -> list[list[tuple[list[int], list[int]
 
 
 def sapo_step(miner: Any, tv: Any) -> dict[str, float] | None:
-    """One GRPO step on the task's groups (`node.train.sapo_step`); None when no group had signal."""
-    from node.train import sapo_step as train_step
+    """One GRPO step on the task's groups (`node.train.grpo_step`); None when no group had signal."""
+    from node.train import grpo_step
 
-    return train_step(miner, tv)
+    config = learner_config(miner.ctx.settings, tv.temperature_milli / 1000.0)
+    return grpo_step(miner, training_groups(miner, tv), tv.task_id, config)

@@ -31,7 +31,7 @@ from chain.clients import Outcome, forced_error_commitment
 from chain.clients import Role as ChainRole
 from chain.errors import ChainError, ChainRevert, format_rpt
 from node.model import load_model_spec
-from node.roles.audit import audited_spec
+from node.roles.audit import audited_spec, join_tokenizer_problem
 from node.runtime.context import NodeContext
 from node.runtime.errors import RoleError
 from node.runtime.loop import run_staked_role, step_tasks
@@ -326,6 +326,8 @@ class Miner:
             reason = "unknown environment"
         elif tv.base_model_hash != self.base_hash:
             reason = "the task's base model is not this node's model"
+        elif (mismatch := join_tokenizer_problem(self.ctx, task_id, self.tokenizer)) is not None:
+            reason = str(mismatch)
         elif now > tv.join_deadline - DEADLINE_MARGIN:
             reason = "too late to join"
         elif self.ctx.settings.max_tasks and self.finished_tasks() >= self.ctx.settings.max_tasks:

@@ -56,13 +56,15 @@ class Proposer:
     def __init__(self, ctx: NodeContext) -> None:
         from node.tasks.view import env_names
         from verifier.models import model_hash
+        from verifier.tokenizer import tokenizer_hash
 
         self.ctx = ctx
         s = ctx.settings
         if s.env not in env_names():
             raise RoleError(f"Unknown environment {s.env!r}; known environments: {', '.join(env_names())}.")
-        model, _ = load_model_spec(s.model)
+        model, tokenizer = load_model_spec(s.model)
         self.model_hash = model_hash(model)
+        self.tokenizer_hash = tokenizer_hash(tokenizer)  # posted with every task (TaskParams.tokenizerHash)
         del model
         self.ready_miners: set[str] = set()
 
@@ -163,6 +165,7 @@ class Proposer:
             verdict_deadline=verdict,
             verify_deadline=verify,
             **audit_fields(s),
+            tokenizer_hash=self.tokenizer_hash,
         )
         intent = f"posting task #{posted + 1}"
         receipt = board.send("postTask", params.as_tuple(), description=intent)

@@ -23,7 +23,7 @@ from node.runtime.observe import event
 from node.runtime.settings import RoleSettings
 from node.runtime.stop import StopFlag
 from node.store import Role, Store, TxStatus, open_store
-from node.store.store import default_store_url
+from node.store.database import default_store_url
 from node.tasks.beacons import beacon_client
 from verifier.beacon import DrandClient
 

@@ -1,6 +1,8 @@
 """The node store (SQLAlchemy 2 + Alembic): tasks and their states, rollouts, commitments, audits,
 verdicts, transactions sent, event cursors, peers, adapters and outcomes. See PROTOCOL.md §10."""
 
+from node.store.database import StoreError, default_store_url
+from node.store.rollouts import RolloutRecord
 from node.store.states import (
     INITIAL_STATE,
     TRANSITIONS,
@@ -14,15 +16,8 @@ from node.store.states import (
     check_transition,
     is_terminal,
 )
-from node.store.store import (
-    RolloutRecord,
-    Store,
-    StoreCursors,
-    StoreError,
-    TxStatus,
-    default_store_url,
-    open_store,
-)
+from node.store.store import Store, open_store
+from node.store.transactions import StoreCursors, TxStatus
 
 __all__ = [
     "INITIAL_STATE",

@@ -48,6 +48,7 @@ def task_params_dict(task: Task) -> dict[str, Any]:
         "audit_rollouts": p.audit_rollouts,
         "audit_positions": p.audit_positions,
         "logprob_tol_nano": p.logprob_tol_nano,
+        "tokenizer_hash": "0x" + p.tokenizer_hash.hex(),
         "edge_slack_nano": p.edge_slack_nano,
         "dtype": int(p.dtype),
     }

@@ -18,7 +18,7 @@ from node.train.grpo import (
 )
 from node.train.loop import MinerLearner, SapoConfig
 from node.train.metrics import MetricsWriter, RoundMetrics, plot_curves, round_metrics
-from node.train.node_step import groups_from_triples, sapo_step
+from node.train.node_step import groups_from_triples, grpo_step
 from node.train.sapo import RescoreStats, drop_zero_advantage, rescore_rollouts, sapo_mix
 
 __all__ = [
@@ -37,9 +37,9 @@ __all__ = [
     "drop_zero_advantage",
     "group_advantages",
     "groups_from_triples",
+    "grpo_step",
     "plot_curves",
     "rescore_rollouts",
     "round_metrics",
     "sapo_mix",
-    "sapo_step",
 ]

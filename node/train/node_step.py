@@ -1,8 +1,9 @@
-"""The hook the miner role calls between tasks: `sapo_step(miner, tv)`.
+"""The GRPO step the miner role runs between tasks: `grpo_step(miner, groups, task_id, config)`.
 
 `node.roles.learning` collects the task's groups (local rollouts, and swarm rollouts re-scored
-by evaluators or locally, never by the sender's claim) and calls this when it exists; here they
-go through the GRPO trainer, which keeps its AdamW state on the miner across tasks.
+by evaluators or locally, never by the sender's claim) and the trainer's configuration, and
+passes them here; node/train never reaches back into the roles. The GRPO trainer keeps its AdamW
+state on the miner across tasks.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from node.train.grpo import Group, GRPOTrainer, ScoredCompletion
+from node.train.grpo import Group, GRPOConfig, GRPOTrainer, ScoredCompletion
 
 
 def groups_from_triples(
@@ -29,20 +30,26 @@ def groups_from_triples(
     return groups
 
 
-def sapo_step(miner: Any, tv: Any) -> dict[str, float] | None:
-    """One GRPO step of the miner's policy on the task's groups; None when nothing had a signal."""
-    from node.roles.learning import learner_config, training_groups
+def grpo_step(
+    miner: Any,
+    raw: Sequence[Sequence[tuple[Sequence[int], Sequence[int], float]]],
+    task_id: int,
+    config: GRPOConfig,
+) -> dict[str, float] | None:
+    """One GRPO step of the miner's policy on the task's groups; None when nothing had a signal.
+
+    The trainer (and its AdamW state) lives on `miner` across tasks; a new policy gets a new one.
+    """
     from verifier.sampler import pad_token_id
 
-    groups = [g for g in groups_from_triples(training_groups(miner, tv), tv.task_id) if g.has_signal()]
+    groups = [g for g in groups_from_triples(raw, task_id) if g.has_signal()]
     if not groups:
         return None
     trainer = getattr(miner, "grpo_trainer", None)
     if trainer is None or trainer.model is not miner.policy:
-        config = learner_config(miner.ctx.settings, tv.temperature_milli / 1000.0)
         trainer = GRPOTrainer(miner.policy, config, pad_id=pad_token_id(miner.tokenizer))
         miner.grpo_trainer = trainer
-    trainer.config.temperature = tv.temperature_milli / 1000.0
+    trainer.config.temperature = config.temperature
     stats = trainer.step(groups)
     return {
         "loss": stats.loss,

@@ -48,6 +48,15 @@ def test_post_refuses_bad_audit_parameters(chain, task_params):
     assert stored.logprob_tolerance == 1.5e-4  # the calibrated default (PROTOCOL §9.2)
 
 
+def test_task_names_its_tokenizer(chain, task_params):
+    """TaskParams.tokenizerHash goes on chain with the other audit parameters and comes back as posted;
+    a task posted without one names none (zero)."""
+    named = task_params(tokenizer_hash=bytes(range(32)))
+    stored = chain.board.get_task(chain.board.post_task(named)).params
+    assert stored == named and stored.tokenizer_hash == bytes(range(32))
+    assert chain.board.get_task(chain.board.post_task(task_params())).params.tokenizer_hash == bytes(32)
+
+
 def test_join_locks_free_stake_once(chain_for, task_params):
     proposer, miner = chain_for(0), chain_for(1)
     params = task_params(reward=500 * RPT, max_miners=4)

@@ -22,8 +22,8 @@ from node.store import (
     ValidatorState,
     open_store,
 )
+from node.store.database import migrate
 from node.store.models import Base
-from node.store.store import migrate
 
 MINER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 OTHER = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"
@@ -94,7 +94,7 @@ def test_downgrade_to_empty_and_back_up(tmp_path: Path, store: Store) -> None:
     from alembic import command
     from alembic.config import Config
 
-    from node.store.store import MIGRATIONS_DIR
+    from node.store.database import MIGRATIONS_DIR
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -349,7 +349,7 @@ def test_migrations_render_for_postgresql_offline() -> None:
     from alembic import command
     from alembic.config import Config
 
-    from node.store.store import MIGRATIONS_DIR
+    from node.store.database import MIGRATIONS_DIR
 
     buffer = io.StringIO()
     cfg = Config(output_buffer=buffer)

@@ -11,7 +11,7 @@ import pytest
 import torch
 from verifier_helpers import MINER, ArithmeticEnv, make_task
 
-from verifier.bench import refill_logprobs
+from bench.cheaters import refill_logprobs
 from verifier.challenge import get_challenge
 from verifier.commitments import MerkleTree, leaf_hash
 from verifier.models import model_hash, tiny_model
@@ -182,3 +182,57 @@ def test_chain_task_defaults_are_the_protocol_audit_defaults():
     assert fields["logprob_tol_nano"].default == default.logprob_tol_nano
     assert fields["edge_slack_nano"].default == default.edge_slack_nano
     assert int(fields["dtype"].default) == default.dtype
+
+
+def other_tokenizers(tok):
+    """Two tokenizers a misconfigured node could load: one extra added token, a changed chat template."""
+    extra = copy.deepcopy(tok)
+    extra.add_tokens(["<rollproof-extra>"])
+    template = copy.deepcopy(tok)
+    template.chat_template = tok.chat_template.replace("<|im_start|>", "<|im_start|> ", 1)
+    return {"one extra added token": extra, "a changed chat template": template}
+
+
+def test_tokenizer_hash_is_the_loaded_tokenizer_s_identity(tiny):
+    """Loading the same tokenizer twice gives the same hash; an added token or another chat template
+    gives another (PROTOCOL.md §5)."""
+    from verifier.models import load_tokenizer
+    from verifier.tokenizer import tokenizer_hash
+
+    _, tok = tiny
+    honest = tokenizer_hash(tok)
+    assert len(honest) == 32 and tokenizer_hash(load_tokenizer()) == honest
+    # The SmolLM2-135M-Instruct tokenizer's hash, as docs/PROTOCOL.md §5 quotes it.
+    assert honest.hex() == "5511438ce889843395586f8ce17266de5ee468b84037c3410e6e2a06fed62e4a"
+    for name, other in other_tokenizers(tok).items():
+        assert tokenizer_hash(other) != honest, name
+
+
+def test_tokenizer_other_than_the_task_s_is_named(tiny):
+    """A task naming its tokenizer: the honest tokenizer passes; a node whose tokenizer has one extra
+    token or another chat template is refused, and the reason names the tokenizer and both hashes."""
+    from verifier.tokenizer import tokenizer_hash
+
+    model, tok = tiny
+    named = tokenizer_hash(tok)
+    task = replace(make_task(), base_model_hash=model_hash(model), tokenizer_hash=named)
+    assert identity(model, tok, task) is None
+    vocab = len(tok) + 8  # room for the extra token: only the hash tells them apart
+    for name, other in other_tokenizers(tok).items():
+        mismatch = policy_mismatch(
+            task, base_hash=model_hash(model), dtype=torch.float32, tokenizer=other, vocab_size=vocab
+        )
+        assert mismatch is not None and mismatch.what == "tokenizer", name
+        assert "tokenizer differs from the task" in str(mismatch), name
+        assert named.hex() in mismatch.detail and tokenizer_hash(other).hex() in mismatch.detail, name
+    unnamed = replace(task, tokenizer_hash=None)  # without the hash the changed template fits
+    assert (
+        policy_mismatch(
+            unnamed,
+            base_hash=model_hash(model),
+            dtype=torch.float32,
+            tokenizer=other_tokenizers(tok)["a changed chat template"],
+            vocab_size=vocab,
+        )
+        is None
+    )

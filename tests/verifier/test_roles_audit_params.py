@@ -11,9 +11,9 @@ import pytest
 import torch
 from verifier_helpers import MINER, make_task
 
+from bench.cheaters import perturbed_copy
 from node.model import PrecisionError, check_precision, load_pinned_model, pin_precision
-from node.roles.audit import audit_challenge, self_audit, task_audit_params
-from verifier.bench import perturbed_copy
+from node.roles.audit import audit_challenge, self_audit, task_audit_params, task_tokenizer_hash
 from verifier.models import tiny_model
 from verifier.params import AuditParams
 from verifier.sampler import prove_rollouts
@@ -117,12 +117,16 @@ def test_the_chain_task_s_audit_fields_reach_the_verifier():
         logprob_tol_nano=120_000,
         edge_slack_nano=7_000,
         dtype=Dtype.FP32,
+        tokenizer_hash=b"\x03" * 32,
     )
     task = Task(5, params, "0x" + "aa" * 20, 0, 1, 2, list(TaskStatus)[0])
     stored = task_params_dict(task)
     assert task_audit_params(stored) == AuditParams(
         rollouts=9, positions=0, logprob_tol_nano=120_000, edge_slack_nano=7_000, dtype=0
     )
+    assert task_tokenizer_hash(stored) == b"\x03" * 32
+    unnamed = task_params_dict(replace(task, params=replace(params, tokenizer_hash=bytes(32))))
+    assert task_tokenizer_hash(unnamed) is None  # zero: the task names no tokenizer
     bf16 = task_audit_params(task_params_dict(replace(task, params=replace(params, dtype=Dtype.BF16))))
     assert bf16.dtype_name == "bf16"
 
@@ -188,3 +192,54 @@ def test_validator_abstains_and_says_what_differs(tmp_path, tiny):
         and "bf16" in notes[2][1]
     )
     assert notes[3][0] == ValidatorState.SEEN.value
+
+
+def test_validator_and_miner_refuse_a_tokenizer_other_than_the_task_s(tmp_path, tiny):
+    """A task naming its tokenizer (TaskParams.tokenizerHash): a validator or miner whose tokenizer has
+    one extra added token or another chat template is refused, the reason naming the tokenizer (the
+    validator abstains, the miner does not join); the honest ones go on."""
+    from types import SimpleNamespace
+
+    from node.roles.common import task_view
+
+    from chain.clients import env_id
+    from node.roles.miner import Miner
+    from node.roles.validator import Validator
+    from node.store import MinerState, Role, ValidatorState, open_store
+    from verifier.models import model_hash
+    from verifier.tokenizer import tokenizer_hash
+
+    model, tok = tiny
+    extra = copy.deepcopy(tok)
+    extra.add_tokens(["<rollproof-extra>"])
+    template = copy.deepcopy(tok)
+    template.chat_template = tok.chat_template.replace("<|im_start|>", "<|im_start|> ", 1)
+    store = open_store(f"sqlite:///{tmp_path / 'node.db'}")
+    ctx = SimpleNamespace(store=store, settings=SimpleNamespace(max_tasks=0))
+    base = model_hash(model)
+    named = {"tokenizer_hash": "0x" + tokenizer_hash(tok).hex()}
+    policies = {1: tok, 2: extra, 3: template}
+    for task_id in policies:
+        stored_task(store, task_id, base, **named)
+        store.upsert_task(task_id, env_id=env_id("basic_arithmetic"), env_name="basic_arithmetic")
+        store.track_task(task_id, Role.MINER)
+    seed = b"\x05" * 32
+    for task_id, policy in policies.items():
+        validator = Validator.__new__(Validator)  # its model and store, without a chain or a network
+        validator.ctx, validator.model, validator.tokenizer, validator.base_hash = ctx, model, policy, base
+        spec = validator.audit_spec(task_view(ctx, task_id), seed)
+        assert (spec is not None) == (policy is tok)
+        if spec is not None:
+            assert spec.tokenizer_hash == tokenizer_hash(tok)
+        miner = Miner.__new__(Miner)
+        miner.ctx, miner.tokenizer, miner.base_hash = ctx, policy, base
+        assert miner.join(task_view(ctx, task_id), now=10**10)  # past the join deadline either way
+    states = {(row.task_id, row.role): (row.state, row.note or "") for row in store.task_states()}
+    assert states[(1, Role.VALIDATOR.value)][0] == ValidatorState.SEEN.value
+    assert states[(1, Role.MINER.value)] == (MinerState.SKIPPED.value, "too late to join")
+    for task_id in (2, 3):
+        state, note = states[(task_id, Role.VALIDATOR.value)]
+        assert state == ValidatorState.SKIPPED.value and "tokenizer differs from the task" in note
+        state, note = states[(task_id, Role.MINER.value)]
+        assert state == MinerState.SKIPPED.value and "tokenizer differs from the task" in note
+        assert tokenizer_hash(tok).hex() in note

@@ -8,7 +8,8 @@ from dataclasses import replace
 import pytest
 from verifier_helpers import MINER, make_task
 
-from verifier.bench import BasicArithmeticEnv, greedy_source, perturbed_copy
+from bench.cheaters import greedy_source, perturbed_copy
+from bench.workload import BasicArithmeticEnv
 from verifier.challenge import get_challenge
 from verifier.commitments import MerkleTree, leaf_hash
 from verifier.sampler import prove_rollouts

@@ -10,7 +10,7 @@ import pytest
 import torch
 from verifier_helpers import MINER, OTHER_MINER, make_task
 
-from verifier.bench import (
+from bench.cheaters import (
     greedy_source,
     perturbed_copy,
     refill_logprobs,

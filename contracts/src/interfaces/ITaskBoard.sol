@@ -24,6 +24,7 @@ interface ITaskBoard {
         uint64 logprobTolNano; // |delta logprob| tolerance in 1e-9 nats, > 0
         uint64 edgeSlackNano; // inverse-CDF interval slack in 1e-9, < 1e9
         uint8 dtype; // 0 = fp32, 1 = bf16
+        bytes32 tokenizerHash; // the base model tokenizer's hash (PROTOCOL.md 5), 0 = the task names none
     }
 
     /// @notice NONE = unknown task id, OPEN = escrow held, CANCELLED = refunded, FINALIZED = settled.

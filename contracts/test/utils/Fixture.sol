@@ -175,7 +175,8 @@ abstract contract Fixture is Assertions {
             auditPositions: 0,
             logprobTolNano: 500_000,
             edgeSlackNano: 1000,
-            dtype: 0
+            dtype: 0,
+            tokenizerHash: keccak256("SmolLM2-135M-Instruct tokenizer")
         });
     }
 

@@ -39,7 +39,7 @@ def run_migrations_online() -> None:
     # Command-line use: configure logging from alembic.ini and build an engine like the node does.
     if config.config_file_name is not None:
         fileConfig(config.config_file_name)
-    from node.store.store import create_store_engine
+    from node.store.database import create_store_engine
 
     url = context.get_x_argument(as_dictionary=True).get("url") or os.environ.get("ROLLPROOF_STORE_URL")
     url = url or config.get_main_option("sqlalchemy.url")

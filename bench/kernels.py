@@ -33,9 +33,10 @@ from verifier.sampler import pad_token_id, scaled_log_softmax
 from verifier.verify import cdf_interval_distance, prefill_logits
 
 CAPABILITIES = ("default", "avx2", "avx512")
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def _say(line: str) -> None:
+def say(line: str) -> None:
     print(line, flush=True)  # long runs: show each line as it comes, also when redirected
 
 
@@ -108,19 +109,19 @@ def caught(stats: TokenStats, rule: AuditParams, position_key: bytes) -> bool:
 # ---- subprocess workers ---------------------------------------------------------------------------
 
 
-def _task(tokens: int, n: int, task_id: int = 14_000) -> TaskSpec:
-    from verifier.bench import bench_task
+def kernels_task(tokens: int, n: int, task_id: int = 14_000) -> TaskSpec:
+    from bench.workload import bench_task
 
     return bench_task(task_id, tokens, max(1, math.ceil(n / 8)), 8)
 
 
 def worker_generate(model_spec: str, tokens: int, n: int, out: Path, dtype: torch.dtype, batch: int) -> None:
-    from verifier.bench import BENCH_MINER, BasicArithmeticEnv
+    from bench.workload import BENCH_MINER, BasicArithmeticEnv
     from verifier.models import load_model
     from verifier.sampler import prove_rollouts
 
     model, tokenizer = load_model(model_spec, dtype=dtype)
-    task = _task(tokens, n)
+    task = kernels_task(tokens, n)
     rollouts = prove_rollouts(model, tokenizer, BasicArithmeticEnv(), task, BENCH_MINER, batch_size=batch)[:n]
     out.write_text(
         json.dumps(
@@ -138,7 +139,7 @@ def worker_verify(
     from verifier.models import load_model
 
     model, tokenizer = load_model(model_spec, dtype=dtype)
-    task = _task(tokens, n)
+    task = kernels_task(tokens, n)
     pad = pad_token_id(tokenizer)
     result: dict[str, object] = {"capability": torch.backends.cpu.get_cpu_capability(), "pairs": {}}
     for path in inputs:
@@ -149,7 +150,7 @@ def worker_verify(
     out.write_text(json.dumps(result))
 
 
-def _spawn(args: list[str], capability: str, threads: int, dtype: str = "fp32", batch: int = 8) -> None:
+def spawn(args: list[str], capability: str, threads: int, dtype: str = "fp32", batch: int = 8) -> None:
     # PASSIVE: on a shared machine spinning OpenMP threads wait for each other's time slices (it
     # changes the speed, not the arithmetic).
     env = dict(
@@ -158,8 +159,10 @@ def _spawn(args: list[str], capability: str, threads: int, dtype: str = "fp32", 
         OMP_NUM_THREADS=str(threads),
         OMP_WAIT_POLICY="PASSIVE",
         HF_HUB_OFFLINE="1",
+        # bench/ is not an installed package: the worker finds it from the checkout's root.
+        PYTHONPATH=os.pathsep.join(filter(None, (str(REPO_ROOT), os.environ.get("PYTHONPATH")))),
     )
-    cmd = [sys.executable, "-m", "verifier.kernels", "--threads", str(threads), "--dtype", dtype]
+    cmd = [sys.executable, "-m", "bench.kernels", "--threads", str(threads), "--dtype", dtype]
     cmd += ["--batch", str(batch), *args]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if done.returncode != 0:
@@ -201,10 +204,10 @@ def detection_floor(
 ) -> dict[str, float | None]:
     """Fraction of audited rollouts caught at each level under each rule; the smallest level caught in
     >= 99 % of them (None when no level is)."""
-    from verifier.bench import BENCH_MINER, BasicArithmeticEnv
+    from bench.workload import BENCH_MINER, BasicArithmeticEnv
     from verifier.sampler import prove_rollouts
 
-    task = _task(tokens, n, task_id=14_500)
+    task = kernels_task(tokens, n, task_id=14_500)
     env, pad = BasicArithmeticEnv(), pad_token_id(tokenizer)
     floors: dict[str, float | None] = dict.fromkeys(rules)
     out(
@@ -240,7 +243,7 @@ def run_kernels_bench(
     tokens: int = 64,
     threads: Sequence[int] = (1, 2),
     floor_rollouts: int = 16,
-    out: Callable[[str], None] = _say,
+    out: Callable[[str], None] = say,
     keep: Path | None = None,
 ) -> AuditParams:
     """Generate under every (capability, threads), verify under every other, print the tables; returns
@@ -260,13 +263,13 @@ def run_kernels_bench(
         for cap, t in settings:
             path = root / f"gen-{cap}-t{t}.json"
             if not path.exists():
-                _spawn(["generate", model, str(tokens), str(rollouts), str(path)], cap, t)
+                spawn(["generate", model, str(tokens), str(rollouts), str(path)], cap, t)
             gen_files.append(path)
         results = {}
         for cap, t in settings:
             path = root / f"verify-{cap}-t{t}.json"
             if not path.exists():
-                _spawn(["verify", model, str(tokens), str(rollouts), str(path), *map(str, gen_files)], cap, t)
+                spawn(["verify", model, str(tokens), str(rollouts), str(path), *map(str, gen_files)], cap, t)
             results[(cap, t)] = json.loads(path.read_text())
         reported = {f.stem: json.loads(f.read_text())["capability"] for f in gen_files}
     out(f"ATen capability reported by each generating subprocess: {reported}")
@@ -317,7 +320,7 @@ def run_kernels_bench(
         f"all, {AuditParams().logprob_tol:.1e}/{AuditParams().edge_slack:.0e} (in force)": AuditParams(),
         f"all, {new.logprob_tol:.0e}/{new.edge_slack:.0e} (2x today)": new,
     }
-    from verifier.bench import perturbed_copy
+    from bench.cheaters import perturbed_copy
 
     out(
         f"\n## detection floor: {floor_rollouts} audited rollouts per level, <= {tokens} tokens, every one audited"
@@ -350,170 +353,6 @@ def run_kernels_bench(
             f"floor under {name}: weight noise {noise[name]}, LoRA-shaped delta {lora[name]} (None: no level reached 99 %)"
         )
     return new
-
-
-def run_honest_bench(
-    model: str = "smollm2",
-    rollouts: int = 1000,
-    tokens: int = 48,
-    threads: int = 1,
-    per_task: int = 64,
-    out: Callable[[str], None] = _say,
-) -> int:
-    """Honest false rejections at scale: generate `rollouts` honest rollouts (miner batch 8) and audit
-    every token of every one under the default task's audit parameters; returns the rejections."""
-    import time
-
-    from verifier.bench import BENCH_MINER, BasicArithmeticEnv, audit_all, bench_task
-    from verifier.models import load_model
-    from verifier.sampler import prove_rollouts
-
-    spec = model
-    torch.set_num_threads(threads)
-    model, tokenizer = load_model(spec)
-    env = BasicArithmeticEnv()
-    done = rejected = audited = 0
-    start = time.time()
-    task_id = 7000
-    while done < rollouts:
-        n = min(per_task, rollouts - done)
-        task = bench_task(task_id, tokens, max(1, n // 8), 8)
-        batch = prove_rollouts(model, tokenizer, env, task, BENCH_MINER, batch_size=8)[:n]
-        verdicts = audit_all(model, tokenizer, env, task, batch)
-        bad = [v for v in verdicts if not v.passed]
-        rejected += len(bad)
-        for v in bad:
-            out(f"  task {task_id}: rejected: {v.failures}")
-        done += len(batch)
-        audited += sum(len(r.tokens) for r in batch)
-        task_id += 1
-        out(
-            f"{done}/{rollouts} rollouts, {audited} tokens audited, {rejected} rejected, "
-            f"{time.time() - start:.0f} s"
-        )
-    out(
-        f"honest {spec}: {rejected} false rejections in {done} rollouts "
-        f"({audited} generated tokens, every one checked; logprob tol {task.audit.logprob_tol}, "
-        f"slack {task.audit.edge_slack})"
-    )
-
-    return rejected
-
-
-# ---- bf16: is there a check with 0 honest rejections that still catches cheats? ------------------
-
-BF16_MARGIN = 1.5  # a candidate check's threshold: this many times the largest honest value
-
-
-def rollout_statistics(stats: TokenStats) -> dict[str, float]:
-    """The per-rollout statistics a bf16 check could threshold."""
-    d = sorted(stats.diffs)
-    return {
-        "max \\|Δlogprob\\|": d[-1],
-        "median \\|Δlogprob\\| (GRAIL-like)": d[len(d) // 2],
-        "mean \\|Δlogprob\\|": sum(d) / len(d),
-        "token-flip fraction": stats.flips / len(d),
-    }
-
-
-def run_bf16_bench(
-    model: str = "smollm2",
-    rollouts: int = 8,
-    tokens: int = 48,
-    out: Callable[[str], None] = _say,
-    gens: Sequence[tuple[str, int, int]] | None = None,
-    vers: Sequence[tuple[str, int]] | None = None,
-) -> bool:
-    """Honest bf16 rollouts across kernels, threads and batch sizes against three cheats; prints, for
-    each candidate statistic, the honest maximum, the threshold (BF16_MARGIN x it) and the fraction
-    of each cheat's rollouts above it. Returns whether one check reaches 0 honest rejections and
-    >= 99 % on every cheat."""
-    from verifier.bench import BENCH_MINER, BasicArithmeticEnv, greedy_source, perturbed_copy
-    from verifier.models import load_model, tiny_model
-    from verifier.sampler import prove_rollouts
-
-    caps = available_capabilities()
-    mid = caps[1] if len(caps) > 2 else caps[0]
-    # (capability, threads, prover batch) and (capability, threads); by default three of each that
-    # differ in all three.
-    gens = gens or [(caps[-1], 1, 8), ("default", 1, 1), (mid, 2, 8)]
-    vers = vers or [(caps[-1], 1), ("default", 1), (mid, 2)]
-    out(
-        f"# bf16 study: {model}, {rollouts} rollouts x <= {tokens} tokens, T = 0.7; generated under "
-        f"{', '.join(f'{c}/{t} thread(s)/batch {b}' for c, t, b in gens)}; verified under "
-        f"{', '.join(f'{c}/{t}' for c, t in vers)} at prefill batch 1 and 8; load average "
-        f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}"
-    )
-    honest: list[TokenStats] = []
-    with tempfile.TemporaryDirectory(prefix="rollproof-bf16-") as tmp:
-        root = Path(tmp)
-        files = []
-        for cap, t, b in gens:
-            path = root / f"gen-{cap}-t{t}-b{b}.json"
-            _spawn(["generate", model, str(tokens), str(rollouts), str(path)], cap, t, "bf16", b)
-            files.append(path)
-        for cap, t in vers:
-            path = root / f"verify-{cap}-t{t}.json"
-            _spawn(["verify", model, str(tokens), str(rollouts), str(path), *map(str, files)], cap, t, "bf16")
-            for rows in json.loads(path.read_text())["pairs"].values():
-                honest += [TokenStats(r[0], r[1]) for r in rows]
-    torch.set_num_threads(1)
-    base32, tokenizer = load_model(model)
-    base = copy_to(base32, torch.bfloat16)
-    task, env, pad = _task(tokens, rollouts, task_id=14_700), BasicArithmeticEnv(), pad_token_id(tokenizer)
-    cheats = {
-        "weights + 1e-3·std noise": lambda: prove_rollouts(
-            copy_to(perturbed_copy(base32, 1e-3, seed=3), torch.bfloat16), tokenizer, env, task, BENCH_MINER
-        ),
-        "different model (random init)": lambda: prove_rollouts(
-            tiny_model(seed=99)[0].to(torch.bfloat16), tokenizer, env, task, BENCH_MINER
-        ),
-        "greedy decoding": lambda: prove_rollouts(
-            base, tokenizer, env, task, BENCH_MINER, token_source=greedy_source
-        ),
-    }
-    cheat_stats = {name: token_stats(base, task, make()[:rollouts], 8, pad) for name, make in cheats.items()}
-    names = list(rollout_statistics(honest[0]))
-    out(f"honest: {len(honest)} rollout checks ({sum(len(h.diffs) for h in honest)} tokens)")
-    out(
-        "| statistic (per rollout) | honest max | threshold | "
-        + " | ".join(f"caught: {c}" for c in cheats)
-        + " |"
-    )
-    out("|---" * (3 + len(cheats)) + "|")
-    reaches = False
-    for stat in names:
-        worst = max(rollout_statistics(h)[stat] for h in honest)
-        threshold = BF16_MARGIN * worst
-        rates = [
-            sum(rollout_statistics(s)[stat] > threshold for s in rows) / len(rows)
-            for rows in cheat_stats.values()
-        ]
-        reaches |= all(r >= 0.99 for r in rates)
-        out(f"| {stat} | {worst:.3g} | {threshold:.3g} | " + " | ".join(f"{r:.3f}" for r in rates) + " |")
-    worst_flip = max(rollout_statistics(h)["token-flip fraction"] for h in honest)
-    worst_mean = max(rollout_statistics(h)["mean \\|Δlogprob\\|"] for h in honest)
-    combined = [
-        sum(
-            rollout_statistics(s)["token-flip fraction"] > BF16_MARGIN * worst_flip
-            or rollout_statistics(s)["mean \\|Δlogprob\\|"] > BF16_MARGIN * worst_mean
-            for s in rows
-        )
-        / len(rows)
-        for rows in cheat_stats.values()
-    ]
-    reaches |= all(r >= 0.99 for r in combined)
-    out("| mean or flip fraction (either above) | | | " + " | ".join(f"{r:.3f}" for r in combined) + " |")
-    out(
-        f"a check with 0 honest rejections (margin {BF16_MARGIN}x) catching every cheat in >= 99 %: {reaches}"
-    )
-    return reaches
-
-
-def copy_to(model, dtype: torch.dtype):
-    import copy
-
-    return copy.deepcopy(model).to(dtype)
 
 
 def _round_up(x: float) -> float:
