@@ -112,9 +112,11 @@ class Anvil:
             str(cfg.balance_eth),
             # Without it Anvil writes every block's whole state to ~/.foundry/anvil/tmp once a few
             # hundred are held in memory (2-5 MB a block with our contracts deployed): a test session
-            # or a long devnet filled the disk (CI: "No space left on device"). Nothing here reads
-            # state at an old block.
+            # or a long devnet filled the disk (CI: "No space left on device"). With a bare
+            # --prune-history it keeps no past state at all, and a read at the previous block (a
+            # transaction sender racing a new block) fails; 64 recent states stay in memory.
             "--prune-history",
+            "64",
         ]
         if cfg.block_time is not None:
             args += ["--block-time", str(cfg.block_time)]
