@@ -82,6 +82,10 @@ stake_app = typer.Typer(
 task_app = typer.Typer(help="Tasks on chain: list them, show one, cancel your own.", no_args_is_help=True)
 app.add_typer(stake_app, name="stake", rich_help_panel="Operator")
 app.add_typer(task_app, name="task", rich_help_panel="Operator")
+deployment_app = typer.Typer(
+    help="The deployment file's bootstrap peers: list them, add one.", no_args_is_help=True
+)
+app.add_typer(deployment_app, name="deployment", rich_help_panel="Operator")
 
 # The options an operator command reads: where the node's data, chain, peers and beacon are.
 OPS_SECTIONS = ["node", "chain", "p2p", "beacon"]
@@ -308,3 +312,30 @@ def doctor_command(cfg: Config, role: str) -> Any:
 )
 def audit_command(cfg: Config, task_id: int, miner: str | None) -> Any:
     return _ops("audit", "audit")(cfg, task_id, miner)
+
+
+@ops_command(deployment_app, "peers", "The bootstrap peers the deployment file names.", [])
+def deployment_peers_command(cfg: Config) -> Any:
+    return _ops("deployment", "peers")(cfg)
+
+
+@ops_command(
+    deployment_app,
+    "add-peer",
+    "Add bootstrap peers to the deployment file (every node reads them at start). An ADDR without "
+    "/p2p/<peer id> gets this node's peer id; with no ADDR, this node's --announce addresses are added.",
+    [
+        _param(
+            "addrs",
+            Annotated[
+                list[str] | None,
+                typer.Argument(
+                    help="Multiaddrs, e.g. /ip4/10.0.0.1/tcp/4001/p2p/<peer id>.", metavar="[ADDR]..."
+                ),
+            ],
+            None,
+        )
+    ],
+)
+def deployment_add_peer_command(cfg: Config, addrs: list[str] | None) -> Any:
+    return _ops("deployment", "add_peer")(cfg, list(addrs or []))

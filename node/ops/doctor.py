@@ -181,7 +181,9 @@ class Doctor:
         wanted = []
         if self.cfg.node.metrics_port:
             wanted.append(("metrics port", self.cfg.node.metrics_host, self.cfg.node.metrics_port))
-        listen = p2p_listen_port(self.cfg.p2p.listen)
+        # A proposer runs no p2p host (it posts and settles on chain only), so 4001 held by the
+        # validator beside it is no fault.
+        listen = p2p_listen_port(self.cfg.p2p.listen) if self.role != "proposer" else None
         if listen is not None and listen[1]:
             wanted.append(("p2p port", listen[0], listen[1]))
         running = running_node_pid(self.cfg.data_dir)
@@ -257,13 +259,29 @@ class Doctor:
                 )
 
     def peers(self) -> None:
-        addrs = list(self.cfg.p2p.bootstrap)
+        from node.p2p import deployment_bootstrap
+
+        # The deployment file's peers count as much as --bootstrap (nodes dial both); our own
+        # address there (the first operator's node) is not a peer to reach.
+        own = self._own_peer_id()
+        named = [*self.cfg.p2p.bootstrap, *deployment_bootstrap(self.cfg.chain.deployment)]
+        addrs = [a for a in dict.fromkeys(named) if not (own and a.endswith(f"/p2p/{own}"))]
         if not addrs:
-            self.add("peers", True, "no --bootstrap peers configured (peers come from discovery)")
+            self.add("peers", True, "no bootstrap peers to dial (here or in the deployment file)")
             return
         for addr in addrs:
             problem = dial_problem(addr)
             self.add("peer", problem is None, f"{addr}" + (" answers" if problem is None else f": {problem}"))
+
+    def _own_peer_id(self) -> str | None:
+        try:
+            from chain.keys import load_identity_secret
+            from node.p2p import peer_id_from_secret
+
+            key = self.cfg.identity_key
+            return peer_id_from_secret(load_identity_secret(key)).to_base58() if key else None
+        except Exception:  # noqa: BLE001 - a missing key is the account check's finding, not this one's
+            return None
 
 
 def _rpt_num(amount: int) -> str:

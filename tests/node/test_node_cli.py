@@ -73,7 +73,8 @@ def role_args(tmp_path: Path, keystore: Path | None, *extra: str) -> list[str]:
     [[], *[[r] for r in ROLES], ["devnet"], ["status"], ["config"], ["config", "init"], ["config", "show"]]
     + [["config", "check"], ["bench"], ["bench", "verify"]]
     + [["stake"], ["stake", "add"], ["stake", "unstake"], ["stake", "withdraw"], ["claim"], ["balance"]]
-    + [["task"], ["task", "list"], ["task", "show"], ["task", "cancel"], ["doctor"], ["audit"]],
+    + [["task"], ["task", "list"], ["task", "show"], ["task", "cancel"], ["doctor"], ["audit"]]
+    + [["deployment"], ["deployment", "peers"], ["deployment", "add-peer"]],
 )
 def test_help_for_every_command(command: list[str]) -> None:
     result = invoke([*command, "--help"])

@@ -275,6 +275,52 @@ ROWS = [
         1,
         "not valid hex",
     ),
+    # the deployment file's bootstrap peers
+    Row(
+        "deployment peers: missing deployment",
+        lambda w: ["deployment", "peers"],
+        1,
+        "does not exist",
+        _missing,
+    ),
+    Row(
+        "deployment add-peer: not dialable",
+        lambda w: ["deployment", "add-peer", "/ip4/0.0.0.0/tcp/4001"],
+        1,
+        "is not a dialable address",
+    ),
+    Row(
+        "deployment add-peer: bad peer id",
+        lambda w: ["deployment", "add-peer", "/ip4/10.0.0.1/tcp/4001/p2p/xyz"],
+        1,
+        "is not a libp2p peer id",
+    ),
+    Row(
+        "deployment add-peer: no address, no announce",
+        lambda w: ["deployment", "add-peer"],
+        1,
+        "set this node's --announce",
+    ),
+    Row(
+        "deployment add-peer: no identity for a bare address",
+        lambda w: ["deployment", "add-peer", "/ip4/10.0.0.1/tcp/4001"],
+        1,
+        "takes this node's peer id from its identity key",
+        lambda w: w.env(ROLLPROOF_KEYSTORE=""),
+    ),
+    Row(
+        "deployment add-peer: missing deployment",
+        lambda w: ["deployment", "add-peer", "/ip4/10.0.0.1/tcp/4001"],
+        1,
+        "does not exist",
+        _missing,
+    ),
+    Row(
+        "deployment add-peer: not JSON",
+        lambda w: ["deployment", "add-peer", "/ip4/10.0.0.1/tcp/4001", "--deployment", str(_toml(w, "{"))],
+        1,
+        "cannot be read as JSON",
+    ),
     # configuration
     Row(
         "config check: unknown key",

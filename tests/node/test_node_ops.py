@@ -326,3 +326,26 @@ def test_a_role_with_stake_100_over_50_staked_stakes_the_missing_50_and_logs_it_
     with pytest.raises(RoleError, match="--stake 50 RPT is below the miner minimum of 100 RPT"):
         check_stake(low, 0)
     assert me.w3.eth.get_transaction_count(me.address) == nonce
+
+
+def test_deployment_add_peer_puts_this_nodes_announced_address_in_the_file_nodes_read(operator) -> None:
+    from chain.keys import identity_path_for, load_identity_secret
+    from node.p2p import deployment_bootstrap, peer_id_from_secret
+
+    own = peer_id_from_secret(load_identity_secret(identity_path_for(operator["ROLLPROOF_KEYSTORE"])))
+    env = {**operator, "ROLLPROOF_ANNOUNCE": "/ip4/10.0.0.1/tcp/4001"}
+    assert run_json(env, "deployment", "peers")["bootstrap"] == []
+    # No address: this node's --announce address with its own peer id (the first operator's step).
+    first = run_json(env, "deployment", "add-peer")
+    mine = f"/ip4/10.0.0.1/tcp/4001/p2p/{own.to_base58()}"
+    assert first["added"] == [mine] and first["bootstrap"] == [mine]
+    # A full multiaddr of another node; adding the same again changes nothing.
+    other = "/ip4/10.0.0.2/tcp/4001/p2p/16Uiu2HAmLjjMtCuiTW4DXZ9eRiHzfJJVKKATA7LCymqFELZwo9Sa"
+    run(env, "deployment", "add-peer", other, mine)
+    again = run_json(env, "deployment", "add-peer", other)
+    assert again["added"] == [] and again["bootstrap"] == [mine, other]
+    # What every node reads at start, and the rest of the file untouched.
+    path = operator["ROLLPROOF_DEPLOYMENT"]
+    assert deployment_bootstrap(path) == [mine, other]
+    assert json.loads(Path(path).read_text())["chain_id"] == 31337
+    assert mine in run(env, "deployment", "peers").output
