@@ -200,12 +200,11 @@ def test_validator_and_miner_refuse_a_tokenizer_other_than_the_task_s(tmp_path, 
     validator abstains, the miner does not join); the honest ones go on."""
     from types import SimpleNamespace
 
-    from node.roles.common import task_view
-
     from chain.clients import env_id
     from node.roles.miner import Miner
     from node.roles.validator import Validator
     from node.store import MinerState, Role, ValidatorState, open_store
+    from node.tasks.view import task_view
     from verifier.models import model_hash
     from verifier.tokenizer import tokenizer_hash
 
