@@ -60,7 +60,6 @@ class World:
     gen_cost: int = 40 * TOKEN  # a miner's cost of generating N rollouts
     audit_ratio_milli: int = 310  # audit cost / generation cost of the same rollouts (§9.6, b8)
     treasury_start: int = 0
-    burn_undecided: bool = False  # counterfactual rule (not the contract): see settle_task
 
     @property
     def audit_cost(self) -> int:
@@ -229,9 +228,7 @@ def play_task(
         party_jury += delta
         party_audits += audited
         miners[i] = replace(miners[i], ruling=ruling, ruling_score=truth[i][1])
-    result = settle_task(
-        world.params, world.reward, world.max_miners, miners, validators, treasury, world.burn_undecided
-    )
+    result = settle_task(world.params, world.reward, world.max_miners, miners, validators, treasury)
     profit = -party_audits * world.audit_cost + party_jury
     for ident in roster:
         if ident.party and ident.address in result.validators:
@@ -524,7 +521,6 @@ def print_table(world: World, rows: list[Row], tasks: int, out: Callable[[str], 
     out(
         f"Costs: generation {world.gen_cost / TOKEN:g} RPT per miner-task, audit {world.audit_cost / TOKEN:.3f} RPT "
         f"per audited miner; treasury starts at {world.treasury_start / TOKEN:g} RPT"
-        + ("; COUNTERFACTUAL: undecided remainders burnt" if world.burn_undecided else "")
     )
     out("")
     out("| strategy | honest twin (RPT/task) | strategy (RPT/task) | difference ± 95% CI | result |")
@@ -562,7 +558,6 @@ def world_from_args(args: argparse.Namespace) -> World:
         reward=int(args.reward * TOKEN),
         gen_cost=int(args.gen_cost * TOKEN),
         treasury_start=int(args.treasury * TOKEN),
-        burn_undecided=args.burn_undecided,
     )
 
 
@@ -585,11 +580,6 @@ def parser(prog: str = "python -m bench.economics") -> argparse.ArgumentParser:
     ap.add_argument("--reward", type=float, default=w.reward / TOKEN, help="task reward, RPT")
     ap.add_argument(
         "--gen-cost", type=float, default=w.gen_cost / TOKEN, help="a miner's generation cost per task, RPT"
-    )
-    ap.add_argument(
-        "--burn-undecided",
-        action="store_true",
-        help="counterfactual rule, not the contract: undecided remainders and unearned fees are burnt",
     )
     ap.add_argument(
         "--treasury", type=float, default=w.treasury_start / TOKEN, help="treasury balance at the start, RPT"

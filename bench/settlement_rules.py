@@ -228,6 +228,7 @@ class Treasury:
 
     balance: int = 0
     fee_reserve: int = 0
+    burned: int = 0  # blocked miners' caps and unearned fees: out of reach of the treasury and the proposer
 
 
 @dataclass
@@ -376,7 +377,6 @@ def settle_task(
     miners: Sequence[MinerInput],
     validators: Sequence[ValidatorInput],
     treasury: Treasury | None = None,
-    burn_undecided: bool = False,
     reveal_order: Sequence[str] | None = None,
 ) -> TaskResult:
     """finalize, then settleValidator for every committee member in `validators` order.
@@ -384,9 +384,9 @@ def settle_task(
     `miners` are in join order, `validators` are the members that committed a verdict (each
     locked `validatorBond x seats`); `reveal_order` is the order their verdicts were revealed
     (default: `validators` order; it decides ties of the score modes); `treasury` is updated in
-    place (jackpots depend on it). `burn_undecided` is a counterfactual, not the contract: what
-    undecided miners' caps leave and unearned fees leave the system instead of funding the
-    treasury's jackpots.
+    place (jackpots depend on it), and so is its `burned` total: undecided miners' caps and fees
+    nobody earned are burned, neither refunded (a proposer would gain from a block) nor paid into the
+    treasury (the blocking seats would win them back as jackpots).
     """
     tre = treasury if treasury is not None else Treasury()
     miner_pool, validator_pool = pools(reward, params)
@@ -421,7 +421,7 @@ def settle_task(
         paid = miner_payment(cap, score, params) if payable else 0
         paid_total += paid
         if outcome not in DECIDED:
-            undecided += cap  # to the treasury: a proposer never gains from a blocked decision
+            undecided += cap  # burned: neither the proposer nor the blockers gain from a blocked decision
         bonus = 0
         if outcome == Outcome.FORCED and forced_caught(t.logprob_fail_seats, r, params):
             bonus = bonus_each
@@ -430,7 +430,7 @@ def settle_task(
     validator_pool -= bonuses
     tre.balance += slashed_total - bounties
     refund = miner_pool - paid_total - undecided
-    to_treasury = undecided
+    to_burn = undecided
     fee_left = 0
     if fee_seats:
         tre.fee_reserve += validator_pool
@@ -438,9 +438,8 @@ def settle_task(
     elif not any(m.committed for m in miners):
         refund += validator_pool  # nothing committed: nothing to audit or to block
     else:
-        to_treasury += validator_pool
-    if not burn_undecided:
-        tre.balance += to_treasury
+        to_burn += validator_pool
+    tre.burned += to_burn
     # settleValidator, one member at a time
     vres: dict[str, ValidatorResult] = {}
     for i, v in enumerate(validators):

@@ -858,6 +858,10 @@ class Settlement(_Client):
     def fee_reserve(self) -> int:
         return int(self.view("feeReserve"))
 
+    def burned(self) -> int:
+        """Tokens burned so far: blocked miners' caps and fees nobody earned (out of every party's reach)."""
+        return int(self.view("burned"))
+
     def is_forced(self, secret: bytes, seed_randomness: bytes) -> bool:
         return bool(self.view("isForced", secret, seed_randomness))
 

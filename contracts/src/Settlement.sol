@@ -17,9 +17,10 @@ import {IDisputes} from "./interfaces/IDisputes.sol";
 /// join; a committee drawn by the challenge beacon in proportion to validator stake votes by commit-reveal
 /// with a bond per seat; a miner FAILS only on a supermajority of a quorum of seats (a tie never slashes);
 /// forced errors catch validators that do not audit; slashes and forfeited bonds go to a treasury that pays
-/// jackpots, never to the voters that caused them. finalize is O(miners); each committee member is settled
-/// by settleValidator, O(miners); everything is paid by pull. Fraud proofs and the second committee's rulings
-/// on disputed FAILs live in Disputes (PROTOCOL.md 2.10), which reports them through two narrow hooks.
+/// jackpots, never to the voters that caused them; blocked miners' caps are burned. finalize is O(miners);
+/// each committee member is settled by settleValidator, O(miners); everything is paid by pull. Fraud proofs and
+/// the second committee's rulings on disputed FAILs live in Disputes (PROTOCOL.md 2.10), which reports them
+/// through two narrow hooks.
 contract Settlement is ISettlement, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -53,6 +54,8 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
     uint256 public treasury;
     /// @notice Validator pools of finalized tasks not yet paid out by settleValidator (plus rounding dust).
     uint256 public feeReserve;
+    /// @inheritdoc ISettlement
+    uint256 public burned;
 
     mapping(address who => uint256) public claimable;
     mapping(uint256 taskId => TaskSettlement) internal _settlements;
@@ -307,20 +310,23 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         uint256 undecided = _decideMiners(taskId, ts, t.params.maxMiners);
         validatorPool = ts.validatorPool; // less the obedience bonuses it paid
 
-        // What an undecided miner was not paid, and a fee nobody earned, go to the treasury, not back to the
-        // proposer: a proposer must never gain from blocking a decision (bribing a third of the committee,
-        // or its absence).
+        // What an undecided miner was not paid, and a fee nobody earned, are burned: back to the proposer, a
+        // proposer would gain from blocking a decision (bribing a third of the committee, or its absence); to the
+        // treasury, the blocking seats would win part of it back as jackpots (SECURITY.md 5).
         uint256 refund = minerPool - ts.minerPaid - undecided;
-        uint256 toTreasury = undecided;
+        uint256 toBurn = undecided;
         if (ts.decisiveSeatVotes != 0) {
             feeReserve += validatorPool;
             _feeLeft[taskId] = validatorPool;
         } else if (ts.committed == 0) {
             refund += validatorPool; // nothing was committed, so there was nothing to audit or to block
         } else {
-            toTreasury += validatorPool;
+            toBurn += validatorPool;
         }
-        if (toTreasury != 0) _treasuryIn(toTreasury);
+        if (toBurn != 0) {
+            burned += toBurn;
+            emit Burned(taskId, toBurn);
+        }
         ts.refund = refund;
         _credit(t.proposer, taskId, refund);
         emit TaskFinalized(taskId, t.proposer, minerPool, validatorPool, refund);
@@ -818,7 +824,7 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
     /// FORCED and caught: the mode of the LOGPROB FAIL votes' scores (its tokens are honest; the committee
     /// scored them); FORCED, not caught, passed by a supermajority: the PASS mode (it did the work, H4); any other
     /// FORCED miner (junk, H3) is paid nothing. NO_QUORUM and UNDECIDED: nothing, since nobody verified the
-    /// work (H1, H16); their caps go to the treasury, never back to the proposer.
+    /// work (H1, H16); their caps are burned, neither refunded to the proposer nor paid into the treasury.
     function _scoreOf(uint256 taskId, address miner, Outcome outcome, Tally memory tally, uint256 r)
         internal
         view

@@ -98,7 +98,8 @@ contract AttacksTest is SettlementBase {
 
     /// 2. A tie fails: one validator with the same seats as the only honest one votes FAIL on every miner.
     /// A tie is UNDECIDED: nobody is slashed and the locks are released; nobody verified the work, so nothing is
-    /// paid (RedTeam H1/H16: junk would be paid too) and the caps go to the treasury, not the proposer.
+    /// paid (RedTeam H1/H16: junk would be paid too) and the caps are burned, neither refunded nor paid into the
+    /// treasury.
     function test_attack2_tieNeverSlashes() public {
         _allCommit();
         address honest = _validator("honest", 0, 1000e18);
@@ -116,6 +117,46 @@ contract AttacksTest is SettlementBase {
         assertEq(settlement.claimable(proposer), 900e18 - 3 * CAP, "the proposer gains nothing from a block");
         assertEq(stakes.activeStake(honest, VALIDATOR), 1000e18, "honest validator keeps its stake");
         assertEq(stakes.activeStake(attacker, VALIDATOR), 1000e18, "a tie is no penalty either");
+    }
+
+    /// 2c. Blocking fed jackpots (SECURITY.md 5): a coalition of half the seats blocked an honest miner
+    /// (UNDECIDED: no FAIL supermajority, nothing to dispute), its cap went to the treasury, and the treasury pays
+    /// the jackpots of caught forced errors by seats, partly to the coalition. The blocked cap is now burned: the
+    /// treasury the coalition can win jackpots from is what it was, the proposer gets nothing back for the block,
+    /// and the burned tokens stay in Settlement, where nothing can move them.
+    function test_attack2_blockingAnHonestMinerDoesNotRaiseTheTreasuryItsJackpotsComeFrom() public {
+        _allCommit();
+        address honest = _validator("honest", 0, 1000e18);
+        address coalition = _tieWith(honest, "coalition", 1000e18);
+        address[] memory vals = _pair(honest, coalition);
+        ISettlement.Verdict[][] memory lists =
+            _lists2(_allPass(), _three(_fail(m[0]), _pass(m[1], 600_000), _pass(m[2], 400_000)));
+        uint256 treasuryBefore = settlement.treasury();
+        _toVerdictWindow(taskId);
+        _commitAll(vals, lists);
+        _toRevealWindow(taskId);
+        _revealAll(vals, lists);
+        _toFinalize(taskId);
+        vm.expectEmit(true, false, false, true, address(settlement));
+        emit ISettlement.Burned(taskId, CAP);
+        settlement.finalize(taskId);
+        _settleAll(vals);
+
+        assertEq(
+            uint256(_outcome(m[0])), uint256(ISettlement.Outcome.UNDECIDED), "the honest miner is blocked"
+        );
+        assertEq(uint256(_outcome(m[1])), uint256(ISettlement.Outcome.PASSED), "the others are decided");
+        assertEq(settlement.treasury(), treasuryBefore, "the blocked cap does not reach the treasury");
+        assertEq(settlement.burned(), CAP, "it is burned");
+        uint256 paid = settlement.claimable(m[1]) + settlement.claimable(m[2]);
+        assertEq(settlement.claimable(proposer), 900e18 - CAP - paid, "nor is it refunded");
+        uint256 owed = settlement.claimable(proposer) + paid + settlement.claimable(honest)
+            + settlement.claimable(coalition) + settlement.claimable(m[0]);
+        assertEq(
+            token.balanceOf(address(settlement)),
+            owed + settlement.treasury() + settlement.feeReserve() + settlement.burned(),
+            "Settlement holds credits, treasury, fees and what it burned"
+        );
     }
 
     /// 2b. "Openings not served" is not attributable (a network fault looks the same): UNAVAILABLE votes
@@ -255,9 +296,9 @@ contract AttacksTest is SettlementBase {
         assertEq(stakes.lockedStake(m[0], MINER), 0, "the rest released");
     }
 
-    /// 7. If no validator revealed, the proposer got every gossiped rollout for free. Now NO_QUORUM sends
-    /// the committed miners' caps to the treasury (the proposer pays for them; the miners, unverified, are paid
-    /// nothing: RedTeam H16), releases the locks, and the non-revealer forfeits its bond.
+    /// 7. If no validator revealed, the proposer got every gossiped rollout for free. Now NO_QUORUM burns
+    /// the committed miners' caps and the fee nobody earned (the proposer pays for them; the miners, unverified,
+    /// are paid nothing: RedTeam H16), releases the locks, and the non-revealer forfeits its bond.
     function test_attack7_noQuorumChargesTheProposerForCommittedWork() public {
         _allCommit();
         address silent = _validator("validator", 0, 1000e18);
@@ -276,7 +317,8 @@ contract AttacksTest is SettlementBase {
         assertEq(settlement.claimable(proposer), escrow - pool - 3 * CAP, "the proposer pays for the work");
         assertTrue(settlement.validatorState(taskId, silent).penalized, "the silent member is penalized");
         uint256 bond = BOND * settlement.validatorState(taskId, silent).seats;
-        assertEq(settlement.treasury(), 3 * CAP + pool + bond, "the rest to the treasury");
+        assertEq(settlement.treasury(), bond, "only the forfeited bond to the treasury");
+        assertEq(settlement.burned(), 3 * CAP + pool, "the caps and the unearned fee are burned");
     }
 
     /// 8. Not revealing cost nothing, so one could commit both ways (two identities) and reveal the winner.

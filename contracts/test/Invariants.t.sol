@@ -45,6 +45,8 @@ contract Handler is Assertions {
     uint256 public ghostFinalized;
     uint256 public ghostCheaterSlashes;
     uint256 public ghostForced;
+    uint256 public ghostBurnMismatch;
+    uint256 public ghostTreasuryFedByFinalize;
     mapping(uint256 taskId => mapping(address validator => ISettlement.Verdict[])) internal _verdicts;
 
     constructor(
@@ -323,9 +325,12 @@ contract Handler is Assertions {
             stakeBefore[i] = stakes.activeStake(miner(i), MINER);
         }
         uint256[] memory before = _claimables();
+        uint256 burnedBefore = settlement.burned();
+        uint256 treasuryBefore = settlement.treasury();
         settlement.finalize(taskId);
         ghostFinalized += 1;
         _recordCredits(before);
+        _checkBurn(taskId, burnedBefore, treasuryBefore);
         (uint256 colluderSeats, uint256 revealedSeats) = _colluderSeats(taskId);
         for (uint256 i = 0; i < NUM_MINERS; ++i) {
             ISettlement.MinerState memory s = settlement.minerState(taskId, miner(i));
@@ -345,6 +350,20 @@ contract Handler is Assertions {
                 ghostHonestFailedWithColludersUnderAThird += 1;
             }
         }
+    }
+
+    /// @dev finalize burns exactly the caps of NO_QUORUM and UNDECIDED miners, plus the validator pool when the
+    /// committee committed and decided no miner; the treasury gains at most the slashes (SECURITY.md 5: a block
+    /// must not feed the jackpots).
+    function _checkBurn(uint256 taskId, uint256 burnedBefore, uint256 treasuryBefore) internal {
+        ISettlement.TaskSettlement memory ts = settlement.taskSettlement(taskId);
+        uint256 want = ts.decisiveSeatVotes == 0 && ts.committed != 0 ? ts.validatorPool : 0;
+        for (uint256 i = 0; i < NUM_MINERS; ++i) {
+            ISettlement.Outcome o = settlement.minerState(taskId, miner(i)).outcome;
+            if (o == ISettlement.Outcome.NO_QUORUM || o == ISettlement.Outcome.UNDECIDED) want += ts.cap;
+        }
+        if (settlement.burned() - burnedBefore != want) ghostBurnMismatch += 1;
+        if (settlement.treasury() > treasuryBefore + ts.slashed) ghostTreasuryFedByFinalize += 1;
     }
 
     /// @dev Seats of the colluders (3 and 4) among the revealed seats of the task.
@@ -526,23 +545,35 @@ contract InvariantsTest is Fixture {
         }
     }
 
-    /// Tokens are conserved: every token is in a wallet, a stake, an escrow, a credit, the treasury or the fee
-    /// reserve, and each contract holds exactly what its books say.
+    /// Tokens are conserved: every token is in a wallet, a stake, an escrow, a credit, the treasury, the fee
+    /// reserve or the burned total (held by Settlement, movable by nothing), and each contract holds exactly
+    /// what its books say.
     function invariant_TokensAreConserved() public view {
         uint256 wallets;
         for (uint256 i = 0; i < handler.actorCount(); ++i) {
             wallets += token.balanceOf(handler.actors(i));
         }
-        uint256 books = _sumClaimable() + settlement.treasury() + settlement.feeReserve();
+        uint256 books =
+            _sumClaimable() + settlement.treasury() + settlement.feeReserve() + settlement.burned();
         assertEq(token.balanceOf(address(stakes)), _sumStakes(), "StakeManager holds the stakes");
         assertEq(token.balanceOf(address(board)), _sumEscrow(), "TaskBoard holds the open escrows");
-        assertEq(token.balanceOf(address(settlement)), books, "Settlement holds credits, treasury and fees");
+        assertEq(
+            token.balanceOf(address(settlement)), books, "Settlement holds credits, treasury, fees and burned"
+        );
         // Disputes holds open deposits and jurors' bonds; none are open between handler calls.
         assertEq(
             wallets + _sumStakes() + _sumEscrow() + books + token.balanceOf(address(disputes)),
             token.totalSupply(),
             "nothing created or lost"
         );
+    }
+
+    /// What a block leaves is burned, to the wei, and never reaches the treasury that pays jackpots.
+    function invariant_BlockedCapsAreBurnedNotPaidIntoTheTreasury() public view {
+        assertEq(
+            handler.ghostBurnMismatch(), 0, "finalize burned other than the blocked caps and unearned fees"
+        );
+        assertEq(handler.ghostTreasuryFedByFinalize(), 0, "finalize fed the treasury beyond the slashes");
     }
 
     /// Nothing is claimed twice: what an actor withdrew plus what it still may claim is what it was credited.

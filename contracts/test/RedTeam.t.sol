@@ -40,7 +40,7 @@ contract RedTeamTest is SettlementBase {
     /// committed verdict locks a bond) and is paid the base share, with its lock released. Over every task
     /// where P(no quorum) > base / (base + lock) = 1/11 at the defaults, junk beats an empty slot.
     /// Safe: a miner whose work nobody verified is paid nothing (the proposer still gains nothing: the
-    /// remainder goes to the treasury).
+    /// remainder is burned).
     function test_redteam_junkMinerIsNotPaidWithoutAQuorum() public {
         _allCommit(); // m0 junk
         _validator("absent", 0, 1000e18); // holds every seat, never commits

@@ -417,7 +417,8 @@ contract SettlementTest is SettlementBase {
         assertEq(
             token.balanceOf(address(settlement)),
             settlement.claimable(m[0]) + settlement.claimable(m[1]) + settlement.claimable(v0)
-                + settlement.claimable(proposer) + settlement.treasury() + settlement.feeReserve(),
+                + settlement.claimable(proposer) + settlement.treasury() + settlement.feeReserve()
+                + settlement.burned(),
             "every token accounted for"
         );
     }
@@ -522,7 +523,8 @@ contract SettlementTest is SettlementBase {
         assertEq(
             token.balanceOf(address(settlement)),
             settlement.claimable(m[0]) + settlement.claimable(v0) + settlement.claimable(v1)
-                + settlement.claimable(proposer) + settlement.treasury() + settlement.feeReserve(),
+                + settlement.claimable(proposer) + settlement.treasury() + settlement.feeReserve()
+                + settlement.burned(),
             "conservation"
         );
     }

@@ -61,6 +61,7 @@ def test_full_lifecycle_reconciles(chain_for, clock, task_params, devnet_beacon,
     follower = proposer.follower(InMemoryCursorStore(), key="lifecycle")
     s.fund_treasury(TREASURY_SEED, token)
     assert s.treasury() == TREASURY_SEED
+    burned_before = s.burned()
     start = {a: token.balance_of(a) for a in everyone}
 
     # Stake and bind peer ids.
@@ -198,10 +199,10 @@ def test_full_lifecycle_reconciles(chain_for, clock, task_params, devnet_beacon,
     elif cheater_outcome is Outcome.PASSED:
         paid[CHEATER] = pay(cap, base, 1_000_000)
     else:
-        paid[CHEATER] = 0  # nobody verified it: nothing paid, its cap to the treasury
+        paid[CHEATER] = 0  # nobody verified it: nothing paid, its cap burned (not the treasury's)
         undecided = cap
     no_show = min(cap * base // BPS, lock)  # IDLE joined and never committed
-    treasury += slashed + no_show + undecided
+    treasury += slashed + no_show
     refund = (params.reward - pool - bonus) - sum(paid.values()) + bonus - undecided
     decided = 2 + (cheater_outcome is not Outcome.UNDECIDED)
     fee_seats = r * decided
@@ -244,6 +245,7 @@ def test_full_lifecycle_reconciles(chain_for, clock, task_params, devnet_beacon,
     assert sb.penalized == b_penalized and sa.penalized == a_penalized
     assert (sa.fee, sb.fee, sa.jackpot) == (fee[VAL_A], fee[VAL_B], jackpot)
     assert s.treasury() == treasury and s.fee_reserve() == 0
+    assert s.burned() - burned_before == undecided
     for i in vals:
         penalized = b_penalized if i == VAL_B else a_penalized
         bond = p.validator_bond * seats[i] if penalized else 0
@@ -268,7 +270,7 @@ def test_full_lifecycle_reconciles(chain_for, clock, task_params, devnet_beacon,
         expected[vals[i].address] += credits[i] - val_stakes[i]
     assert {a: token.balance_of(a) for a in everyone} == expected
     assert token.total_supply() == supply_before
-    assert token.balance_of(s.address) == treasury
+    assert token.balance_of(s.address) == treasury + s.burned()  # burned tokens stay, movable by nothing
     assert token.balance_of(proposer.board.address) == 0
 
     # The follower saw the story in order, each event once.
@@ -297,8 +299,8 @@ def test_cancel_refunds_and_only_the_proposer_may(chain_for, task_params):
 
 def test_task_without_validators_pays_nothing_unverified(chain_for, clock, task_params, devnet_beacon):
     """NO_QUORUM: the miner that committed keeps its stake but is paid nothing (nobody verified its work: junk
-    would be paid too, RedTeam H16); its cap and the fee nobody earned go to the treasury (the proposer never
-    gains from a missing committee); the unfilled slots refund the proposer."""
+    would be paid too, RedTeam H16); its cap and the fee nobody earned are burned (the proposer never gains
+    from a missing committee, nor does the treasury that pays jackpots); the unfilled slots refund the proposer."""
     proposer, miner = chain_for(0), chain_for(1)
     s = proposer.settlement
     p = s.params()
@@ -307,6 +309,7 @@ def test_task_without_validators_pays_nothing_unverified(chain_for, clock, task_
     task_id = proposer.board.post_task(params)
     miner.settlement.join(task_id, b"\x01" * 32, b"\x02" * 32)
     miner.settlement.commit(task_id, keccak(b"r"), params.num_problems * params.rollouts_per_problem)
+    treasury_before, burned_before = s.treasury(), s.burned()
     clock.warp_to(params.verify_deadline + 1)
     task = proposer.board.get_task(task_id)
     proposer.beacon.record_beacon(*devnet_beacon.sign(task.challenge_round).onchain_args())
@@ -318,6 +321,7 @@ def test_task_without_validators_pays_nothing_unverified(chain_for, clock, task_
     assert base > 0
     assert state.outcome is Outcome.NO_QUORUM and state.paid == 0
     assert s.claimable(proposer.address) == params.reward - pool - cap
-    assert s.treasury() == cap + pool
+    assert s.treasury() == treasury_before
+    assert s.burned() - burned_before == cap + pool
     assert miner.stakes.active_stake(miner.address, Role.MINER) == 100 * RPT
     assert miner.stakes.locked_stake(miner.address, Role.MINER) == 0

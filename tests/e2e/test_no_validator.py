@@ -2,8 +2,8 @@
 record the challenge beacon and finalize; every committed miner is NO_QUORUM: its lock is released
 (never slashed) and, since nobody verified its work, it is paid nothing (RedTeam H1/H16: junk must not
 be paid when no committee attends). The proposer gets back only the unfilled slots' caps: the
-miner's cap and the unearned validator pool go to the treasury, so a proposer never gains from a
-missing committee."""
+miner's cap and the unearned validator pool are burned, so neither a proposer nor anyone the treasury
+pays gains from a missing committee."""
 
 from __future__ import annotations
 
@@ -43,8 +43,10 @@ def test_task_without_validators_finalizes_and_refunds_the_proposer(tmp_path):
         assert chain.stakes.locked_stake(net.nodes["miner1"].address, 0) == 0
         assert ts.finalized and ts.revealed == 0
         assert ts.refund == ts.miner_pool - ts.cap  # only the unfilled slots
-        # The whole cap and the unearned validator pool went to the treasury (seeded by the devnet).
-        assert chain.settlement.treasury() == options.treasury_seed + ts.validator_pool + ts.cap
+        # The whole cap and the unearned validator pool were burned: the treasury (seeded by the devnet) that
+        # pays jackpots did not grow, and the proposer got nothing back for the missing committee.
+        assert chain.settlement.treasury() == options.treasury_seed
+        assert chain.settlement.burned() == ts.validator_pool + ts.cap
         # The refund was claimed: the proposer holds what it was minted, less the escrow, plus the refund.
         assert (
             chain.token.balance_of(proposer.address)

@@ -4,8 +4,8 @@ Each scenario draws Settlement parameters, stakes, miners (some forced, some tha
 some that do not reveal their forced error), validators and their votes at random, plays the task
 on a fresh deployment on Anvil (real beacons, real sortition), and settles the same inputs with
 `bench.settlement_rules.settle_task`. Every seat count, outcome, score, payment, obedience bonus,
-slash, fee, jackpot, forfeited bond, refund and the treasury must agree exactly, and every lock must
-be released or slashed.
+slash, fee, jackpot, forfeited bond, refund, the treasury and the burned total must agree exactly,
+and every lock must be released or slashed.
 """
 
 from __future__ import annotations
@@ -261,7 +261,7 @@ def play(anvil, accounts, beacon_config, devnet_beacon, sc: Scenario) -> TaskRes
 
     # Nobody disputes here: a task with a FAILED miner finalizes after its dispute window (§2.10).
     anvil.warp_to(owner.disputes.windows(task_id).dispute_deadline + 1)
-    treasury_before = owner.settlement.treasury()
+    treasury_before, burned_before = owner.settlement.treasury(), owner.settlement.burned()
     stakes_before = {
         **{m: owner.stakes.active_stake(addr[m], Role.MINER) for m in miners},
         **{v: owner.stakes.active_stake(addr[v], Role.VALIDATOR) for v in sc.validator_stake},
@@ -290,7 +290,7 @@ def play(anvil, accounts, beacon_config, devnet_beacon, sc: Scenario) -> TaskRes
             )
             for v in order
         ],
-        treasury := Treasury(treasury_before),
+        treasury := Treasury(treasury_before, burned=burned_before),
         reveal_order=[addr[v] for v in revealed_order],
     )
     ts = owner.settlement.task_settlement(task_id)
@@ -323,6 +323,9 @@ def play(anvil, accounts, beacon_config, devnet_beacon, sc: Scenario) -> TaskRes
     assert ts.refund == expected.refund
     assert ts.slashed == expected.slashed
     assert owner.settlement.treasury() == treasury.balance
+    assert (
+        owner.settlement.burned() == treasury.burned
+    )  # blocked caps and unearned fees, never the treasury's
     bounties = sum(r.bounty for r in expected.miners.values())
     assert (
         owner.settlement.claimable(addr[PROPOSER]) == expected.refund + bounties

@@ -133,7 +133,7 @@ def test_dispute_rules_match_contracts(anvil, accounts, beacon_config, devnet_be
     assert owner.token.balance_of(owner.disputes.address) == 0
 
     # finalize and settleValidator against settle_task with the ruling.
-    treasury = Treasury(owner.settlement.treasury())
+    treasury = Treasury(owner.settlement.treasury(), burned=owner.settlement.burned())
     owner.settlement.finalize(task_id)
     for v in first:
         owner.settlement.settle_validator(task_id, addr[v])
@@ -169,6 +169,7 @@ def test_dispute_rules_match_contracts(anvil, accounts, beacon_config, devnet_be
         result = expected.validators[addr[v]]
         assert (state.penalized, state.fee, state.jackpot) == (result.penalized, result.fee, result.jackpot)
     assert owner.settlement.treasury() == treasury.balance
+    assert owner.settlement.burned() == treasury.burned
     target = expected.miners[addr[TARGET]].outcome
     assert (
         target

@@ -64,7 +64,7 @@ interface ISettlement {
         NONE,
         PASSED, // supermajority of revealed seats voted PASS: paid on the seat-weighted mode of the PASS scores
         FAILED, // supermajority voted FAIL: the whole lock is slashed to the treasury
-        NO_QUORUM, // fewer than the quorum of seats revealed: nothing paid (unverified), lock released, cap to the treasury
+        NO_QUORUM, // fewer than the quorum of seats revealed: nothing paid (unverified), lock released, cap burned
         UNDECIDED, // quorum but no supermajority (e.g. a tie): as NO_QUORUM
         FORCED, // proved a forced error: paid if caught (LOGPROB FAILs) or passed, else nothing; lock released
         NO_COMMIT // joined and never committed: nothing paid, min(base share, lock) slashed, rest released
@@ -281,6 +281,9 @@ interface ISettlement {
     );
     /// @notice The treasury (slashes, forfeited bonds, donations; pays jackpots) changed by `delta` to `balance`.
     event TreasuryChanged(int256 delta, uint256 balance);
+    /// @notice Finalizing task `taskId` burned `amount`: its NO_QUORUM and UNDECIDED miners' caps, and its
+    /// validator pool when the committee committed yet decided no miner.
+    event Burned(uint256 indexed taskId, uint256 amount);
     /// @notice The Disputes contract (fraud proofs and second-committee rulings, PROTOCOL.md 2.10) is `disputes`.
     event DisputesSet(address indexed disputes);
     /// @notice The Disputes contract ruled on `miner`'s dispute: finalize gives it `outcome`, paid on `score`.
@@ -378,6 +381,11 @@ interface ISettlement {
 
     /// @notice Validator pools of finalized tasks not yet paid out by settleValidator (plus rounding dust).
     function feeReserve() external view returns (uint256);
+
+    /// @notice Tokens burned so far (blocked miners' caps, validator pools nobody earned). They stay in this
+    /// contract and nothing can move them: neither the treasury (which pays jackpots) nor any proposer, so no
+    /// one gains from blocking a decision.
+    function burned() external view returns (uint256);
 
     /// @notice State of `miner` in task `taskId`.
     function minerState(uint256 taskId, address miner) external view returns (MinerState memory);
