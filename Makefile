@@ -34,6 +34,7 @@ $(STAMP_JS): package.json package-lock.json
 lint: install
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	$(PY) tools/check_imports.py
 	$(FORGE) fmt --check
 
 forge-test: install
