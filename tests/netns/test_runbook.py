@@ -65,7 +65,7 @@ def base_env(home: Path) -> dict[str, str]:
 
 def store_of(data_dir: Path) -> Any:
     from node.store import open_store
-    from node.store.store import default_store_url
+    from node.store.database import default_store_url
 
     return open_store(default_store_url(data_dir))
 
