@@ -46,8 +46,12 @@ forge-test: install
 	# other figure must match exactly.
 	diff -u <(sed -E 's/μ: [0-9]+, //' .gas-snapshot) <(sed -E 's/μ: [0-9]+, //' .gas-snapshot.check) && rm -f .gas-snapshot.check
 
+# Workers for pytest-xdist: the devnet and network-namespace tests mostly wait on chain windows, so
+# three workers overlap them on two cores (`make test PYTEST_WORKERS=0` runs in one process).
+PYTEST_WORKERS ?= 3
+
 pytest: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal --durations=25
 
 test: lint forge-test pytest
 

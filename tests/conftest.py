@@ -35,6 +35,25 @@ from chain.deploy import BeaconConfig, Deployment, DeployParams, deploy_all  # n
 from chain.tx import make_web3  # noqa: E402
 
 RPT = 10**18
+
+
+# Whole devnets and network-namespace runs take minutes each and mostly wait on chain windows; with
+# `pytest -n N` (make test) they start first so they overlap each other and the short tests instead of
+# forming a tail at the end. Without xdist the order is only a reordering.
+LONG_FIRST = ("tests/e2e/", "tests/netns/")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = str(item.fspath).replace(os.sep, "/")
+        if any(part in path for part in LONG_FIRST) and not path.endswith("_units.py"):
+            return 0
+        return 1 if item.get_closest_marker("slow") else 2
+
+    items.sort(key=rank)  # stable: the order within each rank is unchanged
+
+
 TOKENS_PER_ACCOUNT = 10_000 * RPT
 
 
