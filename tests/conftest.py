@@ -37,6 +37,9 @@ from chain.tx import make_web3  # noqa: E402
 RPT = 10**18
 
 
+TOKENS_PER_ACCOUNT = 10_000 * RPT
+
+
 # Whole devnets and network-namespace runs take minutes each and mostly wait on chain windows; with
 # `pytest -n N` (make test) they start first so they overlap each other and the short tests instead of
 # forming a tail at the end. Without xdist the order is only a reordering.
@@ -52,9 +55,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return 1 if item.get_closest_marker("slow") else 2
 
     items.sort(key=rank)  # stable: the order within each rank is unchanged
-
-
-TOKENS_PER_ACCOUNT = 10_000 * RPT
 
 
 @pytest.fixture(scope="session")
