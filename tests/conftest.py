@@ -35,26 +35,23 @@ from chain.deploy import BeaconConfig, Deployment, DeployParams, deploy_all  # n
 from chain.tx import make_web3  # noqa: E402
 
 RPT = 10**18
-
-
 TOKENS_PER_ACCOUNT = 10_000 * RPT
 
 
-# Whole devnets and network-namespace runs take minutes each and mostly wait on chain windows; with
-# `pytest -n N` (make test) they start first so they overlap each other and the short tests instead of
-# forming a tail at the end. Without xdist the order is only a reordering.
-LONG_FIRST = ("tests/e2e/", "tests/netns/")
+# Whole devnets and network-namespace runs take minutes each, start many processes and mostly wait on
+# chain windows. Under `pytest -n N --dist loadgroup` (make test) each kind runs in its own worker, one
+# test after another, so at most one devnet and one namespace run share the cores at a time while the
+# other workers take the short tests. Without xdist the marks change nothing.
+HEAVY_GROUPS = {"tests/e2e/": "devnets", "tests/netns/": "namespaces"}
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> int:
+    for item in items:
         path = str(item.fspath).replace(os.sep, "/")
-        if any(part in path for part in LONG_FIRST) and not path.endswith("_units.py"):
-            return 0
-        return 1 if item.get_closest_marker("slow") else 2
-
-    items.sort(key=rank)  # stable: the order within each rank is unchanged
+        for part, group in HEAVY_GROUPS.items():
+            if part in path and not path.endswith("_units.py"):
+                item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
