@@ -3,6 +3,8 @@ one caller, each refusal read as a sentence (chain/errors.py)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from eth_utils import keccak
 
@@ -30,10 +32,11 @@ def test_post_refuses_a_verdict_window_without_audit_time(chain, task_params):
     lag = chain.board.beacon_lag()
     assert lag == 12
     assert earliest == chain.board.round_time(chain.board.round_at(params.commit_deadline + lag) + 1) + 5
-    bad = task_params(step=60, verdict_deadline=earliest - 1)
+    # One set of deadlines for both posts: the clock moves between calls of task_params.
+    bad = replace(params, verdict_deadline=earliest - 1)
     with pytest.raises(ChainRevert, match=r"leaves too little audit time: it must be at least \d+"):
         chain.board.post_task(bad)
-    ok = task_params(step=60, verdict_deadline=earliest)
+    ok = replace(params, verdict_deadline=earliest)
     assert chain.board.post_task(ok) > 0
 
 
