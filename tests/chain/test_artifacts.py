@@ -11,6 +11,9 @@ from chain.artifacts import CONTRACTS, REPO_ROOT, available_artifacts, load_arti
 
 FORGE = REPO_ROOT / "node_modules" / ".bin" / "forge"
 
+# One worker runs these under xdist: two `forge build`s in the same out/ would race.
+pytestmark = pytest.mark.xdist_group("forge")
+
 
 @pytest.fixture(scope="module")
 def fresh_out() -> Path:
