@@ -103,11 +103,11 @@ class Evaluator:
             now = time.time()
             if state == EvaluatorState.SEEN:
                 busy |= self.score_pending(task_id) > 0
-                if now > tv.commit_deadline + 5:
+                if now > tv.params.commit_deadline + 5:
                     self.score_pending(task_id)
                     store.transition(task_id, Role.EVALUATOR, EvaluatorState.SCORED)
                     busy = True
-            elif now > tv.verify_deadline:
+            elif now > tv.params.verify_deadline:
                 store.transition(task_id, Role.EVALUATOR, EvaluatorState.DONE)
                 leave_task(self.ctx, task_id)
                 self.problems.pop(task_id, None)

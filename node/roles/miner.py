@@ -17,6 +17,10 @@ reveal window. Joining locks lockAmount(task) of free miner stake; a miner witho
 `cheat = true` (devnets and tests only) makes the miner generate with a cheaper model and fill the
 logprobs in by a prefill of the real model: the audit's token check at the challenged positions
 catches it and the validators slash it. A cheater ignores forced errors.
+
+Over 400 lines for a reason: one role's state machine, a method per step above, sharing the
+loaded model, adapter and store; what another role shares is already out (audit.py, dispute.py,
+learning.py), and the wire format, serving and staking live in their own rooms.
 """
 
 from __future__ import annotations
@@ -207,9 +211,9 @@ class Miner:
         tv = task_view(self.ctx, task_id)
         out = []
         for p, g in pairs:
-            if not (0 <= p < tv.num_problems and 0 <= g < tv.rollouts_per_problem):
+            if not (0 <= p < tv.params.num_problems and 0 <= g < tv.params.rollouts_per_problem):
                 raise FrameError(f"rollout ({p}, {g}) is outside the task")
-            r = rollouts[p * tv.rollouts_per_problem + g]
+            r = rollouts[p * tv.params.rollouts_per_problem + g]
             out.append((to_wire(r), tree.proof(leaf_hash(r))))
         return out
 
@@ -289,7 +293,7 @@ class Miner:
             return self.join(tv, now)
         if state in (MinerState.JOINED, MinerState.SEEDED, MinerState.GENERATED):
             self.subscribe(task_id)
-            if now > tv.commit_deadline - DEADLINE_MARGIN:
+            if now > tv.params.commit_deadline - DEADLINE_MARGIN:
                 store.transition(
                     task_id, Role.MINER, MinerState.FAILED, note=f"commit deadline passed in {state}"
                 )
@@ -324,11 +328,11 @@ class Miner:
         reason = None
         if tv.env_name is None:
             reason = "unknown environment"
-        elif tv.base_model_hash != self.base_hash:
+        elif tv.params.base_model_hash != self.base_hash:
             reason = "the task's base model is not this node's model"
         elif (mismatch := join_tokenizer_problem(self.ctx, task_id, self.tokenizer)) is not None:
             reason = str(mismatch)
-        elif now > tv.join_deadline - DEADLINE_MARGIN:
+        elif now > tv.params.join_deadline - DEADLINE_MARGIN:
             reason = "too late to join"
         elif self.ctx.settings.max_tasks and self.finished_tasks() >= self.ctx.settings.max_tasks:
             reason = "max_tasks reached"
@@ -390,7 +394,10 @@ class Miner:
         """In the reveal window (verdictDeadline, verifyDeadline], prove the forced error on chain."""
         if self.ctx.settings.cheat or not forced_on_task(self.ctx, tv.task_id):
             return False
-        if chain_now(self.ctx) <= tv.verdict_deadline or now > tv.verify_deadline - DEADLINE_MARGIN:
+        if (
+            chain_now(self.ctx) <= tv.params.verdict_deadline
+            or now > tv.params.verify_deadline - DEADLINE_MARGIN
+        ):
             return False
         settlement = self.ctx.chain.settlement
         if settlement.miner_state(tv.task_id, self.ctx.address).forced:
@@ -542,7 +549,7 @@ class Miner:
 
     def commit(self, tv: TaskView) -> bool:
         tree, rollouts = self.tree(tv.task_id)
-        count = tv.num_problems * tv.rollouts_per_problem
+        count = tv.params.num_problems * tv.params.rollouts_per_problem
         self.ctx.store.record_commitment(tv.task_id, self.ctx.address, tree.root, count)
         receipt = self.ctx.chain.settlement.commit(tv.task_id, tree.root, count)
         self.ctx.store.transition(
@@ -560,7 +567,7 @@ class Miner:
 
     def await_settlement(self, tv: TaskView, now: float) -> bool:
         settlement = self.ctx.chain.settlement
-        if tv.task_id not in self.gossiped and now < tv.commit_deadline:
+        if tv.task_id not in self.gossiped and now < tv.params.commit_deadline:
             # Restarted after committing: the gossip may never have gone out (it is idempotent).
             try:
                 self.gossip(tv.task_id)
@@ -571,7 +578,7 @@ class Miner:
                 return True
             if self.dispute_if_wrongly_failed(tv):
                 return True
-            if chain_now(self.ctx) > tv.verify_deadline + FINALIZE_DELAY["miner"]:
+            if chain_now(self.ctx) > tv.params.verify_deadline + FINALIZE_DELAY["miner"]:
                 # Anyone may finalize; a miner does it too so its task never waits for validators.
                 if record_beacon_on_chain(self.ctx, tv.challenge_round):
                     try:

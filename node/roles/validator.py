@@ -10,6 +10,9 @@ and never replaced, so a restarted validator reveals exactly what it committed.
 Rollouts come from gossip when the validator holds all P*G of a miner and they hash to the
 committed root (proofs are then computed locally); otherwise the sampled openings are requested
 from the miner's peer (bound to its address on chain). A miner that serves nothing fails.
+
+Over 400 lines for a reason: one role's state machine, a method per step above, sharing the
+loaded model and store; what another role shares is already out (audit.py, dispute.py).
 """
 
 from __future__ import annotations
@@ -141,9 +144,9 @@ class Validator:
         now = time.time()
         self.subscribe(task_id)
         if state == ValidatorState.SEEN:
-            if chain_now(self.ctx) <= tv.commit_deadline:
+            if chain_now(self.ctx) <= tv.params.commit_deadline:
                 return False
-            if now > tv.verdict_deadline - DEADLINE_MARGIN:
+            if now > tv.params.verdict_deadline - DEADLINE_MARGIN:
                 store.transition(task_id, Role.VALIDATOR, ValidatorState.SKIPPED, note="too late to audit")
                 return True
             if (
@@ -162,7 +165,7 @@ class Validator:
             event(log, "challenge beacon verified and recorded", task=task_id, round=tv.challenge_round)
             return True
         if state == ValidatorState.CHALLENGED:
-            if now > tv.verdict_deadline - DEADLINE_MARGIN:
+            if now > tv.params.verdict_deadline - DEADLINE_MARGIN:
                 store.transition(
                     task_id, Role.VALIDATOR, ValidatorState.SKIPPED, note="audit not finished in time"
                 )
@@ -312,8 +315,8 @@ class Validator:
         self, task_id: int, miner: str, root: bytes, tv: TaskView, indices: list[int]
     ) -> tuple[list[Rollout | None], list[list[bytes] | None]]:
         """The challenged rollouts and proofs: from gossip when complete and under the root, else from the miner."""
-        g_count = tv.rollouts_per_problem
-        total = tv.num_problems * g_count
+        g_count = tv.params.rollouts_per_problem
+        total = tv.params.num_problems * g_count
         rows = self.gossiped_rollouts(task_id, miner, total)
         if len(rows) == total and self.ctx.settings.use_gossip:
             by_index = {}
@@ -385,7 +388,7 @@ class Validator:
 
     def commit_verdict(self, tv: TaskView, now: float) -> bool:
         store = self.ctx.store
-        if now > tv.verdict_deadline - DEADLINE_MARGIN:
+        if now > tv.params.verdict_deadline - DEADLINE_MARGIN:
             store.transition(tv.task_id, Role.VALIDATOR, ValidatorState.SKIPPED, note="verdict window closed")
             return True
         verdicts, salt = self.stored_verdicts(tv.task_id)
@@ -398,9 +401,9 @@ class Validator:
 
     def reveal(self, tv: TaskView, now: float) -> bool:
         store = self.ctx.store
-        if chain_now(self.ctx) <= tv.verdict_deadline:
+        if chain_now(self.ctx) <= tv.params.verdict_deadline:
             return False
-        if now > tv.verify_deadline - DEADLINE_MARGIN:
+        if now > tv.params.verify_deadline - DEADLINE_MARGIN:
             store.transition(tv.task_id, Role.VALIDATOR, ValidatorState.FAILED, note="reveal window closed")
             return True
         verdicts, salt = self.stored_verdicts(tv.task_id)
@@ -412,7 +415,7 @@ class Validator:
         return True
 
     def finalize(self, tv: TaskView, now: float) -> bool:
-        if chain_now(self.ctx) <= tv.verify_deadline + FINALIZE_DELAY["validator"]:
+        if chain_now(self.ctx) <= tv.params.verify_deadline + FINALIZE_DELAY["validator"]:
             return False
         settlement = self.ctx.chain.settlement
         if not settlement.task_settlement(tv.task_id).finalized:
@@ -489,7 +492,7 @@ class Validator:
         from verifier.params import AuditParams
 
         lazy = self.ctx.settings.misbehave == "lazy"
-        total = tv.num_problems * tv.rollouts_per_problem
+        total = tv.params.num_problems * tv.params.rollouts_per_problem
         verdicts = []
         for miner in miners:
             first = get_challenge(
