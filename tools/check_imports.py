@@ -1,7 +1,8 @@
 """The dependency rules of docs/ARCHITECTURE.md, checked on the source (run by `make lint`).
 
 1. verifier/ is the protocol: it imports nothing of node/, chain/ or bench/.
-2. chain/ knows nothing of models: no torch, transformers, peft, verifier.models or node.model.
+2. chain/ knows nothing of models or of the node: no torch, transformers, peft, verifier.models,
+   and nothing of node/ (the node builds on the chain, never the other way).
 3. The roles do not import each other (miner, validator, proposer, evaluator); what two roles
    share lives in a module of its own (node/roles/audit.py, dispute.py, learning.py).
 4. No import circle among modules at import time (imports inside functions are how a module defers
@@ -19,7 +20,7 @@ from pathlib import Path
 
 PACKAGES = ("node", "chain", "verifier", "bench")
 ROLES = ("node.roles.miner", "node.roles.validator", "node.roles.proposer", "node.roles.evaluator")
-MODEL_CODE = ("torch", "transformers", "peft", "verifier.models", "node.model")
+MODEL_CODE = ("torch", "transformers", "peft", "verifier.models")
 
 
 def module_name(root: Path, path: Path) -> str:
@@ -65,6 +66,10 @@ def check(root: Path) -> list[str]:
             if under(mod, "chain") and any(under(target, p) for p in MODEL_CODE):
                 problems.append(
                     f"{where}:{line}: chain/ imports {target} (rule 2: chain knows nothing of models)"
+                )
+            if under(mod, "chain") and under(target, "node"):
+                problems.append(
+                    f"{where}:{line}: chain/ imports {target} (rule 2: chain knows nothing of the node)"
                 )
             for role in ROLES:
                 if mod in ROLES and role != mod and under(target, role):
