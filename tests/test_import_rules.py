@@ -52,6 +52,8 @@ def append(path: Path, text: str) -> None:
             {"verifier/prf.py": "import verifier.sampler", "verifier/sampler.py": "import verifier.prf"},
             "rule 4",
         ),
+        ({"node/ops/common.py": "def f():\n    from node.cli import app"}, "rule 5"),
+        ({"node/runtime/loop.py": "def f():\n    import node.tasks.view"}, "rule 5"),
     ],
 )
 def test_a_forbidden_import_is_caught(tree: Path, edits: dict[str, str], rule: str):

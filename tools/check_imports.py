@@ -7,6 +7,8 @@
    share lives in a module of its own (node/roles/audit.py, dispute.py, learning.py).
 4. No import circle among modules at import time (imports inside functions are how a module defers
    a dependency it needs only in one call, and are not part of the graph).
+5. The rooms (chain, verifier, bench, and each package or module directly under node/) depend on
+   each other one way: no two import each other, lazy imports included.
 
 Usage: python tools/check_imports.py [ROOT]; exit 1 with one line per broken rule.
 """
@@ -46,6 +48,12 @@ def under(name: str, prefix: str) -> bool:
     return name == prefix or name.startswith(prefix + ".")
 
 
+def room(module: str) -> str:
+    """node.roles.miner -> node.roles, node.config -> node.config, chain.clients -> chain."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] == "node" and len(parts) > 1 else parts[0]
+
+
 def check(root: Path) -> list[str]:
     sources = {
         module_name(root, p): p
@@ -55,6 +63,7 @@ def check(root: Path) -> list[str]:
     }
     problems: list[str] = []
     graph: dict[str, set[str]] = {}
+    between_rooms: dict[tuple[str, str], str] = {}  # (from, to) -> the first import seen
     for mod, path in sources.items():
         tree = ast.parse(path.read_text(), str(path))
         where = path.relative_to(root)
@@ -71,6 +80,8 @@ def check(root: Path) -> list[str]:
                 problems.append(
                     f"{where}:{line}: chain/ imports {target} (rule 2: chain knows nothing of the node)"
                 )
+            if target.split(".")[0] in PACKAGES and room(mod) != room(target):
+                between_rooms.setdefault((room(mod), room(target)), f"{where}:{line} imports {target}")
             for role in ROLES:
                 if mod in ROLES and role != mod and under(target, role):
                     problems.append(
@@ -78,6 +89,11 @@ def check(root: Path) -> list[str]:
                     )
         graph[mod] = {t for t, _ in imports(tree, top_level_only=True) if t in sources and t != mod}
     problems += [f"import circle: {' -> '.join(c)} (rule 4)" for c in circles(graph)]
+    problems += [
+        f"rooms {a} and {b} import each other: {there}; {back} (rule 5: one way between rooms)"
+        for (a, b), there in sorted(between_rooms.items())
+        if a < b and (back := between_rooms.get((b, a)))
+    ]
     return problems
 
 
@@ -116,7 +132,7 @@ def main(argv: list[str]) -> int:
     if problems:
         print(f"{len(problems)} dependency rule(s) broken (tools/check_imports.py).")
         return 1
-    print("dependency rules hold: verifier, chain, roles, no import circles.")
+    print("dependency rules hold: verifier, chain, roles, no import circles, rooms one way.")
     return 0
 
 

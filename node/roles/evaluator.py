@@ -14,8 +14,8 @@ import time
 from typing import Any
 
 from chain.clients import Role as ChainRole
+from node.roles.startup import run_staked_role
 from node.runtime.context import NodeContext
-from node.runtime.loop import run_staked_role
 from node.runtime.network import decode_rollout, encode_rollout, leave_task
 from node.runtime.observe import event
 from node.store import EvaluatorState, Role

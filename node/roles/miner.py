@@ -36,12 +36,12 @@ from chain.clients import Role as ChainRole
 from chain.errors import ChainError, ChainRevert, format_rpt
 from node.model import load_model_spec
 from node.roles.audit import audited_spec, join_tokenizer_problem
+from node.roles.startup import run_staked_role
 from node.runtime.context import NodeContext
 from node.runtime.errors import RoleError
-from node.runtime.loop import run_staked_role, step_tasks
+from node.runtime.loop import advance_with_crash_point, step_tasks
 from node.runtime.network import encode_rollout, leave_task, start_p2p, to_wire
 from node.runtime.observe import event
-from node.runtime.stop import crash_point
 from node.staking import free_stake
 from node.store import MinerState, Role, RolloutRecord
 from node.tasks.beacons import record_beacon_on_chain, task_randomness
@@ -277,12 +277,7 @@ class Miner:
         return step_tasks(self.ctx, seen + others, self.advance) or busy
 
     def advance(self, task_id: int) -> bool:
-        before = self.ctx.store.task_state(task_id, Role.MINER)
-        busy = self._advance(task_id)
-        after = self.ctx.store.task_state(task_id, Role.MINER)
-        if after != before:
-            crash_point(self.ctx, after)
-        return busy
+        return advance_with_crash_point(self.ctx, Role.MINER, task_id, self._advance)
 
     def _advance(self, task_id: int) -> bool:
         store, me = self.ctx.store, self.ctx.address

@@ -30,9 +30,10 @@ from chain.errors import ChainError, ChainRevert, format_rpt
 from node.model import fetch_adapter_blob, load_model_spec
 from node.roles.audit import audit_challenge, audited_spec, policy_problem
 from node.roles.dispute import FINALIZE_WAITS, resolve_open_disputes
+from node.roles.startup import run_staked_role
 from node.runtime.context import NodeContext
 from node.runtime.errors import RoleError
-from node.runtime.loop import run_staked_role, step_tasks
+from node.runtime.loop import advance_with_crash_point, step_tasks
 from node.runtime.network import (
     catch_up_task,
     decode_rollout,
@@ -42,7 +43,6 @@ from node.runtime.network import (
     peer_id_of,
 )
 from node.runtime.observe import event
-from node.runtime.stop import crash_point
 from node.staking import free_stake
 from node.store import Role, ValidatorState
 from node.tasks.beacons import record_beacon_on_chain, task_randomness
@@ -130,12 +130,7 @@ class Validator:
         )
 
     def advance(self, task_id: int) -> bool:
-        before = self.ctx.store.task_state(task_id, Role.VALIDATOR)
-        busy = self._advance(task_id)
-        after = self.ctx.store.task_state(task_id, Role.VALIDATOR)
-        if after != before:
-            crash_point(self.ctx, after)
-        return busy
+        return advance_with_crash_point(self.ctx, Role.VALIDATOR, task_id, self._advance)
 
     def _advance(self, task_id: int) -> bool:
         store = self.ctx.store
