@@ -39,7 +39,7 @@ from node.roles.audit import audited_spec, join_tokenizer_problem
 from node.roles.startup import run_staked_role
 from node.runtime.context import NodeContext
 from node.runtime.errors import RoleError
-from node.runtime.loop import advance_with_crash_point, step_tasks
+from node.runtime.loop import advance_with_crash_point, max_tasks_done, step_tasks
 from node.runtime.network import encode_rollout, leave_task, start_p2p, to_wire
 from node.runtime.observe import event
 from node.staking import free_stake
@@ -632,13 +632,8 @@ class Miner:
 
     def done(self) -> bool:
         """With max_tasks: every task seen has reached a terminal state and max_tasks of them ended."""
-        limit = self.ctx.settings.max_tasks
-        if not limit:
-            return False
-        ended = self.ctx.store.tasks_in_state(
-            Role.MINER, (MinerState.CLAIMED, MinerState.FAILED, MinerState.SKIPPED)
-        )
-        return len(ended) >= limit and not self.ctx.store.tasks_in_state(Role.MINER, ACTIVE)
+        ended = (MinerState.CLAIMED, MinerState.FAILED, MinerState.SKIPPED)
+        return max_tasks_done(self.ctx, Role.MINER, ended, ACTIVE)
 
 
 def _rollout(msg: Any) -> Rollout:

@@ -33,7 +33,7 @@ from node.roles.dispute import FINALIZE_WAITS, resolve_open_disputes
 from node.roles.startup import run_staked_role
 from node.runtime.context import NodeContext
 from node.runtime.errors import RoleError
-from node.runtime.loop import advance_with_crash_point, step_tasks
+from node.runtime.loop import advance_with_crash_point, max_tasks_done, step_tasks
 from node.runtime.network import (
     catch_up_task,
     decode_rollout,
@@ -513,13 +513,8 @@ class Validator:
         return True
 
     def done(self) -> bool:
-        limit = self.ctx.settings.max_tasks
-        if not limit:
-            return False
-        finished = self.ctx.store.tasks_in_state(
-            Role.VALIDATOR, (ValidatorState.FINALIZED, ValidatorState.SKIPPED, ValidatorState.FAILED)
-        )
-        return len(finished) >= limit and not self.ctx.store.tasks_in_state(Role.VALIDATOR, ACTIVE)
+        ended = (ValidatorState.FINALIZED, ValidatorState.SKIPPED, ValidatorState.FAILED)
+        return max_tasks_done(self.ctx, Role.VALIDATOR, ended, ACTIVE)
 
 
 # ---- verdicts as the chain takes them (PROTOCOL.md §2.7) ------------------------------------------

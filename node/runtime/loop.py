@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from node.runtime.context import NodeContext, confirm_transactions
 from node.runtime.errors import RoleError
@@ -48,6 +49,15 @@ def advance_with_crash_point(
     if after != before:
         crash_point(ctx, after)
     return busy
+
+
+def max_tasks_done(ctx: NodeContext, role: Role, ended: Iterable[Any], active: Iterable[Any]) -> bool:
+    """With max_tasks: `max_tasks` of this role's tasks have ended and none is still active."""
+    limit = ctx.settings.max_tasks
+    if not limit:
+        return False
+    finished = ctx.store.tasks_in_state(role, ended)
+    return len(finished) >= limit and not ctx.store.tasks_in_state(role, active)
 
 
 def run_loop(ctx: NodeContext, step: Callable[[], bool], done: Callable[[], bool] | None = None) -> int:
