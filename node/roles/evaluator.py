@@ -16,7 +16,7 @@ from typing import Any
 from chain.clients import Role as ChainRole
 from node.roles.startup import run_staked_role
 from node.runtime.context import NodeContext
-from node.runtime.network import decode_rollout, encode_rollout, leave_task
+from node.runtime.network import decode_rollout, encode_rollout, join_task_topics, leave_task
 from node.runtime.observe import event
 from node.store import EvaluatorState, Role
 from node.tasks.beacons import task_randomness
@@ -38,12 +38,7 @@ class Evaluator:
         self.envs: dict[str, Any] = {}
 
     def subscribe(self, task_id: int) -> None:
-        from node.p2p import rollouts_topic
-
-        if task_id in self.subscribed or self.ctx.p2p is None:
-            return
-        self.subscribed.add(task_id)
-        self.ctx.p2p.subscribe(rollouts_topic(task_id), self.on_rollout)
+        join_task_topics(self.ctx, self.subscribed, task_id, self.on_rollout)
 
     def on_rollout(self, received: Any) -> None:
         msg = received.payload

@@ -40,7 +40,7 @@ from node.roles.startup import run_staked_role
 from node.runtime.context import NodeContext
 from node.runtime.errors import RoleError
 from node.runtime.loop import advance_with_crash_point, max_tasks_done, step_tasks
-from node.runtime.network import encode_rollout, leave_task, start_p2p, to_wire
+from node.runtime.network import encode_rollout, join_task_topics, leave_task, start_p2p, to_wire
 from node.runtime.observe import event
 from node.staking import free_stake
 from node.store import MinerState, Role, RolloutRecord
@@ -163,13 +163,7 @@ class Miner:
 
     def subscribe(self, task_id: int) -> None:
         """Follow the task's rollouts (swarm experience for SAPO) and evaluators' scores."""
-        from node.p2p import evaluations_topic, rollouts_topic
-
-        if task_id in self.subscribed or self.ctx.p2p is None:
-            return
-        self.subscribed.add(task_id)
-        self.ctx.p2p.subscribe(rollouts_topic(task_id), self.on_rollout)
-        self.ctx.p2p.subscribe(evaluations_topic(task_id), self.on_evaluation)
+        join_task_topics(self.ctx, self.subscribed, task_id, self.on_rollout, self.on_evaluation)
 
     def on_rollout(self, received: Any) -> None:
         msg = received.payload

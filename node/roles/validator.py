@@ -39,6 +39,7 @@ from node.runtime.network import (
     decode_rollout,
     encode_rollout,
     from_wire,
+    join_task_topics,
     leave_task,
     peer_id_of,
 )
@@ -97,12 +98,7 @@ class Validator:
     # ---- gossip ------------------------------------------------------------------------------
 
     def subscribe(self, task_id: int) -> None:
-        from node.p2p import rollouts_topic
-
-        if task_id in self.subscribed or self.ctx.p2p is None:
-            return
-        self.subscribed.add(task_id)
-        self.ctx.p2p.subscribe(rollouts_topic(task_id), self.on_rollout)
+        join_task_topics(self.ctx, self.subscribed, task_id, self.on_rollout)
 
     def on_rollout(self, received: Any) -> None:
         msg = received.payload
