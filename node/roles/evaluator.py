@@ -16,7 +16,12 @@ from typing import Any
 from chain.clients import Role as ChainRole
 from node.roles.startup import run_staked_role
 from node.runtime.context import NodeContext
-from node.runtime.network import decode_rollout, encode_rollout, join_task_topics, leave_task
+from node.runtime.network import (
+    decode_rollout,
+    join_task_topics,
+    keep_gossiped_rollout,
+    leave_task,
+)
 from node.runtime.observe import event
 from node.store import EvaluatorState, Role
 from node.tasks.beacons import task_randomness
@@ -41,10 +46,7 @@ class Evaluator:
         join_task_topics(self.ctx, self.subscribed, task_id, self.on_rollout)
 
     def on_rollout(self, received: Any) -> None:
-        msg = received.payload
-        self.ctx.store.add_received_rollout(
-            msg.task_id, msg.miner, msg.p, msg.g, encode_rollout(msg), sender_peer=received.origin or None
-        )
+        keep_gossiped_rollout(self.ctx, received, with_leaf=False)
 
     def task_problems(self, task_id: int) -> list[Any] | None:
         from node.tasks.view import get_env

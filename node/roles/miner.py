@@ -40,7 +40,13 @@ from node.roles.startup import run_staked_role
 from node.runtime.context import NodeContext
 from node.runtime.errors import RoleError
 from node.runtime.loop import advance_with_crash_point, max_tasks_done, step_tasks
-from node.runtime.network import encode_rollout, join_task_topics, leave_task, start_p2p, to_wire
+from node.runtime.network import (
+    join_task_topics,
+    keep_gossiped_rollout,
+    leave_task,
+    start_p2p,
+    to_wire,
+)
 from node.runtime.observe import event
 from node.staking import free_stake
 from node.store import MinerState, Role, RolloutRecord
@@ -166,18 +172,8 @@ class Miner:
         join_task_topics(self.ctx, self.subscribed, task_id, self.on_rollout, self.on_evaluation)
 
     def on_rollout(self, received: Any) -> None:
-        msg = received.payload
-        if msg.miner == self.ctx.address:
-            return
-        self.ctx.store.add_received_rollout(
-            msg.task_id,
-            msg.miner,
-            msg.p,
-            msg.g,
-            encode_rollout(msg),
-            leaf=leaf_hash(_rollout(msg)),
-            sender_peer=received.origin or None,
-        )
+        if received.payload.miner != self.ctx.address:
+            keep_gossiped_rollout(self.ctx, received)
 
     def on_evaluation(self, received: Any) -> None:
         """Take a rollout's reward from a staked evaluator, never from the rollout's sender."""
@@ -628,12 +624,6 @@ class Miner:
         """With max_tasks: every task seen has reached a terminal state and max_tasks of them ended."""
         ended = (MinerState.CLAIMED, MinerState.FAILED, MinerState.SKIPPED)
         return max_tasks_done(self.ctx, Role.MINER, ended, ACTIVE)
-
-
-def _rollout(msg: Any) -> Rollout:
-    from node.runtime.network import from_wire
-
-    return from_wire(msg)
 
 
 def run(config: Any) -> int:

@@ -37,9 +37,9 @@ from node.runtime.loop import advance_with_crash_point, max_tasks_done, step_tas
 from node.runtime.network import (
     catch_up_task,
     decode_rollout,
-    encode_rollout,
     from_wire,
     join_task_topics,
+    keep_gossiped_rollout,
     leave_task,
     peer_id_of,
 )
@@ -101,16 +101,7 @@ class Validator:
         join_task_topics(self.ctx, self.subscribed, task_id, self.on_rollout)
 
     def on_rollout(self, received: Any) -> None:
-        msg = received.payload
-        self.ctx.store.add_received_rollout(
-            msg.task_id,
-            msg.miner,
-            msg.p,
-            msg.g,
-            encode_rollout(msg),
-            leaf=leaf_hash(from_wire(msg)),
-            sender_peer=received.origin or None,
-        )
+        keep_gossiped_rollout(self.ctx, received)
 
     # ---- the loop ----------------------------------------------------------------------------
 
