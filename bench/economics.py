@@ -14,6 +14,9 @@ audited (d = 1). Costs that are not on chain are model parameters: a miner's gen
 task, and an audit's cost as a fraction of the generation of the audited rollouts (§9.6).
 
     python -m bench.economics            # or: rollproof bench economics
+
+Over 400 lines for a reason: one simulation (a task's draws, every strategy, the paired
+comparison and its report); the contract arithmetic it runs on is bench/settlement_rules.py.
 """
 
 from __future__ import annotations

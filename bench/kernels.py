@@ -325,27 +325,17 @@ def run_kernels_bench(
     out(
         f"\n## detection floor: {floor_rollouts} audited rollouts per level, <= {tokens} tokens, every one audited"
     )
-    noise = detection_floor(
-        base,
-        tokenizer,
-        tokens,
-        floor_rollouts,
-        (1e-6, 3e-6, 1e-5, 3e-5),
-        lambda m, s: perturbed_copy(m, s, seed=1),
-        rules,
-        out,
-        "weight noise (x std)",
-    )
+
+    def floor(
+        levels: Sequence[float], make: Callable[[object, float], object], label: str
+    ) -> dict[str, float | None]:
+        return detection_floor(base, tokenizer, tokens, floor_rollouts, levels, make, rules, out, label)
+
+    noise = floor((1e-6, 3e-6, 1e-5, 3e-5), lambda m, s: perturbed_copy(m, s, seed=1), "weight noise (x std)")
     out("")
-    lora = detection_floor(
-        base,
-        tokenizer,
-        tokens,
-        floor_rollouts,
+    lora = floor(
         (3e-5, 1e-4, 3e-4, 1e-3),
         lambda m, s: lora_shaped_copy(m, s, seed=2),
-        rules,
-        out,
         "rank-8 q/k/v/o delta (relative)",
     )
     for name in rules:

@@ -5,6 +5,9 @@ sortition seats, forced-error draws, per-miner outcomes, payouts, locks, slashes
 and the proposer's refund. Every division is Solidity's (floor on uint256), every rounding as in
 the contract, so `tests/economics/test_differential.py` can compare it to the deployed contracts
 to the wei. It knows nothing of the network or of models; `bench/economics.py` simulates on it.
+
+Over 400 lines for a reason: it mirrors two contract functions line for line, so that the
+differential test can name the line that disagrees; splitting it would split that mirror.
 """
 
 from __future__ import annotations

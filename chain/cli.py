@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from eth_account import Account
 
-from chain.deploy import RPT, BeaconConfig, DeployParams, default_deployment_path, deploy_all
+from chain.deploy import RPT, DeployParams, default_deployment_path, deploy_all
 from chain.errors import ChainError, format_rpt
 from chain.keys import (
     KeyFileError,
@@ -157,34 +157,6 @@ def keys_register(
         typer.echo(f"registered peer id {peer} to {account.address} (tx {receipt.tx_hash}).")
 
 
-def beacon_config(
-    kind: str, genesis: int | None, period: int, seed: str | None, key_file: Path | None, now: int
-) -> BeaconConfig:
-    """The DrandBeacon key: quicknet (real drand) or a devnet key (seed / key file / default seed)."""
-    from verifier.beacon import QUICKNET, pubkey_eip2537
-
-    if kind == "quicknet":
-        info = QUICKNET
-        return BeaconConfig(
-            "quicknet", info.public_key, pubkey_eip2537(info.public_key), info.genesis_time, info.period
-        )
-    if kind != "devnet":
-        raise ChainError(f"unknown beacon '{kind}': use quicknet or devnet.")
-    from node.devnet.beacon import DEVNET_SEED, DevnetBeacon, load_secret_key
-    from verifier.bls import secret_key_from_seed
-
-    if key_file is not None:
-        secret = load_secret_key(key_file)
-    else:
-        secret = secret_key_from_seed(seed.encode() if seed else DEVNET_SEED)
-    # Default genesis: a little before now on a whole minute, so the chain's first rounds exist.
-    start = genesis if genesis is not None else (now - 60) // 60 * 60
-    info = DevnetBeacon(secret_key=secret, genesis_time=start, period=period).info
-    return BeaconConfig(
-        "devnet", info.public_key, pubkey_eip2537(info.public_key), info.genesis_time, info.period
-    )
-
-
 def deploy(
     rpc: RpcUrlOpt = "http://127.0.0.1:8545",
     keystore: Annotated[
@@ -296,6 +268,7 @@ def deploy(
     """Deploy RollToken, StakeManager, DrandBeacon, TaskBoard, Settlement and Disputes, wire them, and write
     the deployment file that every node reads."""
     from chain.anvil import DEFAULT_PRIVATE_KEYS
+    from chain.beacon_key import beacon_config
     from chain.clients import Chain
     from chain.tx import RetryPolicy, Sender, make_web3, with_retries
 

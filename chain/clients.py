@@ -4,6 +4,11 @@ Writes go through the account's `Sender` (one nonce sequence per account). Actio
 may repeat after a restart (register_peer, join, commit, commit_verdict, reveal_verdict,
 record_beacon, finalize, claim) first read on-chain state and return None when the action
 is already done, so a node restarted mid-action never sends it twice.
+
+Over 400 lines for a reason: the contracts' types (enums, the structs as dataclasses, the
+hashes both sides compute) and one thin client per contract behind the `Chain` facade are one
+binding of one ABI set; they change together whenever a contract does. (A split into types and
+clients is the obvious cut if it grows further.)
 """
 
 from __future__ import annotations

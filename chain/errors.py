@@ -83,9 +83,15 @@ def error_index() -> dict[bytes, ErrorSpec]:
     return index
 
 
-# Sentences for the errors a node operator meets. `ctx` carries what the caller knows (e.g. the
-# role it was staking for) when the error itself does not say it.
+# Sentences for the errors a node operator meets: a format string over the error's ABI argument
+# names, or a function of (args, ctx) where the sentence needs more (amounts in RPT, role names, or
+# what the caller knows, e.g. the role it was staking for, carried in `ctx`).
 Template = Callable[[dict[str, Any], dict[str, Any]], str]
+
+
+def sentence(template: str | Template, args: dict[str, Any], ctx: dict[str, Any]) -> str:
+    """The sentence of one error; KeyError when the template names an argument the ABI lacks."""
+    return template.format(**args) if isinstance(template, str) else template(args, ctx)
 
 
 def _stake(a: dict[str, Any], ctx: dict[str, Any]) -> str:
@@ -106,49 +112,39 @@ def _window(a: dict[str, Any], ctx: dict[str, Any]) -> str:
     return f"too early: the window opens after unix time {start} and the chain time is {now}"
 
 
-TEMPLATES: dict[str, Template] = {
+TEMPLATES: dict[str, str | Template] = {
     "InsufficientStake": _stake,
     "NotStaked": lambda a, c: (
         f"{a['who']} is not staked as a {role_name(a['role'])} (stake at least the minimum first)"
     ),
-    "InvalidRole": lambda a, c: f"role {a['role']} does not exist (0 miner, 1 validator, 2 evaluator)",
-    "ZeroAmount": lambda a, c: "the amount must be positive",
+    "InvalidRole": "role {role} does not exist (0 miner, 1 validator, 2 evaluator)",
+    "ZeroAmount": "the amount must be positive",
     "NothingToWithdraw": lambda a, c: (
         f"nothing is cooling down for the {role_name(a['role'])} role; request an unstake first"
     ),
-    "CooldownActive": lambda a, c: (
-        f"the unstake cooldown ends at unix time {a['cooldownEnd']}; the chain time is {a['nowTime']}"
-    ),
-    "InvalidPeerSignature": lambda a, c: (
-        "the peer binding signature was not made by the identity key being registered"
-    ),
-    "PeerTaken": lambda a, c: f"this libp2p peer id is already registered to {a['owner']}",
+    "CooldownActive": "the unstake cooldown ends at unix time {cooldownEnd}; the chain time is {nowTime}",
+    "InvalidPeerSignature": "the peer binding signature was not made by the identity key being registered",
+    "PeerTaken": "this libp2p peer id is already registered to {owner}",
     "OutsideWindow": _window,
     "TaskNotOpen": lambda a, c: (
         f"task {a['taskId']} is not open"
         + (f" (it is {TASK_STATUS_NAMES[a['status']]})" if "status" in a and a["status"] < 4 else "")
     ),
-    "UnknownTask": lambda a, c: f"task {a['taskId']} does not exist",
-    "AlreadyJoined": lambda a, c: f"{a['miner']} already joined task {a['taskId']}",
-    "NotJoined": lambda a, c: f"{a['miner']} did not join task {a['taskId']}, so it cannot commit",
-    "AlreadyCommitted": lambda a, c: f"{a['miner']} already committed to task {a['taskId']}",
-    "WrongCount": lambda a, c: (
-        f"the commitment covers {a['count']} rollouts but the task needs P x G = {a['expected']}"
-    ),
-    "ZeroRoot": lambda a, c: "the Merkle root must not be zero",
-    "VerdictAlreadyCommitted": lambda a, c: (
-        f"{a['validator']} already committed a verdict for task {a['taskId']}"
-    ),
-    "NoVerdictCommitted": lambda a, c: f"{a['validator']} committed no verdict for task {a['taskId']}",
-    "AlreadyRevealed": lambda a, c: f"{a['validator']} already revealed its verdicts for task {a['taskId']}",
-    "VerdictMismatch": lambda a, c: "the revealed verdicts and salt do not match the committed verdict hash",
-    "MinerNotCommitted": lambda a, c: f"a verdict names {a['miner']}, which did not commit to the task",
-    "DuplicateVerdict": lambda a, c: f"the verdicts name {a['miner']} more than once",
-    "SelfVerdict": lambda a, c: (
-        f"{a['validator']} joined the task as a miner, so it cannot sit on its committee"
-    ),
-    "ScoreOutOfRange": lambda a, c: f"score {a['score']} is above 1.0 (1000000)",
-    "TaskFull": lambda a, c: f"task {a['taskId']} already has the maximum of {a['max']} miners",
+    "UnknownTask": "task {taskId} does not exist",
+    "AlreadyJoined": "{miner} already joined task {taskId}",
+    "NotJoined": "{miner} did not join task {taskId}, so it cannot commit",
+    "AlreadyCommitted": "{miner} already committed to task {taskId}",
+    "WrongCount": "the commitment covers {count} rollouts but the task needs P x G = {expected}",
+    "ZeroRoot": "the Merkle root must not be zero",
+    "VerdictAlreadyCommitted": "{validator} already committed a verdict for task {taskId}",
+    "NoVerdictCommitted": "{validator} committed no verdict for task {taskId}",
+    "AlreadyRevealed": "{validator} already revealed its verdicts for task {taskId}",
+    "VerdictMismatch": "the revealed verdicts and salt do not match the committed verdict hash",
+    "MinerNotCommitted": "a verdict names {miner}, which did not commit to the task",
+    "DuplicateVerdict": "the verdicts name {miner} more than once",
+    "SelfVerdict": "{validator} joined the task as a miner, so it cannot sit on its committee",
+    "ScoreOutOfRange": "score {score} is above 1.0 (1000000)",
+    "TaskFull": "task {taskId} already has the maximum of {max} miners",
     "InsufficientFreeStake": lambda a, c: (
         f"{a['who']} has {format_rpt(a['free'])} of free {role_name(a['role'])} stake but "
         f"{format_rpt(a['need'])} must be locked (stake more, or wait until open tasks settle)"
@@ -157,142 +153,108 @@ TEMPLATES: dict[str, Template] = {
         f"only {format_rpt(a['locked'])} of {a['who']}'s {role_name(a['role'])} stake is locked, "
         f"not {format_rpt(a['amount'])}"
     ),
-    "ChallengeKnown": lambda a, c: (
-        f"the challenge beacon of round {a['round']} is already recorded, so commitments are closed"
+    "ChallengeKnown": "the challenge beacon of round {round} is already recorded, so commitments are closed",
+    "NotOnCommittee": "{validator} holds no seat on the committee of task {taskId}; only members vote",
+    "IncompleteVerdicts": (
+        "the reveal holds {got} verdicts but {expected} miners committed; give one per miner"
     ),
-    "NotOnCommittee": lambda a, c: (
-        f"{a['validator']} holds no seat on the committee of task {a['taskId']}; only members vote"
+    "InvalidVote": (
+        "the verdict on {miner} is malformed: a FAIL must name a check, PASS and UNAVAILABLE must not"
     ),
-    "IncompleteVerdicts": lambda a, c: (
-        f"the reveal holds {a['got']} verdicts but {a['expected']} miners committed; give one per miner"
+    "ZeroForcedErrorCommit": "the forced-error commitment must not be zero",
+    "ForcedErrorMismatch": "the secret does not open {miner}'s forced-error commitment",
+    "NotForced": "{miner} was not forced on this task (secret and seed beacon say so)",
+    "AlreadyForced": "{miner} already revealed its forced error",
+    "SeedBeaconMissing": "the seed beacon of round {round} is not recorded on chain yet; record it first",
+    "InvalidLeafProof": "the Merkle proof does not open {miner}'s committed root with this leaf",
+    "NotFraud": "the opened leaf is consistent with the task; there is no fraud to prove",
+    "FraudAlreadyProven": "a fraud proof against {miner} was already accepted",
+    "NotFinalized": "task {taskId} is not finalized yet",
+    "NotFailed": "{miner} is not FAILED by a supermajority of FAIL votes; there is nothing to dispute",
+    "NoModelEvidence": (
+        "{miner} was failed by a fraud proof the chain checked; there is no model check to re-audit"
     ),
-    "InvalidVote": lambda a, c: (
-        f"the verdict on {a['miner']} is malformed: a FAIL must name a check, PASS and UNAVAILABLE must not"
+    "AlreadyDisputed": "{miner} already disputed this task",
+    "NoDispute": "{miner} has no open dispute in this task",
+    "AlreadyResolved": "the dispute of {miner} is already resolved",
+    "NotResolved": "the dispute of {miner} is not resolved yet; call resolve after the reveal deadline",
+    "DisputeBeaconMissing": (
+        "the dispute beacon of round {round} is not recorded on chain yet; record it first"
     ),
-    "ZeroForcedErrorCommit": lambda a, c: "the forced-error commitment must not be zero",
-    "ForcedErrorMismatch": lambda a, c: f"the secret does not open {a['miner']}'s forced-error commitment",
-    "NotForced": lambda a, c: f"{a['miner']} was not forced on this task (secret and seed beacon say so)",
-    "AlreadyForced": lambda a, c: f"{a['miner']} already revealed its forced error",
-    "SeedBeaconMissing": lambda a, c: (
-        f"the seed beacon of round {a['round']} is not recorded on chain yet; record it first"
+    "JurorNotStaked": "{who} does not hold the minimum validator stake",
+    "NotOnJury": "{juror} holds no seat on the jury of {miner}'s dispute in task {taskId}",
+    "ZeroRulingHash": "the ruling hash must not be zero",
+    "RulingAlreadyCommitted": "{juror} already committed a ruling on this dispute",
+    "NoRulingCommitted": "{juror} committed no ruling on this dispute",
+    "RulingAlreadyRevealed": "{juror} already revealed its ruling",
+    "RulingMismatch": "the revealed ruling does not match the committed hash (wrong salt, vote or score)",
+    "JurorAlreadySettled": "{juror} was already settled for this dispute",
+    "DisputeOpen": "{open} dispute(s) of task {taskId} are not resolved yet; finalize waits for them",
+    "DisputeWindowOpen": (
+        "a FAILED miner of task {taskId} may dispute until {deadline}; finalize waits for the window"
     ),
-    "InvalidLeafProof": lambda a, c: (
-        f"the Merkle proof does not open {a['miner']}'s committed root with this leaf"
+    "NotDisputes": "{caller} is not the Disputes contract",
+    "DisputesAlreadySet": "the Disputes contract is already set to {current}",
+    "NotDeployer": "{caller} is not the Settlement's deployer",
+    "DisputesNotSet": "the Disputes contract is not set yet; the deployment is incomplete",
+    "AlreadySettled": "{validator} was already settled for task {taskId}",
+    "InvalidParam": "the deploy parameter {name} cannot be {value}",
+    "InvalidMaxMiners": "max miners {maxMiners} must be between 1 and {max}",
+    "InvalidAuditParams": (
+        "the audit parameters are out of range (m={auditRollouts} must be 1..P x G, "
+        "k={auditPositions} at most max tokens, tolerance {logprobTolNano} within 68000..5000000 "
+        "nano, edge slack {edgeSlackNano} within 43..1e9, dtype {dtype} 0 or 1)"
     ),
-    "NotFraud": lambda a, c: "the opened leaf is consistent with the task; there is no fraud to prove",
-    "FraudAlreadyProven": lambda a, c: f"a fraud proof against {a['miner']} was already accepted",
-    "NotFinalized": lambda a, c: f"task {a['taskId']} is not finalized yet",
-    "NotFailed": lambda a, c: (
-        f"{a['miner']} is not FAILED by a supermajority of FAIL votes; there is nothing to dispute"
+    "RevealWindowTooShort": (
+        "the reveal window (verify deadline - verdict deadline) of {window} s is below the minimum of "
+        "{minimum} s"
     ),
-    "NoModelEvidence": lambda a, c: (
-        f"{a['miner']} was failed by a fraud proof the chain checked; there is no model check to re-audit"
+    "AuditWindowTooShort": (
+        "the verdict deadline {verdictDeadline} leaves too little audit time: it must be at least "
+        "{earliest} (the challenge round's time plus the minimum audit time)"
     ),
-    "AlreadyDisputed": lambda a, c: f"{a['miner']} already disputed this task",
-    "NoDispute": lambda a, c: f"{a['miner']} has no open dispute in this task",
-    "AlreadyResolved": lambda a, c: f"the dispute of {a['miner']} is already resolved",
-    "NotResolved": lambda a, c: (
-        f"the dispute of {a['miner']} is not resolved yet; call resolve after the reveal deadline"
+    "AlreadyFinalized": "task {taskId} is already finalized",
+    "ChallengeBeaconMissing": (
+        "the challenge beacon of round {round} is not recorded on chain yet; record it first"
     ),
-    "DisputeBeaconMissing": lambda a, c: (
-        f"the dispute beacon of round {a['round']} is not recorded on chain yet; record it first"
+    "NothingToClaim": "{who} has nothing to claim",
+    "DeadlinesNotIncreasing": "the deadlines must be strictly increasing: join < commit < verdict < verify",
+    "JoinDeadlineNotInFuture": "the join deadline {joinDeadline} is not after the chain time {nowTime}",
+    "TaskTooLong": "the task would stay open {duration} s, more than the maximum of {maxDuration} s",
+    "ZeroReward": "the reward must be positive",
+    "ZeroTemperature": "the temperature must be positive",
+    "NotProposer": "only the proposer {proposer} may do this, not {caller}",
+    "TaskHasJoins": "{joined} miners joined and locked stake; the task settles through finalize, not cancel",
+    "InvalidBeacon": "the beacon signature for round {round} does not verify under the chain's drand key",
+    "InvalidSignatureLength": "a drand signature is 48 bytes, not {length}",
+    "InvalidSignaturePointLength": "the EIP-2537 signature point is 128 bytes, not {length}",
+    "InvalidRound": "drand rounds start at 1",
+    "InvalidPublicKey": "the beacon public key is not a valid 256-byte EIP-2537 G2 point",
+    "InvalidPeriod": "the beacon period must be positive",
+    "InsufficientGas": "the gas limit is too low for the BLS verification; raise it",
+    "PrecompileFailed": (
+        "the BLS precompile at {precompile} failed: the chain must run the Prague hardfork (EIP-2537)"
     ),
-    "JurorNotStaked": lambda a, c: f"{a['who']} does not hold the minimum validator stake",
-    "NotOnJury": lambda a, c: (
-        f"{a['juror']} holds no seat on the jury of {a['miner']}'s dispute in task {a['taskId']}"
+    "BeforeBeaconGenesis": "time {time} is before the beacon genesis {genesis}",
+    "InvalidTaskSize": (
+        "P={numProblems}, G={rolloutsPerProblem} and max tokens {maxTokens} must be positive and P x "
+        "G must fit in 32 bits"
     ),
-    "ZeroRulingHash": lambda a, c: "the ruling hash must not be zero",
-    "RulingAlreadyCommitted": lambda a, c: f"{a['juror']} already committed a ruling on this dispute",
-    "NoRulingCommitted": lambda a, c: f"{a['juror']} committed no ruling on this dispute",
-    "RulingAlreadyRevealed": lambda a, c: f"{a['juror']} already revealed its ruling",
-    "RulingMismatch": lambda a, c: (
-        "the revealed ruling does not match the committed hash (wrong salt, vote or score)"
-    ),
-    "JurorAlreadySettled": lambda a, c: f"{a['juror']} was already settled for this dispute",
-    "DisputeOpen": lambda a, c: (
-        f"{a['open']} dispute(s) of task {a['taskId']} are not resolved yet; finalize waits for them"
-    ),
-    "DisputeWindowOpen": lambda a, c: (
-        f"a FAILED miner of task {a['taskId']} may dispute until {a['deadline']}; finalize waits for the window"
-    ),
-    "NotDisputes": lambda a, c: f"{a['caller']} is not the Disputes contract",
-    "DisputesAlreadySet": lambda a, c: f"the Disputes contract is already set to {a['current']}",
-    "NotDeployer": lambda a, c: f"{a['caller']} is not the Settlement's deployer",
-    "DisputesNotSet": lambda a, c: "the Disputes contract is not set yet; the deployment is incomplete",
-    "AlreadySettled": lambda a, c: f"{a['validator']} was already settled for task {a['taskId']}",
-    "InvalidParam": lambda a, c: f"the deploy parameter {a['name']} cannot be {a['value']}",
-    "InvalidMaxMiners": lambda a, c: f"max miners {a['maxMiners']} must be between 1 and {a['max']}",
-    "InvalidAuditParams": lambda a, c: (
-        f"the audit parameters are out of range (m={a['auditRollouts']} must be 1..P x G, "
-        f"k={a['auditPositions']} at most max tokens, tolerance {a['logprobTolNano']} within "
-        f"68000..5000000 nano, edge slack {a['edgeSlackNano']} within 43..1e9, dtype {a['dtype']} 0 or 1)"
-    ),
-    "RevealWindowTooShort": lambda a, c: (
-        f"the reveal window (verify deadline - verdict deadline) of {a['window']} s is below the minimum of "
-        f"{a['minimum']} s"
-    ),
-    "AuditWindowTooShort": lambda a, c: (
-        f"the verdict deadline {a['verdictDeadline']} leaves too little audit time: it must be at least "
-        f"{a['earliest']} (the challenge round's time plus the minimum audit time)"
-    ),
-    "AlreadyFinalized": lambda a, c: f"task {a['taskId']} is already finalized",
-    "ChallengeBeaconMissing": lambda a, c: (
-        f"the challenge beacon of round {a['round']} is not recorded on chain yet; record it first"
-    ),
-    "NothingToClaim": lambda a, c: f"{a['who']} has nothing to claim",
-    "DeadlinesNotIncreasing": lambda a, c: (
-        "the deadlines must be strictly increasing: join < commit < verdict < verify"
-    ),
-    "JoinDeadlineNotInFuture": lambda a, c: (
-        f"the join deadline {a['joinDeadline']} is not after the chain time {a['nowTime']}"
-    ),
-    "TaskTooLong": lambda a, c: (
-        f"the task would stay open {a['duration']} s, more than the maximum of {a['maxDuration']} s"
-    ),
-    "ZeroReward": lambda a, c: "the reward must be positive",
-    "ZeroTemperature": lambda a, c: "the temperature must be positive",
-    "NotProposer": lambda a, c: f"only the proposer {a['proposer']} may do this, not {a['caller']}",
-    "TaskHasJoins": lambda a, c: (
-        f"{a['joined']} miners joined and locked stake; the task settles through finalize, not cancel"
-    ),
-    "InvalidBeacon": lambda a, c: (
-        f"the beacon signature for round {a['round']} does not verify under the chain's drand key"
-    ),
-    "InvalidSignatureLength": lambda a, c: f"a drand signature is 48 bytes, not {a['length']}",
-    "InvalidSignaturePointLength": lambda a, c: (
-        f"the EIP-2537 signature point is 128 bytes, not {a['length']}"
-    ),
-    "InvalidRound": lambda a, c: "drand rounds start at 1",
-    "InvalidPublicKey": lambda a, c: "the beacon public key is not a valid 256-byte EIP-2537 G2 point",
-    "InvalidPeriod": lambda a, c: "the beacon period must be positive",
-    "InsufficientGas": lambda a, c: "the gas limit is too low for the BLS verification; raise it",
-    "PrecompileFailed": lambda a, c: (
-        f"the BLS precompile at {a['precompile']} failed: the chain must run the Prague hardfork (EIP-2537)"
-    ),
-    "BeforeBeaconGenesis": lambda a, c: f"time {a['time']} is before the beacon genesis {a['genesis']}",
-    "InvalidTaskSize": lambda a, c: (
-        f"P={a['numProblems']}, G={a['rolloutsPerProblem']} and max tokens "
-        f"{a['maxTokens']} must be positive and P x G must fit in 32 bits"
-    ),
-    "ZeroVerdictHash": lambda a, c: "the verdict hash must not be zero",
-    "NotSettlement": lambda a, c: f"only the Settlement contract may do this, not {a['caller']}",
-    "SettlementAlreadySet": lambda a, c: f"the Settlement address is already set to {a['current']}",
-    "SettlementNotSet": lambda a, c: "the TaskBoard is not wired to a Settlement contract yet",
-    "CooldownTooShort": lambda a, c: (
-        f"the cooldown {a['cooldown']} s must be longer than the longest task ({a['maxTaskDuration']} s)"
-    ),
-    "MismatchedWiring": lambda a, c: (
-        "StakeManager, TaskBoard and Settlement must use the same token and beacon"
-    ),
-    "SafeERC20FailedOperation": lambda a, c: f"the token {a['token']} refused the transfer",
-    "ZeroAddress": lambda a, c: "the zero address is not allowed here",
+    "ZeroVerdictHash": "the verdict hash must not be zero",
+    "NotSettlement": "only the Settlement contract may do this, not {caller}",
+    "SettlementAlreadySet": "the Settlement address is already set to {current}",
+    "SettlementNotSet": "the TaskBoard is not wired to a Settlement contract yet",
+    "CooldownTooShort": "the cooldown {cooldown} s must be longer than the longest task ({maxTaskDuration} s)",
+    "MismatchedWiring": "StakeManager, TaskBoard and Settlement must use the same token and beacon",
+    "SafeERC20FailedOperation": "the token {token} refused the transfer",
+    "ZeroAddress": "the zero address is not allowed here",
     "ERC20InsufficientBalance": lambda a, c: (
         f"{a['sender']} holds {format_rpt(a['balance'])} but {format_rpt(a['needed'])} are needed"
     ),
     "ERC20InsufficientAllowance": lambda a, c: (
         f"the allowance of {format_rpt(a['allowance'])} is below the {format_rpt(a['needed'])} needed (approve first)"
     ),
-    "OwnableUnauthorizedAccount": lambda a, c: f"{a['account']} is not the owner of this contract",
+    "OwnableUnauthorizedAccount": "{account} is not the owner of this contract",
 }
 
 
@@ -339,7 +301,7 @@ def decode_revert(data: bytes | str | None, ctx: dict[str, Any] | None = None) -
     template = TEMPLATES.get(spec.name)
     if template is not None:
         try:
-            return DecodedError(spec.name, args, template(args, ctx))
+            return DecodedError(spec.name, args, sentence(template, args, ctx))
         except (KeyError, IndexError, TypeError):
             pass  # the ABI changed under the template: fall back to the generic form
     shown = ", ".join(f"{k}={v.hex() if isinstance(v, bytes) else v}" for k, v in args.items())

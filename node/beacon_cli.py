@@ -13,16 +13,8 @@ from typing import Annotated
 
 import typer
 
-from node.devnet.beacon import (
-    DEVNET_PERIOD,
-    DEVNET_SEED,
-    BeaconServer,
-    DevnetBeacon,
-    KeyFileError,
-    load_secret_key,
-    new_secret_key,
-    write_secret_key,
-)
+from chain.beacon_key import DEVNET_SEED, BeaconKeyError, devnet_secret_key, new_secret_key, write_secret_key
+from node.devnet.beacon import DEVNET_PERIOD, BeaconServer, DevnetBeacon
 from verifier.beacon import (
     QUICKNET,
     QUICKNET_CHAIN_HASH,
@@ -155,13 +147,8 @@ def serve_command(
     if period < 1:
         raise _fail("The period must be at least one second.")
     try:
-        if key_file is not None:
-            secret = load_secret_key(key_file)
-        else:
-            from verifier.bls import secret_key_from_seed
-
-            secret = secret_key_from_seed(seed.encode() if seed is not None else DEVNET_SEED)
-    except (KeyFileError, ValueError) as exc:
+        secret = devnet_secret_key(seed, key_file)
+    except (BeaconKeyError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     start = int(time.time()) if genesis is None else genesis
     beacon = DevnetBeacon(secret_key=secret, genesis_time=start, period=period)

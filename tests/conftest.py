@@ -76,16 +76,10 @@ def devnet_beacon(anvil: Anvil):
 
 def beacon_config_of(beacon) -> BeaconConfig:
     """The deployment's BeaconConfig for a devnet beacon (its key, genesis and period)."""
-    from verifier.beacon import pubkey_eip2537
+    from chain.beacon_key import devnet_beacon_config
 
     info = beacon.info
-    return BeaconConfig(
-        name="devnet",
-        public_key=info.public_key,
-        public_key_eip2537=pubkey_eip2537(info.public_key),
-        genesis=info.genesis_time,
-        period=info.period,
-    )
+    return devnet_beacon_config(info.public_key, info.genesis_time, info.period)
 
 
 @pytest.fixture(scope="session")

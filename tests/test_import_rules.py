@@ -44,12 +44,16 @@ def append(path: Path, text: str) -> None:
         ({"verifier/commitments.py": "def f():\n    import chain.clients"}, "rule 1"),
         ({"chain/clients.py": "def f():\n    import torch"}, "rule 2"),
         ({"chain/tx.py": "from verifier.models import tiny_model"}, "rule 2"),
+        ({"chain/cli.py": "def f():\n    from node.devnet.beacon import DevnetBeacon"}, "rule 2"),
+        ({"chain/deploy.py": "import node.model"}, "rule 2"),
         ({"node/roles/miner.py": "def f():\n    from node.roles.validator import Validator"}, "rule 3"),
         ({"node/roles/proposer.py": "from node.roles import evaluator"}, "rule 3"),
         (
             {"verifier/prf.py": "import verifier.sampler", "verifier/sampler.py": "import verifier.prf"},
             "rule 4",
         ),
+        ({"node/ops/common.py": "def f():\n    from node.cli import app"}, "rule 5"),
+        ({"node/runtime/loop.py": "def f():\n    import node.tasks.view"}, "rule 5"),
     ],
 )
 def test_a_forbidden_import_is_caught(tree: Path, edits: dict[str, str], rule: str):

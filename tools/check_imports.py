@@ -1,11 +1,14 @@
 """The dependency rules of docs/ARCHITECTURE.md, checked on the source (run by `make lint`).
 
 1. verifier/ is the protocol: it imports nothing of node/, chain/ or bench/.
-2. chain/ knows nothing of models: no torch, transformers, peft, verifier.models or node.model.
+2. chain/ knows nothing of models or of the node: no torch, transformers, peft, verifier.models,
+   and nothing of node/ (the node builds on the chain, never the other way).
 3. The roles do not import each other (miner, validator, proposer, evaluator); what two roles
    share lives in a module of its own (node/roles/audit.py, dispute.py, learning.py).
 4. No import circle among modules at import time (imports inside functions are how a module defers
    a dependency it needs only in one call, and are not part of the graph).
+5. The rooms (chain, verifier, bench, and each package or module directly under node/) depend on
+   each other one way: no two import each other, lazy imports included.
 
 Usage: python tools/check_imports.py [ROOT]; exit 1 with one line per broken rule.
 """
@@ -19,7 +22,7 @@ from pathlib import Path
 
 PACKAGES = ("node", "chain", "verifier", "bench")
 ROLES = ("node.roles.miner", "node.roles.validator", "node.roles.proposer", "node.roles.evaluator")
-MODEL_CODE = ("torch", "transformers", "peft", "verifier.models", "node.model")
+MODEL_CODE = ("torch", "transformers", "peft", "verifier.models")
 
 
 def module_name(root: Path, path: Path) -> str:
@@ -45,6 +48,12 @@ def under(name: str, prefix: str) -> bool:
     return name == prefix or name.startswith(prefix + ".")
 
 
+def room(module: str) -> str:
+    """node.roles.miner -> node.roles, node.config -> node.config, chain.clients -> chain."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] == "node" and len(parts) > 1 else parts[0]
+
+
 def check(root: Path) -> list[str]:
     sources = {
         module_name(root, p): p
@@ -54,6 +63,7 @@ def check(root: Path) -> list[str]:
     }
     problems: list[str] = []
     graph: dict[str, set[str]] = {}
+    between_rooms: dict[tuple[str, str], str] = {}  # (from, to) -> the first import seen
     for mod, path in sources.items():
         tree = ast.parse(path.read_text(), str(path))
         where = path.relative_to(root)
@@ -66,6 +76,12 @@ def check(root: Path) -> list[str]:
                 problems.append(
                     f"{where}:{line}: chain/ imports {target} (rule 2: chain knows nothing of models)"
                 )
+            if under(mod, "chain") and under(target, "node"):
+                problems.append(
+                    f"{where}:{line}: chain/ imports {target} (rule 2: chain knows nothing of the node)"
+                )
+            if target.split(".")[0] in PACKAGES and room(mod) != room(target):
+                between_rooms.setdefault((room(mod), room(target)), f"{where}:{line} imports {target}")
             for role in ROLES:
                 if mod in ROLES and role != mod and under(target, role):
                     problems.append(
@@ -73,6 +89,11 @@ def check(root: Path) -> list[str]:
                     )
         graph[mod] = {t for t, _ in imports(tree, top_level_only=True) if t in sources and t != mod}
     problems += [f"import circle: {' -> '.join(c)} (rule 4)" for c in circles(graph)]
+    problems += [
+        f"rooms {a} and {b} import each other: {there}; {back} (rule 5: one way between rooms)"
+        for (a, b), there in sorted(between_rooms.items())
+        if a < b and (back := between_rooms.get((b, a)))
+    ]
     return problems
 
 
@@ -111,7 +132,7 @@ def main(argv: list[str]) -> int:
     if problems:
         print(f"{len(problems)} dependency rule(s) broken (tools/check_imports.py).")
         return 1
-    print("dependency rules hold: verifier, chain, roles, no import circles.")
+    print("dependency rules hold: verifier, chain, roles, no import circles, rooms one way.")
     return 0
 
 

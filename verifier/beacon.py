@@ -5,6 +5,10 @@ big-endian), the signature is a G1 point (48 bytes compressed) under the group k
 and randomness = sha256(signature). Every beacon is BLS-verified before anyone sees it; there is no
 fallback to local randomness anywhere: without a verified beacon the caller gets `BeaconUnavailable`.
 See docs/PROTOCOL.md §4.
+
+Over 400 lines for a reason: one scheme end to end (round arithmetic, message, BLS verification,
+the EIP-2537 encodings the contract needs, the relay client); each part is small and all follow
+PROTOCOL §4 in its order.
 """
 
 from __future__ import annotations

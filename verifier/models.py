@@ -14,6 +14,9 @@ Identity rules (PROTOCOL.md `baseModelHash` and `adapterHash` are these values):
   parsed content, never from file bytes, so two serializers of the same adapter agree, and
   `load_adapter` builds the LoRA config from that same canonical subset: whatever the hash
   binds is exactly what gets loaded.
+
+Over 400 lines for a reason: loading, hashing and adapter loading share the canonical encoding
+above; a split would put the rule "what the hash binds is what gets loaded" in two files.
 """
 
 from __future__ import annotations

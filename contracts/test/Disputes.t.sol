@@ -356,15 +356,7 @@ contract DisputesTest is Fixture {
         view
         returns (ISettlement.Leaf memory)
     {
-        return ISettlement.Leaf({
-            taskId: taskId,
-            miner: miner,
-            p: p,
-            g: g,
-            tokensHash: keccak256(abi.encode("tokens", p, g)),
-            logprobsHash: keccak256(abi.encode("logprobs", p, g)),
-            claimedReward: reward
-        });
+        return _rolloutLeaf(taskId, miner, p, g, reward);
     }
 
     // ---------------------------------------------------------------- the jury

@@ -25,15 +25,7 @@ contract FraudProofTest is SettlementBase {
         view
         returns (ISettlement.Leaf memory)
     {
-        return ISettlement.Leaf({
-            taskId: taskId,
-            miner: miner,
-            p: p,
-            g: g,
-            tokensHash: keccak256(abi.encode("tokens", p, g)),
-            logprobsHash: keccak256(abi.encode("logprobs", p, g)),
-            claimedReward: reward
-        });
+        return _rolloutLeaf(taskId, miner, p, g, reward);
     }
 
     /// @dev Commits a two-leaf tree of `good` and `bad` for `miner`; returns the proof of `bad`.

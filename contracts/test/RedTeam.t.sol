@@ -827,15 +827,7 @@ contract RedTeamTest is SettlementBase {
     }
 
     function _leafOf(address miner, uint32 p, uint32 g) internal view returns (ISettlement.Leaf memory) {
-        return ISettlement.Leaf({
-            taskId: taskId,
-            miner: miner,
-            p: p,
-            g: g,
-            tokensHash: keccak256(abi.encode("tokens", p, g)),
-            logprobsHash: keccak256(abi.encode("logprobs", p, g)),
-            claimedReward: 500_000
-        });
+        return _rolloutLeaf(taskId, miner, p, g, 500_000);
     }
 
     function _sybilSecret(uint256 i) internal pure returns (bytes32) {

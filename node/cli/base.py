@@ -24,7 +24,6 @@ from node.config import (
 EXIT_USER = 1
 EXIT_INTERNAL = 70
 DEBUG_ENV = "ROLLPROOF_DEBUG"
-RPC_TIMEOUT_S = 3.0
 
 err_console = Console(stderr=True, highlight=False)
 out_console = Console(highlight=False)
@@ -84,7 +83,6 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
         ("chain.artifacts", ("ArtifactError",)),
         ("verifier.models", ("ModelError",)),
         ("verifier.beacon", ("BeaconError",)),
-        ("node.devnet.beacon", ("KeyFileError",)),
         ("node.runtime.errors", ("RoleError",)),
         ("node.devnet", ("DevnetError",)),
         ("node.p2p.host", ("P2PError",)),

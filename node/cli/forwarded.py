@@ -72,39 +72,41 @@ def forward(module: str, attr: str, prog_name: str, args: list[str], what: str) 
         raise typer.Exit(code=code)
 
 
-@app.command(
+def forward_command(name: str, module: str, attr: str, help: str, panel: str) -> None:
+    """Register `rollproof name ...` as `module.attr` run with every argument as given; the module
+    is imported only when the command runs."""
+
+    def command(ctx: typer.Context) -> None:
+        forward(module, attr, f"rollproof {name}", ctx.args, f"The {name} command")
+
+    app.command(
+        name, context_settings=FORWARD_SETTINGS, add_help_option=False, rich_help_panel=panel, help=help
+    )(command)
+
+
+forward_command(
     "keys",
-    context_settings=FORWARD_SETTINGS,
-    add_help_option=False,
-    rich_help_panel="Setup",
-    help="Create and inspect keystores (account + libp2p identity) and register the peer id on chain. "
+    "chain.cli",
+    "keys_app",
+    "Create and inspect keystores (account + libp2p identity) and register the peer id on chain. "
     "Run `rollproof keys --help`.",
+    "Setup",
 )
-def keys_command(ctx: typer.Context) -> None:
-    forward("chain.cli", "keys_app", "rollproof keys", ctx.args, "The keys command")
-
-
-@app.command(
+forward_command(
     "deploy",
-    context_settings=FORWARD_SETTINGS,
-    add_help_option=False,
-    rich_help_panel="Setup",
-    help="Deploy the contracts (token, stakes, task board, settlement, drand beacon) and write the "
+    "chain.cli",
+    "deploy",
+    "Deploy the contracts (token, stakes, task board, settlement, drand beacon) and write the "
     "deployment file. Run `rollproof deploy --help`.",
+    "Setup",
 )
-def deploy_command(ctx: typer.Context) -> None:
-    forward("chain.cli", "deploy", "rollproof deploy", ctx.args, "The deploy command")
-
-
-@app.command(
+forward_command(
     "beacon",
-    context_settings=FORWARD_SETTINGS,
-    add_help_option=False,
-    rich_help_panel="Tools",
-    help="drand beacons: verify one, fetch verified ones, run a local devnet beacon. Run `rollproof beacon --help`.",
+    "node.beacon_cli",
+    "beacon_app",
+    "drand beacons: verify one, fetch verified ones, run a local devnet beacon. Run `rollproof beacon --help`.",
+    "Tools",
 )
-def beacon_command(ctx: typer.Context) -> None:
-    forward("node.beacon_cli", "beacon_app", "rollproof beacon", ctx.args, "The beacon command")
 
 
 @bench_app.command("verify")

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from node.cli.base import (
-    RPC_TIMEOUT_S,
     err_console,
 )
 from node.config import (
     Config,
     UserError,
 )
+from node.ops.common import p2p_listen_port, rpc_chain_id, unlock_account
 
 # ---- pre-flight checks (before anything is sent on chain) -----------------------------------------
 
@@ -42,34 +42,9 @@ def check_port_free(host: str, port: int, what: str, how: str) -> None:
             raise UserError(f"Cannot listen on {host}:{port} for the {what}: {exc.strerror}.") from None
 
 
-def p2p_listen_port(listen: str) -> tuple[str, int] | None:
-    """(host, tcp port) of a /ip4|ip6/<host>/tcp/<port> multiaddr, else None."""
-    parts = listen.strip("/").split("/")
-    if len(parts) >= 4 and parts[0] in ("ip4", "ip6") and parts[2] == "tcp" and parts[3].isdigit():
-        return parts[1], int(parts[3])
-    return None
-
-
 def check_rpc(cfg: Config) -> int:
     """The chain id at the RPC URL; a sentence if nothing answers there."""
-    import httpx
-
-    url = cfg.chain.rpc_url
-    body = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
-    try:
-        reply = httpx.post(url, json=body, timeout=RPC_TIMEOUT_S)
-        reply.raise_for_status()
-        return int(reply.json()["result"], 16)
-    except httpx.HTTPError as exc:
-        reason = type(exc).__name__
-        raise UserError(
-            f"Cannot reach the chain RPC at {url} ({reason}); start the chain (e.g. `anvil`) or fix "
-            "--rpc-url / ROLLPROOF_RPC_URL / [chain] rpc_url."
-        ) from None
-    except (ValueError, KeyError, TypeError):
-        raise UserError(
-            f"{url} answered, but not as an Ethereum JSON-RPC endpoint; check --rpc-url."
-        ) from None
+    return rpc_chain_id(cfg.chain.rpc_url)
 
 
 def check_deployment(cfg: Config, chain_id: int | None) -> None:
@@ -122,25 +97,6 @@ def check_model(cfg: Config) -> None:
         f"Unknown model {spec!r}; use 'smollm2' (shipped SmolLM2-135M-Instruct), 'tiny' (or 'tiny:<seed>'), a local model "
         "directory, or a Hugging Face id (downloaded, or with network access)."
     )
-
-
-def unlock_account(cfg: Config) -> Any:
-    """Decrypt the keystore with the configured passphrase source; sentences for every failure."""
-    if not cfg.chain.keystore:
-        raise UserError(
-            "No keystore is configured; create one with `rollproof keys new` and pass --keystore "
-            "(or set ROLLPROOF_KEYSTORE or [chain] keystore)."
-        )
-    try:
-        from chain.keys import load_account, read_keystore_json, read_passphrase
-    except ImportError as exc:
-        raise UserError(f"The chain package is not available ({exc}); reinstall Rollproof.") from None
-    read_keystore_json(cfg.chain.keystore)  # existence and shape first: no prompt for a missing file
-    # Prompt only on a terminal; otherwise a missing passphrase is a sentence, not a hang or EOFError.
-    prompt = "Keystore passphrase: " if sys.stdin is not None and sys.stdin.isatty() else None
-    passphrase = read_passphrase(cfg.chain.passphrase_file or None, prompt=prompt)
-    with err_console.status("Decrypting the keystore..."):
-        return load_account(cfg.chain.keystore, passphrase)
 
 
 # Roles that read drand rounds (task seed, audit challenge) cannot take part in a task without one.

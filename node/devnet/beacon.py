@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from chain.beacon_key import DEVNET_SEED
 from verifier.beacon import (
     SCHEME_ID,
     Beacon,
@@ -30,55 +31,13 @@ from verifier.beacon import (
     randomness_of,
     round_message,
 )
-from verifier.bls import CURVE_ORDER, public_key_of, secret_key_from_seed, sign_g1
+from verifier.bls import public_key_of, secret_key_from_seed, sign_g1
 
-# Fixed seed of the devnet beacon key: deterministic tests and fixtures. Never use it on a real network.
-DEVNET_SEED = b"rollproof devnet drand beacon key v1"
 DEVNET_BEACON_ID = "rollproof-devnet"
 DEVNET_PERIOD = 3
 # Genesis of the committed forge fixture (contracts/test/fixtures/devnet_beacons.json).
 DEVNET_FIXTURE_GENESIS = 1_700_000_000
 MAX_SERVED_ROUND = 2**63
-
-
-class KeyFileError(ValueError):
-    """The beacon key file is missing or malformed; the message is a sentence."""
-
-
-def load_secret_key(path: str | Path) -> int:
-    """Reads a key file: the secret scalar as hex (optionally 0x-prefixed), one line."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="ascii").strip()
-    except FileNotFoundError as exc:
-        raise KeyFileError(
-            f"Beacon key file {p} does not exist (create one with `rollproof beacon keygen`)."
-        ) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KeyFileError(f"Beacon key file {p} cannot be read: {exc}.") from exc
-    if len(text) > 130:
-        raise KeyFileError(f"Beacon key file {p} is too long to hold a secret scalar.")
-    try:
-        secret = int(text.removeprefix("0x"), 16)
-    except ValueError as exc:
-        raise KeyFileError(f"Beacon key file {p} must contain the secret key as hex.") from exc
-    if not 0 < secret < CURVE_ORDER:
-        raise KeyFileError(f"Beacon key file {p} holds a scalar outside 1..r-1.")
-    return secret
-
-
-def write_secret_key(path: str | Path, secret_key: int) -> None:
-    """Writes a key file readable only by its owner."""
-    p = Path(path)
-    p.write_text(f"{secret_key:064x}\n", encoding="ascii")
-    p.chmod(0o600)
-
-
-def new_secret_key() -> int:
-    """A fresh random secret scalar (for `rollproof beacon keygen`)."""
-    import secrets
-
-    return secrets.randbelow(CURVE_ORDER - 1) + 1
 
 
 @dataclass

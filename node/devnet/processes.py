@@ -281,8 +281,6 @@ class Devnet(LiveView, Reports):
         elif role == "validator":
             s.update(
                 stake=units_to_rpt(self.min_stake(1) * (1 if node.behaviour else o.honest_validator_stake)),
-                audit_count=o.audit_count,
-                positions=o.positions,
                 max_tasks=o.tasks,
                 misbehave=node.behaviour,
             )
@@ -303,6 +301,10 @@ class Devnet(LiveView, Reports):
                 commit_window=o.commit_window,
                 verdict_window=o.verdict_window,
                 verify_window=o.reveal_window,
+                # The task's auditRollouts (m) and auditPositions (k): the proposer posts them, every
+                # other role reads them from the task.
+                audit_count=o.audit_count,
+                positions=o.positions,
             )
         return {"role": role, **s}
 
@@ -312,8 +314,8 @@ class Devnet(LiveView, Reports):
         return self.deployment.params.min_stakes[role]
 
     def _start_beacon(self, genesis: int) -> tuple[BeaconConfig, str]:
+        from chain.beacon_key import devnet_beacon_config
         from node.devnet.beacon import DevnetBeacon
-        from verifier.beacon import pubkey_eip2537
 
         period = self.options.beacon_period
         beacon = DevnetBeacon.from_seed(genesis_time=genesis, period=period)
@@ -341,9 +343,7 @@ class Devnet(LiveView, Reports):
             if time.monotonic() > deadline or self.beacon_proc.poll() is not None:
                 raise DevnetError("The devnet beacon did not start; see logs/beacon.log.")
             time.sleep(0.1)
-        info = beacon.info
-        cfg = BeaconConfig("devnet", info.public_key, pubkey_eip2537(info.public_key), genesis, period)
-        return cfg, url
+        return devnet_beacon_config(beacon.info.public_key, genesis, period), url
 
     def start_nodes(self, names: list[str] | None = None) -> None:
         """Start the nodes (all but the proposer by default) and wait until they are ready."""

@@ -49,8 +49,8 @@ def beacon_randomness(cfg: Config, chain: Any, round_: int, what: str) -> bytes:
             f"The {what} beacon (round {round_}) is not recorded on chain and no --beacon-url is configured "
             "to fetch it from."
         )
+    from node.runtime.beacon_client import beacon_client
     from node.runtime.errors import RoleError
-    from node.tasks.beacons import beacon_client
 
     try:
         client = beacon_client(list(cfg.beacon.urls), chain.deployment)

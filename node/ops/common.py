@@ -4,6 +4,7 @@ checks the deployment file against the chain before anything is read or sent."""
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -30,6 +31,14 @@ class Report:
 
     def json_text(self) -> str:
         return json.dumps(self.data, indent=2, sort_keys=False)
+
+
+def p2p_listen_port(listen: str) -> tuple[str, int] | None:
+    """(host, tcp port) of a /ip4|ip6/<host>/tcp/<port> multiaddr, else None."""
+    parts = listen.strip("/").split("/")
+    if len(parts) >= 4 and parts[0] in ("ip4", "ip6") and parts[2] == "tcp" and parts[3].isdigit():
+        return parts[1], int(parts[3])
+    return None
 
 
 def rpt_text(amount: int) -> str:
@@ -184,11 +193,25 @@ def node_address(cfg: Config, address: str | None = None) -> str:
     return keystore_address(cfg.chain.keystore)
 
 
-def unlock(cfg: Config) -> Any:
-    """The decrypted account (passphrase file, ROLLPROOF_PASSPHRASE, or a prompt on a terminal)."""
-    from node.cli import unlock_account
+def unlock_account(cfg: Config) -> Any:
+    """Decrypt the keystore with the configured passphrase source; sentences for every failure."""
+    if not cfg.chain.keystore:
+        raise UserError(
+            "No keystore is configured; create one with `rollproof keys new` and pass --keystore "
+            "(or set ROLLPROOF_KEYSTORE or [chain] keystore)."
+        )
+    from rich.console import Console
 
-    return unlock_account(cfg)
+    try:
+        from chain.keys import load_account, read_keystore_json, read_passphrase
+    except ImportError as exc:
+        raise UserError(f"The chain package is not available ({exc}); reinstall Rollproof.") from None
+    read_keystore_json(cfg.chain.keystore)  # existence and shape first: no prompt for a missing file
+    # Prompt only on a terminal; otherwise a missing passphrase is a sentence, not a hang or EOFError.
+    prompt = "Keystore passphrase: " if sys.stdin is not None and sys.stdin.isatty() else None
+    passphrase = read_passphrase(cfg.chain.passphrase_file or None, prompt=prompt)
+    with Console(stderr=True, highlight=False).status("Decrypting the keystore..."):
+        return load_account(cfg.chain.keystore, passphrase)
 
 
 def require_gas(chain: Any, address: str, what: str) -> int:

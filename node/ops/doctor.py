@@ -21,6 +21,7 @@ from node.ops.common import (
     eth,
     load_deployment,
     missing_contracts,
+    p2p_listen_port,
     role_index,
     rpc_chain_id,
     rpt,
@@ -152,8 +153,8 @@ class Doctor:
             return
         if self.deployment is None:
             return
+        from node.runtime.beacon_client import beacon_client
         from node.runtime.errors import RoleError
-        from node.tasks.beacons import beacon_client
 
         try:
             client = beacon_client(urls, self.deployment)
@@ -176,8 +177,6 @@ class Doctor:
 
     # ---- this machine ---------------------------------------------------------------------------
     def ports(self) -> None:
-        from node.cli import p2p_listen_port
-
         wanted = []
         if self.cfg.node.metrics_port:
             wanted.append(("metrics port", self.cfg.node.metrics_host, self.cfg.node.metrics_port))

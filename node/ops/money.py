@@ -20,7 +20,7 @@ from node.ops.common import (
     role_index,
     rpt,
     rpt_text,
-    unlock,
+    unlock_account,
     when,
 )
 
@@ -41,7 +41,7 @@ def stake_add(cfg: Config, amount_text: str, role: str = "miner") -> Report:
     """Add `amount` RPT to this account's active stake for `role`."""
     index = role_index(role)
     amount = parse_rpt(amount_text, "stake amount")
-    account = unlock(cfg)
+    account = unlock_account(cfg)
     chain = connect(cfg, account)
     who = account.address
     active, minimum = chain.stakes.active_stake(who, index), chain.stakes.min_stake(index)
@@ -74,7 +74,7 @@ def stake_add(cfg: Config, amount_text: str, role: str = "miner") -> Report:
 def stake_unstake(cfg: Config, amount_text: str, role: str = "miner") -> Report:
     """Start the cooldown of `amount` RPT (or 'all') of the active stake for `role`."""
     index = role_index(role)
-    account = unlock(cfg)
+    account = unlock_account(cfg)
     chain = connect(cfg, account)
     who = account.address
     active, minimum = chain.stakes.active_stake(who, index), chain.stakes.min_stake(index)
@@ -109,7 +109,7 @@ def stake_unstake(cfg: Config, amount_text: str, role: str = "miner") -> Report:
 def stake_withdraw(cfg: Config, role: str = "miner") -> Report:
     """Withdraw the cooled-down stake of `role` to the account."""
     index = role_index(role)
-    account = unlock(cfg)
+    account = unlock_account(cfg)
     chain = connect(cfg, account)
     who = account.address
     info = chain.stakes.stake_info(who, index)
@@ -133,7 +133,7 @@ def stake_withdraw(cfg: Config, role: str = "miner") -> Report:
 
 def claim(cfg: Config) -> Report:
     """Withdraw every reward settlement credited to this account."""
-    account = unlock(cfg)
+    account = unlock_account(cfg)
     chain = connect(cfg, account)
     who = account.address
     amount = chain.settlement.claimable(who)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from node.config import Config, UserError
-from node.ops.common import Report, connect, node_address, require_gas, rpt, rpt_text, unlock, when
+from node.ops.common import Report, connect, node_address, require_gas, rpt, rpt_text, unlock_account, when
 
 STATUS_NAMES = {0: "none", 1: "open", 2: "cancelled", 3: "finalized"}
 
@@ -178,7 +178,7 @@ def task_show(cfg: Config, task_id: int) -> Report:
 
 def task_cancel(cfg: Config, task_id: int) -> Report:
     """Cancel an own open task: before anyone joined, or once its commit window closed empty."""
-    account = unlock(cfg)
+    account = unlock_account(cfg)
     chain = connect(cfg, account)
     task = _get_task(chain, task_id)
     who = account.address

@@ -57,7 +57,7 @@ def audited_spec(ctx: Any, tv: Any, seed_randomness: bytes) -> TaskSpec:
     return replace(
         tv.spec(seed_randomness),
         audit=task_audit_params(params),
-        base_model_hash=tv.base_model_hash,
+        base_model_hash=tv.params.base_model_hash,
         tokenizer_hash=task_tokenizer_hash(params),
     )
 

@@ -99,7 +99,7 @@ def dispute_if_wrongly_failed(miner_role: Any, tv: Any) -> bool:
 
     ctx = miner_role.ctx
     task_id = tv.task_id
-    if task_id in miner_role.dispute_checked or ctx.chain.timestamp() <= tv.verify_deadline:
+    if task_id in miner_role.dispute_checked or ctx.chain.timestamp() <= tv.params.verify_deadline:
         return False
     disputes = ctx.chain.disputes
     if not disputes.can_dispute(task_id, ctx.address):

@@ -14,9 +14,14 @@ import time
 from typing import Any
 
 from chain.clients import Role as ChainRole
+from node.roles.startup import run_staked_role
 from node.runtime.context import NodeContext
-from node.runtime.loop import run_staked_role
-from node.runtime.network import decode_rollout, encode_rollout, leave_task
+from node.runtime.network import (
+    decode_rollout,
+    join_task_topics,
+    keep_gossiped_rollout,
+    leave_task,
+)
 from node.runtime.observe import event
 from node.store import EvaluatorState, Role
 from node.tasks.beacons import task_randomness
@@ -38,18 +43,10 @@ class Evaluator:
         self.envs: dict[str, Any] = {}
 
     def subscribe(self, task_id: int) -> None:
-        from node.p2p import rollouts_topic
-
-        if task_id in self.subscribed or self.ctx.p2p is None:
-            return
-        self.subscribed.add(task_id)
-        self.ctx.p2p.subscribe(rollouts_topic(task_id), self.on_rollout)
+        join_task_topics(self.ctx, self.subscribed, task_id, self.on_rollout)
 
     def on_rollout(self, received: Any) -> None:
-        msg = received.payload
-        self.ctx.store.add_received_rollout(
-            msg.task_id, msg.miner, msg.p, msg.g, encode_rollout(msg), sender_peer=received.origin or None
-        )
+        keep_gossiped_rollout(self.ctx, received, with_leaf=False)
 
     def task_problems(self, task_id: int) -> list[Any] | None:
         from node.tasks.view import get_env
@@ -103,11 +100,11 @@ class Evaluator:
             now = time.time()
             if state == EvaluatorState.SEEN:
                 busy |= self.score_pending(task_id) > 0
-                if now > tv.commit_deadline + 5:
+                if now > tv.params.commit_deadline + 5:
                     self.score_pending(task_id)
                     store.transition(task_id, Role.EVALUATOR, EvaluatorState.SCORED)
                     busy = True
-            elif now > tv.verify_deadline:
+            elif now > tv.params.verify_deadline:
                 store.transition(task_id, Role.EVALUATOR, EvaluatorState.DONE)
                 leave_task(self.ctx, task_id)
                 self.problems.pop(task_id, None)

@@ -71,5 +71,5 @@ def sapo_step(miner: Any, tv: Any) -> dict[str, float] | None:
     """One GRPO step on the task's groups (`node.train.grpo_step`); None when no group had signal."""
     from node.train import grpo_step
 
-    config = learner_config(miner.ctx.settings, tv.temperature_milli / 1000.0)
+    config = learner_config(miner.ctx.settings, tv.params.temperature_milli / 1000.0)
     return grpo_step(miner, training_groups(miner, tv), tv.task_id, config)

@@ -17,6 +17,10 @@ reveal window. Joining locks lockAmount(task) of free miner stake; a miner witho
 `cheat = true` (devnets and tests only) makes the miner generate with a cheaper model and fill the
 logprobs in by a prefill of the real model: the audit's token check at the challenged positions
 catches it and the validators slash it. A cheater ignores forced errors.
+
+Over 400 lines for a reason: one role's state machine, a method per step above, sharing the
+loaded model, adapter and store; what another role shares is already out (audit.py, dispute.py,
+learning.py), and the wire format, serving and staking live in their own rooms.
 """
 
 from __future__ import annotations
@@ -32,12 +36,18 @@ from chain.clients import Role as ChainRole
 from chain.errors import ChainError, ChainRevert, format_rpt
 from node.model import load_model_spec
 from node.roles.audit import audited_spec, join_tokenizer_problem
+from node.roles.startup import run_staked_role
 from node.runtime.context import NodeContext
 from node.runtime.errors import RoleError
-from node.runtime.loop import run_staked_role, step_tasks
-from node.runtime.network import encode_rollout, leave_task, start_p2p, to_wire
+from node.runtime.loop import advance_with_crash_point, max_tasks_done, step_tasks
+from node.runtime.network import (
+    join_task_topics,
+    keep_gossiped_rollout,
+    leave_task,
+    start_p2p,
+    to_wire,
+)
 from node.runtime.observe import event
-from node.runtime.stop import crash_point
 from node.staking import free_stake
 from node.store import MinerState, Role, RolloutRecord
 from node.tasks.beacons import record_beacon_on_chain, task_randomness
@@ -159,27 +169,11 @@ class Miner:
 
     def subscribe(self, task_id: int) -> None:
         """Follow the task's rollouts (swarm experience for SAPO) and evaluators' scores."""
-        from node.p2p import evaluations_topic, rollouts_topic
-
-        if task_id in self.subscribed or self.ctx.p2p is None:
-            return
-        self.subscribed.add(task_id)
-        self.ctx.p2p.subscribe(rollouts_topic(task_id), self.on_rollout)
-        self.ctx.p2p.subscribe(evaluations_topic(task_id), self.on_evaluation)
+        join_task_topics(self.ctx, self.subscribed, task_id, self.on_rollout, self.on_evaluation)
 
     def on_rollout(self, received: Any) -> None:
-        msg = received.payload
-        if msg.miner == self.ctx.address:
-            return
-        self.ctx.store.add_received_rollout(
-            msg.task_id,
-            msg.miner,
-            msg.p,
-            msg.g,
-            encode_rollout(msg),
-            leaf=leaf_hash(_rollout(msg)),
-            sender_peer=received.origin or None,
-        )
+        if received.payload.miner != self.ctx.address:
+            keep_gossiped_rollout(self.ctx, received)
 
     def on_evaluation(self, received: Any) -> None:
         """Take a rollout's reward from a staked evaluator, never from the rollout's sender."""
@@ -207,9 +201,9 @@ class Miner:
         tv = task_view(self.ctx, task_id)
         out = []
         for p, g in pairs:
-            if not (0 <= p < tv.num_problems and 0 <= g < tv.rollouts_per_problem):
+            if not (0 <= p < tv.params.num_problems and 0 <= g < tv.params.rollouts_per_problem):
                 raise FrameError(f"rollout ({p}, {g}) is outside the task")
-            r = rollouts[p * tv.rollouts_per_problem + g]
+            r = rollouts[p * tv.params.rollouts_per_problem + g]
             out.append((to_wire(r), tree.proof(leaf_hash(r))))
         return out
 
@@ -273,12 +267,7 @@ class Miner:
         return step_tasks(self.ctx, seen + others, self.advance) or busy
 
     def advance(self, task_id: int) -> bool:
-        before = self.ctx.store.task_state(task_id, Role.MINER)
-        busy = self._advance(task_id)
-        after = self.ctx.store.task_state(task_id, Role.MINER)
-        if after != before:
-            crash_point(self.ctx, after)
-        return busy
+        return advance_with_crash_point(self.ctx, Role.MINER, task_id, self._advance)
 
     def _advance(self, task_id: int) -> bool:
         store, me = self.ctx.store, self.ctx.address
@@ -289,7 +278,7 @@ class Miner:
             return self.join(tv, now)
         if state in (MinerState.JOINED, MinerState.SEEDED, MinerState.GENERATED):
             self.subscribe(task_id)
-            if now > tv.commit_deadline - DEADLINE_MARGIN:
+            if now > tv.params.commit_deadline - DEADLINE_MARGIN:
                 store.transition(
                     task_id, Role.MINER, MinerState.FAILED, note=f"commit deadline passed in {state}"
                 )
@@ -324,11 +313,11 @@ class Miner:
         reason = None
         if tv.env_name is None:
             reason = "unknown environment"
-        elif tv.base_model_hash != self.base_hash:
+        elif tv.params.base_model_hash != self.base_hash:
             reason = "the task's base model is not this node's model"
         elif (mismatch := join_tokenizer_problem(self.ctx, task_id, self.tokenizer)) is not None:
             reason = str(mismatch)
-        elif now > tv.join_deadline - DEADLINE_MARGIN:
+        elif now > tv.params.join_deadline - DEADLINE_MARGIN:
             reason = "too late to join"
         elif self.ctx.settings.max_tasks and self.finished_tasks() >= self.ctx.settings.max_tasks:
             reason = "max_tasks reached"
@@ -390,7 +379,10 @@ class Miner:
         """In the reveal window (verdictDeadline, verifyDeadline], prove the forced error on chain."""
         if self.ctx.settings.cheat or not forced_on_task(self.ctx, tv.task_id):
             return False
-        if chain_now(self.ctx) <= tv.verdict_deadline or now > tv.verify_deadline - DEADLINE_MARGIN:
+        if (
+            chain_now(self.ctx) <= tv.params.verdict_deadline
+            or now > tv.params.verify_deadline - DEADLINE_MARGIN
+        ):
             return False
         settlement = self.ctx.chain.settlement
         if settlement.miner_state(tv.task_id, self.ctx.address).forced:
@@ -542,7 +534,7 @@ class Miner:
 
     def commit(self, tv: TaskView) -> bool:
         tree, rollouts = self.tree(tv.task_id)
-        count = tv.num_problems * tv.rollouts_per_problem
+        count = tv.params.num_problems * tv.params.rollouts_per_problem
         self.ctx.store.record_commitment(tv.task_id, self.ctx.address, tree.root, count)
         receipt = self.ctx.chain.settlement.commit(tv.task_id, tree.root, count)
         self.ctx.store.transition(
@@ -560,7 +552,7 @@ class Miner:
 
     def await_settlement(self, tv: TaskView, now: float) -> bool:
         settlement = self.ctx.chain.settlement
-        if tv.task_id not in self.gossiped and now < tv.commit_deadline:
+        if tv.task_id not in self.gossiped and now < tv.params.commit_deadline:
             # Restarted after committing: the gossip may never have gone out (it is idempotent).
             try:
                 self.gossip(tv.task_id)
@@ -571,7 +563,7 @@ class Miner:
                 return True
             if self.dispute_if_wrongly_failed(tv):
                 return True
-            if chain_now(self.ctx) > tv.verify_deadline + FINALIZE_DELAY["miner"]:
+            if chain_now(self.ctx) > tv.params.verify_deadline + FINALIZE_DELAY["miner"]:
                 # Anyone may finalize; a miner does it too so its task never waits for validators.
                 if record_beacon_on_chain(self.ctx, tv.challenge_round):
                     try:
@@ -630,19 +622,8 @@ class Miner:
 
     def done(self) -> bool:
         """With max_tasks: every task seen has reached a terminal state and max_tasks of them ended."""
-        limit = self.ctx.settings.max_tasks
-        if not limit:
-            return False
-        ended = self.ctx.store.tasks_in_state(
-            Role.MINER, (MinerState.CLAIMED, MinerState.FAILED, MinerState.SKIPPED)
-        )
-        return len(ended) >= limit and not self.ctx.store.tasks_in_state(Role.MINER, ACTIVE)
-
-
-def _rollout(msg: Any) -> Rollout:
-    from node.runtime.network import from_wire
-
-    return from_wire(msg)
+        ended = (MinerState.CLAIMED, MinerState.FAILED, MinerState.SKIPPED)
+        return max_tasks_done(self.ctx, Role.MINER, ended, ACTIVE)
 
 
 def run(config: Any) -> int:

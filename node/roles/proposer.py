@@ -98,13 +98,13 @@ class Proposer:
         last = task_view(self.ctx, own[-1])
         rate = self.success_rate(own[-1])
         if rate is None:
-            return last.difficulty
+            return last.params.difficulty
         low, high = s.success_band
         if rate < low:
-            return max(1, last.difficulty - 1)
+            return max(1, last.params.difficulty - 1)
         if rate > high:
-            return min(s.max_difficulty, last.difficulty + 1)
-        return last.difficulty
+            return min(s.max_difficulty, last.params.difficulty + 1)
+        return last.params.difficulty
 
     def success_rate(self, task_id: int) -> float | None:
         outcomes = [
@@ -187,7 +187,7 @@ class Proposer:
         tv = task_view(self.ctx, task_id)
         settlement = self.ctx.chain.settlement
         if state == ProposerState.POSTED:
-            if chain_now(self.ctx) <= tv.verify_deadline + FINALIZE_DELAY["proposer"]:
+            if chain_now(self.ctx) <= tv.params.verify_deadline + FINALIZE_DELAY["proposer"]:
                 return False
             ts = settlement.task_settlement(task_id)
             if not ts.finalized:

@@ -10,6 +10,9 @@ and never replaced, so a restarted validator reveals exactly what it committed.
 Rollouts come from gossip when the validator holds all P*G of a miner and they hash to the
 committed root (proofs are then computed locally); otherwise the sampled openings are requested
 from the miner's peer (bound to its address on chain). A miner that serves nothing fails.
+
+Over 400 lines for a reason: one role's state machine, a method per step above, sharing the
+loaded model and store; what another role shares is already out (audit.py, dispute.py).
 """
 
 from __future__ import annotations
@@ -27,19 +30,20 @@ from chain.errors import ChainError, ChainRevert, format_rpt
 from node.model import fetch_adapter_blob, load_model_spec
 from node.roles.audit import audit_challenge, audited_spec, policy_problem
 from node.roles.dispute import FINALIZE_WAITS, resolve_open_disputes
+from node.roles.startup import run_staked_role
 from node.runtime.context import NodeContext
 from node.runtime.errors import RoleError
-from node.runtime.loop import run_staked_role, step_tasks
+from node.runtime.loop import advance_with_crash_point, max_tasks_done, step_tasks
 from node.runtime.network import (
     catch_up_task,
     decode_rollout,
-    encode_rollout,
     from_wire,
+    join_task_topics,
+    keep_gossiped_rollout,
     leave_task,
     peer_id_of,
 )
 from node.runtime.observe import event
-from node.runtime.stop import crash_point
 from node.staking import free_stake
 from node.store import Role, ValidatorState
 from node.tasks.beacons import record_beacon_on_chain, task_randomness
@@ -94,24 +98,10 @@ class Validator:
     # ---- gossip ------------------------------------------------------------------------------
 
     def subscribe(self, task_id: int) -> None:
-        from node.p2p import rollouts_topic
-
-        if task_id in self.subscribed or self.ctx.p2p is None:
-            return
-        self.subscribed.add(task_id)
-        self.ctx.p2p.subscribe(rollouts_topic(task_id), self.on_rollout)
+        join_task_topics(self.ctx, self.subscribed, task_id, self.on_rollout)
 
     def on_rollout(self, received: Any) -> None:
-        msg = received.payload
-        self.ctx.store.add_received_rollout(
-            msg.task_id,
-            msg.miner,
-            msg.p,
-            msg.g,
-            encode_rollout(msg),
-            leaf=leaf_hash(from_wire(msg)),
-            sender_peer=received.origin or None,
-        )
+        keep_gossiped_rollout(self.ctx, received)
 
     # ---- the loop ----------------------------------------------------------------------------
 
@@ -127,12 +117,7 @@ class Validator:
         )
 
     def advance(self, task_id: int) -> bool:
-        before = self.ctx.store.task_state(task_id, Role.VALIDATOR)
-        busy = self._advance(task_id)
-        after = self.ctx.store.task_state(task_id, Role.VALIDATOR)
-        if after != before:
-            crash_point(self.ctx, after)
-        return busy
+        return advance_with_crash_point(self.ctx, Role.VALIDATOR, task_id, self._advance)
 
     def _advance(self, task_id: int) -> bool:
         store = self.ctx.store
@@ -141,9 +126,9 @@ class Validator:
         now = time.time()
         self.subscribe(task_id)
         if state == ValidatorState.SEEN:
-            if chain_now(self.ctx) <= tv.commit_deadline:
+            if chain_now(self.ctx) <= tv.params.commit_deadline:
                 return False
-            if now > tv.verdict_deadline - DEADLINE_MARGIN:
+            if now > tv.params.verdict_deadline - DEADLINE_MARGIN:
                 store.transition(task_id, Role.VALIDATOR, ValidatorState.SKIPPED, note="too late to audit")
                 return True
             if (
@@ -162,7 +147,7 @@ class Validator:
             event(log, "challenge beacon verified and recorded", task=task_id, round=tv.challenge_round)
             return True
         if state == ValidatorState.CHALLENGED:
-            if now > tv.verdict_deadline - DEADLINE_MARGIN:
+            if now > tv.params.verdict_deadline - DEADLINE_MARGIN:
                 store.transition(
                     task_id, Role.VALIDATOR, ValidatorState.SKIPPED, note="audit not finished in time"
                 )
@@ -312,8 +297,8 @@ class Validator:
         self, task_id: int, miner: str, root: bytes, tv: TaskView, indices: list[int]
     ) -> tuple[list[Rollout | None], list[list[bytes] | None]]:
         """The challenged rollouts and proofs: from gossip when complete and under the root, else from the miner."""
-        g_count = tv.rollouts_per_problem
-        total = tv.num_problems * g_count
+        g_count = tv.params.rollouts_per_problem
+        total = tv.params.num_problems * g_count
         rows = self.gossiped_rollouts(task_id, miner, total)
         if len(rows) == total and self.ctx.settings.use_gossip:
             by_index = {}
@@ -385,7 +370,7 @@ class Validator:
 
     def commit_verdict(self, tv: TaskView, now: float) -> bool:
         store = self.ctx.store
-        if now > tv.verdict_deadline - DEADLINE_MARGIN:
+        if now > tv.params.verdict_deadline - DEADLINE_MARGIN:
             store.transition(tv.task_id, Role.VALIDATOR, ValidatorState.SKIPPED, note="verdict window closed")
             return True
         verdicts, salt = self.stored_verdicts(tv.task_id)
@@ -398,9 +383,9 @@ class Validator:
 
     def reveal(self, tv: TaskView, now: float) -> bool:
         store = self.ctx.store
-        if chain_now(self.ctx) <= tv.verdict_deadline:
+        if chain_now(self.ctx) <= tv.params.verdict_deadline:
             return False
-        if now > tv.verify_deadline - DEADLINE_MARGIN:
+        if now > tv.params.verify_deadline - DEADLINE_MARGIN:
             store.transition(tv.task_id, Role.VALIDATOR, ValidatorState.FAILED, note="reveal window closed")
             return True
         verdicts, salt = self.stored_verdicts(tv.task_id)
@@ -412,7 +397,7 @@ class Validator:
         return True
 
     def finalize(self, tv: TaskView, now: float) -> bool:
-        if chain_now(self.ctx) <= tv.verify_deadline + FINALIZE_DELAY["validator"]:
+        if chain_now(self.ctx) <= tv.params.verify_deadline + FINALIZE_DELAY["validator"]:
             return False
         settlement = self.ctx.chain.settlement
         if not settlement.task_settlement(tv.task_id).finalized:
@@ -489,7 +474,7 @@ class Validator:
         from verifier.params import AuditParams
 
         lazy = self.ctx.settings.misbehave == "lazy"
-        total = tv.num_problems * tv.rollouts_per_problem
+        total = tv.params.num_problems * tv.params.rollouts_per_problem
         verdicts = []
         for miner in miners:
             first = get_challenge(
@@ -515,13 +500,8 @@ class Validator:
         return True
 
     def done(self) -> bool:
-        limit = self.ctx.settings.max_tasks
-        if not limit:
-            return False
-        finished = self.ctx.store.tasks_in_state(
-            Role.VALIDATOR, (ValidatorState.FINALIZED, ValidatorState.SKIPPED, ValidatorState.FAILED)
-        )
-        return len(finished) >= limit and not self.ctx.store.tasks_in_state(Role.VALIDATOR, ACTIVE)
+        ended = (ValidatorState.FINALIZED, ValidatorState.SKIPPED, ValidatorState.FAILED)
+        return max_tasks_done(self.ctx, Role.VALIDATOR, ended, ACTIVE)
 
 
 # ---- verdicts as the chain takes them (PROTOCOL.md §2.7) ------------------------------------------

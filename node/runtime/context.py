@@ -18,13 +18,13 @@ from chain.deploy import Deployment
 from chain.errors import ChainError
 from chain.keys import load_account, load_identity_secret, read_passphrase
 from chain.tx import Sender, SenderConfig, SignedTx, make_web3, with_retries
+from node.runtime.beacon_client import beacon_client
 from node.runtime.errors import RoleError
 from node.runtime.observe import event
 from node.runtime.settings import RoleSettings
 from node.runtime.stop import StopFlag
 from node.store import Role, Store, TxStatus, open_store
 from node.store.database import default_store_url
-from node.tasks.beacons import beacon_client
 from verifier.beacon import DrandClient
 
 log = logging.getLogger("rollproof.roles")

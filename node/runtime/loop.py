@@ -1,4 +1,4 @@
-"""The run loop of a role process and the start-up shared by the staked roles.
+"""The run loop of a role process: step every active task, confirm transactions, sleep, repeat.
 
 A role process is one loop: `sync_tasks` reads new chain events into the store, then the role's
 `step` advances every active task by at most one state of its state machine (node/store/states.py);
@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from node.model import set_threads
-from node.runtime.context import NodeContext, confirm_transactions, open_context
+from node.runtime.context import NodeContext, confirm_transactions
 from node.runtime.errors import RoleError
-from node.runtime.network import check_listen_port, start_p2p
-from node.runtime.observe import event, setup_role_logging, start_metrics
-from node.runtime.settings import RoleSettings, settings_from
-from node.staking import check_stake, ensure_peer_registered, ensure_staked
+from node.runtime.stop import crash_point
 from node.store import Role
 
 log = logging.getLogger("rollproof.roles")
@@ -42,46 +38,26 @@ def step_tasks(ctx: NodeContext, task_ids: list[int], advance: Callable[[int], b
     return busy
 
 
-def run_staked_role(
-    config: Any,
-    name: str,
-    role: Role,
-    chain_role: int,
-    make_node: Callable[[NodeContext], Any],
-    start_network: Callable[[Any], Any] | None = None,
-    ready_fields: Callable[[RoleSettings], dict[str, Any]] = lambda settings: {},
-) -> int:
-    """Start-up shared by the staked roles (miner, validator, evaluator), then their loop.
+def advance_with_crash_point(
+    ctx: NodeContext, role: Role, task_id: int, advance: Callable[[int], bool]
+) -> bool:
+    """Advance one task one step and, when its state changed, pass the crash point of the state it
+    entered (the crash tests SIGKILL the process there: RoleKnobs.crash_after)."""
+    before = ctx.store.task_state(task_id, role)
+    busy = advance(task_id)
+    after = ctx.store.task_state(task_id, role)
+    if after != before:
+        crash_point(ctx, after)
+    return busy
 
-    Every check that can fail (port, stake, model) runs before the first transaction, so a bad
-    start leaves nothing half-done on chain. `make_node(ctx)` builds the role object (`step`,
-    optionally `done`); `start_network(node)` defaults to a plain `start_p2p(ctx)`.
-    """
-    settings = settings_from(config, name)
-    setup_role_logging(config, settings)
-    set_threads(settings.threads)
-    check_listen_port(settings.listen)
-    ctx = open_context(settings, role, account=getattr(config, "account", None))
-    try:
-        ctx.stop.install()
-        check_stake(ctx, chain_role)
-        node = make_node(ctx)
-        start_metrics(ctx)
-        if start_network is None:
-            start_p2p(ctx)
-        else:
-            start_network(node)
-        ensure_staked(ctx, chain_role)
-        ensure_peer_registered(ctx)
-        event(
-            logging.getLogger(f"rollproof.{name}"),
-            f"{name} ready",
-            address=ctx.address,
-            **ready_fields(settings),
-        )
-        return run_loop(ctx, node.step, getattr(node, "done", None))
-    finally:
-        ctx.close()
+
+def max_tasks_done(ctx: NodeContext, role: Role, ended: Iterable[Any], active: Iterable[Any]) -> bool:
+    """With max_tasks: `max_tasks` of this role's tasks have ended and none is still active."""
+    limit = ctx.settings.max_tasks
+    if not limit:
+        return False
+    finished = ctx.store.tasks_in_state(role, ended)
+    return len(finished) >= limit and not ctx.store.tasks_in_state(role, active)
 
 
 def run_loop(ctx: NodeContext, step: Callable[[], bool], done: Callable[[], bool] | None = None) -> int:

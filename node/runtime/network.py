@@ -213,6 +213,42 @@ def catch_up_task(ctx: NodeContext, task_id: int) -> int:
     return new
 
 
+def join_task_topics(
+    ctx: NodeContext,
+    joined: set[int],
+    task_id: int,
+    on_rollout: Callable[[Any], None],
+    on_evaluation: Callable[[Any], None] | None = None,
+) -> None:
+    """Follow a task's gossiped rollouts (and evaluators' scores when `on_evaluation` is given),
+    once per task (`joined` holds the tasks followed); nothing without a p2p host."""
+    from node.p2p import evaluations_topic, rollouts_topic
+
+    if task_id in joined or ctx.p2p is None:
+        return
+    joined.add(task_id)
+    ctx.p2p.subscribe(rollouts_topic(task_id), on_rollout)
+    if on_evaluation is not None:
+        ctx.p2p.subscribe(evaluations_topic(task_id), on_evaluation)
+
+
+def keep_gossiped_rollout(ctx: NodeContext, received: Any, with_leaf: bool = True) -> None:
+    """Store a gossiped rollout as it came (first copy wins), with its Merkle leaf hash when the role
+    checks it against a commitment."""
+    from verifier.commitments import leaf_hash
+
+    msg = received.payload
+    ctx.store.add_received_rollout(
+        msg.task_id,
+        msg.miner,
+        msg.p,
+        msg.g,
+        encode_rollout(msg),
+        leaf=leaf_hash(from_wire(msg)) if with_leaf else None,
+        sender_peer=received.origin or None,
+    )
+
+
 def leave_task(ctx: NodeContext, task_id: int) -> None:
     """Unsubscribe from a settled task's topics: long-running nodes keep no history of old tasks."""
     from node.p2p import evaluations_topic, rollouts_topic

@@ -1,5 +1,5 @@
-"""A task's drand beacons: the verified client, each round once due, the task's randomness, and
-the round recorded in the DrandBeacon contract."""
+"""A task's drand beacons: each round once due (read through the context's verified client), the
+task's randomness, and the round recorded in the DrandBeacon contract."""
 
 from __future__ import annotations
 
@@ -7,42 +7,14 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-import httpx
-
-from chain.deploy import Deployment
 from chain.errors import ChainError
 from node.runtime.errors import RoleError
-from verifier.beacon import Beacon, ChainInfo, DrandClient
+from verifier.beacon import Beacon
 
 if TYPE_CHECKING:
     from node.runtime.context import NodeContext
 
 log = logging.getLogger("rollproof.roles")
-
-
-def beacon_client(urls: list[str], deployment: Deployment) -> DrandClient:
-    """A drand client whose trust root is the beacon key the deployed DrandBeacon contract verifies.
-
-    The relay's /info is fetched once and accepted only if its public key, genesis and period are
-    the contract's, so a relay can never introduce its own key.
-    """
-    if not urls:
-        raise RoleError("No beacon URL is configured; pass --beacon-url (a drand HTTP relay).")
-    want = deployment.beacon
-    problems = []
-    for url in urls:
-        try:
-            reply = httpx.get(url.rstrip("/") + "/info", timeout=5.0)
-            reply.raise_for_status()
-            info = ChainInfo.from_json(reply.json())
-        except (httpx.HTTPError, ValueError) as exc:
-            problems.append(f"{url}: {exc}")
-            continue
-        if (info.public_key, info.genesis_time, info.period) != (want.public_key, want.genesis, want.period):
-            problems.append(f"{url}: serves another beacon chain than the deployed DrandBeacon")
-            continue
-        return DrandClient(urls, info=info, retries=2, backoff=0.2)
-    raise RoleError("No beacon relay could be used: " + "; ".join(problems) + ".")
 
 
 def beacon_if_due(ctx: NodeContext, round_: int) -> Beacon | None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
-from chain.clients import Task
+from chain.clients import Task, TaskParams
 from chain.events import ChainEvent
 from node.runtime.errors import RoleError
 from verifier.rollout import TaskSpec
@@ -28,30 +28,34 @@ DEADLINE_MARGIN = 1.0
 FINALIZE_DELAY = {"proposer": 0, "validator": 3, "miner": 8}
 
 
+# TaskParams fields stored as 0x-hex (bytes) or as a decimal string (a uint256 beyond JSON's doubles).
+_HEX_FIELDS = ("env_id", "base_model_hash", "tokenizer_hash")
+_DECIMAL_FIELDS = ("reward",)
+
+
 def task_params_dict(task: Task) -> dict[str, Any]:
-    p = task.params
-    return {
-        "env_id": "0x" + p.env_id.hex(),
-        "difficulty": p.difficulty,
-        "num_problems": p.num_problems,
-        "rollouts_per_problem": p.rollouts_per_problem,
-        "max_tokens": p.max_tokens,
-        "temperature_milli": p.temperature_milli,
-        "base_model_hash": "0x" + p.base_model_hash.hex(),
-        "reward": str(p.reward),
-        "join_deadline": p.join_deadline,
-        "commit_deadline": p.commit_deadline,
-        "verdict_deadline": p.verdict_deadline,
-        "verify_deadline": p.verify_deadline,
-        "posted_at": task.posted_at,
-        # The audit parameters (issue 14): node/roles/audit.py reads them into the verifier's AuditParams.
-        "audit_rollouts": p.audit_rollouts,
-        "audit_positions": p.audit_positions,
-        "logprob_tol_nano": p.logprob_tol_nano,
-        "tokenizer_hash": "0x" + p.tokenizer_hash.hex(),
-        "edge_slack_nano": p.edge_slack_nano,
-        "dtype": int(p.dtype),
-    }
+    """A task's TaskParams as the store keeps them (JSON), plus when it was posted."""
+    stored: dict[str, Any] = {}
+    for f in fields(TaskParams):
+        value = getattr(task.params, f.name)
+        if f.name in _HEX_FIELDS:
+            value = "0x" + value.hex()
+        elif f.name in _DECIMAL_FIELDS:
+            value = str(value)
+        stored[f.name] = int(value) if isinstance(value, int) else value
+    stored["posted_at"] = task.posted_at
+    return stored
+
+
+def task_params_of(stored: dict[str, Any]) -> TaskParams:
+    """The TaskParams of task_params_dict's form (fields a store from before them lacks keep their defaults)."""
+    values: dict[str, Any] = {}
+    for f in fields(TaskParams):
+        if f.name not in stored:
+            continue
+        raw = stored[f.name]
+        values[f.name] = bytes.fromhex(raw.removeprefix("0x")) if f.name in _HEX_FIELDS else int(raw)
+    return TaskParams(**values)
 
 
 def env_names() -> tuple[str, ...]:
@@ -126,33 +130,24 @@ def sync_tasks(
 
 @dataclass(frozen=True)
 class TaskView:
-    """A stored task's parameters as plain values (what the roles act on)."""
+    """A stored task as the roles act on it: its TaskParams as posted, the environment's name and
+    the beacon rounds the chain derived for it."""
 
     task_id: int
+    params: TaskParams
     env_name: str | None
-    difficulty: int
-    num_problems: int
-    rollouts_per_problem: int
-    max_tokens: int
-    temperature_milli: int
-    base_model_hash: bytes
-    reward: int
-    join_deadline: int
-    commit_deadline: int
-    verdict_deadline: int
-    verify_deadline: int
     seed_round: int
     challenge_round: int
-    proposer: str
 
     def spec(self, seed_randomness: bytes) -> TaskSpec:
+        p = self.params
         return TaskSpec(
             task_id=self.task_id,
-            difficulty=self.difficulty,
-            num_problems=self.num_problems,
-            rollouts_per_problem=self.rollouts_per_problem,
-            max_tokens=self.max_tokens,
-            temperature_milli=self.temperature_milli,
+            difficulty=p.difficulty,
+            num_problems=p.num_problems,
+            rollouts_per_problem=p.rollouts_per_problem,
+            max_tokens=p.max_tokens,
+            temperature_milli=p.temperature_milli,
             seed_randomness=seed_randomness,
         )
 
@@ -161,24 +156,12 @@ def task_view(ctx: NodeContext, task_id: int) -> TaskView:
     row = ctx.store.get_task(task_id)
     if row is None:
         raise RoleError(f"Task {task_id} is not in the store.")
-    p = row.params
     return TaskView(
         task_id=task_id,
+        params=task_params_of(row.params),
         env_name=row.env_name,
-        difficulty=int(p["difficulty"]),
-        num_problems=int(p["num_problems"]),
-        rollouts_per_problem=int(p["rollouts_per_problem"]),
-        max_tokens=int(p["max_tokens"]),
-        temperature_milli=int(p["temperature_milli"]),
-        base_model_hash=bytes.fromhex(p["base_model_hash"][2:]),
-        reward=int(p["reward"]),
-        join_deadline=int(p["join_deadline"]),
-        commit_deadline=int(p["commit_deadline"]),
-        verdict_deadline=int(p["verdict_deadline"]),
-        verify_deadline=int(p["verify_deadline"]),
         seed_round=int(row.seed_round or 0),
         challenge_round=int(row.challenge_round or 0),
-        proposer=str(row.proposer),
     )
 
 

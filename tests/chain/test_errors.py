@@ -43,7 +43,7 @@ def test_format_rpt():
 
 def test_every_template_matches_its_abi_arguments():
     """A renamed error argument would silently fall back to the generic form: catch it here."""
-    from chain.errors import TEMPLATES, error_index
+    from chain.errors import TEMPLATES, error_index, sentence
 
     for spec in error_index().values():
         if spec.name not in TEMPLATES:
@@ -52,5 +52,5 @@ def test_every_template_matches_its_abi_arguments():
             name: (1 if not t.startswith(("address", "bytes")) else "0x" + "11" * 20)
             for name, t in spec.inputs
         }
-        message = TEMPLATES[spec.name](args, {})
+        message = sentence(TEMPLATES[spec.name], args, {})
         assert message and "{" not in message, spec.signature

@@ -17,7 +17,21 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from chain.artifacts import load_abi  # noqa: E402
-from node.devnet import Devnet, DevnetError  # noqa: E402
+from node.devnet import Devnet, DevnetError, DevnetOptions  # noqa: E402
+
+
+def lone_miner_options(out_dir: Any, **overrides: Any) -> DevnetOptions:
+    """The tiny devnet with one honest miner and no validator, evaluator or cheater."""
+    return DevnetOptions.tiny(
+        out_dir=out_dir,
+        honest_miners=1,
+        cheaters=0,
+        validators=0,
+        lazy_validators=0,
+        failing_validators=0,
+        evaluators=0,
+        **overrides,
+    )
 
 
 def sent_actions(net: Devnet, address: str) -> Counter[tuple[str, int | None]]:

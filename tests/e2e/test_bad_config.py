@@ -15,7 +15,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from node.devnet import REPO_ROOT, Devnet, DevnetOptions, free_port
+from e2e_helpers import lone_miner_options
+
+from node.devnet import REPO_ROOT, Devnet, free_port
 
 
 def start_miner(settings: dict, path: Path) -> subprocess.Popen[str]:
@@ -32,15 +34,7 @@ def start_miner(settings: dict, path: Path) -> subprocess.Popen[str]:
 
 
 def test_bad_configuration_exits_with_a_sentence_and_sends_nothing(tmp_path):
-    options = DevnetOptions.tiny(
-        out_dir=tmp_path / "net",
-        honest_miners=1,
-        cheaters=0,
-        validators=0,
-        lazy_validators=0,
-        failing_validators=0,
-        evaluators=0,
-    )
+    options = lone_miner_options(tmp_path / "net")
     with Devnet(options) as net, socket.socket() as busy:
         net.start()
         busy.bind(("127.0.0.1", 0))

@@ -7,25 +7,16 @@ pays gains from a missing committee."""
 
 from __future__ import annotations
 
-from e2e_helpers import drive, miner_outcome
+from e2e_helpers import drive, lone_miner_options, miner_outcome
 
 from chain.clients import Outcome
-from node.devnet import Devnet, DevnetOptions
+from node.devnet import Devnet
 from node.store import MinerState, ProposerState, Role
 
 
 def test_task_without_validators_finalizes_and_refunds_the_proposer(tmp_path):
-    options = DevnetOptions.tiny(
-        out_dir=tmp_path / "net",
-        tasks=1,
-        honest_miners=1,
-        cheaters=0,
-        validators=0,
-        lazy_validators=0,
-        failing_validators=0,
-        evaluators=0,
-        forced_error_odds=2**31,  # about a missing committee, not forced errors: never forced in practice
-    )
+    # About a missing committee, not forced errors: never forced in practice.
+    options = lone_miner_options(tmp_path / "net", tasks=1, forced_error_odds=2**31)
     with Devnet(options) as net:
         net.start()
         net.start_nodes()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import pytest
 
@@ -28,8 +28,8 @@ from bench.settlement_rules import (
     is_forced,
     settle_task,
 )
-from chain.clients import Chain, Check, Leaf, Role, TaskParams, Verdict, env_id
-from chain.deploy import DeployParams, deploy_all
+from chain.clients import Chain, Check, Leaf, Role, Verdict
+from chain.deploy import deploy_all
 from chain.tx import make_web3
 from verifier.commitments import LEAF_TYPES, MerkleTree
 
@@ -146,26 +146,13 @@ def random_verdicts(
     return out
 
 
-def play(anvil, accounts, beacon_config, devnet_beacon, sc: Scenario) -> TaskResult:
+def play(
+    anvil, accounts, beacon_config, devnet_beacon, deploy_params, task_params, sc: Scenario
+) -> TaskResult:
     rng = random.Random(sc.seed * 7919)
     p = sc.params
-    deploy = DeployParams(
-        min_stake_miner=100 * RPT,
-        min_stake_validator=100 * RPT,
-        min_stake_evaluator=10 * RPT,
-        cooldown=3600,
-        max_task_duration=1800,
-        min_audit_time=5,
-        committee_seats=p.committee_seats,
-        quorum_bps=p.quorum_bps,
-        supermajority_bps=p.supermajority_bps,
-        validator_fee_bps=p.validator_fee_bps,
-        base_share_bps=p.base_share_bps,
-        deterrence_bps=p.deterrence_bps,
-        forced_error_odds=p.forced_error_odds,
-        validator_bond=p.validator_bond,
-        jackpot=p.jackpot,
-    )
+    # The tests' deployment (tests/conftest.py) with the scenario's Settlement and Disputes parameters.
+    deploy = replace(deploy_params, **asdict(p))
     w3 = make_web3(anvil.rpc_url)
     deployment = deploy_all(w3, accounts[0], beacon_config, deploy)
     chains = {i: Chain.connect(anvil.rpc_url, deployment, accounts[i]) for i in range(len(accounts))}
@@ -180,22 +167,7 @@ def play(anvil, accounts, beacon_config, devnet_beacon, sc: Scenario) -> TaskRes
     if sc.treasury_seed:
         owner.settlement.fund_treasury(sc.treasury_seed, owner.token)
 
-    now = anvil.timestamp()
-    task = TaskParams(
-        env_id=env_id("basic_arithmetic"),
-        difficulty=1,
-        num_problems=2,
-        rollouts_per_problem=2,
-        max_tokens=16,
-        temperature_milli=700,
-        base_model_hash=b"\x11" * 32,
-        reward=sc.reward,
-        join_deadline=now + 60,
-        commit_deadline=now + 120,
-        verdict_deadline=now + 180,
-        verify_deadline=now + 240,
-        max_miners=sc.max_miners,
-    )
+    task = task_params(step=60, max_tokens=16, reward=sc.reward, max_miners=sc.max_miners)
     task_id = owner.board.post_task(task)
     posted = owner.board.get_task(task_id)
     seed_beacon = devnet_beacon.sign(posted.seed_round)
@@ -337,13 +309,15 @@ FAST_SEEDS = list(range(1, 11))
 SLOW_SEEDS = list(range(100, 140))
 
 
-def test_rules_match_contracts(anvil, accounts, beacon_config, devnet_beacon):
+def test_rules_match_contracts(anvil, accounts, beacon_config, devnet_beacon, deploy_params, task_params):
     outcomes: set[Outcome] = set()
     fates: set[bool] = set()
     forced_paid: set[bool] = set()
     no_show_slashed = bounties = 0
     for seed in FAST_SEEDS:
-        result = play(anvil, accounts, beacon_config, devnet_beacon, draw_scenario(seed))
+        result = play(
+            anvil, accounts, beacon_config, devnet_beacon, deploy_params, task_params, draw_scenario(seed)
+        )
         outcomes.update(m.outcome for m in result.miners.values())
         fates.update(v.penalized for v in result.validators.values())
         forced_paid.update(m.paid > 0 for m in result.miners.values() if m.outcome == Outcome.FORCED)
@@ -361,5 +335,7 @@ def test_rules_match_contracts(anvil, accounts, beacon_config, devnet_beacon):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", SLOW_SEEDS)
-def test_rules_match_contracts_many(anvil, accounts, beacon_config, devnet_beacon, seed):
-    play(anvil, accounts, beacon_config, devnet_beacon, draw_scenario(seed))
+def test_rules_match_contracts_many(
+    anvil, accounts, beacon_config, devnet_beacon, deploy_params, task_params, seed
+):
+    play(anvil, accounts, beacon_config, devnet_beacon, deploy_params, task_params, draw_scenario(seed))

@@ -6,6 +6,7 @@ OVERTURNED (one juror dissents and does not reveal), UPHELD, or not at all (UNRE
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 
 import pytest
 
@@ -21,7 +22,7 @@ from bench.settlement_rules import (
     settle_task,
 )
 from chain.clients import Chain, Check, Role, Verdict, forced_error_commitment
-from chain.deploy import DeployParams, deploy_all
+from chain.deploy import deploy_all
 from chain.tx import make_web3
 
 RPT = 10**18
@@ -37,16 +38,10 @@ def _verdict(miner: str, fail: bool) -> Verdict:
 
 
 @pytest.mark.parametrize("ruling", [Ruling.OVERTURNED, Ruling.UPHELD, Ruling.UNRESOLVED])
-def test_dispute_rules_match_contracts(anvil, accounts, beacon_config, devnet_beacon, task_params, ruling):
-    deploy = DeployParams(
-        min_stake_miner=100 * RPT,
-        min_stake_validator=100 * RPT,
-        min_stake_evaluator=10 * RPT,
-        cooldown=3600,
-        max_task_duration=1800,
-        min_audit_time=5,
-        forced_error_odds=10**9,
-    )
+def test_dispute_rules_match_contracts(
+    anvil, accounts, beacon_config, devnet_beacon, deploy_params, task_params, ruling
+):
+    deploy = replace(deploy_params, forced_error_odds=10**9)
     p = Params(forced_error_odds=deploy.forced_error_odds)
     deployment = deploy_all(make_web3(anvil.rpc_url), accounts[0], beacon_config, deploy)
     chains = {i: Chain.connect(anvil.rpc_url, deployment, accounts[i]) for i in range(len(accounts))}

@@ -9,6 +9,7 @@ import dataclasses
 import json
 import secrets
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from typer.testing import CliRunner
@@ -40,7 +41,7 @@ def test_audit_recomputes_the_challenge_and_names_the_verdict_that_differs(
 ) -> None:
     from node.envs.letters import NAME as LETTERS
     from node.envs.letters import LettersEnv
-    from node.runtime.network import encode_rollout, to_wire
+    from node.runtime.network import keep_gossiped_rollout, to_wire
     from node.store import open_store
     from verifier.commitments import MerkleTree, leaf_hash
     from verifier.models import model_hash, new_adapter, save_adapter, tiny_model
@@ -88,9 +89,9 @@ def test_audit_recomputes_the_challenge_and_names_the_verdict_that_differs(
         tree = MerkleTree.of([leaf_hash(r) for r in rollouts])
         committed[i] = (rollouts, tree)
         chain_for(i).settlement.commit(task_id, tree.root, len(rollouts))
-        for r in rollouts:  # the auditor received every rollout by gossip
-            store.add_received_rollout(
-                task_id, miner, r.p, r.g, encode_rollout(to_wire(r)), leaf=leaf_hash(r)
+        for r in rollouts:  # the auditor received every rollout by gossip, and kept it as the roles do
+            keep_gossiped_rollout(
+                SimpleNamespace(store=store), SimpleNamespace(payload=to_wire(r), origin=None)
             )
     store.close()
 

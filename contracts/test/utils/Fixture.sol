@@ -339,4 +339,21 @@ abstract contract Fixture is Assertions {
         a[0] = v0;
         a[1] = v1;
     }
+
+    /// @dev A rollout leaf of `miner` at (p, g) with placeholder hashes: what the fraud-proof tests commit and open.
+    function _rolloutLeaf(uint256 taskId, address miner, uint32 p, uint32 g, uint64 reward)
+        internal
+        pure
+        returns (ISettlement.Leaf memory)
+    {
+        return ISettlement.Leaf({
+            taskId: taskId,
+            miner: miner,
+            p: p,
+            g: g,
+            tokensHash: keccak256(abi.encode("tokens", p, g)),
+            logprobsHash: keccak256(abi.encode("logprobs", p, g)),
+            claimedReward: reward
+        });
+    }
 }
