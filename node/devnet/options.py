@@ -90,7 +90,9 @@ class DevnetOptions:
             beacon_period=1,
             join_window=8,
             commit_window=26,  # the seed round comes BEACON_LAG (12 s) after the join deadline
-            verdict_window=26,  # the challenge round comes BEACON_LAG after the commit deadline: ~13 s of audit
+            # The challenge round comes BEACON_LAG (12 s) after the commit deadline: ~27 s of audit, which
+            # three honest audits need on two cores shared with other test workers (13 s was missed at load 14-20).
+            verdict_window=40,
             reveal_window=12,  # TaskBoard.MIN_REVEAL_WINDOW: one 12 s block slot
             audit_count=2,
             positions=0,
