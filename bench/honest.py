@@ -49,7 +49,7 @@ def run_honest_bench(
     env, pad = BasicArithmeticEnv(), pad_token_id(tokenizer)
     done = rejected = audited = 0
     diffs: list[float] = []
-    flips = 0
+    flips, worst_edge = 0, 0.0
     start = time.time()
     out(f"# honest {spec}: load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     task_id = 7000
@@ -64,6 +64,7 @@ def run_honest_bench(
         for stats in token_stats(model, task, batch, 8, pad):
             diffs += stats.diffs
             flips += stats.flips
+            worst_edge = max(worst_edge, max(stats.edges, default=0.0))
         for v in bad:
             out(f"  task {task_id}: rejected: {v.failures}")
         done += len(batch)
@@ -78,7 +79,8 @@ def run_honest_bench(
         f"honest {spec}: {rejected} false rejections in {done} rollouts "
         f"({audited} generated tokens, every one checked; logprob tol {task.audit.logprob_tol}, "
         f"slack {task.audit.edge_slack}); max |Δlogprob| {max(diffs, default=0.0):.2e}, "
-        f"p99 {quantile(diffs, 0.99):.2e}, p50 {quantile(diffs, 0.5):.2e}, {flips} token flips; "
+        f"p99 {quantile(diffs, 0.99):.2e}, p50 {quantile(diffs, 0.5):.2e}, {flips} token flips "
+        f"(max edge distance {worst_edge:.1e}); "
         f"load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
 
