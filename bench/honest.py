@@ -39,15 +39,19 @@ def run_honest_bench(
 ) -> int:
     """Honest false rejections at scale: generate `rollouts` honest rollouts (miner batch 8) and audit
     every token of every one under the default task's audit parameters; returns the rejections."""
+    from bench.kernels import quantile, token_stats
     from verifier.models import load_model
-    from verifier.sampler import prove_rollouts
+    from verifier.sampler import pad_token_id, prove_rollouts
 
     spec = model
     torch.set_num_threads(threads)
     model, tokenizer = load_model(spec)
-    env = BasicArithmeticEnv()
+    env, pad = BasicArithmeticEnv(), pad_token_id(tokenizer)
     done = rejected = audited = 0
+    diffs: list[float] = []
+    flips, worst_edge = 0, 0.0
     start = time.time()
+    out(f"# honest {spec}: load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     task_id = 7000
     while done < rollouts:
         n = min(per_task, rollouts - done)
@@ -56,6 +60,11 @@ def run_honest_bench(
         verdicts = audit_all(model, tokenizer, env, task, batch)
         bad = [v for v in verdicts if not v.passed]
         rejected += len(bad)
+        # The deviations themselves (the audit only says pass/fail): same prefill batch as the audit.
+        for stats in token_stats(model, task, batch, 8, pad):
+            diffs += stats.diffs
+            flips += stats.flips
+            worst_edge = max(worst_edge, max(stats.edges, default=0.0))
         for v in bad:
             out(f"  task {task_id}: rejected: {v.failures}")
         done += len(batch)
@@ -63,12 +72,16 @@ def run_honest_bench(
         task_id += 1
         out(
             f"{done}/{rollouts} rollouts, {audited} tokens audited, {rejected} rejected, "
-            f"{time.time() - start:.0f} s"
+            f"max |Δlogprob| {max(diffs, default=0.0):.2e}, p99 {quantile(diffs, 0.99):.2e}, "
+            f"{flips} token flips, {time.time() - start:.0f} s"
         )
     out(
         f"honest {spec}: {rejected} false rejections in {done} rollouts "
         f"({audited} generated tokens, every one checked; logprob tol {task.audit.logprob_tol}, "
-        f"slack {task.audit.edge_slack})"
+        f"slack {task.audit.edge_slack}); max |Δlogprob| {max(diffs, default=0.0):.2e}, "
+        f"p99 {quantile(diffs, 0.99):.2e}, p50 {quantile(diffs, 0.5):.2e}, {flips} token flips "
+        f"(max edge distance {worst_edge:.1e}); "
+        f"load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
 
     return rejected

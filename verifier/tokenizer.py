@@ -9,7 +9,14 @@ files came from or on the library's serialisation:
 - the BPE merges (normalised to pairs: tokenizers writes them as "a b" or ["a", "b"] by version);
 - the added tokens: (id, content, special);
 - the special token ids: bos, eos, pad (the loader sets pad = eos when the files name none), unk;
-- the chat template (the exact string).
+- the chat template (the exact string);
+- the text-splitting pipeline: tokenizer.json's normalizer, pre_tokenizer, post_processor and
+  decoder sections and the model's options (type, byte_fallback, unk_token, ignore_merges,
+  dropout, ...: the model section without its vocab and merges), as the fast tokenizer's backend
+  serialises them. Two tokenizers equal in everything else but splitting or normalising text
+  differently map the same text to different ids, so they must not share a hash. Padding and
+  truncation are left out: the library switches them on and off per call, and the protocol's
+  prompts and decodes use neither.
 
 `tokenizer_hash = SHA-256(frame(TOKENIZER_HASH_TAG) || frame(canonical JSON of the above))`, the
 JSON with sorted keys, no spaces, UTF-8.
@@ -22,9 +29,11 @@ import json
 import struct
 from typing import Any
 
-TOKENIZER_HASH_TAG = b"rollproof/tokenizer/v1"
+TOKENIZER_HASH_TAG = b"rollproof/tokenizer/v2"  # v2: the text-splitting pipeline is covered
 SPECIAL_TOKENS = ("bos", "eos", "pad", "unk")
 CACHE_ATTRIBUTE = "_rollproof_tokenizer_hash"
+PIPELINE_SECTIONS = ("normalizer", "pre_tokenizer", "post_processor", "decoder")
+MODEL_TABLES = ("vocab", "merges")  # covered as "vocab" and "merges"; the rest of "model" is options
 
 
 def _frame(data: bytes) -> bytes:
@@ -32,17 +41,29 @@ def _frame(data: bytes) -> bytes:
     return struct.pack(">Q", len(data)) + data
 
 
-def _merges(tokenizer: Any) -> list[list[str]]:
-    """The BPE merges of a fast tokenizer as [left, right] pairs; [] for other models."""
+def _backend_json(tokenizer: Any) -> dict[str, Any]:
+    """tokenizer.json as the fast tokenizer's backend serialises it now ({} for a slow tokenizer)."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is None:
-        return []
-    model = json.loads(backend.to_str()).get("model", {})
+    return {} if backend is None else json.loads(backend.to_str())
+
+
+def _merges(backend: dict[str, Any]) -> list[list[str]]:
+    """The BPE merges as [left, right] pairs; [] for other models."""
     pairs = []
-    for merge in model.get("merges") or []:
+    for merge in backend.get("model", {}).get("merges") or []:
         pair = merge.split(" ", 1) if isinstance(merge, str) else list(merge)
         pairs.append([str(part) for part in pair])
     return pairs
+
+
+def _pipeline(backend: dict[str, Any]) -> dict[str, Any]:
+    """How text becomes tokens besides the vocabulary and merges: the normalizer, pre-tokenizer,
+    post-processor and decoder sections, and the model's options (null where a section is absent).
+    Key order is irrelevant: the hash's JSON sorts keys at every depth."""
+    pipeline: dict[str, Any] = {name: backend.get(name) for name in PIPELINE_SECTIONS}
+    model = backend.get("model")
+    pipeline["model"] = None if model is None else {k: v for k, v in model.items() if k not in MODEL_TABLES}
+    return pipeline
 
 
 def tokenizer_identity(tokenizer: Any) -> dict[str, Any]:
@@ -55,9 +76,11 @@ def tokenizer_identity(tokenizer: Any) -> dict[str, Any]:
     for name in SPECIAL_TOKENS:
         value = getattr(tokenizer, f"{name}_token_id", None)
         specials[name] = None if value is None else int(value)
+    backend = _backend_json(tokenizer)
     return {
         "vocab": [[token, int(i)] for token, i in vocab],
-        "merges": _merges(tokenizer),
+        "merges": _merges(backend),
+        "pipeline": _pipeline(backend),
         "added": [list(a) for a in added],
         "special": specials,
         "chat_template": getattr(tokenizer, "chat_template", None) or "",
@@ -76,6 +99,7 @@ def tokenizer_hash(tokenizer: Any) -> bytes:
         getattr(tokenizer, "chat_template", None),
         repr(tokenizer.added_tokens_decoder),
         tuple(getattr(tokenizer, f"{name}_token_id", None) for name in SPECIAL_TOKENS),
+        _pipeline_stamp(tokenizer),
     )
     cached = getattr(tokenizer, CACHE_ATTRIBUTE, None)
     if cached is not None and cached[0] == stamp:
@@ -89,3 +113,32 @@ def tokenizer_hash(tokenizer: Any) -> bytes:
     except AttributeError:
         pass  # a tokenizer that takes no attributes is hashed every time
     return digest
+
+
+MODEL_OPTIONS = (
+    "dropout",
+    "unk_token",
+    "continuing_subword_prefix",
+    "end_of_word_suffix",
+    "fuse_unk",
+    "byte_fallback",
+    "ignore_merges",
+    "max_input_chars_per_word",
+)
+
+
+def _pipeline_stamp(tokenizer: Any) -> tuple:
+    """The pipeline's components as serialised bytes and the model's options, without serialising the
+    vocabulary: a pipeline swapped or an option set in place (also on a copy that carries the cached
+    hash) invalidates the cache."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return ()
+    parts: list[Any] = []
+    for name in PIPELINE_SECTIONS:
+        component = getattr(backend, name, None)
+        parts.append(None if component is None else component.__getstate__())
+    model = backend.model
+    parts.append(type(model).__name__)
+    parts.extend(repr(getattr(model, option, None)) for option in MODEL_OPTIONS)
+    return tuple(parts)

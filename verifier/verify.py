@@ -170,6 +170,8 @@ def prefill_logits(
         raise ValueError("padding must be 'left' or 'right'")
     seqs = [list(p) + list(c) for p, c in zip(prompts, completions, strict=True)]
     ids, mask, pos, offsets = pad_batch(seqs, pad_id, padding)
+    device = next(model.parameters()).device  # a validator on a GPU: the checks themselves run on CPU
+    ids, mask, pos = ids.to(device), mask.to(device), pos.to(device)
     hidden = model.get_decoder()(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False)
     hidden = hidden.last_hidden_state
     rows, cols = [], []
@@ -177,7 +179,7 @@ def prefill_logits(
         for t in wanted:
             rows.append(row)
             cols.append(offsets[row] + len(prompt) + t - 1)
-    logits = model.get_output_embeddings()(hidden[rows, cols]).float() if rows else None
+    logits = model.get_output_embeddings()(hidden[rows, cols]).float().cpu() if rows else None
     out, at = [], 0
     for wanted in positions:
         out.append(logits[at : at + len(wanted)] if logits is not None else torch.empty(0))

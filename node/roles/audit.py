@@ -4,7 +4,9 @@ from node settings), the validator's policy checks, and the miner's self-audit (
 `task_audit_params` is the one place the node turns a stored task into the verifier's AuditParams:
 the TaskBoard's auditRollouts, auditPositions, logprobTolNano, edgeSlackNano and dtype, recorded
 with the task's other parameters when it is read from chain; `task_tokenizer_hash` reads its
-tokenizerHash (zero: the task names no tokenizer).
+tokenizerHash (zero: the task names no tokenizer). A task that names no tokenizer is neither mined
+nor audited (PROTOCOL.md §5): nothing would show that its prompts, rewards and EOS are the same on
+every node, so a miner does not join it and a validator abstains, both saying so.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ from verifier.verify import PolicyMismatch, Verdict, policy_mismatch, verify_rol
 log = logging.getLogger("rollproof.audit")
 
 SELF_AUDIT_ROLLOUTS = 4  # rollouts a miner re-checks before committing (every position of each)
+UNNAMED_TOKENIZER = (
+    "the task names no tokenizer (tokenizerHash = 0), so nothing shows that its prompts and rewards "
+    "are this node's; the proposer must post the tokenizer's hash (PROTOCOL.md §5)"
+)
 
 
 def task_audit_params(params: dict[str, Any]) -> AuditParams:
@@ -73,7 +79,7 @@ def join_tokenizer_problem(ctx: Any, task_id: int, tokenizer: Any) -> PolicyMism
     except ValueError as exc:
         return PolicyMismatch("tokenizer", str(exc))
     if named is None:
-        return None
+        return PolicyMismatch("tokenizer", UNNAMED_TOKENIZER)
     loaded = tokenizer_hash(tokenizer)
     if loaded == named:
         return None
@@ -94,11 +100,12 @@ def policy_problem(
     base_hash: bytes,
     joined_adapter_hash: bytes | None = None,
 ) -> PolicyMismatch | None:
-    """Whether `policy` may audit `spec` (dtype, base model, adapter the miner joined with, tokenizer)."""
+    """Whether `policy` may audit `spec` (dtype, base model, adapter the miner joined with, tokenizer;
+    a task naming no tokenizer is a tokenizer mismatch)."""
     from verifier.models import adapter_hash
 
     loaded_adapter = adapter_hash(policy) if hasattr(policy, "peft_config") else None
-    return policy_mismatch(
+    mismatch = policy_mismatch(
         spec,
         base_hash=base_hash,
         dtype=next(policy.parameters()).dtype,
@@ -107,6 +114,9 @@ def policy_problem(
         adapter_hash=loaded_adapter,
         joined_adapter_hash=joined_adapter_hash,
     )
+    if mismatch is None and spec.tokenizer_hash is None:
+        return PolicyMismatch("tokenizer", UNNAMED_TOKENIZER)
+    return mismatch
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,17 @@ def audit_fields(settings: Any) -> dict[str, int]:
     }
 
 
+def named_tokenizer_hash(value: bytes) -> bytes:
+    """The tokenizerHash a task is posted with: 32 bytes, never zero. Miners and validators refuse a
+    task naming no tokenizer (PROTOCOL.md §5), so posting one would only lock the reward."""
+    if len(value) != 32 or value == bytes(32):
+        raise RoleError(
+            f"Refusing to post a task without its tokenizer hash (got 0x{value.hex() or '(empty)'}): "
+            "miners and validators do not take a task whose tokenizerHash is zero (PROTOCOL.md §5)."
+        )
+    return value
+
+
 def post_is_due(settings: Any, last_posted_at: int | None, now: float) -> bool:
     """--interval: at least `interval` seconds from posting one task to posting the next."""
     return settings.interval <= 0 or last_posted_at is None or now >= last_posted_at + settings.interval
@@ -64,7 +75,8 @@ class Proposer:
             raise RoleError(f"Unknown environment {s.env!r}; known environments: {', '.join(env_names())}.")
         model, tokenizer = load_model_spec(s.model)
         self.model_hash = model_hash(model)
-        self.tokenizer_hash = tokenizer_hash(tokenizer)  # posted with every task (TaskParams.tokenizerHash)
+        # posted with every task (TaskParams.tokenizerHash)
+        self.tokenizer_hash = named_tokenizer_hash(tokenizer_hash(tokenizer))
         del model
         self.ready_miners: set[str] = set()
 
@@ -165,7 +177,7 @@ class Proposer:
             verdict_deadline=verdict,
             verify_deadline=verify,
             **audit_fields(s),
-            tokenizer_hash=self.tokenizer_hash,
+            tokenizer_hash=named_tokenizer_hash(self.tokenizer_hash),
         )
         intent = f"posting task #{posted + 1}"
         receipt = board.send("postTask", params.as_tuple(), description=intent)

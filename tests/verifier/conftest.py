@@ -7,7 +7,7 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest
-from verifier_helpers import AlwaysHalfEnv, make_task
+from verifier_helpers import AlwaysHalfEnv, make_task, other_tokenizers
 
 
 @pytest.fixture(scope="session")
@@ -16,6 +16,12 @@ def tiny():
 
     model, tokenizer = tiny_model(seed=0)
     return model, tokenizer
+
+
+@pytest.fixture(scope="session")
+def tokenizer_variants(tiny):
+    """`other_tokenizers` of the tiny model's tokenizer, built (and hashed) once per session."""
+    return other_tokenizers(tiny[1])
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,7 @@ from verifier.verify import policy_mismatch, verify_rollouts
 
 CHALLENGE_R = b"\x77" * 32
 OLD_RULE = AuditParams(positions=32, logprob_tol_nano=500_000, edge_slack_nano=500_000)
+SMOLLM2_TOKENIZER_HASH = "c669e694a24d8f0a33f5d578dbe700d51827628a10842ef5d8c3a0eea70b0815"
 
 
 def answer_edit(model, tok, env, task, rollouts):
@@ -184,18 +185,9 @@ def test_chain_task_defaults_are_the_protocol_audit_defaults():
     assert int(fields["dtype"].default) == default.dtype
 
 
-def other_tokenizers(tok):
-    """Two tokenizers a misconfigured node could load: one extra added token, a changed chat template."""
-    extra = copy.deepcopy(tok)
-    extra.add_tokens(["<rollproof-extra>"])
-    template = copy.deepcopy(tok)
-    template.chat_template = tok.chat_template.replace("<|im_start|>", "<|im_start|> ", 1)
-    return {"one extra added token": extra, "a changed chat template": template}
-
-
-def test_tokenizer_hash_is_the_loaded_tokenizer_s_identity(tiny):
-    """Loading the same tokenizer twice gives the same hash; an added token or another chat template
-    gives another (PROTOCOL.md §5)."""
+def test_tokenizer_hash_is_the_loaded_tokenizer_s_identity(tiny, tokenizer_variants):
+    """Loading the same tokenizer twice gives the same hash; an added token, another chat template,
+    pre-tokenizer, normalizer or BPE option gives another (PROTOCOL.md §5)."""
     from verifier.models import load_tokenizer
     from verifier.tokenizer import tokenizer_hash
 
@@ -203,14 +195,65 @@ def test_tokenizer_hash_is_the_loaded_tokenizer_s_identity(tiny):
     honest = tokenizer_hash(tok)
     assert len(honest) == 32 and tokenizer_hash(load_tokenizer()) == honest
     # The SmolLM2-135M-Instruct tokenizer's hash, as docs/PROTOCOL.md §5 quotes it.
-    assert honest.hex() == "5511438ce889843395586f8ce17266de5ee468b84037c3410e6e2a06fed62e4a"
-    for name, other in other_tokenizers(tok).items():
+    assert honest.hex() == SMOLLM2_TOKENIZER_HASH
+    for name, other in tokenizer_variants.items():
         assert tokenizer_hash(other) != honest, name
 
 
-def test_tokenizer_other_than_the_task_s_is_named(tiny):
+def test_text_splitting_settings_change_ids_and_the_hash(tiny, tokenizer_variants):
+    """The attack the pipeline's coverage stops: a tokenizer with the task's vocabulary, merges,
+    special tokens and chat template, but another pre-tokenizer or normalizer, turns the same prompt
+    into other ids. Only the hash's pipeline section tells it apart from the honest one."""
+    from verifier.tokenizer import tokenizer_hash, tokenizer_identity
+
+    _, tok = tiny
+    text = "<|im_start|>user\nWhat is 12 + 34?<|im_end|>\n"
+    for name in ("a changed pre-tokenizer", "a changed normalizer"):
+        other = tokenizer_variants[name]
+        assert other.encode(text) != tok.encode(text), name
+        assert other.get_vocab() == tok.get_vocab() and other.chat_template == tok.chat_template, name
+        mine, theirs = tokenizer_identity(tok), tokenizer_identity(other)
+        assert [k for k in mine if mine[k] != theirs[k]] == ["pipeline"], name
+        assert tokenizer_hash(other) != tokenizer_hash(tok), name
+    # Changed in place on a copy that carries the honest hash in its cache: recomputed, not reused.
+    stale = copy.deepcopy(tok)
+    assert tokenizer_hash(stale) == tokenizer_hash(tok)
+    stale.backend_tokenizer.pre_tokenizer = tokenizer_variants[
+        "a changed pre-tokenizer"
+    ].backend_tokenizer.pre_tokenizer
+    assert tokenizer_hash(stale) == tokenizer_hash(tokenizer_variants["a changed pre-tokenizer"])
+
+
+def test_tokenizer_hash_ignores_the_file_s_key_order(tiny, tmp_path):
+    """tokenizer.json with every object's keys in reverse order loads to the same hash: the hash is of
+    the loaded settings, canonically serialised, not of the file's bytes."""
+    import json
+
+    from transformers import AutoTokenizer
+
+    from verifier.tokenizer import tokenizer_hash
+
+    _, tok = tiny
+
+    def reverse_keys(value):
+        if isinstance(value, dict):
+            return {k: reverse_keys(value[k]) for k in reversed(list(value))}
+        if isinstance(value, list):
+            return [reverse_keys(v) for v in value]
+        return value
+
+    tok.save_pretrained(tmp_path / "saved")
+    path = tmp_path / "saved" / "tokenizer.json"
+    original = json.loads(path.read_text())
+    path.write_text(json.dumps(reverse_keys(original)))
+    assert list(json.loads(path.read_text())) == list(reversed(list(original)))
+    assert tokenizer_hash(AutoTokenizer.from_pretrained(tmp_path / "saved")) == tokenizer_hash(tok)
+
+
+def test_tokenizer_other_than_the_task_s_is_named(tiny, tokenizer_variants):
     """A task naming its tokenizer: the honest tokenizer passes; a node whose tokenizer has one extra
-    token or another chat template is refused, and the reason names the tokenizer and both hashes."""
+    token, another chat template, pre-tokenizer, normalizer or BPE option is refused, and the reason
+    names the tokenizer and both hashes."""
     from verifier.tokenizer import tokenizer_hash
 
     model, tok = tiny
@@ -218,7 +261,7 @@ def test_tokenizer_other_than_the_task_s_is_named(tiny):
     task = replace(make_task(), base_model_hash=model_hash(model), tokenizer_hash=named)
     assert identity(model, tok, task) is None
     vocab = len(tok) + 8  # room for the extra token: only the hash tells them apart
-    for name, other in other_tokenizers(tok).items():
+    for name, other in tokenizer_variants.items():
         mismatch = policy_mismatch(
             task, base_hash=model_hash(model), dtype=torch.float32, tokenizer=other, vocab_size=vocab
         )
@@ -231,7 +274,7 @@ def test_tokenizer_other_than_the_task_s_is_named(tiny):
             unnamed,
             base_hash=model_hash(model),
             dtype=torch.float32,
-            tokenizer=other_tokenizers(tok)["a changed chat template"],
+            tokenizer=tokenizer_variants["a changed chat template"],
             vocab_size=vocab,
         )
         is None

@@ -163,6 +163,7 @@ def test_validator_abstains_and_says_what_differs(tmp_path, tiny):
     from node.store import Role, ValidatorState, open_store
     from node.tasks.view import task_view
     from verifier.models import model_hash
+    from verifier.tokenizer import tokenizer_hash
 
     model, tok = tiny
     store = open_store(f"sqlite:///{tmp_path / 'node.db'}")
@@ -172,7 +173,10 @@ def test_validator_abstains_and_says_what_differs(tmp_path, tiny):
     other = model_hash(tiny_model(seed=1)[0])
     stored_task(store, 1, other)
     stored_task(store, 2, validator.base_hash, dtype=1)
-    stored_task(store, 3, validator.base_hash, audit_rollouts=7, logprob_tol_nano=120_000)
+    named = "0x" + tokenizer_hash(tok).hex()
+    stored_task(
+        store, 3, validator.base_hash, audit_rollouts=7, logprob_tol_nano=120_000, tokenizer_hash=named
+    )
     seed = b"\x05" * 32
     assert validator.audit_spec(task_view(validator.ctx, 1), seed) is None
     assert validator.audit_spec(task_view(validator.ctx, 2), seed) is None
@@ -194,51 +198,113 @@ def test_validator_abstains_and_says_what_differs(tmp_path, tiny):
     assert notes[3][0] == ValidatorState.SEEN.value
 
 
-def test_validator_and_miner_refuse_a_tokenizer_other_than_the_task_s(tmp_path, tiny):
+def test_validator_and_miner_refuse_a_tokenizer_other_than_the_task_s(tmp_path, tiny, tokenizer_variants):
     """A task naming its tokenizer (TaskParams.tokenizerHash): a validator or miner whose tokenizer has
-    one extra added token or another chat template is refused, the reason naming the tokenizer (the
-    validator abstains, the miner does not join); the honest ones go on."""
-    from types import SimpleNamespace
-
-    from chain.clients import env_id
-    from node.roles.miner import Miner
-    from node.roles.validator import Validator
-    from node.store import MinerState, Role, ValidatorState, open_store
-    from node.tasks.view import task_view
-    from verifier.models import model_hash
+    one extra added token, another chat template, pre-tokenizer, normalizer or BPE option is refused,
+    the reason naming the tokenizer (the validator abstains, the miner does not join); the honest
+    ones go on."""
+    from node.store import MinerState, Role, ValidatorState
     from verifier.tokenizer import tokenizer_hash
 
     model, tok = tiny
-    extra = copy.deepcopy(tok)
-    extra.add_tokens(["<rollproof-extra>"])
-    template = copy.deepcopy(tok)
-    template.chat_template = tok.chat_template.replace("<|im_start|>", "<|im_start|> ", 1)
-    store = open_store(f"sqlite:///{tmp_path / 'node.db'}")
-    ctx = SimpleNamespace(store=store, settings=SimpleNamespace(max_tasks=0))
-    base = model_hash(model)
+    store, ctx = role_store(tmp_path)
     named = {"tokenizer_hash": "0x" + tokenizer_hash(tok).hex()}
-    policies = {1: tok, 2: extra, 3: template}
-    for task_id in policies:
-        stored_task(store, task_id, base, **named)
-        store.upsert_task(task_id, env_id=env_id("basic_arithmetic"), env_name="basic_arithmetic")
-        store.track_task(task_id, Role.MINER)
-    seed = b"\x05" * 32
+    policies = {1: tok, **{i: other for i, other in enumerate(tokenizer_variants.values(), start=2)}}
     for task_id, policy in policies.items():
-        validator = Validator.__new__(Validator)  # its model and store, without a chain or a network
-        validator.ctx, validator.model, validator.tokenizer, validator.base_hash = ctx, model, policy, base
-        spec = validator.audit_spec(task_view(ctx, task_id), seed)
+        spec, _ = validate_and_join(ctx, store, task_id, model, policy, named)
         assert (spec is not None) == (policy is tok)
         if spec is not None:
             assert spec.tokenizer_hash == tokenizer_hash(tok)
-        miner = Miner.__new__(Miner)
-        miner.ctx, miner.tokenizer, miner.base_hash = ctx, policy, base
-        assert miner.join(task_view(ctx, task_id), now=10**10)  # past the join deadline either way
     states = {(row.task_id, row.role): (row.state, row.note or "") for row in store.task_states()}
     assert states[(1, Role.VALIDATOR.value)][0] == ValidatorState.SEEN.value
     assert states[(1, Role.MINER.value)] == (MinerState.SKIPPED.value, "too late to join")
-    for task_id in (2, 3):
+    for task_id in policies.keys() - {1}:
         state, note = states[(task_id, Role.VALIDATOR.value)]
         assert state == ValidatorState.SKIPPED.value and "tokenizer differs from the task" in note
         state, note = states[(task_id, Role.MINER.value)]
         assert state == MinerState.SKIPPED.value and "tokenizer differs from the task" in note
         assert tokenizer_hash(tok).hex() in note
+
+
+def test_a_task_naming_no_tokenizer_is_neither_audited_nor_joined(tmp_path, tiny):
+    """tokenizerHash = 0 (or a task recorded without one) is a tokenizer mismatch on the node side:
+    the validator abstains and the miner does not join, both saying the task names no tokenizer, even
+    with the very tokenizer the proposer used; the same task naming the hash goes on."""
+    from node.store import MinerState, Role, ValidatorState
+    from verifier.tokenizer import tokenizer_hash
+
+    model, tok = tiny
+    store, ctx = role_store(tmp_path)
+    cases = {
+        1: {"tokenizer_hash": "0x" + "00" * 32},
+        2: {},  # recorded before the field existed
+        3: {"tokenizer_hash": "0x" + tokenizer_hash(tok).hex()},
+    }
+    for task_id, named in cases.items():
+        spec, _ = validate_and_join(ctx, store, task_id, model, tok, named)
+        assert (spec is None) == (task_id != 3)
+    states = {(row.task_id, row.role): (row.state, row.note or "") for row in store.task_states()}
+    for task_id in (1, 2):
+        for role, skipped in ((Role.VALIDATOR, ValidatorState.SKIPPED), (Role.MINER, MinerState.SKIPPED)):
+            state, note = states[(task_id, role.value)]
+            assert state == skipped.value and "tokenizer differs from the task" in note, (task_id, role)
+            assert "names no tokenizer (tokenizerHash = 0)" in note, (task_id, role)
+    assert states[(3, Role.VALIDATOR.value)][0] == ValidatorState.SEEN.value
+    assert states[(3, Role.MINER.value)] == (MinerState.SKIPPED.value, "too late to join")
+
+
+def test_the_proposer_refuses_to_post_without_a_tokenizer_hash(tiny, monkeypatch):
+    """The proposer posts its tokenizer's hash with every task and refuses to start, or to post, when
+    that hash is zero (miners and validators would not take the task, PROTOCOL.md §5)."""
+    from types import SimpleNamespace
+
+    import verifier.tokenizer
+    from node.roles import proposer as proposer_module
+    from node.roles.proposer import Proposer, named_tokenizer_hash
+    from node.runtime.errors import RoleError
+    from verifier.tokenizer import tokenizer_hash
+
+    honest = tokenizer_hash(tiny[1])
+    assert named_tokenizer_hash(honest) == honest
+    for bad in (bytes(32), b"", b"\x01" * 31):
+        with pytest.raises(RoleError, match="Refusing to post a task without its tokenizer hash"):
+            named_tokenizer_hash(bad)
+    ctx = SimpleNamespace(settings=SimpleNamespace(env="basic_arithmetic", model="tiny"))
+    monkeypatch.setattr(proposer_module, "load_model_spec", lambda spec: tiny)
+    assert Proposer(ctx).tokenizer_hash == honest
+    monkeypatch.setattr(verifier.tokenizer, "tokenizer_hash", lambda tokenizer: bytes(32))
+    with pytest.raises(RoleError, match="tokenizerHash is zero"):
+        Proposer(ctx)
+
+
+def role_store(tmp_path):
+    from types import SimpleNamespace
+
+    from node.store import open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 'node.db'}")
+    return store, SimpleNamespace(store=store, settings=SimpleNamespace(max_tasks=0))
+
+
+def validate_and_join(ctx, store, task_id: int, model, tokenizer, named: dict):
+    """Store task `task_id` (this model, `named`'s tokenizer hash), then let a validator and a miner
+    with `tokenizer` look at it: (the validator's spec or None, the miner's join result)."""
+    from chain.clients import env_id
+    from node.roles.miner import Miner
+    from node.roles.validator import Validator
+    from node.store import Role
+    from node.tasks.view import task_view
+    from verifier.models import model_hash
+
+    base = model_hash(model)
+    stored_task(store, task_id, base, **named)
+    store.upsert_task(task_id, env_id=env_id("basic_arithmetic"), env_name="basic_arithmetic")
+    store.track_task(task_id, Role.MINER)
+    validator = Validator.__new__(Validator)  # its model and store, without a chain or a network
+    validator.ctx, validator.model, validator.tokenizer, validator.base_hash = ctx, model, tokenizer, base
+    spec = validator.audit_spec(task_view(ctx, task_id), b"\x05" * 32)
+    miner = Miner.__new__(Miner)
+    miner.ctx, miner.tokenizer, miner.base_hash = ctx, tokenizer, base
+    joined = miner.join(task_view(ctx, task_id), now=10**10)  # past the join deadline either way
+    assert joined
+    return spec, joined

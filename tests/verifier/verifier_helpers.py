@@ -62,3 +62,31 @@ def make_task(
         temperature_milli=temperature_milli,
         seed_randomness=H("test-seed", task_id),
     )
+
+
+def other_tokenizers(tok) -> dict:
+    """Tokenizers a misconfigured (or cheating) node could load instead of `tok`, each differing in
+    one thing the tokenizer hash covers (PROTOCOL.md §5): an added token, the chat template, how text
+    is split before BPE (pre-tokenizer), how it is normalised first (normalizer), a BPE option."""
+    import copy
+
+    from tokenizers import normalizers, pre_tokenizers
+
+    extra = copy.deepcopy(tok)
+    extra.add_tokens(["<rollproof-extra>"])
+    template = copy.deepcopy(tok)
+    template.chat_template = tok.chat_template.replace("<|im_start|>", "<|im_start|> ", 1)
+    # Same vocabulary, merges, special tokens and template: only the text-splitting settings differ.
+    split = copy.deepcopy(tok)
+    split.backend_tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=True)
+    normalised = copy.deepcopy(tok)
+    normalised.backend_tokenizer.normalizer = normalizers.Lowercase()
+    option = copy.deepcopy(tok)
+    option.backend_tokenizer.model.dropout = 0.1  # BPE-dropout: random merges, random ids
+    return {
+        "one extra added token": extra,
+        "a changed chat template": template,
+        "a changed pre-tokenizer": split,
+        "a changed normalizer": normalised,
+        "a changed BPE option": option,
+    }
