@@ -62,6 +62,7 @@ class BenchConfig:
     eval_every: int = 0  # 0: held-out only before and after
     seeds: int = 1
     first_seed: int = 0
+    micro_batch: int = 64  # completions per GRPO forward/backward (whole groups packed together)
     batch_size: int = 64  # rows per decode batch (all miners' rows together when batched)
     generation: str = "batched"  # batched (node/train/batched.py) | prover (verifier.sampler per miner)
     eval: str = "greedy"  # greedy (batched argmax) | sample (one PRF sample per problem)
@@ -70,6 +71,7 @@ class BenchConfig:
     workers: int = 2
     threads: int = 1  # torch threads per job
     bootstrap: int = 10_000
+    deadline_s: int = 0  # > 0: a job starts no round after this many seconds (rounds done are reported)
     out: str = "bench/out/sapo"
     settings: dict[str, tuple[int, int]] = field(default_factory=lambda: dict(DEFAULT_SETTINGS))
 
@@ -234,13 +236,16 @@ def run_job(cfg: BenchConfig, name: str, seed: int) -> dict:
             temperature_milli=cfg.temperature_milli,
             difficulty=cfg.difficulty,
             batch_size=cfg.batch_size,
-            grpo=GRPOConfig(learning_rate=cfg.learning_rate),
+            grpo=GRPOConfig(learning_rate=cfg.learning_rate, micro_batch=cfg.micro_batch),
         )
         learners.append(MinerLearner(model, tokenizer, env, address, sapo, f"m{k}", seed=seed * 1000 + k))
     # LoRA B starts at zero, so before training every adapter is the base model.
     curve = [(0, heldout())]
     round_seconds = []
     for r in range(cfg.rounds):
+        if cfg.deadline_s and time.time() - started > cfg.deadline_s:
+            print(f"[{name} seed {seed}] deadline: stopped after {r} of {cfg.rounds} rounds", flush=True)
+            break
         round_start = time.time()
         tasks = [
             learner.task_for(task_id=r * 1000 + k, seed_randomness=_seed_bytes("task", seed, r, k))
@@ -258,7 +263,8 @@ def run_job(cfg: BenchConfig, name: str, seed: int) -> dict:
         )
         if cfg.eval_every and (r + 1) % cfg.eval_every == 0 and r + 1 < cfg.rounds:
             curve.append((r + 1, heldout()))
-    curve.append((cfg.rounds, heldout()))
+    if curve[-1][0] != len(round_seconds):
+        curve.append((len(round_seconds), heldout()))
     return {
         "setting": name,
         "seed": seed,
@@ -388,7 +394,7 @@ def _parse(argv: list[str]) -> BenchConfig:
     p.add_argument("--eval", choices=("greedy", "sample"), default=d.eval)
     for name in (
         "difficulty", "miners", "rounds", "group_size", "max_tokens", "temperature_milli", "lora_rank",
-        "heldout", "eval_every", "seeds", "first_seed", "batch_size", "workers", "threads", "bootstrap",
+        "heldout", "eval_every", "seeds", "first_seed", "batch_size", "micro_batch", "workers", "threads", "bootstrap", "deadline_s",
     ):  # fmt: skip
         p.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(d, name))
     p.add_argument("--learning-rate", type=float, default=d.learning_rate)

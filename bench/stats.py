@@ -37,6 +37,15 @@ def normal_cdf(x: float) -> float:
     return 0.5 * math.erfc(-x / math.sqrt(2.0))
 
 
+def _normal_cdf_array(x: np.ndarray) -> np.ndarray:
+    """Normal CDF of an array (Abramowitz and Stegun 7.1.26 for erf, absolute error < 1.5e-7)."""
+    z = np.abs(x) / math.sqrt(2.0)
+    t = 1.0 / (1.0 + 0.3275911 * z)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    erf = 1.0 - poly * np.exp(-z * z)
+    return 0.5 * (1.0 + np.sign(x) * erf)
+
+
 def normal_quantile(p: float) -> float:
     return _bisect(normal_cdf, p, -40.0, 40.0)
 
@@ -184,7 +193,7 @@ def paired_power(n: int, sd: float, effect: float, alpha: float = 0.05) -> float
     weights = np.exp(log_pdf - log_pdf.max())
     weights /= weights.sum()
     scale = crit * w / math.sqrt(df)
-    reject = np.array([normal_cdf(shift - c) + normal_cdf(-shift - c) for c in scale])
+    reject = _normal_cdf_array(shift - scale) + _normal_cdf_array(-shift - scale)
     return float(min(1.0, (reject * weights).sum()))
 
 
@@ -245,15 +254,27 @@ def heldout_gain(job: dict) -> float:
 
 
 def paired_differences(jobs: list[dict], treatment: str, control: str) -> dict[str, list]:
-    """Per seed present in both settings: relative cumulative-reward and held-out differences."""
+    """Per seed present in both settings: relative cumulative-reward and held-out differences.
+
+    If a deadline stopped two jobs of a seed after different numbers of rounds, both are
+    compared over the rounds both did (cumulative reward) and at the last held-out evaluation
+    both made, so a pair never compares unequal training."""
     by = {(j["setting"], j["seed"]): j for j in jobs}
     seeds = sorted({s for (n, s) in by if n == treatment} & {s for (n, s) in by if n == control})
-    rel, acc = [], []
+    rel, acc, rounds = [], [], []
     for s in seeds:
         t, c = by[(treatment, s)], by[(control, s)]
-        rel.append((cumulative_reward(t) - cumulative_reward(c)) / max(cumulative_reward(c), 1e-9))
-        acc.append(final_heldout(t) - final_heldout(c))
-    return {"seeds": seeds, "cumulative_rel": rel, "heldout_abs": acc}
+        n = min(len(per_round_rewards(t)), len(per_round_rewards(c)))
+        t_sum, c_sum = sum(per_round_rewards(t)[:n]), sum(per_round_rewards(c)[:n])
+        rel.append((t_sum - c_sum) / max(c_sum, 1e-9))
+        common = max({x for x, _ in t["heldout_curve"]} & {x for x, _ in c["heldout_curve"]})
+        acc.append(_heldout_at(t, common) - _heldout_at(c, common))
+        rounds.append(n)
+    return {"seeds": seeds, "cumulative_rel": rel, "heldout_abs": acc, "rounds": rounds}
+
+
+def _heldout_at(job: dict, x: int) -> float:
+    return next(_mean(accs) for at, accs in job["heldout_curve"] if at == x)
 
 
 def comparison_lines(jobs: list[dict], comparisons, reps: int = 10_000) -> list[str]:

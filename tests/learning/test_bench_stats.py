@@ -128,3 +128,14 @@ def test_command_line_errors_are_sentences(tmp_path, capsys):
     assert stats.main([str(tmp_path / "missing.json")]) == 2
     assert "cannot read" in capsys.readouterr().err
     assert stats.main([]) == 2
+
+
+def test_pairs_stopped_by_a_deadline_compare_equal_training():
+    t = _job("swarm", 0, [0.5, 0.5, 0.9], 0.9)
+    t["heldout_curve"] = [(0, [0.1]), (2, [0.4]), (3, [0.9])]
+    c = _job("iso4", 0, [0.25, 0.25], 0.3)
+    c["heldout_curve"] = [(0, [0.1]), (2, [0.3])]
+    d = stats.paired_differences([t, c], "swarm", "iso4")
+    assert d["rounds"] == [2]
+    assert d["cumulative_rel"] == [pytest.approx(1.0)]  # 1.0 vs 0.5 over the 2 common rounds
+    assert d["heldout_abs"] == [pytest.approx(0.1)]  # at round 2, not swarm's round 3
