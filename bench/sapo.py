@@ -15,12 +15,18 @@ round (equal generation compute). Comparisons are paired by seed: per seed the d
 swarm - isolated, then a bootstrap confidence interval of the mean difference over seeds.
 
 Reported per job: the mean reward of the miners' own rollouts per round; cumulative reward
-(sum over rounds of the per-round mean); held-out accuracy (one verifiable sample per
-held-out problem per miner, the same PRF draws in every setting) before training and after
-the last round (and every `--eval-every` rounds for the curves).
+(sum over rounds of the per-round mean); held-out accuracy (greedy by default, or one
+verifiable sample per problem with `--eval sample`; the same problems in every setting)
+before training, every `--eval-every` rounds and after the last round. The statistics are
+bench/stats.py's; every report prints job-rounds per hour with the load average beside it.
+
+A round is cheap (docs/LEARNING.md §6): all miners' rollouts decode in one batch with their
+own adapters and a shared-prefix KV cache (`--generation batched`, node/train/batched.py;
+`--generation prover` runs the verifiable prover loop per miner instead), and a GRPO step
+packs its groups into one forward/backward (`--micro-batch`).
 
     .venv/bin/python -m bench.sapo --seeds 5 --rounds 100 --out bench/out/sapo
-    .venv/bin/python -m bench.sapo --device cuda --train-dtype bfloat16 ...   (bench/gpu/sapo_design.sh)
+    bench/gpu_learning.sh            (the full design on CUDA, bf16 training; --small on CPU)
 """
 
 from __future__ import annotations
