@@ -44,5 +44,5 @@ def test_tiny_design_runs_paired_and_reports_intervals(tmp_path, capsys):
     before = {(j["setting"], j["seed"]): j["heldout_curve"][0][1] for j in data["jobs"]}
     assert before[("swarm", 0)] == before[("iso4", 0)]
     report = (out / "report.txt").read_text()
-    assert "swarm vs iso4 (equal generation compute, 2 seeds)" in report
+    assert "swarm vs iso4 (equal generation compute, 2 seeds paired):" in report
     assert (out / "sapo.png").stat().st_size > 1000
