@@ -65,9 +65,39 @@ def _choose(
     return tokens, logprobs
 
 
-def _forward(model, adapters: list[str | None] | None, **kwargs):
-    if adapters is not None and any(a is not None for a in adapters):
-        kwargs["adapter_names"] = [a if a is not None else "__base__" for a in adapters]
+class _AdapterRouting:
+    """peft's mixed-adapter batch (`adapter_names`), with the hooks registered once per decode.
+
+    Passing `adapter_names=` to a PeftModel walks every module twice per forward to register and
+    check hooks: 12 % of a decode's CPU time in the profile (docs/LEARNING.md §6). The same
+    pre-forward hook, registered once on each LoRA layer, hands every layer the current rows'
+    adapter names instead."""
+
+    def __init__(self, model) -> None:
+        from peft.tuners.lora import LoraLayer
+
+        self.names: list[str] | None = None
+        self.handles = [
+            m.register_forward_pre_hook(self._hook, with_kwargs=True)
+            for m in model.modules()
+            if isinstance(m, LoraLayer)
+        ]
+        if not self.handles:
+            raise ValueError("rows name adapters, but the model has no LoRA layers")
+
+    def _hook(self, module, args, kwargs):
+        if self.names is not None:
+            kwargs["adapter_names"] = self.names
+        return args, kwargs
+
+    def close(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+
+def _forward(model, routing: _AdapterRouting | None, adapters: list[str | None] | None, **kwargs):
+    if routing is not None and adapters is not None:
+        routing.names = [a if a is not None else "__base__" for a in adapters]
     return model(**kwargs)
 
 
@@ -82,19 +112,33 @@ def decode_rows(
         raise ValueError("max_tokens must be at least 1")
     if any(r.us is not None and len(r.us) < max_tokens for r in rows):
         raise ValueError("each sampled row needs max_tokens draws")
-    device = next(model.parameters()).device
     adapters = sorted({r.adapter for r in rows}, key=lambda a: (a is not None, a or ""))
     mixed = any(a is not None for a in adapters)
     stems = sorted({(r.adapter, r.prompt) for r in rows}, key=lambda s: (s[0] or "", s[1]))
     stem_of = {s: i for i, s in enumerate(stems)}
     shared = _common_prefix([p for _, p in stems])
+    if mixed and getattr(model, "training", False):
+        raise ValueError("mixed-adapter decoding needs the model in eval mode")
+    routing = _AdapterRouting(model) if mixed else None
+    try:
+        return _decode(
+            model, rows, routing, adapters, stems, stem_of, shared, temperature, max_tokens, eos_ids, pad_id
+        )
+    finally:
+        if routing is not None:
+            routing.close()
+
+
+def _decode(model, rows, routing, adapters, stems, stem_of, shared, temperature, max_tokens, eos_ids, pad_id):
+    device = next(model.parameters()).device
+    mixed = routing is not None
 
     # 1. The shared prefix, once per adapter.
     cache = None
     if shared > 0:
         prefix = torch.tensor([list(stems[0][1][:shared])] * len(adapters), dtype=torch.long, device=device)
         cache = _forward(
-            model, adapters if mixed else None, input_ids=prefix, use_cache=True, logits_to_keep=1
+            model, routing, adapters if mixed else None, input_ids=prefix, use_cache=True, logits_to_keep=1
         ).past_key_values
         cache.batch_select_indices(
             torch.tensor([adapters.index(a) for a, _ in stems], dtype=torch.long, device=device)
@@ -112,6 +156,7 @@ def decode_rows(
     stem_adapters = [a for a, _ in stems] if mixed else None
     out = _forward(
         model,
+        routing,
         stem_adapters,
         input_ids=ids.to(device),
         attention_mask=mask,
@@ -155,6 +200,7 @@ def decode_rows(
         positions = positions + 1
         out = _forward(
             model,
+            routing,
             [row_adapters[int(i)] for i in active] if mixed else None,
             input_ids=tokens.unsqueeze(-1),
             attention_mask=mask,
