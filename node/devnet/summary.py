@@ -38,6 +38,7 @@ class Reports:
         """Per honest miner: held-out accuracy of the base (before) and of its newest own
         adapter (after) on a fixed set (node/train/heldout.py), and how many training steps led to that adapter (its lineage back to the fresh one)."""
         from node.model import load_model_spec
+        from node.runtime.errors import RoleError
         from node.tasks.view import get_env
         from node.train.heldout import heldout_accuracy, heldout_problems
         from verifier.models import load_adapter
@@ -62,11 +63,17 @@ class Reports:
             }
             entry.update({"adapter": None, "training_steps": steps})
             if row is not None:
-                policy = load_adapter(
-                    load_model_spec(o.model)[0], row.path, bytes.fromhex(row.adapter_hash[2:])
-                )
-                entry["after"] = round(heldout_accuracy(policy, tokenizer, env, items, o.max_tokens)[0], 4)
                 entry["adapter"] = row.adapter_hash
+                try:
+                    policy = load_adapter(
+                        load_model_spec(o.model)[0], row.path, bytes.fromhex(row.adapter_hash[2:])
+                    )
+                except (OSError, ValueError, RoleError) as exc:  # a missing or altered adapter file
+                    entry.update(after=None, error=f"adapter {row.adapter_hash} not evaluated: {exc}")
+                else:
+                    entry["after"] = round(
+                        heldout_accuracy(policy, tokenizer, env, items, o.max_tokens)[0], 4
+                    )
             out[node.name] = entry
         return out
 
@@ -294,6 +301,9 @@ def print_summary(summary: dict[str, Any]) -> None:
     if not summary["reconciliation_problems"]:
         console.print("[green]ok  [/] every balance reconciled against the chain")
     for name, h in summary.get("heldout", {}).items():
+        if h.get("error"):
+            console.print(f"[red]held-out {name}: {h['error']}[/]")
+            continue
         console.print(
             f"held-out ({h['problems']} fixed problems, greedy) {name}: {h['before']:.3f} before -> "
             f"{h['after']:.3f} after {h['training_steps']} training steps"

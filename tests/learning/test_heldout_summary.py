@@ -100,3 +100,22 @@ def test_summary_reports_before_and_after_for_each_honest_miner(tmp_path):
     )[0]
     assert m1["after"] == pytest.approx(round(expected, 4))
     assert m1["after"] != m1["before"]  # the moved adapter is a different policy, and it shows
+
+
+def test_an_altered_adapter_file_is_reported_not_evaluated(tmp_path):
+    options = DevnetOptions.tiny(out_dir=tmp_path / "net")
+    node = _Node("miner1", "miner", False, tmp_path / "m1")
+    node.data_dir.mkdir()
+    policy = new_adapter(tiny_model(0)[0], rank=4, seed=0)
+    with node.store() as store:
+        h = _save(policy, tmp_path / "m1", store)
+    # Someone rewrites the adapter's weights on disk after the store recorded its hash.
+    other = new_adapter(tiny_model(0)[0], rank=4, seed=5)
+    with torch.no_grad():
+        for name, p in other.named_parameters():
+            if "lora_B" in name:
+                p.fill_(0.5)
+    save_adapter(other, tmp_path / "m1" / ("0x" + h.hex()))
+    report = _Net(options, [node]).heldout_before_after(problems=2)["miner1"]
+    assert report["after"] is None
+    assert "not evaluated" in report["error"] and "hashes to" in report["error"]
