@@ -15,12 +15,18 @@ round (equal generation compute). Comparisons are paired by seed: per seed the d
 swarm - isolated, then a bootstrap confidence interval of the mean difference over seeds.
 
 Reported per job: the mean reward of the miners' own rollouts per round; cumulative reward
-(sum over rounds of the per-round mean); held-out accuracy (one verifiable sample per
-held-out problem per miner, the same PRF draws in every setting) before training and after
-the last round (and every `--eval-every` rounds for the curves).
+(sum over rounds of the per-round mean); held-out accuracy (greedy by default, or one
+verifiable sample per problem with `--eval sample`; the same problems in every setting)
+before training, every `--eval-every` rounds and after the last round. The statistics are
+bench/stats.py's; every report prints job-rounds per hour with the load average beside it.
+
+A round is cheap (docs/LEARNING.md §6): all miners' rollouts decode in one batch with their
+own adapters and a shared-prefix KV cache (`--generation batched`, node/train/batched.py;
+`--generation prover` runs the verifiable prover loop per miner instead), and a GRPO step
+packs its groups into one forward/backward (`--micro-batch`).
 
     .venv/bin/python -m bench.sapo --seeds 5 --rounds 100 --out bench/out/sapo
-    .venv/bin/python -m bench.sapo --device cuda --train-dtype bfloat16 ...   (bench/gpu/sapo_design.sh)
+    bench/gpu_learning.sh            (the full design on CUDA, bf16 training; --small on CPU)
 """
 
 from __future__ import annotations
@@ -30,13 +36,16 @@ import hashlib
 import json
 import multiprocessing
 import os
-import random
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from bench import stats  # noqa: E402
+from bench.stats import cumulative_reward, final_heldout, per_round_rewards  # noqa: E402
 
 DEFAULT_SETTINGS = {"iso8": (8, 0), "swarm": (4, 4), "iso4": (4, 0)}
 # (treatment, control, what is held equal)
@@ -59,12 +68,16 @@ class BenchConfig:
     eval_every: int = 0  # 0: held-out only before and after
     seeds: int = 1
     first_seed: int = 0
-    batch_size: int = 32
+    micro_batch: int = 64  # completions per GRPO forward/backward (whole groups packed together)
+    batch_size: int = 64  # rows per decode batch (all miners' rows together when batched)
+    generation: str = "batched"  # batched (node/train/batched.py) | prover (verifier.sampler per miner)
+    eval: str = "greedy"  # greedy (batched argmax) | sample (one PRF sample per problem)
     device: str = "cpu"
     train_dtype: str = "float32"  # the proof's fp32 rule is for committed rollouts, not this bench
     workers: int = 2
     threads: int = 1  # torch threads per job
     bootstrap: int = 10_000
+    deadline_s: int = 0  # > 0: a job starts no round after this many seconds (rounds done are reported)
     out: str = "bench/out/sapo"
     settings: dict[str, tuple[int, int]] = field(default_factory=lambda: dict(DEFAULT_SETTINGS))
 
@@ -77,13 +90,10 @@ def _miner_address(k: int) -> str:
     return "0x" + hashlib.sha256(f"miner{k}".encode()).hexdigest()[:40]
 
 
-def _heldout_accuracy(model, tokenizer, env, cfg: BenchConfig, seed: int, address: str) -> float:
-    """Mean correctness on the seed's held-out problems, one verifiable sample each."""
-    from verifier.prf import problem_seed
+def _heldout_task(cfg: BenchConfig, seed: int):
     from verifier.rollout import TaskSpec
-    from verifier.sampler import prove_rollouts
 
-    task = TaskSpec(
+    return TaskSpec(
         task_id=10**9,
         difficulty=cfg.difficulty,
         num_problems=cfg.heldout,
@@ -92,13 +102,104 @@ def _heldout_accuracy(model, tokenizer, env, cfg: BenchConfig, seed: int, addres
         temperature_milli=cfg.temperature_milli,
         seed_randomness=_seed_bytes("heldout", seed),
     )
+
+
+def _heldout_prover(model, tokenizer, env, cfg: BenchConfig, seed: int, address: str, problems) -> float:
+    """Mean correctness on the held-out problems, one verifiable (PRF) sample each."""
+    from verifier.sampler import prove_rollouts
+
+    rollouts = prove_rollouts(
+        model, tokenizer, env, _heldout_task(cfg, seed), address, batch_size=cfg.batch_size, problems=problems
+    )
+    return sum(env.score_details(problems[r.p], r.completion)["correct"] for r in rollouts) / len(rollouts)
+
+
+def heldout_accuracies(
+    model, tokenizer, env, cfg: BenchConfig, seed: int, addresses: list[str]
+) -> list[float]:
+    """Per miner (adapter m<k>): mean correctness on the seed's held-out problems.
+
+    `--eval greedy` (default): the argmax completion, all miners' rows in one batched decode;
+    `--eval sample`: one verifiable sample per problem (the PRF draws of the prover loop)."""
+    import torch
+
+    from verifier.prf import problem_seed
+    from verifier.sampler import chat_prompt_ids, eos_token_ids, pad_token_id
+
+    task = _heldout_task(cfg, seed)
     problems = env.generate(
         problem_seed(task.seed_randomness, task.task_id), task.num_problems, task.difficulty
     )
-    rollouts = prove_rollouts(
-        model, tokenizer, env, task, address, batch_size=cfg.batch_size, problems=problems
-    )
-    return sum(env.score_details(problems[r.p], r.completion)["correct"] for r in rollouts) / len(rollouts)
+    model.eval()
+    if cfg.eval == "sample":
+        out = []
+        for k, address in enumerate(addresses):
+            model.set_adapter(f"m{k}")
+            with torch.no_grad():
+                out.append(_heldout_prover(model, tokenizer, env, cfg, seed, address, problems))
+        return out
+    from node.train.batched import Row, decode_in_chunks
+
+    prompts = [tuple(chat_prompt_ids(tokenizer, env.messages(p))) for p in problems]
+    rows = [Row(prompt, f"m{k}") for k in range(len(addresses)) for prompt in prompts]
+    done = decode_in_chunks(
+        model, rows, task.temperature, task.max_tokens, eos_token_ids(tokenizer), pad_token_id(tokenizer),
+        chunk=cfg.batch_size,
+    )  # fmt: skip
+    correct = [
+        env.score_details(problems[i % len(problems)], tokenizer.decode(c.tokens, skip_special_tokens=True))[
+            "correct"
+        ]
+        for i, c in enumerate(done)
+    ]
+    n = len(problems)
+    return [sum(correct[k * n : (k + 1) * n]) / n for k in range(len(addresses))]
+
+
+def generate_round(model, tokenizer, env, cfg: BenchConfig, learners, tasks) -> list[list]:
+    """Every miner's rollouts for its task: one batched decode across miners (`--generation
+    batched`, node/train/batched.py, the prover's PRF draws) or the prover loop per miner."""
+    from verifier.prf import sampler_us
+    from verifier.rollout import Rollout, reward_to_micro
+    from verifier.sampler import chat_prompt_ids, eos_token_ids, pad_token_id, task_problems
+
+    if cfg.generation == "prover":
+        return [learner.generate(task)[0] for learner, task in zip(learners, tasks, strict=True)]
+    from node.train.batched import Row, decode_in_chunks
+
+    model.eval()
+    rows, meta = [], []
+    for learner, task in zip(learners, tasks, strict=True):
+        problems = task_problems(env, task)
+        for p, problem in enumerate(problems):
+            prompt = tuple(chat_prompt_ids(tokenizer, env.messages(problem)))
+            for g in range(task.rollouts_per_problem):
+                us = tuple(
+                    sampler_us(task.seed_randomness, task.task_id, learner.address, p, g, task.max_tokens)
+                )
+                rows.append(Row(prompt, learner.adapter_name, us))
+                meta.append((learner, task, problem, p, g))
+    done = decode_in_chunks(
+        model, rows, tasks[0].temperature, tasks[0].max_tokens, eos_token_ids(tokenizer), pad_token_id(tokenizer),
+        chunk=cfg.batch_size,
+    )  # fmt: skip
+    pools: dict[str, list] = {learner.address: [] for learner in learners}
+    for row, (learner, task, problem, p, g), c in zip(rows, meta, done, strict=True):
+        text = tokenizer.decode(c.tokens, skip_special_tokens=True)
+        pools[learner.address].append(
+            Rollout(
+                task.task_id,
+                learner.address,
+                p,
+                g,
+                row.prompt,
+                tuple(c.tokens),
+                tuple(c.logprobs),
+                reward_to_micro(env.score(problem, text)),
+                text,
+            )
+        )
+    return [pools[learner.address] for learner in learners]
 
 
 def _dtype(name: str):
@@ -118,6 +219,7 @@ def run_job(cfg: BenchConfig, name: str, seed: int) -> dict:
     from node.envs import get_env
     from node.train import GRPOConfig, MinerLearner, SapoConfig
     from verifier.models import load_model, new_adapter
+    from verifier.sampler import task_problems
 
     num_local, num_external = cfg.settings[name]
     started = time.time()
@@ -127,13 +229,7 @@ def run_job(cfg: BenchConfig, name: str, seed: int) -> dict:
     addresses = [_miner_address(k) for k in range(cfg.miners)]
 
     def heldout() -> list[float]:
-        out = []
-        for k, address in enumerate(addresses):
-            if hasattr(model, "set_adapter"):
-                model.set_adapter(f"m{k}")
-            with torch.no_grad():
-                out.append(_heldout_accuracy(model, tokenizer, env, cfg, seed, address))
-        return out
+        return heldout_accuracies(model, tokenizer, env, cfg, seed, addresses)
 
     learners = []
     for k, address in enumerate(addresses):
@@ -146,20 +242,23 @@ def run_job(cfg: BenchConfig, name: str, seed: int) -> dict:
             temperature_milli=cfg.temperature_milli,
             difficulty=cfg.difficulty,
             batch_size=cfg.batch_size,
-            grpo=GRPOConfig(learning_rate=cfg.learning_rate),
+            grpo=GRPOConfig(learning_rate=cfg.learning_rate, micro_batch=cfg.micro_batch),
         )
         learners.append(MinerLearner(model, tokenizer, env, address, sapo, f"m{k}", seed=seed * 1000 + k))
     # LoRA B starts at zero, so before training every adapter is the base model.
     curve = [(0, heldout())]
     round_seconds = []
     for r in range(cfg.rounds):
+        if cfg.deadline_s and time.time() - started > cfg.deadline_s:
+            print(f"[{name} seed {seed}] deadline: stopped after {r} of {cfg.rounds} rounds", flush=True)
+            break
         round_start = time.time()
-        pools, problems = [], {}
-        for k, learner in enumerate(learners):
-            task = learner.task_for(task_id=r * 1000 + k, seed_randomness=_seed_bytes("task", seed, r, k))
-            rollouts, task_problems = learner.generate(task)
-            pools.append(rollouts)
-            problems.update({(task.task_id, p.index): p for p in task_problems})
+        tasks = [
+            learner.task_for(task_id=r * 1000 + k, seed_randomness=_seed_bytes("task", seed, r, k))
+            for k, learner in enumerate(learners)
+        ]
+        problems = {(t.task_id, p.index): p for t in tasks for p in task_problems(env, t)}
+        pools = generate_round(model, tokenizer, env, cfg, learners, tasks)
         for k, learner in enumerate(learners):
             swarm = [x for j, pool in enumerate(pools) if j != k for x in pool] if num_external else []
             learner.learn(r, problems, pools[k], swarm)
@@ -170,7 +269,8 @@ def run_job(cfg: BenchConfig, name: str, seed: int) -> dict:
         )
         if cfg.eval_every and (r + 1) % cfg.eval_every == 0 and r + 1 < cfg.rounds:
             curve.append((r + 1, heldout()))
-    curve.append((cfg.rounds, heldout()))
+    if curve[-1][0] != len(round_seconds):
+        curve.append((len(round_seconds), heldout()))
     return {
         "setting": name,
         "seed": seed,
@@ -184,7 +284,7 @@ def run_job(cfg: BenchConfig, name: str, seed: int) -> dict:
     }
 
 
-# ---- statistics -------------------------------------------------------------------------
+# ---- report -------------------------------------------------------------------------------
 
 
 def mean(xs) -> float:
@@ -192,54 +292,26 @@ def mean(xs) -> float:
     return sum(xs) / len(xs)
 
 
-def bootstrap_ci(
-    values: list[float], reps: int = 10_000, level: float = 0.95, seed: int = 0
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of `values` (resampling the paired units)."""
-    if len(values) < 2:
-        return (float("nan"), float("nan"))
-    rng = random.Random(seed)
-    n = len(values)
-    means = sorted(sum(values[rng.randrange(n)] for _ in range(n)) / n for _ in range(reps))
-    lo = means[int((1 - level) / 2 * reps)]
-    hi = means[min(reps - 1, int((1 + level) / 2 * reps))]
-    return lo, hi
+def load_text(samples: list[tuple[float, float, float]]) -> str:
+    """The machine load during the run, next to every timing (timings on a shared machine lie)."""
+    ones = [s[0] for s in samples]
+    return (
+        f"load average (1 min) during the run: min {min(ones):.1f}, mean {mean(ones):.1f}, max {max(ones):.1f} "
+        f"over {len(ones)} samples; {os.cpu_count()} CPUs"
+    )
 
 
-def per_round_rewards(job: dict) -> list[float]:
-    """Mean reward of the miners' own rollouts, per round."""
-    history = job["history"]
-    return [mean(h[r]["reward"] for h in history) for r in range(len(history[0]))]
-
-
-def cumulative_reward(job: dict) -> float:
-    return sum(per_round_rewards(job))
-
-
-def final_heldout(job: dict) -> float:
-    return mean(job["heldout_curve"][-1][1])
-
-
-def paired_differences(jobs: list[dict], treatment: str, control: str) -> dict[str, list[float]]:
-    """Per seed present in both settings: relative cumulative-reward and held-out differences."""
-    by = {(j["setting"], j["seed"]): j for j in jobs}
-    seeds = sorted({s for (n, s) in by if n == treatment} & {s for (n, s) in by if n == control})
-    rel, acc = [], []
-    for s in seeds:
-        t, c = by[(treatment, s)], by[(control, s)]
-        rel.append((cumulative_reward(t) - cumulative_reward(c)) / max(cumulative_reward(c), 1e-9))
-        acc.append(final_heldout(t) - final_heldout(c))
-    return {"seeds": seeds, "cumulative_rel": rel, "heldout_abs": acc}
-
-
-def report(cfg: BenchConfig, jobs: list[dict]) -> str:
+def report(cfg: BenchConfig, jobs: list[dict], load: list[tuple[float, float, float]] | None = None,
+           wall: float | None = None) -> str:  # fmt: skip
+    load = load or [os.getloadavg()]
     lines = [
         f"SAPO bench: model={cfg.model} env={cfg.env} difficulty={cfg.difficulty} miners={cfg.miners} "
         f"rounds={cfg.rounds} G={cfg.group_size} T={cfg.temperature_milli / 1000} max_tokens={cfg.max_tokens} "
-        f"lora_rank={cfg.lora_rank} lr={cfg.learning_rate} heldout={cfg.heldout} seeds={cfg.seeds} "
-        f"device={cfg.device} train_dtype={cfg.train_dtype} load={os.getloadavg()[0]:.1f}",
+        f"lora_rank={cfg.lora_rank} lr={cfg.learning_rate} heldout={cfg.heldout} ({cfg.eval}) seeds={cfg.seeds} "
+        f"device={cfg.device} train_dtype={cfg.train_dtype} generation={cfg.generation} "
+        f"workers={cfg.workers} threads={cfg.threads}",
         "",
-        "setting  I/J   seeds  cumulative reward (mean over seeds)  held-out before -> after  s/round  rounds/h",
+        "setting  I/J   seeds  cumulative reward (mean over seeds)  held-out before -> after  s/round  rounds/h/job",
     ]
     for name in cfg.settings:
         mine = [j for j in jobs if j["setting"] == name]
@@ -250,24 +322,20 @@ def report(cfg: BenchConfig, jobs: list[dict]) -> str:
             f"{name:8s} {mine[0]['local_external'][0]}/{mine[0]['local_external'][1]}  {len(mine):5d}  "
             f"{mean(cumulative_reward(j) for j in mine):35.3f}  "
             f"{mean(mean(j['heldout_curve'][0][1]) for j in mine):.3f} -> {mean(final_heldout(j) for j in mine):.3f}"
-            f"           {sec:6.1f}  {3600 / sec:8.1f}"
+            f"           {sec:6.1f}  {3600 / max(sec, 1e-9):8.1f}"
         )
-    lines += ["", "paired by seed, treatment - control, mean [95 % bootstrap CI]:"]
-    for treatment, control, held in COMPARISONS:
-        if treatment not in cfg.settings or control not in cfg.settings:
-            continue
-        d = paired_differences(jobs, treatment, control)
-        if not d["seeds"]:
-            continue
-        rel_lo, rel_hi = bootstrap_ci(d["cumulative_rel"], cfg.bootstrap)
-        acc_lo, acc_hi = bootstrap_ci(d["heldout_abs"], cfg.bootstrap)
+    lines += ["", "paired by seed, treatment - control, mean [95 % interval]:"]
+    lines += stats.comparison_lines(jobs, COMPARISONS, cfg.bootstrap)
+    job_rounds = sum(len(j["round_seconds"]) for j in jobs)
+    lines += [""]
+    if wall:
         lines.append(
-            f"{treatment} vs {control} ({held}, {len(d['seeds'])} seeds): cumulative reward "
-            f"{100 * mean(d['cumulative_rel']):+.1f} % [{100 * rel_lo:+.1f}, {100 * rel_hi:+.1f}]; "
-            f"held-out accuracy {mean(d['heldout_abs']):+.3f} [{acc_lo:+.3f}, {acc_hi:+.3f}]"
+            f"rounds per hour: {3600 * job_rounds / wall:.1f} job-rounds/h over all jobs "
+            f"({job_rounds} job-rounds, including held-out evaluations, in {wall:.0f} s wall)"
         )
+    lines.append(load_text(load))
     plot = plot_bands(cfg, jobs, Path(cfg.out) / "sapo.png")
-    lines += ["", f"plot: {plot}"]
+    lines += [f"plot: {plot}"]
     return "\n".join(lines)
 
 
@@ -328,9 +396,11 @@ def _parse(argv: list[str]) -> BenchConfig:
     )
     for name in ("model", "env", "out", "device", "train_dtype"):
         p.add_argument(f"--{name.replace('_', '-')}", default=getattr(d, name))
+    p.add_argument("--generation", choices=("batched", "prover"), default=d.generation)
+    p.add_argument("--eval", choices=("greedy", "sample"), default=d.eval)
     for name in (
         "difficulty", "miners", "rounds", "group_size", "max_tokens", "temperature_milli", "lora_rank",
-        "heldout", "eval_every", "seeds", "first_seed", "batch_size", "workers", "threads", "bootstrap",
+        "heldout", "eval_every", "seeds", "first_seed", "batch_size", "micro_batch", "workers", "threads", "bootstrap", "deadline_s",
     ):  # fmt: skip
         p.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(d, name))
     p.add_argument("--learning-rate", type=float, default=d.learning_rate)
@@ -371,14 +441,30 @@ def main(argv: list[str]) -> int:
     print(f"config: {json.dumps(asdict(cfg))}", flush=True)
     jobs_todo = [(cfg, name, cfg.first_seed + s) for s in range(cfg.seeds) for name in cfg.settings]
     started = time.time()
-    jobs: list[dict] = []
-    # Jobs of all settings run interleaved, so every setting sees the same machine load.
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(min(cfg.workers, len(jobs_todo))) as pool:
-        for job in pool.starmap(run_job, jobs_todo):
-            jobs.append(job)
-    (out / "results.json").write_text(json.dumps({"config": asdict(cfg), "jobs": jobs}, indent=1))
-    text = report(cfg, jobs) + f"\nwall time {time.time() - started:.0f} s"
+    load, stop = [os.getloadavg()], threading.Event()
+
+    def sample_load() -> None:
+        while not stop.wait(10.0):
+            load.append(os.getloadavg())
+
+    sampler = threading.Thread(target=sample_load, daemon=True)
+    sampler.start()
+    try:
+        if cfg.workers == 1:
+            jobs = [run_job(*job) for job in jobs_todo]
+        else:
+            # Jobs of all settings run interleaved, so every setting sees the same machine load.
+            ctx = multiprocessing.get_context("spawn")
+            with ctx.Pool(min(cfg.workers, len(jobs_todo))) as pool:
+                jobs = pool.starmap(run_job, jobs_todo)
+    finally:
+        stop.set()
+    load.append(os.getloadavg())
+    wall = time.time() - started
+    (out / "results.json").write_text(
+        json.dumps({"config": asdict(cfg), "jobs": jobs, "load": load, "wall_seconds": wall}, indent=1)
+    )
+    text = report(cfg, jobs, load, wall)
     (out / "report.txt").write_text(text + "\n")
     print(text, flush=True)
     return 0

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs ON the device machine (docs/LEARNING.md §5). Prepared by bench/gpu/prepare.sh here.
 #   stage: install the carried wheels (if carried) and keep the carried GGUF parts (calls 1, 2)
-#   run:   keep the last part, join the GGUF, convert it once, run the design on cuda (call 3)
+#   run:   keep the last part, join the GGUF, convert it once, run the design on cuda (call 3:
+#          bench/gpu_learning.sh, which writes under $OUT/sapo)
 # Everything kept between the two calls lives under /tmp/rollproof-gpu on the warm machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -34,10 +35,7 @@ if not (out / "config.json").exists():
     tok.save_pretrained(out)
 print("model at", out)
 PY
-    nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv
-    python3 -m bench.sapo --model "$keep/smollm2" --device cuda --train-dtype bfloat16 \
-        --seeds "${SEEDS:-5}" --rounds "${ROUNDS:-100}" --group-size 4 --heldout 500 \
-        --eval-every 20 --workers "${WORKERS:-15}" --threads 1 --batch-size 256 --out "$OUT/sapo"
+    MODEL="$keep/smollm2" PYTHON=python3 bash bench/gpu_learning.sh
     ;;
 *)
     echo "usage: $0 stage|run" >&2

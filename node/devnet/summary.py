@@ -11,6 +11,10 @@ from typing import Any
 
 from node.devnet.options import RPT
 
+# The held-out set of the summary's before/after accuracy: small, fixed and greedy, so the report
+# costs seconds (one batched decode per miner) and every run scores the same problems.
+HELDOUT_PROBLEMS = 16
+
 
 class Reports:
     """The reports of a finished devnet (mixed into `Devnet`)."""
@@ -29,6 +33,49 @@ class Reports:
                         points.append((tid, sum(r.claimed_reward for r in rows) / len(rows) / 1e6))
                 curves[node.name] = points
         return curves
+
+    def heldout_before_after(self, problems: int = HELDOUT_PROBLEMS) -> dict[str, dict[str, Any]]:
+        """Per honest miner: held-out accuracy of the base (before) and of its newest own
+        adapter (after) on a fixed set (node/train/heldout.py), and how many training steps led to that adapter (its lineage back to the fresh one)."""
+        from node.model import load_model_spec
+        from node.runtime.errors import RoleError
+        from node.tasks.view import get_env
+        from node.train.heldout import heldout_accuracy, heldout_problems
+        from verifier.models import load_adapter
+
+        o = self.options
+        honest = [n for n in self.nodes.values() if n.role == "miner" and not n.cheat]
+        if not honest:
+            return {}
+        env = get_env(o.env)
+        items = heldout_problems(env, problems, o.difficulty)
+        base, tokenizer = load_model_spec(o.model)
+        before = heldout_accuracy(base, tokenizer, env, items, o.max_tokens)[0]
+        out: dict[str, dict[str, Any]] = {}
+        for node in honest:
+            with node.store() as store:
+                row = store.latest_own_adapter()
+                steps = len(store.adapter_lineage(row.adapter_hash)) - 1 if row is not None else 0
+            entry: dict[str, Any] = {
+                "problems": problems,
+                "before": round(before, 4),
+                "after": round(before, 4),
+            }
+            entry.update({"adapter": None, "training_steps": steps})
+            if row is not None:
+                entry["adapter"] = row.adapter_hash
+                try:
+                    policy = load_adapter(
+                        load_model_spec(o.model)[0], row.path, bytes.fromhex(row.adapter_hash[2:])
+                    )
+                except (OSError, ValueError, RoleError) as exc:  # a missing or altered adapter file
+                    entry.update(after=None, error=f"adapter {row.adapter_hash} not evaluated: {exc}")
+                else:
+                    entry["after"] = round(
+                        heldout_accuracy(policy, tokenizer, env, items, o.max_tokens)[0], 4
+                    )
+            out[node.name] = entry
+        return out
 
     def plot(self, curves: dict[str, list[tuple[int, float]]], path: Path) -> Path:
         import matplotlib
@@ -163,6 +210,7 @@ class Reports:
                 "restarts": node.restarts,
             }
         curves = self.learning_curves()
+        heldout = self.heldout_before_after()
         problems = self.reconcile()
         checks = self.checks(tasks, totals)
         return {
@@ -171,6 +219,7 @@ class Reports:
             "tasks": tasks,
             "nodes": totals,
             "learning_curves": {k: [[t, round(r, 4)] for t, r in v] for k, v in curves.items()},
+            "heldout": heldout,
             "reconciliation_problems": problems,
             "stragglers": self.stragglers,
             "checks": checks,
@@ -251,5 +300,13 @@ def print_summary(summary: dict[str, Any]) -> None:
         console.print(f"[red]reconciliation: {p}[/]")
     if not summary["reconciliation_problems"]:
         console.print("[green]ok  [/] every balance reconciled against the chain")
+    for name, h in summary.get("heldout", {}).items():
+        if h.get("error"):
+            console.print(f"[red]held-out {name}: {h['error']}[/]")
+            continue
+        console.print(
+            f"held-out ({h['problems']} fixed problems, greedy) {name}: {h['before']:.3f} before -> "
+            f"{h['after']:.3f} after {h['training_steps']} training steps"
+        )
     if summary.get("plot"):
         console.print(f"learning curves: {summary['plot']}")

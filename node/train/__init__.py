@@ -15,6 +15,7 @@ from node.train.grpo import (
     adapter_parameters,
     completion_logprobs,
     group_advantages,
+    rows_logprobs,
 )
 from node.train.loop import MinerLearner, SapoConfig
 from node.train.metrics import MetricsWriter, RoundMetrics, plot_curves, round_metrics
@@ -41,5 +42,6 @@ __all__ = [
     "plot_curves",
     "rescore_rollouts",
     "round_metrics",
+    "rows_logprobs",
     "sapo_mix",
 ]

@@ -89,6 +89,7 @@ class GRPOConfig:
     temperature: float = 0.7
     inner_steps: int = 1
     micro_batch: int = 8  # completions per forward/backward; larger groups are split
+    pack_groups: bool = True  # several whole groups per forward/backward (detached prompt only)
     max_grad_norm: float = 1.0
     adv_eps: float = 1e-6
     weight_decay: float = 0.0
@@ -183,6 +184,71 @@ def completion_logprobs(
     return _token_logprobs(logits, ids, temperature) * mask, mask
 
 
+def rows_logprobs(
+    model,
+    prompts: Sequence[Sequence[int]],
+    completions: Sequence[Sequence[int]],
+    temperature: float,
+    pad_id: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`completion_logprobs` (detached prompt) for rows with different prompts, in one pass.
+
+    Several groups train in one forward/backward: each distinct prompt but its last token is
+    prefilled once without gradient (left-padded, positions counting real tokens), its KV cache
+    is picked for each of its rows, and the last prompt token + the completion run with
+    gradient, right-padded. Logprobs equal the per-group ones (a test checks them)."""
+    if len(prompts) != len(completions) or not prompts:
+        raise ValueError("Need one prompt per completion, and at least one row.")
+    if any(len(p) < 1 for p in prompts) or any(len(c) == 0 for c in completions):
+        raise ValueError("Need non-empty prompts and non-empty completions to compute logprobs.")
+    device = next(model.parameters()).device
+    distinct = sorted({tuple(p) for p in prompts})
+    index = {p: i for i, p in enumerate(distinct)}
+    pick = torch.tensor([index[tuple(p)] for p in prompts], dtype=torch.long, device=device)
+    heads = [p[:-1] for p in distinct]
+    head_width = max(len(h) for h in heads)
+    cache = None
+    head_mask = torch.zeros((len(distinct), head_width), dtype=torch.long)
+    if head_width > 0:
+        head_ids = torch.full((len(distinct), head_width), pad_id, dtype=torch.long)
+        for i, h in enumerate(heads):
+            if h:
+                head_ids[i, head_width - len(h) :] = torch.tensor(list(h), dtype=torch.long)
+                head_mask[i, head_width - len(h) :] = 1
+        positions = (head_mask.cumsum(-1) - 1).clamp(min=0)
+        with torch.no_grad():
+            cache = model(
+                input_ids=head_ids.to(device),
+                attention_mask=head_mask.to(device),
+                position_ids=positions.to(device),
+                use_cache=True,
+                logits_to_keep=1,
+            ).past_key_values
+        cache.batch_select_indices(pick)
+    ids, mask = (x.to(device) for x in _padded(completions, pad_id))
+    n, width = ids.shape
+    last = torch.tensor([p[-1] for p in prompts], dtype=torch.long, device=device).unsqueeze(1)
+    tail = torch.cat([last, ids[:, :-1]], dim=1)
+    attention = torch.cat(
+        [
+            head_mask.to(device)[pick],
+            torch.ones((n, 1), dtype=torch.long, device=device),
+            mask[:, :-1].long(),
+        ],
+        dim=1,
+    )
+    starts = torch.tensor([len(p) - 1 for p in prompts], dtype=torch.long, device=device).unsqueeze(1)
+    positions = starts + torch.arange(width, device=device).unsqueeze(0)
+    out = model(
+        input_ids=tail,
+        attention_mask=attention,
+        position_ids=positions,
+        past_key_values=cache,
+        use_cache=True,
+    )
+    return _token_logprobs(out.logits, ids, temperature) * mask, mask
+
+
 class GRPOTrainer:
     """GRPO over one LoRA adapter of a peft model. Keeps its AdamW state across steps."""
 
@@ -209,27 +275,50 @@ class GRPOTrainer:
         for p in self.model.parameters():
             p.requires_grad_(id(p) in own)
 
-    def _chunks(self, group: Group) -> list[tuple[list[tuple[int, ...]], torch.Tensor]]:
-        advantages = group.advantages(self.config.adv_eps)
-        size = max(1, self.config.micro_batch)
-        chunks = []
-        for start in range(0, len(group.completions), size):
-            tokens = [c.tokens for c in group.completions[start : start + size]]
-            chunks.append((tokens, torch.tensor(advantages[start : start + size], dtype=torch.float32)))
-        return chunks
+    def _chunks(
+        self, groups: Sequence[Group]
+    ) -> list[tuple[list[tuple[int, ...]], list[tuple[int, ...]], torch.Tensor]]:
+        """(prompt per row, completion per row, advantages) per forward/backward pass.
 
-    def _logprobs(self, prompt_ids, tokens) -> tuple[torch.Tensor, torch.Tensor]:
-        return completion_logprobs(
-            self.model, prompt_ids, tokens, self.config.temperature, self.config.prompt_grad, self.pad_id
-        )
+        A group larger than `micro_batch` is split; with `pack_groups` (and a detached
+        prompt) whole groups are packed together up to `micro_batch` completions per pass."""
+        size = max(1, self.config.micro_batch)
+        pieces = []
+        for g in groups:
+            advantages = g.advantages(self.config.adv_eps)
+            for start in range(0, len(g.completions), size):
+                rows = g.completions[start : start + size]
+                pieces.append(
+                    ([g.prompt_ids] * len(rows), [c.tokens for c in rows], advantages[start : start + size])
+                )
+        chunks: list[tuple[list, list, list]] = []
+        for prompts, tokens, adv in pieces:
+            pack = self.config.pack_groups and not self.config.prompt_grad
+            if pack and chunks and len(chunks[-1][1]) + len(tokens) <= size:
+                chunks[-1][0].extend(prompts)
+                chunks[-1][1].extend(tokens)
+                chunks[-1][2].extend(adv)
+            else:
+                chunks.append((list(prompts), list(tokens), list(adv)))
+        return [(p, t, torch.tensor(a, dtype=torch.float32)) for p, t, a in chunks]
+
+    def _logprobs(self, prompts, tokens) -> tuple[torch.Tensor, torch.Tensor]:
+        if len(set(prompts)) == 1:
+            return completion_logprobs(
+                self.model, prompts[0], tokens, self.config.temperature, self.config.prompt_grad, self.pad_id
+            )
+        return rows_logprobs(self.model, prompts, tokens, self.config.temperature, self.pad_id)
 
     @torch.no_grad()
-    def _reference(self, prompt_ids, tokens) -> torch.Tensor:
+    def _reference(self, prompts, tokens) -> torch.Tensor:
         disable = getattr(self.model, "disable_adapter", None)
         with disable() if disable is not None else contextlib.nullcontext():
-            logp, _ = completion_logprobs(
-                self.model, prompt_ids, tokens, self.config.temperature, False, self.pad_id
-            )
+            if len(set(prompts)) == 1:
+                logp, _ = completion_logprobs(
+                    self.model, prompts[0], tokens, self.config.temperature, False, self.pad_id
+                )
+            else:
+                logp, _ = rows_logprobs(self.model, prompts, tokens, self.config.temperature, self.pad_id)
         return logp
 
     def step(self, groups: Sequence[Group]) -> StepStats:
@@ -244,20 +333,20 @@ class GRPOTrainer:
         self._activate()
         self.model.train()
         total = sum(len(g.completions) for g in groups)
-        chunks = [(g.prompt_ids, tokens, adv) for g in groups for tokens, adv in self._chunks(g)]
+        chunks = self._chunks(groups)
         old: list[torch.Tensor | None] = [None] * len(chunks)
         refs: list[torch.Tensor | None] = [None] * len(chunks)
         if cfg.inner_steps > 1:
             with torch.no_grad():
-                old = [self._logprobs(prompt, tokens)[0] for prompt, tokens, _ in chunks]
+                old = [self._logprobs(prompts, tokens)[0] for prompts, tokens, _ in chunks]
         if cfg.kl_beta > 0:
-            refs = [self._reference(prompt, tokens) for prompt, tokens, _ in chunks]
+            refs = [self._reference(prompts, tokens) for prompts, tokens, _ in chunks]
         loss_sum, kl_sum, tokens_seen, grad_norm = 0.0, 0.0, 0, 0.0
         for _ in range(max(1, cfg.inner_steps)):
             self.optimizer.zero_grad(set_to_none=True)
             loss_sum, kl_sum, tokens_seen = 0.0, 0.0, 0
-            for i, (prompt, tokens, adv) in enumerate(chunks):
-                logp, mask = self._logprobs(prompt, tokens)
+            for i, (prompts, tokens, adv) in enumerate(chunks):
+                logp, mask = self._logprobs(prompts, tokens)
                 old_logp = old[i] if old[i] is not None else logp.detach()
                 ratio = torch.exp(logp - old_logp)
                 a = adv.to(logp.device).unsqueeze(1)

@@ -10,6 +10,7 @@ from node.train.grpo import (
     ScoredCompletion,
     completion_logprobs,
     group_advantages,
+    rows_logprobs,
 )
 from verifier.models import adapter_hash, new_adapter, tiny_model
 from verifier.sampler import chat_prompt_ids
@@ -96,3 +97,39 @@ def test_groups_from_triples_keeps_only_well_formed_groups():
     groups = groups_from_triples(raw, task_id=3)
     assert [g.key for g in groups] == [(3, 0), (3, 3)]
     assert groups[1].rewards() == [0.0, 0.5]
+
+
+def test_rows_of_several_prompts_get_the_per_group_logprobs(tokenizer):
+    model, prompt, good, bad = _setup(tokenizer)
+    other = tuple(chat_prompt_ids(tokenizer, [{"role": "user", "content": "Calculate 12 + 30, please."}]))
+    prompts = [prompt, other, prompt, other]
+    tokens = [good, bad, bad[:3], good[:2]]
+    with torch.no_grad():
+        rows, mask = rows_logprobs(model, prompts, tokens, 0.7)
+        for i, (p, t) in enumerate(zip(prompts, tokens, strict=True)):
+            alone, alone_mask = completion_logprobs(model, p, [t], 0.7, prompt_grad=True)
+            width = alone.shape[1]
+            assert torch.equal(mask[i, :width], alone_mask[0])
+            assert torch.allclose(rows[i, :width], alone[0], atol=1e-5)
+            assert float(mask[i, width:].sum()) == 0
+
+
+def test_packed_groups_take_the_same_step_as_one_group_per_pass(tokenizer):
+    """Packing groups into one forward/backward changes the cost, not the update."""
+    _, prompt, good, bad = _setup(tokenizer)
+    other = tuple(chat_prompt_ids(tokenizer, [{"role": "user", "content": "Calculate 12 + 30, please."}]))
+    groups = [
+        Group((1, 0, "m"), prompt, (ScoredCompletion(good, 1.0), ScoredCompletion(bad, 0.0))),
+        Group((1, 1, "m"), other, (ScoredCompletion(bad, 0.8), ScoredCompletion(good[:3], 0.1))),
+    ]
+    hashes = []
+    for pack in (False, True):
+        model, *_ = _setup(tokenizer)
+        trainer = GRPOTrainer(model, GRPOConfig(learning_rate=1e-2, temperature=1.0, pack_groups=pack))
+        assert len(trainer._chunks(groups)) == (1 if pack else 2)
+        # Plain SGD: the change is the (clipped) gradient itself, not Adam's sign-like step.
+        trainer.optimizer = torch.optim.SGD(trainer.params, lr=1.0)
+        trainer.step(groups)
+        hashes.append({n: p.detach().clone() for n, p in model.named_parameters() if "lora_" in n})
+    for name, value in hashes[0].items():
+        assert torch.allclose(value, hashes[1][name], atol=1e-5), name
