@@ -41,6 +41,7 @@ class P2PConfig:
     max_request_bytes: int = 64 * 1024
     max_response_bytes: int = 8 * 1024 * 1024
     adapter_chunk_bytes: int = 512 * 1024
+    max_adapter_bytes: int = 256 * 1024 * 1024  # largest adapter file accepted from a peer
     requests_per_peer_per_s: float = 50.0
     requests_burst: float = 100.0
     # Connectivity and liveness

@@ -13,20 +13,49 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("rollproof.roles")
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
 
 class StopFlag:
-    """Set by SIGTERM/SIGINT: the loop finishes its current step and exits cleanly."""
+    """Set by SIGTERM/SIGINT: the loop finishes its current step and exits cleanly.
+
+    `install()` takes over the two signals until `uninstall()` (or the end of a `with` block) puts
+    the previous handlers back: a role run inside another program (a test, the devnet) must not
+    leave that program deaf to Ctrl-C."""
 
     def __init__(self) -> None:
         self.event = threading.Event()
+        self._previous: dict[int, Any] = {}
 
-    def install(self) -> None:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda *_: self.event.set())
+    def install(self) -> StopFlag:
+        if threading.current_thread() is threading.main_thread() and not self._previous:
+            for sig in STOP_SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._on_signal)
+        return self
+
+    def uninstall(self) -> None:
+        """Restore the handlers install() replaced (a no-op when it replaced none)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        while self._previous:
+            sig, handler = self._previous.popitem()
+            # None: the previous handler was not installed from Python; the default is the closest.
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self.event.set()
+
+    def __enter__(self) -> StopFlag:
+        return self.install()
+
+    def __exit__(self, *exc: object) -> None:
+        self.uninstall()
 
     def __bool__(self) -> bool:
         return self.event.is_set()
+
+    def set(self) -> None:
+        self.event.set()
 
     def sleep(self, seconds: float) -> None:
         self.event.wait(seconds)
