@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import signal
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -383,9 +384,12 @@ def test_a_proposer_with_every_task_settled_says_so(world: World) -> None:
     store.transition(1, Role.PROPOSER, ProposerState.FINALIZED)
     store.transition(1, Role.PROPOSER, ProposerState.CLAIMED)
     store.close()
+    ctrl_c = signal.getsignal(signal.SIGINT)
     result = runner.invoke(app, ["proposer", "--tasks", "1"], env=world.env())
     assert result.exit_code == 1, result.output
     assert "nothing left to post; pass --tasks 2 to post 1 more" in normalized(result.output)
+    # The role ran in this process: pytest's own Ctrl-C handling is back once it returned.
+    assert signal.getsignal(signal.SIGINT) is ctrl_c
 
 
 def test_the_port_pre_check_lets_a_restarted_node_reuse_a_port_in_time_wait() -> None:
