@@ -351,11 +351,13 @@ def normalized(text: str) -> str:
 
 @pytest.mark.parametrize("row", ROWS, ids=[r.name for r in ROWS])
 def test_failure_path(world: World, row: Row) -> None:
+    ctrl_c = signal.getsignal(signal.SIGINT)
     result = runner.invoke(app, row.args(world), env=row.env(world))
     output = result.output
     assert result.exit_code == row.code, output
     assert row.says.lower() in normalized(output).lower(), output
     assert "Traceback" not in output and "Internal error" not in output, output
+    assert signal.getsignal(signal.SIGINT) is ctrl_c  # a role that failed gives Ctrl-C back
 
 
 def test_beacon_serve_on_a_busy_port_exits_non_zero() -> None:
