@@ -48,13 +48,18 @@ def p2p_config(settings: RoleSettings) -> Any:
     from node.p2p import deployment_bootstrap
     from node.p2p.config import P2PConfig
 
+    bootstrap = list(dict.fromkeys([*settings.bootstrap, *deployment_bootstrap(settings.deployment)]))
     return P2PConfig(
         identity_path=settings.identity_path,
         listen_addr=settings.listen,
-        bootstrap=list(dict.fromkeys([*settings.bootstrap, *deployment_bootstrap(settings.deployment)])),
+        bootstrap=bootstrap,
         announce=list(settings.announce),
         eclipse_protection=settings.eclipse_protection,
         stake_cache_seconds=settings.stake_cache_seconds,
+        relay_hop=settings.relay_hop,
+        relay_via=list(settings.relay_via),
+        # Off unless asked for: a circuit bootstrap address is dialled through its relay.
+        relay_client=any("/p2p-circuit" in a for a in bootstrap),
     )
 
 
