@@ -203,6 +203,7 @@ class Validator:
             return True
         if state == ValidatorState.CHALLENGED:
             if now > tv.verdict_deadline - DEADLINE_MARGIN:
+                self.progress.pop(task_id, None)
                 store.transition(
                     task_id, Role.VALIDATOR, ValidatorState.SKIPPED, note="audit not finished in time"
                 )
@@ -420,12 +421,14 @@ class Validator:
         return rollouts, proofs
 
     def holders(self, miner_peer: str | None) -> list[str]:
-        """Peers that may hold a miner's openings or adapter: the miner's own first, then every
-        connected peer (their answers are checked against the chain before use)."""
-        peers = [miner_peer] if miner_peer else []
-        if self.ctx.p2p is not None:
-            peers += [p for p in self.ctx.p2p.connected_peers() if p != miner_peer]
-        return peers[:MAX_HOLDERS]
+        """Peers that may hold a miner's openings or adapter (their answers are checked against the
+        chain before use): the miner's own first while it is connected, else last, after every
+        connected peer (dialling a peer that is down can take the whole request timeout)."""
+        connected = self.ctx.p2p.connected_peers() if self.ctx.p2p is not None else []
+        others = [p for p in connected if p != miner_peer][: MAX_HOLDERS - 1]
+        if not miner_peer:
+            return others
+        return [miner_peer, *others] if miner_peer in connected else [*others, miner_peer]
 
     def gossiped_rollouts(self, task_id: int, miner: str, total: int) -> list[Any]:
         """The miner's rollouts received by gossip; when some are missing, first repair from every
