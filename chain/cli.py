@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from eth_account import Account
 
 from chain.deploy import RPT, DeployParams, default_deployment_path, deploy_all
 from chain.errors import ChainError, format_rpt
@@ -288,6 +287,8 @@ def deploy(
             )
         if not 0 <= anvil_account < len(DEFAULT_PRIVATE_KEYS):
             raise ChainError(f"--anvil-account must be between 0 and {len(DEFAULT_PRIVATE_KEYS) - 1}.")
+        from eth_account import Account
+
         account = Account.from_key(DEFAULT_PRIVATE_KEYS[anvil_account])
     else:
         account = load_account(

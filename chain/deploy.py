@@ -14,16 +14,19 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_abi import encode as abi_encode
-from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
-from web3 import Web3
 
 from chain.artifacts import load_artifact
 from chain.errors import ChainError
-from chain.tx import Sender
+
+if TYPE_CHECKING:  # web3 and eth-account cost seconds to import; reading a deployment file needs neither
+    from eth_account.signers.local import LocalAccount
+    from web3 import Web3
+
+    from chain.tx import Sender
 
 DEPLOYMENT_VERSION = 2
 RPT = 10**18
@@ -257,6 +260,8 @@ def deploy_all(
             f"jury_commit_window ({params.jury_commit_window} s) must cover the beacon period "
             f"({beacon.period} s) plus min_audit_time ({params.min_audit_time} s): jurors audit after the round."
         )
+    from chain.tx import Sender
+
     sender = sender or Sender(w3, account)
     owner = account.address
     addresses: dict[str, str] = {}

@@ -18,12 +18,14 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import coincurve
 from eth_abi import encode as abi_encode
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 PASSPHRASE_ENV = "ROLLPROOF_PASSPHRASE"
 MAX_KEYSTORE_BYTES = 64 * 1024
@@ -135,6 +137,8 @@ def create_keystore(
     for existing in (keystore_path, identity_path):
         if existing.exists():
             raise KeystoreExists(f"{existing} already exists; refusing to overwrite a key file.")
+    from eth_account import Account  # 2-3 s of imports: only when a key is made or opened
+
     if private_key is None:
         account = Account.create()
     else:
@@ -174,6 +178,8 @@ def keystore_address(keystore_path: Path | str) -> str:
 
 def load_account(keystore_path: Path | str, passphrase: str) -> LocalAccount:
     """Decrypt a keystore. A wrong passphrase is a sentence, not a traceback."""
+    from eth_account import Account
+
     data = read_keystore_json(keystore_path)
     try:
         secret = Account.decrypt(data, passphrase)

@@ -184,6 +184,16 @@ class P2PSection:
         min=0,
         max=3600,
     )
+    relay_hop: bool = opt(
+        False,
+        "Circuit relay v2: relay connections for nodes that cannot be dialled (a reachable node only).",
+    )
+    relay_via: list[str] = opt(
+        [],
+        "Circuit relay v2: relays (full multiaddrs with /p2p/<peer id>) to reserve a slot on, for a node "
+        "others cannot dial; it is then reachable at <relay addr>/p2p-circuit/p2p/<its peer id>.",
+        check=check_multiaddr,
+    )
 
 
 @dataclass

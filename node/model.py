@@ -109,9 +109,10 @@ def load_model_spec(spec: str):
 ADAPTER_BLOB_LIMIT = 64 * 1024 * 1024
 
 
-def fetch_adapter_blob(p2p: Any, peer: str, adapter_hash: bytes, dest_dir: Path) -> Path:
+def fetch_adapter_blob(p2p: Any, peer: str | list[str], adapter_hash: bytes, dest_dir: Path) -> Path:
     """Download an adapter blob by its content hash (resumable chunks, `P2PNode.fetch_adapter`) and
-    unpack it into `dest_dir/0x<hash>/`.
+    unpack it into `dest_dir/0x<hash>/`. `peer` may be a list: the first that serves bytes
+    matching the hash wins (any holder's copy of content-addressed bytes is as good as the miner's).
 
     The protocol's adapter hash (`verifier.models.adapter_hash`, what `join` puts on chain) is a
     canonical hash of the LoRA config and tensors, not keccak of the file, so the download is
@@ -129,7 +130,9 @@ def fetch_adapter_blob(p2p: Any, peer: str, adapter_hash: bytes, dest_dir: Path)
 
     dest_dir.mkdir(parents=True, exist_ok=True)
     blob = dest_dir / ("0x" + bytes(adapter_hash).hex() + ".bin")
-    p2p.fetch_adapter(peer, bytes(adapter_hash), blob, verify=canonical_hash_matches)
+    p2p.fetch_adapter(
+        peer, bytes(adapter_hash), blob, verify=canonical_hash_matches, max_bytes=ADAPTER_BLOB_LIMIT
+    )
     directory = dest_dir / ("0x" + bytes(adapter_hash).hex())
     adapter_from_bytes(blob.read_bytes(), directory, expected_hash=bytes(adapter_hash))
     return directory

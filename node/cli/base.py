@@ -258,5 +258,13 @@ def root(
 
 
 def main() -> None:
-    """Console-script entry point (`rollproof`)."""
-    app()
+    """Console-script entry point (`rollproof`). A command that loaded the model ends without the
+    interpreter's slow teardown (node.runtime.stop.exit_process): Ctrl-C on a node exits at once."""
+    try:
+        app()
+    except SystemExit as exc:
+        if exc.code is not None and not isinstance(exc.code, int):
+            raise
+        from node.runtime.stop import exit_process
+
+        exit_process(exc.code or 0)

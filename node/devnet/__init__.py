@@ -14,10 +14,38 @@ view), summary.py (reconciliation, summary, plot), command.py (`rollproof devnet
 devnet's drand-compatible beacon).
 """
 
-from node.devnet.command import main, run, run_devnet
-from node.devnet.errors import DevnetError
-from node.devnet.options import RPT, DevnetOptions, options_from_config, units_to_rpt
-from node.devnet.processes import PASSPHRASE, REPO_ROOT, Devnet, NodeProc, free_port
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Imported on first use (PEP 562): `rollproof beacon` needs node.devnet.beacon only, and importing
+# this package must not pull the devnet's torch-importing options and chain clients into it.
+_EXPORTS = {
+    "main": "command",
+    "run": "command",
+    "run_devnet": "command",
+    "DevnetError": "errors",
+    "RPT": "options",
+    "DevnetOptions": "options",
+    "options_from_config": "options",
+    "units_to_rpt": "options",
+    "PASSPHRASE": "processes",
+    "REPO_ROOT": "processes",
+    "Devnet": "processes",
+    "NodeProc": "processes",
+    "free_port": "processes",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'node.devnet' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"node.devnet.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "PASSPHRASE",

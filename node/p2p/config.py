@@ -41,8 +41,13 @@ class P2PConfig:
     max_request_bytes: int = 64 * 1024
     max_response_bytes: int = 8 * 1024 * 1024
     adapter_chunk_bytes: int = 512 * 1024
+    max_adapter_bytes: int = 256 * 1024 * 1024  # largest adapter file accepted from a peer
     requests_per_peer_per_s: float = 50.0
     requests_burst: float = 100.0
+    # Circuit relay v2 (node/p2p/relay.py); off unless one of these is set
+    relay_hop: bool = False  # relay connections for others (a reachable node)
+    relay_via: list[str] = field(default_factory=list)  # relays to reserve a slot on (full /p2p/ addrs)
+    relay_client: bool = False  # dial /p2p-circuit addresses (implied by the two above)
     # Connectivity and liveness
     reconnect_min_seconds: float = 0.5
     reconnect_max_seconds: float = 30.0

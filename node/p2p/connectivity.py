@@ -378,6 +378,11 @@ class Connectivity:
         told it, and a peer listening on 0.0.0.0 reports /ip4/0.0.0.0/... (which reaches our own
         listener, so the handshake fails) and loopback ports; after a partition every redial failed
         that way."""
+        circuits = [a for a in info.addrs if "/p2p-circuit" in str(a)]
+        if circuits and self.relay is not None:
+            # The swarm's TCP transport cannot dial through a relay; the relay transport can.
+            await self.relay.dial(info.peer_id, circuits[0])
+            return
         peerstore = self.host.get_peerstore()
         good = [a for a in info.addrs if dialable(str(a))]
         if good:

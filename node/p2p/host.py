@@ -25,6 +25,7 @@ pubsub changes listed above; `common` the types and helpers they share.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -149,6 +150,7 @@ class P2PNode(Connectivity, Gossip, RequestResponse):
         self._stop: trio.Event | None = None
         self.host: Any = None
         self.pubsub: Any = None
+        self.relay: Any = None  # node.p2p.relay.Relay when circuit relay is configured
         for addr in config.bootstrap:
             self._add_target(addr)
 
@@ -235,7 +237,16 @@ class P2PNode(Connectivity, Gossip, RequestResponse):
             max_inbound_rpc_size=max(1024 * 1024, cfg.max_message_bytes * 4),
             cache_size=4096,
         )
-        async with self.host.run([listen]):
+        relay = None
+        if cfg.relay_hop or cfg.relay_via or cfg.relay_client:
+            from .relay import Relay
+
+            relay = self.relay = Relay(self.host, cfg.relay_hop, cfg.relay_via)
+            for addr in cfg.relay_via:
+                self._add_target(addr)  # stay connected to our relays
+        async with self.host.run([listen]), contextlib.AsyncExitStack() as services:
+            if relay is not None:
+                await services.enter_async_context(background_trio_service(relay.protocol))
             async with background_trio_service(self.pubsub), background_trio_service(router):
                 await self.pubsub.wait_until_ready()
                 self.request_handlers.setdefault(HISTORY_PROTOCOL, self._serve_history)
@@ -259,6 +270,8 @@ class P2PNode(Connectivity, Gossip, RequestResponse):
                     nursery.start_soon(self._peer_gauge_loop)
                     nursery.start_soon(self._keepalive_loop)
                     nursery.start_soon(self._exchange_loop)
+                    if relay is not None and relay.via:
+                        nursery.start_soon(relay.keep_reservations, nursery)
                     await self._stop.wait()
                     nursery.cancel_scope.cancel()
         # Closing the host inside host.run can raise "Nursery is closed"; _run tolerates it.

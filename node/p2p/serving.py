@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -302,51 +302,84 @@ class RequestResponse:
 
     def fetch_adapter(
         self,
-        peer: str,
+        peers: str | Sequence[str],
         adapter_hash: bytes,
         dest: Path,
         attempts: int = 3,
         verify: Callable[[Path, bytes], bool] | None = None,
+        max_bytes: int | None = None,
     ) -> Path:
-        """Download an adapter by hash into `dest`; resumes a `.part` file, retries on corruption.
+        """Download an adapter by its content hash into `dest` from the first peer of `peers` that
+        serves bytes matching the hash; resumes a `.part` file, moves on to the next peer when one
+        fails or serves wrong bytes (content-addressed: any holder's copy is as good as the miner's).
 
         `verify(path, hash)` decides whether the downloaded file matches; the default is
         keccak256(file bytes) == hash. A canonical tensor hash (verifier.models) plugs in here.
+        `max_bytes` (default `config.max_adapter_bytes`) bounds what one peer may make us store.
+        With one peer, `attempts` tries it that often; with several, each is tried once per round.
         """
         check = verify or (lambda path, digest: file_keccak(path) == digest)
+        limit = self.config.max_adapter_bytes if max_bytes is None else max_bytes
+        sources = [peers] if isinstance(peers, str) else list(dict.fromkeys(peers))
+        if not sources:
+            raise RequestError(f"no peer to fetch adapter 0x{adapter_hash.hex()} from")
         dest = Path(dest)
         part = dest.with_name(dest.name + ".part")
-        for attempt in range(1, attempts + 1):
-            offset = part.stat().st_size if part.exists() else 0
-            total = None
-            with open(part, "ab") as fh:
-                while total is None or offset < total:
-                    reply = self.request(
+        causes: list[str] = []
+        rounds = attempts if len(sources) == 1 else 1
+        for attempt in range(1, rounds + 1):
+            for peer in sources:
+                # Bytes resumed from another peer may be what broke the hash: then once more from 0.
+                for fresh in (False, True):
+                    resumed = part.exists() and part.stat().st_size > 0
+                    try:
+                        self._download_adapter(peer, bytes(adapter_hash), part, limit)
+                    except RequestError as exc:
+                        causes.append(str(exc))
+                        log.info("adapter 0x%s not fetched from %s: %s", adapter_hash.hex(), peer, exc)
+                        break
+                    if check(part, bytes(adapter_hash)):
+                        part.replace(dest)
+                        return dest
+                    part.unlink()
+                    if resumed and not fresh:
+                        continue
+                    self.metrics.count("adapter_corrupt")
+                    causes.append(f"peer {peer} served bytes that fail the hash check")
+                    log.warning(
+                        "adapter 0x%s from %s failed its hash check (attempt %d); trying again",
+                        adapter_hash.hex(),
                         peer,
-                        ADAPTER_PROTOCOL,
-                        {
-                            "hash": bytes(adapter_hash),
-                            "offset": offset,
-                            "length": self.config.adapter_chunk_bytes,
-                        },
+                        attempt,
                     )
-                    total, data = reply.get("total"), reply.get("data")
-                    if type(total) is not int or type(data) is not bytes or (not data and offset < total):
-                        raise RequestError(f"peer {peer} sent a malformed adapter chunk")
-                    fh.write(data)
-                    offset += len(data)
-                    self.metrics.count("adapter_bytes_in", len(data))
-            if check(part, bytes(adapter_hash)):
-                part.replace(dest)
-                return dest
-            self.metrics.count("adapter_corrupt")
-            log.warning(
-                "adapter 0x%s from %s failed its hash check (attempt %d); retrying",
-                adapter_hash.hex(),
-                peer,
-                attempt,
-            )
-            part.unlink()
+                    break
+        part.unlink(missing_ok=True)
         raise RequestError(
-            f"adapter 0x{adapter_hash.hex()} from {peer} failed its hash check {attempts} times"
+            f"adapter 0x{adapter_hash.hex()} could not be fetched from {len(sources)} peer(s): "
+            + "; ".join(causes[-3:])
         )
+
+    def _download_adapter(self, peer: str, adapter_hash: bytes, part: Path, limit: int) -> None:
+        """Append the adapter's remaining chunks from `peer` to `part` (resuming at its size)."""
+        offset = part.stat().st_size if part.exists() else 0
+        total: int | None = None
+        with open(part, "ab") as fh:
+            while total is None or offset < total:
+                reply = self.request(
+                    peer,
+                    ADAPTER_PROTOCOL,
+                    {"hash": adapter_hash, "offset": offset, "length": self.config.adapter_chunk_bytes},
+                )
+                size, data = reply.get("total"), reply.get("data")
+                if type(size) is not int or type(data) is not bytes or (not data and offset < size):
+                    raise RequestError(f"peer {peer} sent a malformed adapter chunk")
+                if size > limit:
+                    raise RequestError(f"peer {peer} offers a {size}-byte adapter; the limit is {limit}")
+                if total is not None and size != total:
+                    raise RequestError(f"peer {peer} changed the adapter's size mid-transfer")
+                if offset + len(data) > size:
+                    raise RequestError(f"peer {peer} sent more bytes than the adapter's size")
+                total = size
+                fh.write(data)
+                offset += len(data)
+                self.metrics.count("adapter_bytes_in", len(data))

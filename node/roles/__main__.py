@@ -31,4 +31,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from node.runtime.stop import exit_process
+
+    exit_process(main())

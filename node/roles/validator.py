@@ -9,7 +9,12 @@ and never replaced, so a restarted validator reveals exactly what it committed.
 
 Rollouts come from gossip when the validator holds all P*G of a miner and they hash to the
 committed root (proofs are then computed locally); otherwise the sampled openings are requested
-from the miner's peer (bound to its address on chain). A miner that serves nothing fails.
+from the miner's peer (bound to its address on chain) and from every connected peer that may hold
+them (validators serve the gossip they received): an opening is taken from a third peer only when
+it is the challenged rollout under the committed root, so a peer serving forged bytes is ignored.
+The adapter likewise comes from any peer, checked against its hash on chain. While openings or
+the adapter are missing the audit is retried (catch-up + any peer, with backoff) until shortly
+before the verdict deadline; only then does a miner that served nothing get an UNAVAILABLE vote.
 
 Over 400 lines for a reason: one role's state machine, a method per step above, sharing the
 loaded model and store; what another role shares is already out (audit.py, dispute.py).
@@ -21,6 +26,7 @@ import copy
 import logging
 import secrets
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from chain.clients import Check, Vote, verdict_hash
@@ -42,6 +48,8 @@ from node.runtime.network import (
     keep_gossiped_rollout,
     leave_task,
     peer_id_of,
+    received_openings,
+    start_p2p,
 )
 from node.runtime.observe import event
 from node.staking import free_stake
@@ -49,7 +57,7 @@ from node.store import Role, ValidatorState
 from node.tasks.beacons import record_beacon_on_chain, task_randomness
 from node.tasks.obligations import committee_seats, settlement_params
 from node.tasks.view import DEADLINE_MARGIN, FINALIZE_DELAY, TaskView, chain_now, sync_tasks, task_view
-from verifier.commitments import MerkleTree, leaf_hash
+from verifier.commitments import MerkleTree, leaf_hash, verify_proof
 from verifier.rollout import Rollout
 
 log = logging.getLogger("rollproof.validator")
@@ -60,6 +68,26 @@ ACTIVE = (
     ValidatorState.VERDICT_COMMITTED,
     ValidatorState.REVEALED,
 )
+
+# Retrying an audit whose openings or adapter are missing (PROTOCOL.md §2.7: an honest miner must not
+# fail because of the network): first retry after AUDIT_RETRY_FIRST s, doubling up to AUDIT_RETRY_MAX;
+# the last try is made VOTE_RESERVE s (plus the time the missing audits are expected to take) before
+# the verdict deadline's margin, so the verdict is still committed in time.
+AUDIT_RETRY_FIRST = 2.0
+AUDIT_RETRY_MAX = 20.0
+VOTE_RESERVE = 4.0
+MAX_HOLDERS = 16  # peers asked for one miner's openings or adapter, the miner's own first
+
+
+@dataclass
+class AuditProgress:
+    """One task's audit across retries: the miners already audited keep their result."""
+
+    done: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # miner -> (challenge, verdict)
+    next_try: float = 0.0  # time.monotonic() of the next attempt
+    backoff: float = AUDIT_RETRY_FIRST
+    attempts: int = 0
+    miner_seconds: float = 0.0  # the slowest single-miner audit so far
 
 
 def audit_prefill(settings: Any) -> Any:
@@ -87,6 +115,18 @@ class Validator:
         self.subscribed: set[int] = set()
         self.envs: dict[str, Any] = {}
         self.jury: Any = None  # node.roles.dispute.Jury, made at the first step (it reads the chain)
+        self.progress: dict[int, AuditProgress] = {}
+
+    def start_network(self) -> None:
+        """The p2p host, serving what this validator holds to any peer: other miners' openings from
+        the gossip it received, and the adapters it fetched (by hash)."""
+        node = start_p2p(self.ctx)
+        node.serve_openings(lambda task_id, miner, pairs: received_openings(self.ctx, task_id, miner, pairs))
+        node.serve_adapters(self.adapter_blob)
+
+    def adapter_blob(self, adapter_hash: bytes) -> Any:
+        blob = self.adapter_dir / ("0x" + bytes(adapter_hash).hex() + ".bin")
+        return blob if blob.is_file() else None
 
     def env(self, name: str) -> Any:
         from node.tasks.view import get_env
@@ -148,6 +188,7 @@ class Validator:
             return True
         if state == ValidatorState.CHALLENGED:
             if now > tv.params.verdict_deadline - DEADLINE_MARGIN:
+                self.progress.pop(task_id, None)
                 store.transition(
                     task_id, Role.VALIDATOR, ValidatorState.SKIPPED, note="audit not finished in time"
                 )
@@ -191,15 +232,20 @@ class Validator:
         if spec is None:
             return True
         env = self.env(tv.env_name or "")
-        verdicts: list[dict[str, Any]] = []
-        audits: list[tuple[str, Any, Any]] = []
+        progress = self.progress.setdefault(task_id, AuditProgress())
+        if time.monotonic() < progress.next_try:
+            return False
         started = time.monotonic()
+        unavailable: list[str] = []
         for miner, state in miners:
+            if miner in progress.done:
+                continue
+            miner_started = time.monotonic()
             challenge = audit_challenge(chal, spec, miner)
             rollouts, proofs = self.openings(task_id, miner, state.root, tv, challenge.indices)
             policy = self.policy_for(miner, state.adapter_hash)
             if policy is None:
-                # The miner does not serve the adapter it joined with: nothing can be verified.
+                # The adapter it joined with is served by no peer: nothing can be verified.
                 rollouts = [None] * len(challenge.indices)
                 policy = self.model
             result = self.adapter_verdict(policy, spec, state.adapter_hash, challenge) or verify_rollouts(
@@ -213,8 +259,11 @@ class Validator:
                 challenge,
                 prefill=audit_prefill(self.ctx.settings),
             )
-            verdicts.append(verdict_record(miner, result))
-            audits.append((miner, challenge, result))
+            progress.miner_seconds = max(progress.miner_seconds, time.monotonic() - miner_started)
+            if any(f.check == "missing" for f in result.failures) and self.may_retry(tv, progress):
+                unavailable.append(miner)
+                continue
+            progress.done[miner] = (challenge, result)
             event(
                 log,
                 "audited miner",
@@ -224,6 +273,11 @@ class Validator:
                 score=result.score,
                 failures=sorted(result.failed_checks()),
             )
+        if unavailable:
+            self.schedule_retry(tv, progress, unavailable)
+            return False
+        verdicts = [verdict_record(m, progress.done[m][1]) for m, _ in miners]
+        audits = [(m, *progress.done[m]) for m, _ in miners]
         salt = secrets.token_bytes(32)
         chain_verdicts = [chain_verdict(v) for v in verdicts]
         digest = verdict_hash(task_id, self.ctx.address, chain_verdicts, salt)
@@ -246,14 +300,40 @@ class Validator:
             store.save_verdict(task_id, verdicts, salt, digest, session=s)
             store.transition(task_id, Role.VALIDATOR, ValidatorState.AUDITED, session=s)
         self.policies.clear()
+        self.progress.pop(task_id, None)
         event(
             log,
             "verdicts ready",
             task=task_id,
             miners=len(verdicts),
             seconds=round(time.monotonic() - started, 2),
+            attempts=progress.attempts + 1,
         )
         return True
+
+    def last_try(self, tv: TaskView, progress: AuditProgress, missing: int = 1) -> float:
+        """Wall-clock time of the last audit attempt: early enough to audit what then arrives for
+        `missing` miners and still commit before the verdict deadline."""
+        reserve = VOTE_RESERVE + progress.miner_seconds * max(1, missing)
+        return tv.params.verdict_deadline - DEADLINE_MARGIN - reserve
+
+    def may_retry(self, tv: TaskView, progress: AuditProgress) -> bool:
+        return time.time() < self.last_try(tv, progress)
+
+    def schedule_retry(self, tv: TaskView, progress: AuditProgress, unavailable: list[str]) -> None:
+        """Try the missing miners again after the backoff, and no later than the last try."""
+        progress.attempts += 1
+        wait = min(progress.backoff, max(0.0, self.last_try(tv, progress, len(unavailable)) - time.time()))
+        progress.next_try = time.monotonic() + wait
+        progress.backoff = min(progress.backoff * 2, AUDIT_RETRY_MAX)
+        event(
+            log,
+            "openings or adapter missing; retrying before the verdict deadline",
+            task=tv.task_id,
+            miners=unavailable,
+            attempt=progress.attempts,
+            retry_in=round(wait, 1),
+        )
 
     # ---- audit checks: the task's audit parameters and the policy named by the task -------------
 
@@ -311,21 +391,29 @@ class Validator:
                 if tree.root == root:
                     chosen = [ordered[i] for i in indices]
                     return chosen, [tree.proof(leaf_hash(r)) for r in chosen]
-        rollouts: list[Rollout | None] = [None] * len(indices)
-        proofs: list[list[bytes] | None] = [None] * len(indices)
-        peer = peer_id_of(self.ctx, miner)
-        if peer is None or self.ctx.p2p is None:
-            return rollouts, proofs
-        try:
-            served = self.ctx.p2p.fetch_openings(peer, task_id, miner, [divmod(i, g_count) for i in indices])
-        except Exception as exc:  # noqa: BLE001 - RequestError: the miner failed to serve
-            log.warning("task %d: %s did not serve openings: %s", task_id, miner, exc)
-            return rollouts, proofs
-        for slot, (msg, proof) in enumerate(served[: len(indices)]):
-            rollouts[slot] = from_wire(msg)
-            proofs[slot] = proof
-        event(log, "fetched openings", task=task_id, miner=miner, served=len(served), asked=len(indices))
+        if self.ctx.p2p is None:
+            return [None] * len(indices), [None] * len(indices)
+        miner_peer = peer_id_of(self.ctx, miner)
+        rollouts, proofs = openings_from_peers(
+            self.ctx.p2p,
+            self.holders(miner_peer),
+            miner_peer,
+            Opened(task_id, miner, root, g_count),
+            indices,
+        )
+        served = sum(r is not None for r in rollouts)
+        event(log, "fetched openings", task=task_id, miner=miner, served=served, asked=len(indices))
         return rollouts, proofs
+
+    def holders(self, miner_peer: str | None) -> list[str]:
+        """Peers that may hold a miner's openings or adapter (their answers are checked against the
+        chain before use): the miner's own first while it is connected, else last, after every
+        connected peer (dialling a peer that is down can take the whole request timeout)."""
+        connected = self.ctx.p2p.connected_peers() if self.ctx.p2p is not None else []
+        others = [p for p in connected if p != miner_peer][: MAX_HOLDERS - 1]
+        if not miner_peer:
+            return others
+        return [miner_peer, *others] if miner_peer in connected else [*others, miner_peer]
 
     def gossiped_rollouts(self, task_id: int, miner: str, total: int) -> list[Any]:
         """The miner's rollouts received by gossip; when some are missing, first repair from every
@@ -336,18 +424,19 @@ class Validator:
         return rows
 
     def policy_for(self, miner: str, adapter_hash: bytes) -> Any:
-        """Base model + the adapter the miner joined with (fetched by hash from the miner's peer)."""
+        """Base model + the adapter the miner joined with (fetched by hash from the miner's peer or,
+        failing that, any connected peer: the canonical hash decides which bytes are right)."""
         from verifier.models import ModelError, load_adapter
 
         if adapter_hash in self.policies:
             return self.policies[adapter_hash]
         directory = self.adapter_dir / ("0x" + adapter_hash.hex())
         if not directory.exists():
-            peer = peer_id_of(self.ctx, miner)
-            if peer is None or self.ctx.p2p is None:
+            peers = self.holders(peer_id_of(self.ctx, miner))
+            if not peers or self.ctx.p2p is None:
                 return None
             try:
-                fetch_adapter_blob(self.ctx.p2p, peer, adapter_hash, self.adapter_dir)
+                fetch_adapter_blob(self.ctx.p2p, peers, adapter_hash, self.adapter_dir)
             except Exception as exc:  # noqa: BLE001 - RequestError / ModelError: the miner failed to serve
                 log.warning("adapter 0x%s of %s could not be fetched: %s", adapter_hash.hex(), miner, exc)
                 return None
@@ -504,6 +593,70 @@ class Validator:
         return max_tasks_done(self.ctx, Role.VALIDATOR, ended, ACTIVE)
 
 
+# ---- openings from any peer -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Opened:
+    """What a served opening must be: a rollout of `miner` in `task_id` under the committed `root`."""
+
+    task_id: int
+    miner: str
+    root: bytes
+    rollouts_per_problem: int
+
+    def holds(self, index: int, rollout: Rollout, proof: list[bytes]) -> bool:
+        p, g = divmod(index, self.rollouts_per_problem)
+        return (
+            (rollout.task_id, rollout.miner.lower(), rollout.p, rollout.g)
+            == (self.task_id, self.miner.lower(), p, g)
+        ) and verify_proof(self.root, leaf_hash(rollout), proof)
+
+
+def openings_from_peers(
+    p2p: Any, peers: list[str], miner_peer: str | None, want: Opened, indices: list[int]
+) -> tuple[list[Rollout | None], list[list[bytes] | None]]:
+    """The challenged openings, each from the first peer that serves it under the committed root.
+
+    A third peer's opening that is not the challenged rollout under the root is ignored (it may be
+    lying about someone else's work); the miner's own wrong answer is kept when no peer has a right
+    one, because that one is the miner's fault and its audit must say so."""
+    rollouts: list[Rollout | None] = [None] * len(indices)
+    proofs: list[list[bytes] | None] = [None] * len(indices)
+    own: dict[int, tuple[Rollout, list[bytes]]] = {}
+    for peer in peers:
+        need = [slot for slot in range(len(indices)) if rollouts[slot] is None]
+        if not need:
+            break
+        pairs = [divmod(indices[slot], want.rollouts_per_problem) for slot in need]
+        try:
+            served = p2p.fetch_openings(peer, want.task_id, want.miner, pairs)
+        except Exception as exc:  # noqa: BLE001 - RequestError: this peer cannot serve; ask the next
+            log.info("task %d: %s did not serve openings of %s: %s", want.task_id, peer, want.miner, exc)
+            continue
+        ignored = 0
+        for slot, (msg, proof) in zip(need, served, strict=False):
+            rollout = from_wire(msg)
+            if want.holds(indices[slot], rollout, proof):
+                rollouts[slot], proofs[slot] = rollout, proof
+            elif peer == miner_peer:
+                own[slot] = (rollout, proof)
+            else:
+                ignored += 1
+        if ignored:
+            log.warning(
+                "task %d: peer %s served %d opening(s) of %s not under the committed root; ignored",
+                want.task_id,
+                peer,
+                ignored,
+                want.miner,
+            )
+    for slot, (rollout, proof) in own.items():
+        if rollouts[slot] is None:
+            rollouts[slot], proofs[slot] = rollout, proof
+    return rollouts, proofs
+
+
 # ---- verdicts as the chain takes them (PROTOCOL.md §2.7) ------------------------------------------
 
 # The checks of verifier.verify mapped to the evidence codes the contract records for a FAIL.
@@ -582,5 +735,6 @@ def run(config: Any) -> int:
         Role.VALIDATOR,
         ChainRole.VALIDATOR,
         Validator,
+        start_network=lambda node: node.start_network(),
         ready_fields=lambda s: {"model": s.model},
     )

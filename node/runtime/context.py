@@ -45,6 +45,7 @@ class NodeContext:
     p2p: Any = None  # node.p2p.P2PNode when the role gossips
 
     def close(self) -> None:
+        self.stop.uninstall()  # the process's own Ctrl-C handling again (a test's, the devnet's)
         if self.p2p is not None:
             try:
                 self.p2p.stop()

@@ -75,4 +75,5 @@ def run_loop(ctx: NodeContext, step: Callable[[], bool], done: Callable[[], bool
             return 0
         if not busy:
             ctx.stop.sleep(ctx.settings.poll_interval)
+    log.info("stop requested (SIGTERM/SIGINT); shutting down")
     return 0

@@ -48,13 +48,18 @@ def p2p_config(settings: RoleSettings) -> Any:
     from node.p2p import deployment_bootstrap
     from node.p2p.config import P2PConfig
 
+    bootstrap = list(dict.fromkeys([*settings.bootstrap, *deployment_bootstrap(settings.deployment)]))
     return P2PConfig(
         identity_path=settings.identity_path,
         listen_addr=settings.listen,
-        bootstrap=list(dict.fromkeys([*settings.bootstrap, *deployment_bootstrap(settings.deployment)])),
+        bootstrap=bootstrap,
         announce=list(settings.announce),
         eclipse_protection=settings.eclipse_protection,
         stake_cache_seconds=settings.stake_cache_seconds,
+        relay_hop=settings.relay_hop,
+        relay_via=list(settings.relay_via),
+        # Off unless asked for: a circuit bootstrap address is dialled through its relay.
+        relay_client=any("/p2p-circuit" in a for a in bootstrap),
     )
 
 
@@ -247,6 +252,36 @@ def keep_gossiped_rollout(ctx: NodeContext, received: Any, with_leaf: bool = Tru
         leaf=leaf_hash(from_wire(msg)) if with_leaf else None,
         sender_peer=received.origin or None,
     )
+
+
+def received_openings(ctx: NodeContext, task_id: int, miner: str, pairs: list[tuple[int, int]]) -> list[Any]:
+    """Openings of another miner's rollouts as received by gossip: served to any peer that asks
+    (a validator whose miner is down), with proofs from the tree over all P*G received rollouts.
+    The asker checks every proof against the root the miner committed, so a partial or forged
+    set here can only be ignored, never blamed on the miner."""
+    from node.p2p.reqresp import FrameError
+    from verifier.commitments import MerkleTree, leaf_hash
+
+    task = ctx.store.get_task(task_id)
+    if task is None:
+        raise FrameError(f"task {task_id} is unknown here")
+    p_count, g_count = int(task.params["num_problems"]), int(task.params["rollouts_per_problem"])
+    by_index: dict[int, Any] = {}
+    for row in ctx.store.received_rollouts(task_id, miner):
+        msg = decode_rollout(row.payload)
+        by_index[msg.p * g_count + msg.g] = msg
+    total = p_count * g_count
+    if len(by_index) != total or set(by_index) != set(range(total)):
+        raise FrameError(f"this node holds {len(by_index)} of the {total} rollouts of {miner}")
+    leaves = [leaf_hash(from_wire(by_index[i])) for i in range(total)]
+    tree = MerkleTree.of(leaves)
+    out = []
+    for p, g in pairs:
+        if not (0 <= p < p_count and 0 <= g < g_count):
+            raise FrameError(f"rollout ({p}, {g}) is outside the task")
+        i = p * g_count + g
+        out.append((by_index[i], tree.proof(leaves[i])))
+    return out
 
 
 def leave_task(ctx: NodeContext, task_id: int) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import signal
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -350,11 +351,13 @@ def normalized(text: str) -> str:
 
 @pytest.mark.parametrize("row", ROWS, ids=[r.name for r in ROWS])
 def test_failure_path(world: World, row: Row) -> None:
+    ctrl_c = signal.getsignal(signal.SIGINT)
     result = runner.invoke(app, row.args(world), env=row.env(world))
     output = result.output
     assert result.exit_code == row.code, output
     assert row.says.lower() in normalized(output).lower(), output
     assert "Traceback" not in output and "Internal error" not in output, output
+    assert signal.getsignal(signal.SIGINT) is ctrl_c  # a role that failed gives Ctrl-C back
 
 
 def test_beacon_serve_on_a_busy_port_exits_non_zero() -> None:
@@ -383,9 +386,12 @@ def test_a_proposer_with_every_task_settled_says_so(world: World) -> None:
     store.transition(1, Role.PROPOSER, ProposerState.FINALIZED)
     store.transition(1, Role.PROPOSER, ProposerState.CLAIMED)
     store.close()
+    ctrl_c = signal.getsignal(signal.SIGINT)
     result = runner.invoke(app, ["proposer", "--tasks", "1"], env=world.env())
     assert result.exit_code == 1, result.output
     assert "nothing left to post; pass --tasks 2 to post 1 more" in normalized(result.output)
+    # The role ran in this process: pytest's own Ctrl-C handling is back once it returned.
+    assert signal.getsignal(signal.SIGINT) is ctrl_c
 
 
 def test_the_port_pre_check_lets_a_restarted_node_reuse_a_port_in_time_wait() -> None:

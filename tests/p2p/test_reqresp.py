@@ -152,3 +152,45 @@ def test_slow_and_oversized_answers_fail_with_sentences(pair):
     # the connection survives both
     server.serve("/rollproof/echo/1.0.0", lambda peer, req: {"echo": req["x"]})
     assert client.request(server.listen_addrs[0], "/rollproof/echo/1.0.0", {"x": 5})["echo"] == 5
+
+
+def test_adapter_from_any_peer_a_peer_serving_wrong_bytes_is_ignored(pair, tmp_path: Path):
+    """Content-addressed: the client asks a liar first (it serves other bytes under the hash), then
+    a peer holding the right copy; the liar's bytes fail the hash and are thrown away."""
+    server, client = pair
+    right = tmp_path / "right.bin"
+    right.write_bytes(os.urandom(700 * 1024))
+    wrong = tmp_path / "wrong.bin"
+    wrong.write_bytes(os.urandom(700 * 1024))
+    digest = file_keccak(right)
+    liar = P2PNode(
+        local_config(bootstrap=server.listen_addrs), account_key(2), staked_set([0, 1]), identity_secret(2)
+    )
+    liar.start()
+    try:
+        liar.serve_adapters(lambda h: wrong if h == digest else None)
+        server.serve_adapters(lambda h: right if h == digest else None)
+        corrupt = client.metrics.counts["adapter_corrupt"]
+        out = client.fetch_adapter(
+            [liar.listen_addrs[0], server.listen_addrs[0]], digest, tmp_path / "got.bin"
+        )
+        assert out.read_bytes() == right.read_bytes()
+        assert client.metrics.counts["adapter_corrupt"] == corrupt + 1
+        # Only liars: a clear error naming the cause, nothing left behind.
+        with pytest.raises(RequestError, match="fail the hash check"):
+            client.fetch_adapter([liar.listen_addrs[0]], digest, tmp_path / "none.bin", attempts=1)
+        assert not (tmp_path / "none.bin").exists() and not (tmp_path / "none.bin.part").exists()
+    finally:
+        liar.stop()
+
+
+def test_adapter_larger_than_the_limit_is_refused_before_it_is_stored(pair, tmp_path: Path):
+    server, client = pair
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(600 * 1024))
+    digest = file_keccak(big)
+    server.serve_adapters(lambda h: big if h == digest else None)
+    with pytest.raises(RequestError, match="offers a 614400-byte adapter; the limit is 102400"):
+        client.fetch_adapter(server.listen_addrs[0], digest, tmp_path / "big-out.bin", max_bytes=100 * 1024)
+    part = tmp_path / "big-out.bin.part"
+    assert not part.exists() or part.stat().st_size == 0

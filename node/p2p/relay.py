@@ -1,0 +1,73 @@
+"""Circuit relay v2 for P2PNode (off unless configured): a reachable node relays for others
+(`relay_hop`), a node that cannot be dialled reserves a slot on relays (`relay_via`) and is then
+reachable at `<relay addr>/p2p/<relay id>/p2p-circuit/p2p/<its id>`, and any node with the relay on
+dials such addresses. Every relayed connection is upgraded with noise + yamux end to end like a
+direct one, so the relay sees only ciphertext.
+
+py-libp2p 0.8.1's relay carries a connection when driven this way (docs/P2P.md, "Circuit relay"):
+the destination reserves explicitly over a HOP stream (`CircuitV2Transport.reserve`; the
+auto-reserving RelayDiscovery of the package's example never reserved), and the source dials
+through `CircuitV2Transport.dial` with the relay's /p2p/ id in the address (the example's address
+lacked it; the swarm's TCP transport cannot dial /p2p-circuit at all)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import multiaddr
+import trio
+from libp2p.peer.id import ID
+from libp2p.relay.circuit_v2 import CircuitV2Protocol, CircuitV2Transport
+from libp2p.relay.circuit_v2.config import RelayConfig
+from libp2p.relay.circuit_v2.protocol import PROTOCOL_ID as HOP_PROTOCOL
+
+from .common import _parse_peer_addr
+
+log = logging.getLogger("rollproof.p2p")
+
+CIRCUIT = "/p2p-circuit"
+RESERVE_CHECK_SECONDS = 2.0
+
+
+def is_circuit(addr: str) -> bool:
+    return CIRCUIT in str(addr)
+
+
+class Relay:
+    """The relay protocol (STOP always, HOP when `hop`), its transport, and our reservations."""
+
+    def __init__(self, host: Any, hop: bool, via: list[str]) -> None:
+        self.host = host
+        self.protocol = CircuitV2Protocol(host, allow_hop=hop)
+        self.transport = CircuitV2Transport(host, self.protocol, RelayConfig())
+        self.via = [_parse_peer_addr(a) for a in via]
+        self.reserved: set[ID] = set()
+
+    async def dial(self, peer: ID, addr: Any) -> None:
+        """Connect to `peer` through the relay named in `addr` (…/p2p/<relay>/p2p-circuit)."""
+        full = multiaddr.Multiaddr(f"{addr}/p2p/{peer.to_base58()}")
+        await self.transport.dial(full)
+
+    async def keep_reservations(self, nursery: trio.Nursery) -> None:
+        """Reserve on every `relay_via` relay we are connected to; again after a reconnection."""
+        while True:
+            connected = set(self.host.get_connected_peers())
+            for info in self.via:
+                relay = info.peer_id
+                if relay not in connected:
+                    self.reserved.discard(relay)
+                    continue
+                if relay in self.reserved:
+                    continue
+                try:
+                    with trio.fail_after(10):
+                        stream = await self.host.new_stream(relay, [HOP_PROTOCOL])
+                        ok = await self.transport.reserve(stream, relay, nursery)
+                except Exception as exc:  # noqa: BLE001 - retried on the next round
+                    log.info("relay reservation on %s failed: %r", relay, exc)
+                    continue
+                if ok:
+                    self.reserved.add(relay)
+                    log.info("reserved a relay slot on %s", relay)
+            await trio.sleep(RESERVE_CHECK_SECONDS)

@@ -1,0 +1,177 @@
+"""A validator whose miner is unreachable retries the audit until shortly before the verdict
+deadline (issue 15): the miner's peer is down at the first audit (no verdict is stored, the task
+stays CHALLENGED), comes back with the same identity, and the retried audit fetches its openings
+and votes PASS. Real Anvil, the real tiny model, real libp2p hosts on 127.0.0.1."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from chain.clients import Role, Vote, env_id, forced_error_commitment
+from chain.deploy import DeployParams
+
+RPT = 10**18
+PROPOSER, MINER, VALIDATOR = 0, 5, 9
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture
+def deploy_params() -> DeployParams:
+    """A small committee, and forced errors so rare that the miner draws none in this test."""
+    return DeployParams(
+        min_stake_evaluator=10 * RPT,
+        cooldown=3600,
+        max_task_duration=1800,
+        min_audit_time=0,
+        committee_seats=4,
+        forced_error_odds=10**9,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_unreachable_miner_that_returns_before_the_deadline_passes(
+    tmp_path: Path, anvil, accounts, deployment, chain_for, clock, task_params, devnet_beacon
+) -> None:
+    from libp2p.peer.id import ID
+
+    from node.envs.letters import NAME as LETTERS
+    from node.envs.letters import LettersEnv
+    from node.p2p import P2PConfig, P2PNode
+    from node.p2p.identity import key_pair_from_secret
+    from node.roles.audit import audited_spec
+    from node.roles.validator import Validator
+    from node.runtime.context import NodeContext
+    from node.runtime.network import to_wire
+    from node.runtime.settings import RoleSettings
+    from node.runtime.stop import StopFlag
+    from node.store import Role as StoreRole
+    from node.store import ValidatorState, open_store
+    from node.tasks.view import sync_tasks, task_view
+    from verifier.commitments import MerkleTree, leaf_hash
+    from verifier.models import model_hash, new_adapter, save_adapter, tiny_model
+    from verifier.sampler import prove_rollouts
+
+    model, tokenizer = tiny_model()
+    policy = new_adapter(model, rank=4, seed=0)
+    data_dir = tmp_path / "validator"
+    adapter = save_adapter(policy, data_dir / "adapters" / "tmp")
+    (data_dir / "adapters" / "tmp").rename(data_dir / "adapters" / ("0x" + adapter.hex()))
+
+    chain_for(MINER).stakes.stake(Role.MINER, 100 * RPT)
+    chain_for(VALIDATOR).stakes.stake(Role.VALIDATOR, 100 * RPT)
+    miner_identity = secrets.token_bytes(32)
+    chain_for(MINER).stakes.register_peer(miner_identity)
+    miner = accounts[MINER].address
+    params = task_params(
+        step=120,
+        env_id=env_id(LETTERS),
+        base_model_hash=model_hash(model),
+        num_problems=2,
+        rollouts_per_problem=2,
+        max_tokens=8,
+    )
+    task_id = chain_for(PROPOSER).board.post_task(params)
+    task = chain_for(PROPOSER).board.get_task(task_id)
+    chain_for(MINER).settlement.join(
+        task_id, adapter, forced_error_commitment(task_id, miner, secrets.token_bytes(32))
+    )
+    clock.warp_to(params.join_deadline + 1)
+    seed = devnet_beacon.sign(task.seed_round)
+    chain_for(PROPOSER).beacon.record_beacon(*seed.onchain_args())
+
+    # The validator: its own store, chain account and p2p host; the miner's address as a bootstrap
+    # peer, redialled with backoff while nothing listens there.
+    miner_port = free_port()
+    miner_peer = ID.from_pubkey(key_pair_from_secret(miner_identity).public_key).to_base58()
+    settings = RoleSettings(
+        "validator",
+        data_dir=str(data_dir),
+        rpc_url=anvil.rpc_url,
+        deployment=str(deployment.save(tmp_path / "deployment.json")),
+        model="tiny",
+    )
+    store = open_store(f"sqlite:///{data_dir / 'node.db'}")
+    p2p = P2PNode(
+        P2PConfig(
+            listen_addr="/ip4/127.0.0.1/tcp/0",
+            bootstrap=[f"/ip4/127.0.0.1/tcp/{miner_port}/p2p/{miner_peer}"],
+            eclipse_protection=False,
+            reconnect_max_seconds=2.0,
+            request_timeout=5.0,
+        ),
+        bytes(accounts[VALIDATOR].key),
+        lambda a: True,
+        identity_secret=secrets.token_bytes(32),
+    ).start()
+    ctx = NodeContext(
+        settings=settings,
+        role=StoreRole.VALIDATOR,
+        store=store,
+        chain=chain_for(VALIDATOR),
+        address=accounts[VALIDATOR].address,
+        account_key=bytes(accounts[VALIDATOR].key),
+        identity_secret=secrets.token_bytes(32),
+        deployment=deployment,
+        beacon=None,
+        stop=StopFlag(),
+        p2p=p2p,
+    )
+    miner_node = None
+    try:
+        validator = Validator(ctx)
+        sync_tasks(ctx)
+        spec = audited_spec(ctx, task_view(ctx, task_id), seed.randomness)
+        rollouts = prove_rollouts(policy, tokenizer, LettersEnv(), spec, miner)
+        tree = MerkleTree.of([leaf_hash(r) for r in rollouts])
+        chain_for(MINER).settlement.commit(task_id, tree.root, len(rollouts))
+        clock.warp_to(params.commit_deadline + 1)
+        challenge = devnet_beacon.sign(task.challenge_round)
+        chain_for(PROPOSER).beacon.record_beacon(*challenge.onchain_args())
+        store.set_task_randomness(task_id, seed=seed.randomness, challenge=challenge.randomness)
+
+        assert validator.advance(task_id)
+        assert store.task_state(task_id, StoreRole.VALIDATOR) == ValidatorState.CHALLENGED
+        # The miner is down: no gossip, no openings. The audit waits instead of voting.
+        assert validator.advance(task_id) is False
+        assert store.task_state(task_id, StoreRole.VALIDATOR) == ValidatorState.CHALLENGED
+        assert store.verdict(task_id) is None
+        assert validator.progress[task_id].attempts == 1
+
+        def serve(task: int, who: str, pairs: list[tuple[int, int]]) -> list:
+            return [
+                (to_wire(rollouts[p * 2 + g]), tree.proof(leaf_hash(rollouts[p * 2 + g]))) for p, g in pairs
+            ]
+
+        miner_node = P2PNode(
+            P2PConfig(listen_addr=f"/ip4/127.0.0.1/tcp/{miner_port}", eclipse_protection=False),
+            bytes(accounts[MINER].key),
+            lambda a: True,
+            identity_secret=miner_identity,
+        )
+        miner_node.serve_openings(serve)
+        miner_node.start()
+
+        deadline = time.monotonic() + 120
+        while store.task_state(task_id, StoreRole.VALIDATOR) == ValidatorState.CHALLENGED:
+            assert time.monotonic() < deadline, "the retried audit never ran"
+            validator.advance(task_id)
+            time.sleep(0.5)
+        assert store.task_state(task_id, StoreRole.VALIDATOR) == ValidatorState.AUDITED
+        (verdict,) = store.verdict(task_id).verdicts
+        assert verdict["miner"] == miner and verdict["vote"] == int(Vote.PASS), verdict
+        assert verdict["audited"] == params.audit_rollouts
+    finally:
+        if miner_node is not None:
+            miner_node.stop()
+        ctx.close()

@@ -1,0 +1,114 @@
+"""Openings served by any peer (issue 15): a validator whose miner is gone asks every connected peer;
+a peer holding the gossip (a real store, served by `received_openings`) answers with proofs under
+the committed root, and a peer serving forged openings is ignored. Real libp2p hosts on 127.0.0.1,
+a real SQLite store and real Merkle trees."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from libp2p.peer.id import ID
+
+from node.p2p import P2PNode
+from node.p2p.identity import key_pair_from_secret
+from node.roles.validator import Opened, openings_from_peers
+from node.runtime.network import encode_rollout, from_wire, received_openings, to_wire
+from node.store import open_store
+from tests.p2p.helpers import account_key, address, identity_secret, local_config, make_rollout, staked_set
+from verifier.commitments import MerkleTree, leaf_hash, verify_proof
+
+pytestmark = pytest.mark.timeout(300)
+TASK, P, G, MINER = 7, 4, 2, 3
+
+
+def committed_rollouts() -> list:
+    return [
+        from_wire(make_rollout(TASK, MINER, p, g, n_tokens=16, prompt=8)) for p in range(P) for g in range(G)
+    ]
+
+
+def forged_openings(rollouts: list):
+    """Other tokens for every rollout, with proofs under the forger's own (different) root."""
+    forged = [dataclasses.replace(r, tokens=tuple(t + 1 for t in r.tokens)) for r in rollouts]
+    tree = MerkleTree.of([leaf_hash(r) for r in forged])
+
+    def serve(task_id: int, miner: str, pairs: list[tuple[int, int]]) -> list:
+        return [(to_wire(forged[p * G + g]), tree.proof(leaf_hash(forged[p * G + g]))) for p, g in pairs]
+
+    return serve
+
+
+@pytest.fixture
+def network(tmp_path: Path):
+    rollouts = committed_rollouts()
+    store = open_store(f"sqlite:///{tmp_path / 'holder.db'}")
+    store.upsert_task(TASK, params={"num_problems": P, "rollouts_per_problem": G})
+    for r in rollouts:  # the holder received every rollout by gossip
+        store.add_received_rollout(TASK, r.miner, r.p, r.g, encode_rollout(to_wire(r)), leaf=leaf_hash(r))
+    holder_ctx = SimpleNamespace(store=store)
+    staked = staked_set(range(8))
+    holder = P2PNode(local_config(), account_key(1), staked, identity_secret(1)).start()
+    holder.serve_openings(lambda t, m, pairs: received_openings(holder_ctx, t, m, pairs))
+    liar = P2PNode(local_config(), account_key(2), staked, identity_secret(2)).start()
+    liar.serve_openings(forged_openings(rollouts))
+    validator = P2PNode(
+        local_config(bootstrap=[liar.listen_addrs[0], holder.listen_addrs[0]]),
+        account_key(0),
+        staked,
+        identity_secret(0),
+    ).start()
+    try:
+        yield SimpleNamespace(rollouts=rollouts, holder=holder, liar=liar, validator=validator)
+    finally:
+        for node in (validator, liar, holder):
+            node.stop()
+        store.close()
+
+
+def test_openings_come_from_a_peer_holding_the_gossip_and_a_liar_is_ignored(network) -> None:
+    rollouts = network.rollouts
+    root = MerkleTree.of([leaf_hash(r) for r in rollouts]).root
+    miner_peer = ID.from_pubkey(key_pair_from_secret(identity_secret(MINER)).public_key).to_base58()
+    want = Opened(TASK, address(MINER), root, G)
+    indices = [0, 3, 6]
+    # The miner is down (nothing listens for its peer id); the liar is asked before the holder.
+    peers = [miner_peer, network.liar.peer_id.to_base58(), network.holder.peer_id.to_base58()]
+    got, proofs = openings_from_peers(network.validator, peers, miner_peer, want, indices)
+    assert got == [rollouts[i] for i in indices]
+    assert all(verify_proof(root, leaf_hash(r), proof) for r, proof in zip(got, proofs, strict=True))
+
+    # Without the holder nothing is taken from the liar: the audit sees them missing, not forged.
+    got, proofs = openings_from_peers(network.validator, peers[:2], miner_peer, want, indices)
+    assert got == [None] * len(indices) and proofs == [None] * len(indices)
+
+
+def test_the_miners_own_wrong_openings_are_kept_for_its_audit_to_fail(network) -> None:
+    """Served by the miner itself, forged openings are the miner's fault: they reach the verifier
+    (which fails them on inclusion) unless another peer holds the right ones."""
+    rollouts = network.rollouts
+    root = MerkleTree.of([leaf_hash(r) for r in rollouts]).root
+    as_miner = network.liar.peer_id.to_base58()
+    want = Opened(TASK, address(MINER), root, G)
+    got, proofs = openings_from_peers(network.validator, [as_miner], as_miner, want, [1, 5])
+    assert all(r is not None and r != rollouts[i] for r, i in zip(got, [1, 5], strict=True))
+    assert not any(verify_proof(root, leaf_hash(r), p) for r, p in zip(got, proofs, strict=True))
+    holder = network.holder.peer_id.to_base58()
+    got, _ = openings_from_peers(network.validator, [as_miner, holder], as_miner, want, [1, 5])
+    assert got == [rollouts[1], rollouts[5]]
+
+
+def test_a_holder_missing_some_rollouts_serves_none(network, tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'partial.db'}")
+    try:
+        store.upsert_task(TASK, params={"num_problems": P, "rollouts_per_problem": G})
+        r = network.rollouts[0]
+        store.add_received_rollout(TASK, r.miner, r.p, r.g, encode_rollout(to_wire(r)), leaf=leaf_hash(r))
+        with pytest.raises(ValueError, match="holds 1 of the 8 rollouts"):
+            received_openings(SimpleNamespace(store=store), TASK, r.miner, [(0, 0)])
+        with pytest.raises(ValueError, match="task 99 is unknown"):
+            received_openings(SimpleNamespace(store=store), 99, r.miner, [(0, 0)])
+    finally:
+        store.close()
