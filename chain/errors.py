@@ -183,7 +183,8 @@ TEMPLATES: dict[str, Template] = {
     "FraudAlreadyProven": lambda a, c: f"a fraud proof against {a['miner']} was already accepted",
     "NotFinalized": lambda a, c: f"task {a['taskId']} is not finalized yet",
     "NotFailed": lambda a, c: (
-        f"{a['miner']} is not FAILED by a supermajority of FAIL votes; there is nothing to dispute"
+        f"{a['miner']} is not contested by the votes (no quorum, no FAIL vote, a PASS supermajority, or a"
+        " forced error); there is nothing to dispute"
     ),
     "NoModelEvidence": lambda a, c: (
         f"{a['miner']} was failed by a fraud proof the chain checked; there is no model check to re-audit"
