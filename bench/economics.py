@@ -426,6 +426,19 @@ def strategies(world: World) -> list[tuple[str, str, Callable[[World], list[Iden
                 Play(),
             )
         )
+    # The same frame by a coalition split into 48 identities: those the first committee did not draw sit on
+    # the jury, where the honest stake (few large validators, nearly always drawn) is thin (SECURITY.md §4).
+    for share in (3_300, 5_000):
+        pct = share // 100
+        out.append(
+            (
+                f"coalition {pct}% in 48 identities frames an honest miner",
+                f"{pct}% of validator stake in 48 identities fails honest miner 0 and upholds it on the jury",
+                lambda w, s=share: coalition_roster(w, s, members=48),
+                Play(collude_frame_miner0=True),
+                Play(),
+            )
+        )
     return out
 
 
