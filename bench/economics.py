@@ -40,11 +40,11 @@ from bench.settlement_rules import (
     Treasury,
     ValidatorInput,
     Vote,
+    contested,
     is_forced,
     miner_lock,
     resolve_dispute,
     settle_task,
-    voted_fail,
 )
 
 
@@ -219,13 +219,17 @@ def play_task(
         if ident.party:
             party_audits = max(party_audits, audits) if play.sybil_shared_audit else party_audits + audits
         validators.append(ValidatorInput(ident.address, won, True, votes))
-    # Disputes (PROTOCOL §2.10): an honest miner FAILED by the votes re-audits the named evidence, which
-    # passes, and disputes; a jury of 2C lots from the identities off the first committee rules.
+    # Disputes (PROTOCOL §2.10): an honest miner the votes contest (FAILED, or UNDECIDED with a FAIL)
+    # re-audits the named evidence, which passes, and disputes; a jury of 2C lots from the identities off the
+    # first committee rules. A miner that serves no openings would lose its dispute, so it does not dispute.
     revealed = sum(v.seats for v in validators)
     party_jury = 0
     for i, a in enumerate(miner_addrs):
         fail_seats = sum(v.seats for v in validators if v.votes.get(a, (Vote.NONE,))[0] == Vote.FAIL)
-        if truth[i][0] or not voted_fail(fail_seats, revealed, world.params):
+        pass_seats = sum(v.seats for v in validators if v.votes.get(a, (Vote.NONE,))[0] == Vote.PASS)
+        if truth[i][0] or (i == 0 and play.withhold):
+            continue
+        if not contested(fail_seats, pass_seats, revealed, world.params):
             continue
         ruling, delta, audited = jury(world, roster, seats, draw, i, play, treasury)
         party_jury += delta
@@ -411,9 +415,8 @@ def strategies(world: World) -> list[tuple[str, str, Callable[[World], list[Iden
                 Play(),
             )
         )
-    # Framing needs a FAIL supermajority of the first committee (2/3 of the revealed seats): below it the
-    # coalition only blocks (UNDECIDED, nothing to dispute); above it the honest miner disputes and the jury
-    # (2C lots among the identities off the first committee) rules.
+    # Framing: whether its FAILs reach the supermajority (FAILED) or only block it (UNDECIDED), the honest
+    # miner disputes and the jury (2C lots among the identities off the first committee) rules.
     for share in (3_300, 5_000, 7_000):
         pct = share // 100
         out.append(
@@ -422,6 +425,19 @@ def strategies(world: World) -> list[tuple[str, str, Callable[[World], list[Iden
                 f"{pct}% of validator stake fails honest miner 0 (naming a TOKEN check) and upholds it on the "
                 "jury of its dispute",
                 lambda w, s=share: coalition_roster(w, s),
+                Play(collude_frame_miner0=True),
+                Play(),
+            )
+        )
+    # The same frame by a coalition split into 48 identities: those the first committee did not draw sit on
+    # the jury, where the honest stake (few large validators, nearly always drawn) is thin (SECURITY.md §4).
+    for share in (3_300, 5_000):
+        pct = share // 100
+        out.append(
+            (
+                f"coalition {pct}% in 48 identities frames an honest miner",
+                f"{pct}% of validator stake in 48 identities fails honest miner 0 and upholds it on the jury",
+                lambda w, s=share: coalition_roster(w, s, members=48),
                 Play(collude_frame_miner0=True),
                 Play(),
             )

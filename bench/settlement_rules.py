@@ -123,6 +123,12 @@ def voted_pass(passed: int, revealed: int, params: Params) -> bool:
     return has_quorum(revealed, params) and passed * BPS >= params.supermajority_bps * revealed
 
 
+def contested(fail: int, passed: int, revealed: int, params: Params) -> bool:
+    """`Disputes._contested`: the miner may dispute its votes: a quorum revealed, some FAIL vote, and no
+    PASS supermajority (FAILED, or UNDECIDED with a FAIL; PROTOCOL.md §2.10)."""
+    return has_quorum(revealed, params) and fail > 0 and passed * BPS < params.supermajority_bps * revealed
+
+
 def decide(
     forced: bool,
     fail: int,
@@ -134,13 +140,15 @@ def decide(
 ) -> Outcome:
     """`Settlement._outcome`: a committed miner's outcome from its seat tallies; R = revealed seats.
     A jury's ruling (recorded by Disputes) comes after a fraud proof and a forced error: OVERTURNED is
-    PASSED, UNRESOLVED is UNDECIDED, UPHELD leaves the FAIL."""
+    PASSED, UPHELD is FAILED (also for a miner the votes left UNDECIDED), UNRESOLVED is UNDECIDED."""
     if fraud:
         return Outcome.FAILED  # a proven contradiction needs no vote and outranks a forced error
     if forced:
         return Outcome.FORCED
     if ruling == Ruling.OVERTURNED:
         return Outcome.PASSED
+    if ruling == Ruling.UPHELD:
+        return Outcome.FAILED
     if ruling == Ruling.UNRESOLVED:
         return Outcome.UNDECIDED
     if not has_quorum(revealed, params):

@@ -170,7 +170,10 @@ TEMPLATES: dict[str, str | Template] = {
     "NotFraud": "the opened leaf is consistent with the task; there is no fraud to prove",
     "FraudAlreadyProven": "a fraud proof against {miner} was already accepted",
     "NotFinalized": "task {taskId} is not finalized yet",
-    "NotFailed": "{miner} is not FAILED by a supermajority of FAIL votes; there is nothing to dispute",
+    "NotFailed": (
+        "{miner} is not contested by the votes (no quorum, no FAIL vote, a PASS supermajority, or a"
+        " forced error); there is nothing to dispute"
+    ),
     "NoModelEvidence": (
         "{miner} was failed by a fraud proof the chain checked; there is no model check to re-audit"
     ),
@@ -191,7 +194,7 @@ TEMPLATES: dict[str, str | Template] = {
     "JurorAlreadySettled": "{juror} was already settled for this dispute",
     "DisputeOpen": "{open} dispute(s) of task {taskId} are not resolved yet; finalize waits for them",
     "DisputeWindowOpen": (
-        "a FAILED miner of task {taskId} may dispute until {deadline}; finalize waits for the window"
+        "a contested miner of task {taskId} may dispute until {deadline}; finalize waits for the window"
     ),
     "NotDisputes": "{caller} is not the Disputes contract",
     "DisputesAlreadySet": "the Disputes contract is already set to {current}",

@@ -22,15 +22,15 @@ interface ISettlementWiring {
 
 /// @title Disputes
 /// @notice PROTOCOL.md 2.10. Fraud proofs settle on chain what a committed leaf shows by itself; model checks go
-/// to a second committee: a miner FAILED by a supermajority of FAIL votes (each naming rolloutIndex, position and
-/// check) disputes with a deposit of one task lock; 2C lots drawn by the first beacon round after the dispute
-/// deadline, weighted by validator stake at that deadline and excluding the task's miners and first committee,
-/// re-audit exactly the named evidence and rule by commit-reveal with a bond per seat. UPHELD: the deposit joins
-/// the slash. OVERTURNED: the miner is PASSED (Settlement then takes the first committee's FAIL voters' bonds)
-/// and its deposit comes back less the jurors' fee. Without a quorum or a supermajority the miner is UNDECIDED
-/// (never slashed, not paid) and the whole deposit comes back. Deposits, bonds and fees are plain tokens held here;
-/// everything forfeited goes to Settlement's treasury. Settlement.finalize waits only for tasks with a FAILED
-/// miner (checkFinalizable).
+/// to a second committee: a miner the FAIL votes (each naming rolloutIndex, position and check) FAILED, or left
+/// UNDECIDED with a quorum, disputes with a deposit of one task lock; 2C lots drawn by the first beacon round after
+/// the dispute deadline, weighted by validator stake at that deadline and excluding the task's miners and first
+/// committee, re-audit exactly the named evidence and rule by commit-reveal with a bond per seat. UPHELD: the miner
+/// is FAILED and the deposit joins the slash. OVERTURNED: the miner is PASSED (Settlement then takes the first
+/// committee's FAIL voters' bonds) and its deposit comes back less the jurors' fee. Without a quorum or a
+/// supermajority the miner is UNDECIDED (never slashed, not paid) and the whole deposit comes back. Deposits, bonds
+/// and fees are plain tokens held here; everything forfeited goes to Settlement's treasury. Settlement.finalize
+/// waits only for tasks with a contestable miner (checkFinalizable).
 contract Disputes is IDisputes, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -132,7 +132,7 @@ contract Disputes is IDisputes, ReentrancyGuardTransient {
         ISettlement.MinerState memory m = settlement.minerState(taskId, msg.sender);
         if (!m.committed) revert MinerNotCommitted(msg.sender);
         if (m.fraud) revert NoModelEvidence(msg.sender);
-        if (m.forced || !_failedByVotes(taskId, msg.sender, _revealedSeats(taskId))) {
+        if (m.forced || !_contested(taskId, msg.sender, _revealedSeats(taskId))) {
             revert NotFailed(msg.sender);
         }
 
@@ -222,10 +222,16 @@ contract Disputes is IDisputes, ReentrancyGuardTransient {
         _open[taskId] -= 1;
         emit DisputeResolved(taskId, miner, ruling, d.modeScore, returned, toTreasury);
 
+        // Every ruling is recorded: UPHELD must FAIL a miner the votes only left UNDECIDED (PROTOCOL.md 2.10).
         if (ruling == Ruling.OVERTURNED) {
             settlement.recordRuling(taskId, miner, ISettlement.Outcome.PASSED, d.modeScore);
-        } else if (ruling == Ruling.UNRESOLVED) {
-            settlement.recordRuling(taskId, miner, ISettlement.Outcome.UNDECIDED, 0);
+        } else {
+            settlement.recordRuling(
+                taskId,
+                miner,
+                ruling == Ruling.UPHELD ? ISettlement.Outcome.FAILED : ISettlement.Outcome.UNDECIDED,
+                0
+            );
         }
         if (returned != 0) _token.safeTransfer(miner, returned);
         _toTreasury(toTreasury);
@@ -263,8 +269,8 @@ contract Disputes is IDisputes, ReentrancyGuardTransient {
         ITaskBoard.Task memory t = board.getTask(taskId);
         uint64 deadline = t.params.verifyDeadline + disputeWindow;
         if (block.timestamp > deadline) return;
-        // Only a task with a FAILED miner that may still dispute waits: every other task finalizes right after
-        // its verify deadline (PROTOCOL.md 2.10, latency).
+        // Only a task with a contestable miner (FAIL votes and no PASS supermajority) that may still dispute waits:
+        // every other task finalizes right after its verify deadline (PROTOCOL.md 2.10, latency).
         address[] memory miners = settlement.getMiners(taskId);
         uint256 r = _revealedSeats(taskId);
         for (uint256 i = 0; i < miners.length; ++i) {
@@ -396,18 +402,20 @@ contract Disputes is IDisputes, ReentrancyGuardTransient {
         return settlement.taskSettlement(taskId).revealedSeats;
     }
 
-    /// @dev Settlement's own FAIL rule (PROTOCOL.md 2.8): a quorum of the C seats revealed and FAIL holds a
-    /// supermajority of them.
-    function _failedByVotes(uint256 taskId, address miner, uint256 r) internal view returns (bool) {
-        uint256 failSeats = settlement.tallyOf(taskId, miner).failSeats;
-        return
-            r * BPS >= uint256(_quorumBps) * _firstSeats && failSeats * BPS >= uint256(_supermajorityBps) * r;
+    /// @dev Contested by the votes (PROTOCOL.md 2.10): a quorum of the C seats revealed, some FAIL vote names
+    /// evidence, and PASS does not hold the supermajority, i.e. Settlement's FAILED or an UNDECIDED with a FAIL. A
+    /// coalition between a third and two thirds of the seats that FAILs an honest miner leaves it UNDECIDED; were
+    /// that not disputable, the FAILs would cost nothing and save the audit (SECURITY.md 3.7).
+    function _contested(uint256 taskId, address miner, uint256 r) internal view returns (bool) {
+        ISettlement.Tally memory tally = settlement.tallyOf(taskId, miner);
+        return r * BPS >= uint256(_quorumBps) * _firstSeats && tally.failSeats != 0
+            && uint256(tally.passSeats) * BPS < uint256(_supermajorityBps) * r;
     }
 
-    /// @dev Not yet disputed, FAILED by the votes (the cheap tally read first), not forced, no fraud proof.
+    /// @dev Not yet disputed, contested by the votes (the cheap tally read first), not forced, no fraud proof.
     function _disputable(uint256 taskId, address miner, uint256 r) internal view returns (bool) {
         if (_disputes[taskId][miner].ruling != Ruling.NONE) return false;
-        if (!_failedByVotes(taskId, miner, r)) return false;
+        if (!_contested(taskId, miner, r)) return false;
         ISettlement.MinerState memory m = settlement.minerState(taskId, miner);
         return !m.fraud && !m.forced;
     }

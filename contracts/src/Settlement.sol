@@ -67,7 +67,7 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
     mapping(uint256 taskId => mapping(address miner => address)) internal _fraudProvers;
 
     /// @dev A second committee's ruling on a disputed FAIL (PROTOCOL.md 2.10): PASSED (overturned, paid on
-    /// `score`) or UNDECIDED (no ruling); NONE when there was no dispute or the FAIL was upheld.
+    /// `score`), FAILED (upheld) or UNDECIDED (no ruling); NONE when there was no dispute.
     struct Ruling {
         Outcome outcome;
         uint64 score;
@@ -682,8 +682,8 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         // A proven contradiction needs no vote; it outranks a forced error (whose leaves stay well formed).
         if (m.fraud) return Outcome.FAILED;
         if (m.forced) return Outcome.FORCED;
-        // Only a FAIL supermajority is disputed, so only it can be overturned (PASSED) or left unruled
-        // (UNDECIDED); an upheld FAIL records nothing and stays FAILED below.
+        // A jury's ruling on a contested miner (FAILED, or UNDECIDED with a FAIL vote) replaces the votes' outcome:
+        // PASSED, FAILED or UNDECIDED (PROTOCOL.md 2.10).
         Outcome ruled = _rulings[taskId][miner].outcome;
         if (ruled != Outcome.NONE) return ruled;
         if (!_hasQuorum(r)) return Outcome.NO_QUORUM;

@@ -6,7 +6,8 @@ import {ISettlement} from "../src/interfaces/ISettlement.sol";
 import {IDisputes} from "../src/interfaces/IDisputes.sol";
 import {ITaskBoard} from "../src/interfaces/ITaskBoard.sol";
 
-/// @dev Model-check disputes (PROTOCOL.md 2.10): a FAILED miner disputes with a deposit; a second committee of 2C
+/// @dev Model-check disputes (PROTOCOL.md 2.10): a miner the votes FAILED, or left UNDECIDED with a FAIL, disputes
+/// with a deposit; a second committee of 2C
 /// lots, drawn after the dispute deadline from the validators outside the first committee, re-audits the named
 /// evidence and rules by commit-reveal with bonds; the losing side is slashed. For every check of the path, a
 /// cheater breaking exactly that rule is caught.
@@ -232,6 +233,7 @@ contract DisputesTest is Fixture {
         address[] memory members = settlement.getValidators(taskId);
         for (uint256 i = 0; i < members.length; ++i) {
             if (members[i] == coalition[0] || members[i] == coalition[1]) continue;
+            if (settlement.validatorState(taskId, members[i]).settled) continue;
             settlement.settleValidator(taskId, members[i]);
             assertTrue(!settlement.validatorState(taskId, members[i]).penalized, "honest PASS voters kept");
         }
@@ -261,6 +263,180 @@ contract DisputesTest is Fixture {
         }
         _settleJury(m[0], jury);
         assertEq(token.balanceOf(address(disputes)), 0, "Disputes keeps nothing");
+    }
+
+    // ----------------------------------------- a coalition that only blocks (UNDECIDED)
+
+    /// @dev A second honest validator as large as the coalition: the coalition then draws about half of the
+    /// first committee's seats, enough to block a PASS supermajority, never enough for a FAIL one.
+    function _halfCoalitionWorld() internal returns (address big) {
+        big = _actor("big honest", 0);
+        _stake(big, VALIDATOR, 40_000e18);
+    }
+
+    /// @dev Every miner commits; the coalition FAILs m0 (naming TOKEN evidence) without auditing it, the honest
+    /// members PASS m0 unless `m0Cheats`; everybody passes m1 and m2. m0 ends UNDECIDED by the votes.
+    function _blockedCommittee(address big, bool m0Cheats) internal {
+        for (uint256 i = 0; i < 3; ++i) {
+            _joinAndCommit(taskId, m[i]);
+        }
+        _toVerdictWindow(taskId);
+        for (uint256 i = 0; i < 2; ++i) {
+            _commitVerdict(taskId, coalition[i], _list(!m0Cheats, false));
+        }
+        _commitVerdict(taskId, big, _list(m0Cheats, false));
+        for (uint256 i = 0; i < HONEST; ++i) {
+            if (settlement.committeeSeats(taskId, honest[i]) != 0) {
+                _commitVerdict(taskId, honest[i], _list(m0Cheats, false));
+            }
+        }
+        _toRevealWindow(taskId);
+        address[] memory members = settlement.getValidators(taskId);
+        for (uint256 i = 0; i < members.length; ++i) {
+            bool framer = members[i] == coalition[0] || members[i] == coalition[1];
+            _reveal(taskId, members[i], _list(framer ? !m0Cheats : m0Cheats, false));
+        }
+        uint256 r = settlement.taskSettlement(taskId).revealedSeats;
+        ISettlement.Tally memory t = settlement.tallyOf(taskId, m[0]);
+        assertGe(r * 10_000, uint256(QUORUM_BPS) * SEATS, "quorum");
+        assertGt(t.failSeats, 0, "FAIL evidence on m0");
+        assertTrue(uint256(t.failSeats) * 10_000 < uint256(SUPER_BPS) * r, "no FAIL supermajority");
+        assertTrue(uint256(t.passSeats) * 10_000 < uint256(SUPER_BPS) * r, "no PASS supermajority: blocked");
+    }
+
+    /// @dev Tokens a validator holds in the system: active stake plus what it may claim.
+    function _worth(address v) internal view returns (uint256) {
+        return stakes.activeStake(v, VALIDATOR) + settlement.claimable(v);
+    }
+
+    /// Adversarial (issue 11, the last row of the economics table that gained): a coalition holding about half
+    /// of the first committee's seats FAILs an honest miner without auditing it. That is no FAIL supermajority,
+    /// only a block (UNDECIDED), which before cost the coalition nothing and saved it the audit. Now the
+    /// blocked miner disputes; the jury overturns; the miner is PASSED, paid and keeps its stake; each framer
+    /// forfeits its bond and its whole fee on the task, so the coalition ends with less than it started with and
+    /// less than its honest twin (the big honest validator, same stake, who audits) earns.
+    function test_dispute_coalitionFramesHonestMinerAndLosesMoney() public {
+        address big = _halfCoalitionWorld();
+        uint256 coalitionBefore = _worth(coalition[0]) + _worth(coalition[1]);
+        uint256 bigBefore = _worth(big);
+        _blockedCommittee(big, false);
+
+        // finalize waits for the dispute window: a FAIL vote was revealed against a miner left UNDECIDED.
+        IDisputes.Windows memory w = _windows();
+        vm.warp(_task(taskId).params.verifyDeadline + 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(IDisputes.DisputeWindowOpen.selector, taskId, w.disputeDeadline)
+        );
+        settlement.finalize(taskId);
+        assertTrue(disputes.canDispute(taskId, m[0]), "the blocked miner may dispute");
+        assertTrue(!disputes.canDispute(taskId, m[1]), "a PASSED miner may not");
+        uint256 walletBefore = token.balanceOf(m[0]);
+        _dispute(m[0]);
+        address[] memory jury = _juryRules(m[0], true, type(uint256).max, type(uint256).max);
+        assertGt(jury.length, 0, "a jury sat");
+        assertEq(
+            uint256(disputes.disputeOf(taskId, m[0]).ruling),
+            uint256(IDisputes.Ruling.OVERTURNED),
+            "overturned"
+        );
+
+        settlement.finalize(taskId);
+        ISettlement.MinerState memory ms = settlement.minerState(taskId, m[0]);
+        assertEq(uint256(ms.outcome), uint256(ISettlement.Outcome.PASSED), "the framed miner is PASSED");
+        assertEq(ms.paid, _payFor(GOOD_SCORE), "and paid on the jury's score");
+        assertEq(ms.slashed, 0, "nothing slashed");
+        assertEq(stakes.activeStake(m[0], MINER), MINER_STAKE, "the honest miner keeps its stake");
+        assertEq(token.balanceOf(m[0]), walletBefore - _fee(), "deposit back less the jury's fee");
+
+        uint256 forfeited;
+        for (uint256 i = 0; i < 2; ++i) {
+            forfeited += settlement.validatorState(taskId, coalition[i]).bond;
+            settlement.settleValidator(taskId, coalition[i]);
+            ISettlement.ValidatorState memory vs = settlement.validatorState(taskId, coalition[i]);
+            assertTrue(vs.penalized, "a framer is penalized");
+            assertEq(vs.fee, 0, "and earns no fee on the task");
+        }
+        assertGt(forfeited, 0, "the framers had bonds at risk");
+        uint256 coalitionAfter = _worth(coalition[0]) + _worth(coalition[1]);
+        assertEq(coalitionAfter, coalitionBefore - forfeited, "the coalition loses its bonds");
+        settlement.settleValidator(taskId, big);
+        assertTrue(!settlement.validatorState(taskId, big).penalized, "the honest twin is kept");
+        assertGt(_worth(big), bigBefore, "and paid: framing earns less than auditing");
+        _settleFirstCommitteeRest();
+        _settleJury(m[0], jury);
+        assertEq(token.balanceOf(address(disputes)), 0, "Disputes keeps nothing");
+    }
+
+    /// Adversarial: a cheating miner left UNDECIDED (its honest FAIL voters blocked by a coalition that PASSes
+    /// it) disputes to turn the block into a pass. The jury upholds: the miner is FAILED, its whole lock is
+    /// slashed and its deposit less the jury's fee goes to the treasury. An UNDECIDED cheater therefore never
+    /// gains by disputing.
+    function test_dispute_upheldOnAnUndecidedMinerFailsIt() public {
+        address big = _halfCoalitionWorld();
+        _blockedCommittee(big, true);
+        _dispute(m[0]);
+        uint256 treasuryBefore = settlement.treasury();
+        address[] memory jury = _juryRules(m[0], false, type(uint256).max, type(uint256).max);
+        IDisputes.Dispute memory d = disputes.disputeOf(taskId, m[0]);
+        assertEq(uint256(d.ruling), uint256(IDisputes.Ruling.UPHELD), "upheld");
+        assertEq(
+            settlement.treasury(), treasuryBefore + LOCK - d.feePerSeat * d.upholdSeats, "deposit to treasury"
+        );
+        settlement.finalize(taskId);
+        ISettlement.MinerState memory ms = settlement.minerState(taskId, m[0]);
+        assertEq(uint256(ms.outcome), uint256(ISettlement.Outcome.FAILED), "FAILED by the ruling");
+        assertEq(ms.slashed, LOCK, "whole lock slashed");
+        assertEq(stakes.activeStake(m[0], MINER), MINER_STAKE - LOCK, "stake slashed");
+        settlement.settleValidator(taskId, big);
+        assertTrue(!settlement.validatorState(taskId, big).penalized, "its right FAIL voter is kept");
+        _settleJury(m[0], jury);
+        assertEq(token.balanceOf(address(disputes)), 0, "Disputes keeps nothing");
+    }
+
+    /// A miner left UNDECIDED without any FAIL vote (UNAVAILABLE votes, e.g. a network fault) has no evidence
+    /// to dispute, and a PASSED miner with a lone FAIL has nothing to dispute: neither may dispute, and neither
+    /// delays finalize.
+    function test_dispute_noFailEvidenceOrAPassSupermajorityIsNotDisputable() public {
+        for (uint256 i = 0; i < 3; ++i) {
+            _joinAndCommit(taskId, m[i]);
+        }
+        ISettlement.Verdict[] memory coalitionVotes = _list(false, false);
+        coalitionVotes[0] = _unavailable(m[0]);
+        ISettlement.Verdict[] memory honestVotes = _list(false, true);
+        _toVerdictWindow(taskId);
+        for (uint256 i = 0; i < 2; ++i) {
+            _commitVerdict(taskId, coalition[i], coalitionVotes);
+        }
+        for (uint256 i = 0; i < HONEST; ++i) {
+            if (settlement.committeeSeats(taskId, honest[i]) != 0) {
+                _commitVerdict(taskId, honest[i], honestVotes);
+            }
+        }
+        _toRevealWindow(taskId);
+        address[] memory members = settlement.getValidators(taskId);
+        for (uint256 i = 0; i < members.length; ++i) {
+            bool big = members[i] == coalition[0] || members[i] == coalition[1];
+            _reveal(taskId, members[i], big ? coalitionVotes : honestVotes);
+        }
+        assertGt(settlement.tallyOf(taskId, m[2]).failSeats, 0, "a minority FAILed m2");
+        vm.warp(_task(taskId).params.verifyDeadline + 1);
+        for (uint256 i = 0; i < 3; ++i) {
+            assertTrue(!disputes.canDispute(taskId, m[i]), "nothing to dispute");
+        }
+        vm.prank(m[0]);
+        vm.expectRevert(abi.encodeWithSelector(IDisputes.NotFailed.selector, m[0]));
+        disputes.dispute(taskId);
+        settlement.finalize(taskId);
+        assertEq(
+            uint256(settlement.minerState(taskId, m[0]).outcome),
+            uint256(ISettlement.Outcome.UNDECIDED),
+            "UNAVAILABLE: undecided"
+        );
+        assertEq(
+            uint256(settlement.minerState(taskId, m[2]).outcome),
+            uint256(ISettlement.Outcome.PASSED),
+            "passed"
+        );
     }
 
     // ------------------------------------------------------------ refusals

@@ -8,14 +8,20 @@ import {StakeManager} from "../src/StakeManager.sol";
 import {TaskBoard} from "../src/TaskBoard.sol";
 import {Settlement} from "../src/Settlement.sol";
 import {DrandBeacon} from "../src/DrandBeacon.sol";
+import {Disputes} from "../src/Disputes.sol";
 import {ISettlement} from "../src/interfaces/ISettlement.sol";
 import {ITaskBoard} from "../src/interfaces/ITaskBoard.sol";
+import {IDisputes} from "../src/interfaces/IDisputes.sol";
 
 /// @dev Drives whole tasks with fuzzed order and timing: posts, joins, commits, forced-error reveals,
-/// committee commit/reveal, finalize, settleValidator, claims, stake moves and time. Miners 0..2 are honest
-/// (a forced one obeys and reveals), miner 3 cheats. Validators 0..2 audit honestly, 3 and 4 collude and vote
-/// FAIL on everyone, 5 is lazy and votes PASS on everyone. Beacons are recorded only once their round's time
-/// has come, as on drand. Ghost variables record what the invariants need.
+/// committee commit/reveal, disputes (dispute, juror commit/reveal, resolve, settleJuror), finalize,
+/// settleValidator, claims, stake moves and time. Miners 0..2 are honest (a forced one obeys and reveals, and
+/// a contested one disputes), miner 3 cheats (and disputes frivolously at random). Validators 0..2 audit
+/// honestly, 3 and 4 collude and vote FAIL on everyone, 5 is lazy and votes PASS on everyone. Jurors 0 and 1
+/// re-audit honestly, juror 2 always upholds; they stake as validators between a task's commit and verify
+/// deadlines (so they hold no first-committee seat and sit on its juries) and request unstake afterwards.
+/// Beacons are recorded only once their round's time has come, as on drand. Ghost variables record what the
+/// invariants need.
 contract Handler is Assertions {
     Vm internal constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
     uint8 internal constant MINER = 0;
@@ -23,6 +29,9 @@ contract Handler is Assertions {
     uint256 internal constant NUM_MINERS = 4;
     uint256 internal constant NUM_VALIDATORS = 6;
     uint256 internal constant CHEATER = 3;
+    uint256 internal constant NUM_JURORS = 3;
+    uint256 internal constant UPHOLDER = 2; // the juror that always upholds
+    uint256 internal constant JUROR_STAKE = 200e18;
     /// @dev The Fixture's dispute window: a task with a FAILED miner finalizes only after it (nobody disputes here).
     uint64 internal constant DISPUTE_WINDOW = 20;
 
@@ -31,9 +40,10 @@ contract Handler is Assertions {
     TaskBoard public board;
     Settlement public settlement;
     DrandBeacon public beacon;
+    Disputes public disputes;
     string internal devnetJson;
 
-    address[] public actors; // miners, then validators, then the proposer
+    address[] public actors; // miners, then validators, then the proposer, then the jurors
     address public proposer;
     uint256[] public tasks;
 
@@ -47,6 +57,11 @@ contract Handler is Assertions {
     uint256 public ghostForced;
     uint256 public ghostBurnMismatch;
     uint256 public ghostTreasuryFedByFinalize;
+    /// @dev What Disputes must hold: open deposits and unsettled jurors' bonds.
+    uint256 public ghostDisputesHeld;
+    uint256 public ghostDisputes;
+    uint256 public ghostOverturned;
+    uint256 public ghostUpheld;
     mapping(uint256 taskId => mapping(address validator => ISettlement.Verdict[])) internal _verdicts;
 
     constructor(
@@ -55,6 +70,7 @@ contract Handler is Assertions {
         TaskBoard board_,
         Settlement settlement_,
         DrandBeacon beacon_,
+        Disputes disputes_,
         string memory devnetJson_
     ) {
         token = token_;
@@ -62,12 +78,20 @@ contract Handler is Assertions {
         board = board_;
         settlement = settlement_;
         beacon = beacon_;
+        disputes = disputes_;
         devnetJson = devnetJson_;
         for (uint256 i = 0; i < NUM_MINERS + NUM_VALIDATORS; ++i) {
             actors.push(address(uint160(0x1000 + i)));
         }
         proposer = address(0x2000);
         actors.push(proposer);
+        for (uint256 i = 0; i < NUM_JURORS; ++i) {
+            actors.push(address(uint160(0x3000 + i)));
+        }
+    }
+
+    function juror(uint256 i) public view returns (address) {
+        return actors[NUM_MINERS + NUM_VALIDATORS + 1 + i];
     }
 
     function miner(uint256 i) public view returns (address) {
@@ -119,7 +143,8 @@ contract Handler is Assertions {
     }
 
     /// A whole task in one step: random miners join and commit, random validators commit and reveal at random
-    /// times inside their windows, forced miners reveal, then finalize and settle every member.
+    /// times inside their windows, forced miners reveal, contested miners dispute and the jurors rule, then
+    /// finalize and settle every member.
     function lifecycle(uint256 seed) external {
         uint256 taskId = _post(seed, seed >> 8);
         if (taskId == 0) return;
@@ -137,6 +162,9 @@ contract Handler is Assertions {
             // Honest members always commit when drawn; the others at random.
             if (j < 3 || (seed >> (32 + j)) & 1 == 1) _commitVerdict(taskId, t, j);
         }
+        for (uint256 k = 0; k < NUM_JURORS; ++k) {
+            _jurorStake(k);
+        }
         vm.warp(
             t.params.verdictDeadline + 1 + (seed >> 40) % (t.params.verifyDeadline - t.params.verdictDeadline)
         );
@@ -146,10 +174,49 @@ contract Handler is Assertions {
         for (uint256 j = 0; j < NUM_VALIDATORS; ++j) {
             if (j < 3 || (seed >> (48 + j)) & 1 == 1) _reveal(taskId, t, j);
         }
-        vm.warp(t.params.verifyDeadline + DISPUTE_WINDOW + 1);
+        _disputePhase(taskId, t, seed);
+        vm.warp(
+            block.timestamp > t.params.verifyDeadline + DISPUTE_WINDOW
+                ? block.timestamp + 1
+                : t.params.verifyDeadline + DISPUTE_WINDOW + 1
+        );
         _finalize(taskId, t);
         for (uint256 j = 0; j < NUM_VALIDATORS; ++j) {
             _settle(taskId, j);
+        }
+        for (uint256 k = 0; k < NUM_JURORS; ++k) {
+            _jurorLeave(k);
+        }
+    }
+
+    /// @dev Inside the dispute window every contested miner disputes (honest ones, and the cheater when `seed`
+    /// says so); each dispute's jurors commit, reveal (the upholder at random) and are settled after resolve.
+    function _disputePhase(uint256 taskId, ITaskBoard.Task memory t, uint256 seed) internal {
+        vm.warp(t.params.verifyDeadline + 1 + (seed >> 56) % DISPUTE_WINDOW);
+        for (uint256 i = 0; i < NUM_MINERS; ++i) {
+            _dispute(taskId, i, (seed >> (60 + i)) & 1 == 1);
+        }
+        if (disputes.openDisputes(taskId) == 0) return;
+        IDisputes.Windows memory w = disputes.windows(taskId);
+        uint64 drawn = board.roundTime(w.round);
+        vm.warp(drawn > w.disputeDeadline ? drawn : w.disputeDeadline + 1);
+        for (uint256 i = 0; i < NUM_MINERS; ++i) {
+            for (uint256 k = 0; k < NUM_JURORS; ++k) {
+                _commitRuling(taskId, i, k);
+            }
+        }
+        vm.warp(w.commitDeadline + 1);
+        for (uint256 i = 0; i < NUM_MINERS; ++i) {
+            for (uint256 k = 0; k < NUM_JURORS; ++k) {
+                if (k != UPHOLDER || (seed >> (64 + i)) & 1 == 1) _revealRuling(taskId, i, k);
+            }
+        }
+        vm.warp(w.revealDeadline + 1);
+        for (uint256 i = 0; i < NUM_MINERS; ++i) {
+            _resolve(taskId, i);
+            for (uint256 k = 0; k < NUM_JURORS; ++k) {
+                _settleJuror(taskId, i, k);
+            }
         }
     }
 
@@ -298,6 +365,155 @@ contract Handler is Assertions {
         ghostForced += 1;
     }
 
+    // ---------------------------------------------------------------- disputes
+
+    /// @dev A miner is wrong (its re-audit fails, honest jurors uphold) when it cheats or is forced.
+    function _wrong(uint256 taskId, ITaskBoard.Task memory t, uint256 mi) internal returns (bool) {
+        return mi == CHEATER || _forced(taskId, t, miner(mi));
+    }
+
+    function disputeStep(uint256 taskSeed, uint256 minerSeed, bool frivolous) external {
+        _tick();
+        if (tasks.length == 0) return;
+        _dispute(tasks[taskSeed % tasks.length], minerSeed % NUM_MINERS, frivolous);
+    }
+
+    /// @dev A contested miner disputes when its own re-audit passes (not wrong), a wrong one only when
+    /// `frivolous`.
+    function _dispute(uint256 taskId, uint256 mi, bool frivolous) internal {
+        address who = miner(mi);
+        if (!disputes.canDispute(taskId, who)) return;
+        if (_wrong(taskId, board.getTask(taskId), mi) && !frivolous) return;
+        uint256 deposit = settlement.minerState(taskId, who).locked;
+        if (token.balanceOf(who) < deposit) return;
+        vm.startPrank(who);
+        token.approve(address(disputes), deposit);
+        disputes.dispute(taskId);
+        vm.stopPrank();
+        ghostDisputesHeld += deposit;
+        ghostDisputes += 1;
+    }
+
+    /// @dev The jurors stake and leave together: the upholder alone would be a corrupt jury, which the protocol
+    /// does not claim to survive (SECURITY.md 3.7).
+    function jurorsStake() external {
+        _tick();
+        for (uint256 k = 0; k < NUM_JURORS; ++k) {
+            _jurorStake(k);
+        }
+    }
+
+    function jurorsLeave() external {
+        _tick();
+        for (uint256 k = 0; k < NUM_JURORS; ++k) {
+            _jurorLeave(k);
+        }
+    }
+
+    function _jurorStake(uint256 k) internal {
+        address who = juror(k);
+        if (stakes.activeStake(who, VALIDATOR) != 0 || token.balanceOf(who) < JUROR_STAKE) return;
+        vm.startPrank(who);
+        token.approve(address(stakes), JUROR_STAKE);
+        stakes.stake(VALIDATOR, JUROR_STAKE);
+        vm.stopPrank();
+    }
+
+    function _jurorLeave(uint256 k) internal {
+        address who = juror(k);
+        uint256 active = stakes.activeStake(who, VALIDATOR);
+        if (active == 0) return;
+        vm.prank(who);
+        stakes.requestUnstake(VALIDATOR, active);
+    }
+
+    function commitRulingStep(uint256 taskSeed, uint256 minerSeed, uint256 jurorSeed) external {
+        _tick();
+        if (tasks.length == 0) return;
+        _commitRuling(tasks[taskSeed % tasks.length], minerSeed % NUM_MINERS, jurorSeed % NUM_JURORS);
+    }
+
+    function _ruling(uint256 taskId, uint256 mi, uint256 k) internal returns (bool overturn) {
+        return k != UPHOLDER && !_wrong(taskId, board.getTask(taskId), mi);
+    }
+
+    function _rulingSalt(uint256 k) internal pure returns (bytes32) {
+        return keccak256(abi.encode("juror salt", k));
+    }
+
+    function _commitRuling(uint256 taskId, uint256 mi, uint256 k) internal {
+        address who = juror(k);
+        address m = miner(mi);
+        if (disputes.disputeOf(taskId, m).ruling != IDisputes.Ruling.OPEN) return;
+        IDisputes.Windows memory w = disputes.windows(taskId);
+        if (block.timestamp <= w.disputeDeadline || block.timestamp > w.commitDeadline) return;
+        if (!_record(w.round) || !stakes.isStaked(who, VALIDATOR)) return;
+        if (disputes.jurorOf(taskId, m, who).commitHash != 0) return;
+        uint16 seats = disputes.jurorSeats(taskId, m, who);
+        uint256 bond = settlement.validatorBond() * seats;
+        if (seats == 0 || token.balanceOf(who) < bond) return;
+        bytes32 h = disputes.rulingHash(taskId, m, who, _ruling(taskId, mi, k), 700_000, _rulingSalt(k));
+        vm.startPrank(who);
+        token.approve(address(disputes), bond);
+        disputes.commitRuling(taskId, m, h);
+        vm.stopPrank();
+        ghostDisputesHeld += bond;
+    }
+
+    function revealRulingStep(uint256 taskSeed, uint256 minerSeed, uint256 jurorSeed) external {
+        _tick();
+        if (tasks.length == 0) return;
+        _revealRuling(tasks[taskSeed % tasks.length], minerSeed % NUM_MINERS, jurorSeed % NUM_JURORS);
+    }
+
+    function _revealRuling(uint256 taskId, uint256 mi, uint256 k) internal {
+        address who = juror(k);
+        address m = miner(mi);
+        IDisputes.Juror memory j = disputes.jurorOf(taskId, m, who);
+        if (j.commitHash == 0 || j.revealed) return;
+        IDisputes.Windows memory w = disputes.windows(taskId);
+        if (block.timestamp <= w.commitDeadline || block.timestamp > w.revealDeadline) return;
+        if (board.taskStatus(taskId) != ITaskBoard.TaskStatus.OPEN) return;
+        bool overturn = _ruling(taskId, mi, k);
+        vm.prank(who);
+        disputes.revealRuling(taskId, m, overturn, 700_000, _rulingSalt(k));
+    }
+
+    function resolveStep(uint256 taskSeed, uint256 minerSeed) external {
+        _tick();
+        if (tasks.length == 0) return;
+        _resolve(tasks[taskSeed % tasks.length], minerSeed % NUM_MINERS);
+    }
+
+    function _resolve(uint256 taskId, uint256 mi) internal {
+        address m = miner(mi);
+        IDisputes.Dispute memory d = disputes.disputeOf(taskId, m);
+        if (d.ruling != IDisputes.Ruling.OPEN) return;
+        if (block.timestamp <= disputes.windows(taskId).revealDeadline) return;
+        disputes.resolve(taskId, m);
+        ghostDisputesHeld -= d.deposit;
+        IDisputes.Ruling r = disputes.disputeOf(taskId, m).ruling;
+        if (r == IDisputes.Ruling.OVERTURNED) ghostOverturned += 1;
+        if (r == IDisputes.Ruling.UPHELD) ghostUpheld += 1;
+    }
+
+    function settleJurorStep(uint256 taskSeed, uint256 minerSeed, uint256 jurorSeed) external {
+        _tick();
+        if (tasks.length == 0) return;
+        _settleJuror(tasks[taskSeed % tasks.length], minerSeed % NUM_MINERS, jurorSeed % NUM_JURORS);
+    }
+
+    function _settleJuror(uint256 taskId, uint256 mi, uint256 k) internal {
+        address who = juror(k);
+        address m = miner(mi);
+        IDisputes.Ruling r = disputes.disputeOf(taskId, m).ruling;
+        if (r == IDisputes.Ruling.NONE || r == IDisputes.Ruling.OPEN) return;
+        IDisputes.Juror memory j = disputes.jurorOf(taskId, m, who);
+        if (j.commitHash == 0 || j.settled) return;
+        disputes.settleJuror(taskId, m, who);
+        ghostDisputesHeld -= j.bond;
+    }
+
     function finalize(uint256 taskSeed) external {
         _tick();
         (bool ok, uint256 taskId, ITaskBoard.Task memory t) = _pickTask(taskSeed);
@@ -319,7 +535,7 @@ contract Handler is Assertions {
 
     function _finalize(uint256 taskId, ITaskBoard.Task memory t) internal {
         if (block.timestamp <= t.params.verifyDeadline + DISPUTE_WINDOW) return;
-        if (!_record(t.challengeRound)) return;
+        if (!_record(t.challengeRound) || disputes.openDisputes(taskId) != 0) return;
         uint256[] memory stakeBefore = new uint256[](NUM_MINERS);
         for (uint256 i = 0; i < NUM_MINERS; ++i) {
             stakeBefore[i] = stakes.activeStake(miner(i), MINER);
@@ -389,11 +605,18 @@ contract Handler is Assertions {
         _recordCredits(before);
     }
 
-    /// @dev Used by the test's afterInvariant: finalize (if due) and settle every member of task `k`.
+    /// @dev Used by the test's afterInvariant: resolve every dispute and settle its jurors, then finalize (if due)
+    /// and settle every member of task `k`.
     function closeTask(uint256 k) external {
         if (k >= tasks.length) return;
         uint256 taskId = tasks[k];
         ITaskBoard.Task memory t = board.getTask(taskId);
+        for (uint256 i = 0; i < NUM_MINERS; ++i) {
+            if (t.status == ITaskBoard.TaskStatus.OPEN) _resolve(taskId, i);
+            for (uint256 j = 0; j < NUM_JURORS; ++j) {
+                _settleJuror(taskId, i, j);
+            }
+        }
         if (t.status == ITaskBoard.TaskStatus.OPEN) _finalize(taskId, t);
         for (uint256 j = 0; j < NUM_VALIDATORS; ++j) {
             _settle(taskId, j);
@@ -478,17 +701,23 @@ contract InvariantsTest is Fixture {
         p.forcedErrorOdds = 2;
         _deploy(beacon, p);
         vm.warp(genesis + 1);
-        handler = new Handler(token, stakes, board, settlement, beacon, devnetJson);
+        handler = new Handler(token, stakes, board, settlement, beacon, disputes, devnetJson);
         for (uint256 i = 0; i < 4; ++i) {
             _stake(handler.miner(i), MINER, 2000e18);
-            _fund(handler.miner(i), 100e18);
+            _fund(handler.miner(i), 2000e18); // dispute deposits, in tokens
         }
-        // Honest validators 0..2 hold 750 RPT; the colluders 3 and 4 hold 200 (21 %), the lazy one 100.
+        // Jurors stake 200 RPT each time they serve; tokens for several tasks and their bonds.
+        for (uint256 i = 0; i < 3; ++i) {
+            _fund(handler.juror(i), 5000e18);
+        }
+        // Honest validators 0..2 hold 750 RPT; the colluders 3 and 4 hold 400 (32 %), the lazy one 100: the
+        // colluders hold more than a third of the revealed seats on about half of the tasks, so their FAILs leave
+        // honest miners UNDECIDED, who dispute, and the jurors rule.
         _stake(handler.validator(0), VALIDATOR, 300e18);
         _stake(handler.validator(1), VALIDATOR, 250e18);
         _stake(handler.validator(2), VALIDATOR, 200e18);
-        _stake(handler.validator(3), VALIDATOR, 100e18);
-        _stake(handler.validator(4), VALIDATOR, 100e18);
+        _stake(handler.validator(3), VALIDATOR, 200e18);
+        _stake(handler.validator(4), VALIDATOR, 200e18);
         _stake(handler.validator(5), VALIDATOR, 100e18);
         _fund(handler.validator(0), 100e18);
         _fund(handler.proposer(), 10_000e18);
@@ -501,6 +730,9 @@ contract InvariantsTest is Fixture {
         Log.log("finalized during the run", handler.ghostFinalized());
         Log.log("cheater slashes during the run", handler.ghostCheaterSlashes());
         Log.log("forced errors revealed during the run", handler.ghostForced());
+        Log.log("disputes during the run", handler.ghostDisputes());
+        Log.log("overturned", handler.ghostOverturned());
+        Log.log("upheld", handler.ghostUpheld());
         vm.warp(block.timestamp + 1 days);
         for (uint256 k = 0; k < handler.taskCount(); ++k) {
             handler.closeTask(k);
@@ -517,6 +749,24 @@ contract InvariantsTest is Fixture {
         invariant_NothingClaimedTwice();
         invariant_SlashNeverExceedsLockedStake();
         invariant_NoHonestMinerSlashedWhileColludersHoldUnderAThird();
+        assertEq(token.balanceOf(address(disputes)), 0, "every dispute resolved and juror settled");
+    }
+
+    /// The handler's dispute path is reached: six whole tasks where every miner joins and commits, the colluders
+    /// commit and reveal (the lazy member stays away, so they hold about a third of the revealed seats) and the
+    /// cheater disputes frivolously. Honest miners the colluders left UNDECIDED dispute and are OVERTURNED, the
+    /// cheater's dispute is UPHELD, and every invariant holds afterwards.
+    function test_handlerDrivesDisputesThroughEveryRuling() public {
+        uint256 on = (0xff << 16) | (3 << 35) | (3 << 51) | (0xf << 60);
+        uint256 off = (1 << 37) | (1 << 53);
+        for (uint256 s = 1; handler.taskCount() < 6; ++s) {
+            handler.lifecycle((uint256(keccak256(abi.encode(s))) | on) & ~off);
+        }
+        assertGt(handler.ghostDisputes(), 0, "disputes were made");
+        assertGt(handler.ghostOverturned(), 0, "a jury overturned");
+        assertGt(handler.ghostUpheld(), 0, "a jury upheld");
+        afterInvariant();
+        invariant_BlockedCapsAreBurnedNotPaidIntoTheTreasury();
     }
 
     /// @dev Read by forge: fuzz only the handler.
@@ -560,7 +810,8 @@ contract InvariantsTest is Fixture {
         assertEq(
             token.balanceOf(address(settlement)), books, "Settlement holds credits, treasury, fees and burned"
         );
-        // Disputes holds open deposits and jurors' bonds; none are open between handler calls.
+        // Disputes holds exactly the open deposits and the unsettled jurors' bonds.
+        assertEq(token.balanceOf(address(disputes)), handler.ghostDisputesHeld(), "Disputes holds its books");
         assertEq(
             wallets + _sumStakes() + _sumEscrow() + books + token.balanceOf(address(disputes)),
             token.totalSupply(),

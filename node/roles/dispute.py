@@ -1,13 +1,15 @@
 """Disputes for the roles (PROTOCOL.md §2.10).
 
-A FAILED miner re-audits exactly the evidence its FAIL voters named (every named rollout at every
-position, with the validators' code and the task's tolerances) and disputes only when that re-audit
-passes: a miner that really cheated would lose its deposit. A validator drawn on a dispute's jury
-re-audits the same evidence from the miner's openings and rules by commit-reveal; anyone resolves a
-dispute after its reveal deadline so the task can be finalized.
+A miner the votes contest (FAILED, or left UNDECIDED with a FAIL vote) re-audits exactly the evidence
+its FAIL voters named (every named rollout at every position, with the validators' code and the task's
+tolerances) and disputes only when that re-audit passes: a miner that really cheated would lose its
+deposit (and an UNDECIDED one its lock). A validator drawn on a dispute's jury re-audits the same
+evidence from the miner's openings and rules by commit-reveal; anyone resolves a dispute after its
+reveal deadline so the task can be finalized.
 
-The jury's bookkeeping is in memory: a validator restarted during a dispute forgets its salt and
-forfeits that juror bond (the node's store does not model jury duty yet).
+A juror's ruling and salt are written to the node store before `commitRuling` is sent (as a verdict's
+salt is), and each stage after it: a validator restarted between commit and reveal reveals what it
+committed instead of forfeiting its bond.
 """
 
 from __future__ import annotations
@@ -91,8 +93,9 @@ def resolve_open_disputes(ctx: Any, task_id: int) -> bool:
 
 
 def dispute_if_wrongly_failed(miner_role: Any, tv: Any) -> bool:
-    """A miner's step after its verify deadline: when the votes FAILED it, re-audit the named evidence
-    on its own rollouts and dispute only if the re-audit passes. Once per task; True when it acted."""
+    """A miner's step after its verify deadline: when the votes contest it (FAILED, or UNDECIDED with a
+    FAIL vote: `canDispute`), re-audit the named evidence on its own rollouts and dispute only if the
+    re-audit passes. Once per task; True when it acted."""
     from node.roles.audit import audited_spec
     from node.runtime.observe import event
     from node.tasks.beacons import task_randomness
@@ -152,16 +155,34 @@ class JuryCase:
     overturn: bool | None = None  # the re-audit's ruling, once made
     score: int = 0
     salt: bytes = field(default_factory=lambda: secrets.token_bytes(32))
-    stage: str = "drawn"  # drawn -> committed -> revealed -> done
+    stage: str = "drawn"  # drawn -> committed -> revealed -> done (stored from committed on)
+    sent: bool = False  # commitRuling confirmed by this process (a stored case may have crashed before it)
+
+
+def stored_case(row: Any) -> JuryCase:
+    """A jury case from its stored ruling (node/store/jury.py)."""
+    return JuryCase(
+        task_id=int(row.task_id),
+        miner=str(row.miner),
+        overturn=bool(row.overturn),
+        score=int(row.score),
+        salt=bytes.fromhex(row.salt[2:]),
+        stage=str(row.stage),
+    )
 
 
 class Jury:
-    """A validator's jury duty: follows `Disputed` events, re-audits where it holds jury seats."""
+    """A validator's jury duty: follows `Disputed` events, re-audits where it holds jury seats. Rulings
+    committed before a restart are read back from the store, with their salts."""
 
     def __init__(self, validator_role: Any) -> None:
         self.role = validator_role
         self.ctx = validator_role.ctx
+        self.store = self.ctx.store
         self.cases: dict[tuple[int, str], JuryCase] = {}
+        for row in self.store.jury_rulings():
+            case = stored_case(row)
+            self.cases[(case.task_id, case.miner)] = case
         self.next_block = self.ctx.chain.deployment.deploy_block
 
     def discover(self) -> None:
@@ -202,17 +223,28 @@ class Jury:
             if seats == 0 or now > w.commit_deadline:
                 case.stage = "done"
                 return False
-            case.overturn, case.score = self.reaudit(case)
+            overturn, score = self.reaudit(case)
+            # Stored before it is sent, never replaced: the reveal must match whatever reached the chain.
+            row = self.store.save_jury_ruling(case.task_id, case.miner, overturn, score, case.salt)
+            stored = stored_case(row)
+            case.overturn, case.score, case.salt = stored.overturn, stored.score, stored.salt
             disputes.commit_ruling(case.task_id, case.miner, case.overturn, case.score, case.salt)
-            case.stage = "committed"
+            case.stage, case.sent = "committed", True
             event(log, "jury ruling committed", task=case.task_id, miner=case.miner, seats=seats)
             return True
         if case.stage == "committed":
             if now <= w.commit_deadline:
+                if case.sent:
+                    return False
+                # Read back after a restart: the commitment may not have reached the chain (idempotent).
+                assert case.overturn is not None
+                disputes.commit_ruling(case.task_id, case.miner, case.overturn, case.score, case.salt)
+                case.sent = True
                 return False
             assert case.overturn is not None
             disputes.reveal_ruling(case.task_id, case.miner, case.overturn, case.score, case.salt)
             case.stage = "revealed"
+            self.store.set_jury_stage(case.task_id, case.miner, case.stage)
             event(log, "jury ruling revealed", task=case.task_id, miner=case.miner, overturn=case.overturn)
             return True
         if case.stage == "revealed":
@@ -222,6 +254,7 @@ class Jury:
             disputes.settle_juror(case.task_id, case.miner)
             juror = disputes.juror_of(case.task_id, case.miner, me)
             case.stage = "done"
+            self.store.set_jury_stage(case.task_id, case.miner, case.stage)
             event(log, "jury duty settled", task=case.task_id, miner=case.miner, penalized=juror.penalized)
             return True
         return False

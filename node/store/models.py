@@ -231,6 +231,26 @@ class VerdictRow(Base):
     created_at: Mapped[float] = mapped_column(Float, default=now)
 
 
+class JuryRulingRow(Base):
+    """This validator's ruling on one dispute it sits on (PROTOCOL.md §2.10), with its commit-reveal salt.
+
+    Written before `commitRuling` is sent and never replaced, like a verdict's salt: a juror restarted between
+    commit and reveal must reveal exactly what it committed or forfeit its bond. `stage` follows the jury duty
+    (committed, revealed, done) so a restarted node resumes where it stopped.
+    """
+
+    __tablename__ = "jury_rulings"
+
+    task_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    miner: Mapped[str] = mapped_column(String(42), primary_key=True)
+    overturn: Mapped[bool] = mapped_column(Boolean)
+    score: Mapped[int] = mapped_column(BigInteger)
+    salt: Mapped[str] = mapped_column(Hex32)
+    stage: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[float] = mapped_column(Float, default=now)
+    updated_at: Mapped[float] = mapped_column(Float, default=now)
+
+
 class SentTransaction(Base):
     """A transaction this node signed, keyed by its intent (e.g. "join:7"), so none is sent twice.
 

@@ -6,7 +6,7 @@ it joins the caller's transaction. Roles combine a state transition with the dat
 point leaves either both or neither.
 
 One room per job: node/store/database.py (URL, engine, migrations), sessions.py (transactions),
-tasks.py, rollouts.py, audits.py, transactions.py, peers.py, adapters.py (the operations).
+tasks.py, rollouts.py, audits.py, jury.py, transactions.py, peers.py, adapters.py (the operations).
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ from sqlalchemy.exc import DatabaseError
 from node.store.adapters import AdapterStore
 from node.store.audits import AuditStore
 from node.store.database import StoreError, create_store_engine, migrate, redact_url
+from node.store.jury import JuryStore
 from node.store.peers import PeerStore
 from node.store.rollouts import RolloutStore
 from node.store.tasks import TaskStore
 from node.store.transactions import TransactionStore
 
 
-class Store(TaskStore, RolloutStore, AuditStore, TransactionStore, PeerStore, AdapterStore):
+class Store(TaskStore, RolloutStore, AuditStore, JuryStore, TransactionStore, PeerStore, AdapterStore):
     """Typed access to one node's database. Thread-safe: each call uses its own session."""
 
 

@@ -1,7 +1,8 @@
-"""Disputes (PROTOCOL.md §2.10): the economics rules (`bench.settlement_rules.resolve_dispute`, and
-`settle_task` with the ruling) against the deployed contracts on Anvil, to the wei. A coalition holding the
-first committee FAILs a miner; the miner disputes; a jury drawn from the remaining validators rules
-OVERTURNED (one juror dissents and does not reveal), UPHELD, or not at all (UNRESOLVED)."""
+"""Disputes (PROTOCOL.md §2.10): the economics rules (`bench.settlement_rules.resolve_dispute`, `contested`,
+and `settle_task` with the ruling) against the deployed contracts on Anvil, to the wei. A coalition FAILs a
+miner: holding the whole first committee (FAILED), or half of it against an honest validator as large that
+PASSes (UNDECIDED: the framing that used to cost nothing); the miner disputes; a jury drawn from the remaining
+validators rules OVERTURNED (one juror dissents and does not reveal), UPHELD, or not at all (UNRESOLVED)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from bench.settlement_rules import (
     Treasury,
     ValidatorInput,
     Vote,
+    contested,
+    decide,
     resolve_dispute,
     settle_task,
 )
@@ -26,8 +29,9 @@ from chain.deploy import deploy_all
 from chain.tx import make_web3
 
 RPT = 10**18
-PROPOSER, TARGET, OTHER, COALITION = 0, 1, 2, 3
-HONEST = range(4, 10)
+PROPOSER, TARGET, OTHER, COALITION, BIG = 0, 1, 2, 3, 4
+HONEST = range(4, 10)  # BIG and the small honest validators
+SMALL = range(5, 10)
 SCORE = 650_000
 
 
@@ -37,9 +41,10 @@ def _verdict(miner: str, fail: bool) -> Verdict:
     return Verdict(miner, Vote.PASS, SCORE, 2, 0, 0, Check.NONE)
 
 
+@pytest.mark.parametrize("first", [Outcome.FAILED, Outcome.UNDECIDED])
 @pytest.mark.parametrize("ruling", [Ruling.OVERTURNED, Ruling.UPHELD, Ruling.UNRESOLVED])
 def test_dispute_rules_match_contracts(
-    anvil, accounts, beacon_config, devnet_beacon, deploy_params, task_params, ruling
+    anvil, accounts, beacon_config, devnet_beacon, deploy_params, task_params, ruling, first
 ):
     deploy = replace(deploy_params, forced_error_odds=10**9)
     p = Params(forced_error_odds=deploy.forced_error_odds)
@@ -48,11 +53,17 @@ def test_dispute_rules_match_contracts(
     owner, addr = chains[PROPOSER], {i: accounts[i].address for i in range(len(accounts))}
     for i in range(len(accounts)):
         owner.token.mint(addr[i], 10_000 * RPT)
-    # The coalition holds 99 % of the validator stake, hence the first committee; the honest validators
-    # are drawn on it with probability 0.1 each and otherwise form the jury.
-    owner.token.mint(addr[COALITION], 600_000 * RPT)
-    chains[COALITION].stakes.stake(Role.VALIDATOR, 600_000 * RPT)
-    for i in HONEST:
+    # FAILED: the coalition holds 99 % of the validator stake, hence the first committee. UNDECIDED: it holds
+    # half, and an honest validator as large (BIG) PASSes. The small honest validators are drawn on the first
+    # committee with probability 0.1 each and otherwise form the jury.
+    big = first == Outcome.UNDECIDED
+    coalition_stake = 300_000 * RPT if big else 600_000 * RPT
+    owner.token.mint(addr[COALITION], coalition_stake)
+    chains[COALITION].stakes.stake(Role.VALIDATOR, coalition_stake)
+    if big:
+        owner.token.mint(addr[BIG], 300_000 * RPT)
+        chains[BIG].stakes.stake(Role.VALIDATOR, 300_000 * RPT)
+    for i in SMALL:
         chains[i].stakes.stake(Role.VALIDATOR, 1_000 * RPT)
     params = task_params(step=60, reward=400 * RPT, max_miners=4)
     task_id = owner.board.post_task(params)
@@ -67,17 +78,33 @@ def test_dispute_rules_match_contracts(
     anvil.warp_to(params.commit_deadline + 1)
     anvil.warp_to(max(anvil.timestamp(), owner.board.round_time(task.challenge_round)))
     owner.beacon.record_beacon(*devnet_beacon.sign(task.challenge_round).onchain_args())
-    first = [COALITION] + [i for i in HONEST if owner.settlement.committee_seats(task_id, addr[i])]
+    members = [i for i in (COALITION, *HONEST) if owner.settlement.committee_seats(task_id, addr[i])]
+    # The target cheated when the jury will uphold: the honest members fail it then and pass it otherwise. The
+    # coalition fails it (FAILED), or votes against the honest side (UNDECIDED: it frames an honest miner, or
+    # passes its cheater).
+    cheats = ruling == Ruling.UPHELD
     votes = {
-        v: [_verdict(addr[TARGET], v == COALITION or ruling == Ruling.UPHELD), _verdict(addr[OTHER], False)]
-        for v in first
+        v: [
+            _verdict(addr[TARGET], (not cheats if big else True) if v == COALITION else cheats),
+            _verdict(addr[OTHER], False),
+        ]
+        for v in members
     }
     salt = secrets.token_bytes(32)
-    for v in first:
+    for v in members:
         chains[v].settlement.commit_verdict(task_id, votes[v], salt)
     anvil.warp_to(params.verdict_deadline + 1)
-    for v in first:
+    for v in members:
         chains[v].settlement.reveal_verdict(task_id, votes[v], salt)
+
+    # The votes contest the target: FAILED, or (a coalition of half the seats framing it) UNDECIDED.
+    seats_of = {v: owner.settlement.committee_seats(task_id, addr[v]) for v in members}
+    tally = owner.settlement.tally_of(task_id, addr[TARGET])
+    revealed = sum(seats_of.values())
+    assert tally.fail_seats == sum(seats_of[v] for v in members if votes[v][0].vote == Vote.FAIL)
+    by_votes = decide(False, tally.fail_seats, tally.pass_seats, revealed, p)
+    assert by_votes == first, f"seats {seats_of}"
+    assert contested(tally.fail_seats, tally.pass_seats, revealed, p)
 
     anvil.warp_to(params.verify_deadline + 1)
     deposit = owner.settlement.miner_state(task_id, addr[TARGET]).locked
@@ -85,8 +112,8 @@ def test_dispute_rules_match_contracts(
     windows = owner.disputes.windows(task_id)
     anvil.warp_to(max(windows.dispute_deadline + 1, owner.board.round_time(windows.round)))
     owner.beacon.record_beacon(*devnet_beacon.sign(windows.round).onchain_args())
-    jury = [i for i in HONEST if owner.disputes.juror_seats(task_id, addr[TARGET], addr[i])]
-    assert len(jury) >= 2 and not set(jury) & set(first)
+    jury = [i for i in SMALL if owner.disputes.juror_seats(task_id, addr[TARGET], addr[i])]
+    assert len(jury) >= 2 and not set(jury) & set(members)
     seats = {j: owner.disputes.juror_seats(task_id, addr[TARGET], addr[j]) for j in jury}
     # UPHELD: every juror upholds; UNRESOLVED: nobody reveals; OVERTURNED: the smallest juror dissents
     # and the next smallest never reveals, as far as the overturn keeps its quorum and supermajority
@@ -130,7 +157,7 @@ def test_dispute_rules_match_contracts(
     # finalize and settleValidator against settle_task with the ruling.
     treasury = Treasury(owner.settlement.treasury(), burned=owner.settlement.burned())
     owner.settlement.finalize(task_id)
-    for v in first:
+    for v in members:
         owner.settlement.settle_validator(task_id, addr[v])
     expected = settle_task(
         p,
@@ -146,7 +173,7 @@ def test_dispute_rules_match_contracts(
                 owner.settlement.committee_seats(task_id, addr[v]),
                 votes={x.miner: (Vote(int(x.vote)), x.score, Check(int(x.check))) for x in votes[v]},
             )
-            for v in first
+            for v in members
         ],
         treasury,
     )
@@ -159,7 +186,7 @@ def test_dispute_rules_match_contracts(
             result.paid,
             result.slashed,
         ), f"miner {m}"
-    for v in first:
+    for v in members:
         state = owner.settlement.validator_state(task_id, addr[v])
         result = expected.validators[addr[v]]
         assert (state.penalized, state.fee, state.jackpot) == (result.penalized, result.fee, result.jackpot)

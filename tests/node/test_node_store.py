@@ -36,6 +36,7 @@ EXPECTED_TABLES = {
     "commitments",
     "audits",
     "verdicts",
+    "jury_rulings",
     "transactions",
     "event_cursors",
     "peers",
@@ -75,7 +76,7 @@ def test_migrations_create_every_table_and_match_the_models(store_url: str) -> N
     try:
         assert set(inspect(store.engine).get_table_names()) == EXPECTED_TABLES
         with store.engine.connect() as conn:
-            assert conn.execute(text("select version_num from alembic_version")).scalar() == "0001"
+            assert conn.execute(text("select version_num from alembic_version")).scalar() == "0002"
             ctx = MigrationContext.configure(conn, opts={"compare_type": True})
             assert compare_metadata(ctx, Base.metadata) == []
     finally:

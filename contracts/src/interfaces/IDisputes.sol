@@ -5,13 +5,13 @@ import {ISettlement} from "./ISettlement.sol";
 
 /// @title IDisputes
 /// @notice Disputes (PROTOCOL.md 2.10): fraud proofs for what the chain can check in a committed leaf, and model
-/// checks by a second, larger committee: a miner FAILED by a supermajority of FAIL votes (each naming its
-/// evidence: rolloutIndex, position, check) disputes with a deposit; 2C lots drawn by a beacon round after the
+/// checks by a second, larger committee: a miner the FAIL votes (each naming its evidence: rolloutIndex,
+/// position, check) FAILED or left UNDECIDED disputes with a deposit; 2C lots drawn by a beacon round after the
 /// dispute deadline, excluding the first committee, re-audit exactly that evidence and rule by commit-reveal with
 /// bonds; the losing side is slashed.
 interface IDisputes {
-    /// @notice A dispute's state: OPEN from dispute() until resolve(); then UPHELD (the FAIL stands and the deposit
-    /// joins the slash), OVERTURNED (the miner is PASSED, the first committee's FAIL voters lose their bonds, the
+    /// @notice A dispute's state: OPEN from dispute() until resolve(); then UPHELD (the miner is FAILED and the
+    /// deposit joins the slash), OVERTURNED (the miner is PASSED, the first committee's FAIL voters lose their bonds, the
     /// deposit less the jurors' fee is returned) or UNRESOLVED (no quorum or no supermajority: the miner is
     /// UNDECIDED, neither slashed nor paid, and the whole deposit is returned).
     enum Ruling {
@@ -76,7 +76,7 @@ interface IDisputes {
     error NotFraud();
     /// @notice A fraud proof against `miner` was already accepted.
     error FraudAlreadyProven(address miner);
-    /// @notice `miner` is not FAILED by a supermajority of FAIL votes (passed, undecided, forced or no quorum).
+    /// @notice `miner` is not contested by the votes: no quorum, no FAIL vote, a PASS supermajority, or forced.
     error NotFailed(address miner);
     /// @notice `miner` was failed by a fraud proof: the chain checked the evidence; there is no model check to
     /// re-audit.
@@ -175,8 +175,9 @@ interface IDisputes {
         bytes32[] calldata proof
     ) external;
 
-    /// @notice A miner FAILED by a supermajority of FAIL votes disputes them, after the verify deadline and up to
-    /// the dispute deadline, paying in a deposit equal to its task lock (transferFrom: approve it first).
+    /// @notice A miner contested by the votes (a quorum revealed, some FAIL vote, no PASS supermajority: FAILED, or
+    /// UNDECIDED with a FAIL) disputes them, after the verify deadline and up to the dispute deadline, paying in a
+    /// deposit equal to its task lock (transferFrom: approve it first).
     function dispute(uint256 taskId) external;
 
     /// @notice A second-committee member commits rulingHash(taskId, miner, juror, overturn, score, salt) after
@@ -200,7 +201,8 @@ interface IDisputes {
     /// open, or the dispute window is open and a miner may still dispute. Settlement.finalize calls it.
     function checkFinalizable(uint256 taskId) external view;
 
-    /// @notice Whether `miner` may dispute task `taskId` now (window, FAIL supermajority, no fraud proof, once).
+    /// @notice Whether `miner` may dispute task `taskId` now (window, contested by the votes, not forced, no fraud
+    /// proof, once).
     function canDispute(uint256 taskId, address miner) external view returns (bool);
 
     /// @notice Second-committee seats of `juror` on `miner`'s dispute: #{i < 2C : uint256(keccak256(abi.encode(

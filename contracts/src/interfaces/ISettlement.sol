@@ -324,7 +324,7 @@ interface ISettlement {
     function recordFraud(uint256 taskId, address miner, address prover) external;
 
     /// @notice Hook of Disputes.resolve: a second committee overturned `miner`'s FAIL (`outcome` PASSED, paid on
-    /// `score`) or could not rule (UNDECIDED). Disputes only.
+    /// `score`), upheld it (FAILED) or could not rule (UNDECIDED). Disputes only.
     function recordRuling(uint256 taskId, address miner, Outcome outcome, uint64 score) external;
 
     /// @notice Settles the miners of task `taskId` (O(miners)) after its verify deadline once its challenge
