@@ -61,6 +61,7 @@ def test_an_unreachable_miner_that_returns_before_the_deadline_passes(
     from verifier.commitments import MerkleTree, leaf_hash
     from verifier.models import model_hash, new_adapter, save_adapter, tiny_model
     from verifier.sampler import prove_rollouts
+    from verifier.tokenizer import tokenizer_hash
 
     model, tokenizer = tiny_model()
     policy = new_adapter(model, rank=4, seed=0)
@@ -77,6 +78,7 @@ def test_an_unreachable_miner_that_returns_before_the_deadline_passes(
         step=120,
         env_id=env_id(LETTERS),
         base_model_hash=model_hash(model),
+        tokenizer_hash=tokenizer_hash(tokenizer),  # a task naming no tokenizer is refused (PROTOCOL §5)
         num_problems=2,
         rollouts_per_problem=2,
         max_tokens=8,
