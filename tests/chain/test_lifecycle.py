@@ -158,7 +158,12 @@ def test_full_lifecycle_reconciles(chain_for, clock, task_params, devnet_beacon,
     assert decode_votes(state_a.votes, s.miner_state(task_id, addr[CHEATER]).index) is Vote.FAIL
     assert s.vote_of(task_id, vals[VAL_A].address, addr[FORCED]) is Vote.FAIL
 
+    # The cheater has a FAIL vote and no PASS supermajority (VAL_B passed it): it is contested, so
+    # finalize waits for its dispute window (PROTOCOL §2.10), which it lets pass.
     clock.warp_to(params.verify_deadline + 1)
+    with pytest.raises(ChainRevert, match="contested miner of task"):
+        chain_for(9).settlement.finalize(task_id)
+    clock.warp_to(proposer.disputes.windows(task_id).dispute_deadline + 1)
     assert chain_for(9).settlement.finalize(task_id) is not None  # anyone may finalize
     assert chain_for(9).settlement.finalize(task_id) is None
     for i in (VAL_B, VAL_A):  # anyone may settle a member
