@@ -39,19 +39,27 @@ TOKENS_PER_ACCOUNT = 10_000 * RPT
 
 
 # Whole devnets and network-namespace runs take minutes each, start many processes and mostly wait on
-# chain windows. Under `pytest -n N --dist loadgroup` (make test) each kind runs in its own worker, one
-# test after another, so at most one devnet and one namespace run share the cores at a time while the
-# other workers take the short tests. Without xdist the marks change nothing.
-HEAVY_GROUPS = {"tests/e2e/": "devnets", "tests/netns/": "namespaces"}
+# chain windows. Under `pytest -n N --dist loadgroup` (make test) each group below runs in one worker,
+# one test after another, so at most three such runs share the cores at a time while the other
+# workers take the short tests. The groups are balanced by the durations `make test` prints
+# (about 7-8 minutes each on two cores). Without xdist the marks change nothing.
+HEAVY_GROUPS = {
+    "tests/e2e/test_devnet.py": "devnet-a",
+    "tests/e2e/test_bad_config.py": "devnet-a",
+    "tests/e2e/": "devnet-b",
+    "tests/netns/": "namespaces",
+}
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         path = str(item.fspath).replace(os.sep, "/")
-        for part, group in HEAVY_GROUPS.items():
-            if part in path and not path.endswith("_units.py"):
-                item.add_marker(pytest.mark.xdist_group(group))
+        if path.endswith("_units.py"):
+            continue
+        group = next((g for part, g in HEAVY_GROUPS.items() if part in path), None)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
