@@ -417,7 +417,7 @@ def strategies(world: World) -> list[tuple[str, str, Callable[[World], list[Iden
             )
         )
     # Framing: whether its FAILs reach the supermajority (FAILED) or only block it (UNDECIDED), the honest
-    # miner disputes and the jury (2C lots among the identities off the first committee) rules.
+    # miner disputes and the jury (2C lots among the identities other than its accusers) rules.
     for share in (3_300, 5_000, 7_000):
         pct = share // 100
         out.append(

@@ -1,6 +1,6 @@
 """Model-check disputes (PROTOCOL.md §2.10) through the Python bindings on a real Anvil: a coalition holding
 the first committee's FAIL supermajority fails an honest miner; the miner disputes with its deposit; a jury of
-2C lots drawn after the dispute deadline from the validators off the first committee re-rules on the named
+2C lots drawn after the dispute deadline from the validators other than its accusers re-rules on the named
 evidence and overturns; the miner is paid, the coalition loses its bonds, the jurors are paid."""
 
 from __future__ import annotations
