@@ -40,6 +40,7 @@ from bench.settlement_rules import (
     Treasury,
     ValidatorInput,
     Vote,
+    accusers,
     contested,
     is_forced,
     miner_lock,
@@ -220,8 +221,8 @@ def play_task(
             party_audits = max(party_audits, audits) if play.sybil_shared_audit else party_audits + audits
         validators.append(ValidatorInput(ident.address, won, True, votes))
     # Disputes (PROTOCOL §2.10): an honest miner the votes contest (FAILED, or UNDECIDED with a FAIL)
-    # re-audits the named evidence, which passes, and disputes; a jury of 2C lots from the identities off the
-    # first committee rules. A miner that serves no openings would lose its dispute, so it does not dispute.
+    # re-audits the named evidence, which passes, and disputes; a jury of 2C lots from the identities other
+    # than its accusers (the first-committee members that revealed FAIL on it) rules. A miner that serves no openings would lose its dispute, so it does not dispute.
     revealed = sum(v.seats for v in validators)
     party_jury = 0
     for i, a in enumerate(miner_addrs):
@@ -231,7 +232,7 @@ def play_task(
             continue
         if not contested(fail_seats, pass_seats, revealed, world.params):
             continue
-        ruling, delta, audited = jury(world, roster, seats, draw, i, play, treasury)
+        ruling, delta, audited = jury(world, roster, accusers(validators, a), draw, i, play, treasury)
         party_jury += delta
         party_audits += audited
         miners[i] = replace(miners[i], ruling=ruling, ruling_score=truth[i][1])
@@ -249,18 +250,18 @@ def play_task(
 def jury(
     world: World,
     roster: list[Identity],
-    seats: dict[str, int],
+    accused_by: set[str],
     draw: Draw,
     miner: int,
     play: Play,
     treasury: Treasury,
 ) -> tuple[Ruling, int, int]:
-    """The jury of honest miner `miner`'s dispute: 2C lots per identity that held no first-committee seat,
-    weighted by stake among them (`Disputes._seatsOf`, keccak as a random oracle). Honest jurors re-audit
+    """The jury of honest miner `miner`'s dispute: 2C lots per identity that is not one of its accusers
+    (`accused_by`: first-committee PASS voters and silent members sit), weighted by stake among them (`Disputes._seatsOf`, keccak as a random oracle). Honest jurors re-audit
     and overturn; framing colluders and always-fail identities uphold; lazy ones overturn blindly;
     unavailable ones never reveal. Returns the ruling, the party's juror result (fees less forfeited bonds)
     and how many re-audits the party ran; the deposit's and bonds' treasury parts go to `treasury`."""
-    eligible = [i for i in roster if seats[i.address] == 0]
+    eligible = [i for i in roster if i.address not in accused_by]
     total = sum(i.stake for i in eligible)
     rng = random.Random(draw.lot_seed * 1_000_003 + miner)
     lots = 2 * world.params.committee_seats
@@ -416,7 +417,7 @@ def strategies(world: World) -> list[tuple[str, str, Callable[[World], list[Iden
             )
         )
     # Framing: whether its FAILs reach the supermajority (FAILED) or only block it (UNDECIDED), the honest
-    # miner disputes and the jury (2C lots among the identities off the first committee) rules.
+    # miner disputes and the jury (2C lots among the identities other than its accusers) rules.
     for share in (3_300, 5_000, 7_000):
         pct = share // 100
         out.append(

@@ -261,6 +261,42 @@ class ValidatorInput:
     votes: dict[str, tuple[Vote, int, Check]] = field(default_factory=dict)
 
 
+# ---- the jury's lottery (PROTOCOL.md §2.10) ---------------------------------------------------------------
+
+
+def _word(address: str) -> bytes:
+    return bytes.fromhex(address[2:]).rjust(32, b"\0")
+
+
+def accusers(validators: list[ValidatorInput], miner: str) -> set[str]:
+    """A miner's accusers: the first-committee members that revealed FAIL on it. They hold no seat on its jury;
+    the committee's PASS voters and silent members do (excluding them let a split coalition own the jury)."""
+    return {v.address for v in validators if v.revealed and v.votes.get(miner, (Vote.NONE,))[0] == Vote.FAIL}
+
+
+def jury_stake(total_stake: int, stakes: dict[str, int], accused_by: set[str]) -> int:
+    """`Disputes._eligibleStake`: validator stake at the verify deadline less the accusers'; at least 1."""
+    return max(1, total_stake - sum(stakes.get(a, 0) for a in accused_by))
+
+
+def juror_seats(
+    randomness: bytes,
+    task_id: int,
+    miner: str,
+    juror: str,
+    stake: int,
+    jury_total: int,
+    lots: int,
+    excluded: bool,
+) -> int:
+    """`Disputes._seatsOf`: `#{i < 2C : uint256(keccak256(abi.encode(r, taskId, miner, juror, i))) % T < s}`;
+    0 for an `excluded` juror (one of the task's miners, or an accuser of `miner`)."""
+    if excluded or stake == 0:
+        return 0
+    prefix = randomness + task_id.to_bytes(32, "big") + _word(miner) + _word(juror)
+    return sum(_uint(keccak(prefix + i.to_bytes(32, "big"))) % jury_total < stake for i in range(lots))
+
+
 @dataclass
 class ScoreMode:
     """`Settlement._countScore`: the seat-weighted mode of a stream of (score, seats), in reveal order.

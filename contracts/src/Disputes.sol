@@ -24,13 +24,14 @@ interface ISettlementWiring {
 /// @notice PROTOCOL.md 2.10. Fraud proofs settle on chain what a committed leaf shows by itself; model checks go
 /// to a second committee: a miner the FAIL votes (each naming rolloutIndex, position and check) FAILED, or left
 /// UNDECIDED with a quorum, disputes with a deposit of one task lock; 2C lots drawn by the first beacon round after
-/// the dispute deadline, weighted by validator stake at that deadline and excluding the task's miners and first
-/// committee, re-audit exactly the named evidence and rule by commit-reveal with a bond per seat. UPHELD: the miner
-/// is FAILED and the deposit joins the slash. OVERTURNED: the miner is PASSED (Settlement then takes the first
-/// committee's FAIL voters' bonds) and its deposit comes back less the jurors' fee. Without a quorum or a
-/// supermajority the miner is UNDECIDED (never slashed, not paid) and the whole deposit comes back. Deposits, bonds
-/// and fees are plain tokens held here; everything forfeited goes to Settlement's treasury. Settlement.finalize
-/// waits only for tasks with a contestable miner (checkFinalizable).
+/// the dispute deadline, weighted by validator stake at that deadline and excluding the task's miners and the
+/// miner's accusers (the first-committee members that revealed FAIL on it), re-audit exactly the named evidence
+/// and rule by commit-reveal with a bond per seat. UPHELD: the miner is FAILED and the deposit joins the slash.
+/// OVERTURNED: the miner is PASSED (Settlement then takes the first committee's FAIL voters' bonds) and its
+/// deposit comes back less the jurors' fee. Without a quorum or a supermajority the miner is UNDECIDED (never
+/// slashed, not paid) and the whole deposit comes back. Deposits, bonds and fees are plain tokens held here;
+/// everything forfeited goes to Settlement's treasury. Settlement.finalize waits only for tasks with a
+/// contestable miner (checkFinalizable).
 contract Disputes is IDisputes, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -61,10 +62,10 @@ contract Disputes is IDisputes, ReentrancyGuardTransient {
     mapping(uint256 taskId => mapping(address miner => mapping(uint64 score => uint256))) internal
         _scoreSeats;
     mapping(uint256 taskId => uint256) internal _open;
-    /// @dev Validator stake at the verify deadline less the first committee's committed members' (set by the
-    /// task's first dispute): the jury's lottery denominator, so the 2C lots are shared by eligible stake only and
-    /// a quorum of 2C seats is reachable however much stake sat on the first committee.
-    mapping(uint256 taskId => uint256) internal _juryStake;
+    /// @dev Validator stake at the verify deadline less the miner's accusers' (set by its dispute): the jury's
+    /// lottery denominator, so the 2C lots are shared by eligible stake only and a quorum of 2C seats is reachable
+    /// however much stake accused. Per miner: each miner has its own accusers.
+    mapping(uint256 taskId => mapping(address miner => uint256)) internal _juryStake;
 
     /// @param settlement_ The Settlement (its setDisputes must name this contract); token, StakeManager, TaskBoard
     /// and beacon are read from it.
@@ -138,7 +139,7 @@ contract Disputes is IDisputes, ReentrancyGuardTransient {
 
         d.ruling = Ruling.OPEN;
         d.deposit = m.locked;
-        if (_open[taskId] == 0 && _juryStake[taskId] == 0) _juryStake[taskId] = _eligibleStake(taskId, t);
+        _juryStake[taskId][msg.sender] = _eligibleStake(taskId, msg.sender, t);
         _open[taskId] += 1;
         emit Disputed(taskId, msg.sender, m.locked, w.round);
         if (m.locked != 0) _token.safeTransferFrom(msg.sender, address(this), m.locked);
@@ -429,10 +430,11 @@ contract Disputes is IDisputes, ReentrancyGuardTransient {
     {
         bytes32 r = beacon.randomness(w.round);
         if (r == bytes32(0)) revert DisputeBeaconMissing(w.round);
-        // Nobody judges a task it mined, nor a FAIL its own committee cast (drawn, whether it voted or not).
+        // Nobody judges a task it mined, nor its own FAIL. The first committee's other members (PASS voters, the
+        // silent) do sit: excluding them all would hand the jury to whatever stake the committee draw left out.
         if (settlement.minerState(taskId, juror).joined) return 0;
-        if (settlement.committeeSeats(taskId, juror) != 0) return 0;
-        uint256 total = _juryStake[taskId];
+        if (settlement.voteOf(taskId, juror, miner) == ISettlement.Vote.FAIL) return 0;
+        uint256 total = _juryStake[taskId][miner];
         if (total == 0) return 0;
         uint256 s = stakes.validatorStakeAt(juror, uint48(w.verifyDeadline));
         if (s == 0) return 0;
@@ -441,9 +443,10 @@ contract Disputes is IDisputes, ReentrancyGuardTransient {
         }
     }
 
-    /// @dev Total validator stake at the verify deadline less that of the first committee's committed members
-    /// (who never sit on the jury); at least 1 so a jury lottery is always defined. O(committee members).
-    function _eligibleStake(uint256 taskId, ITaskBoard.Task memory t)
+    /// @dev Total validator stake at the verify deadline less that of `miner`'s accusers (the first-committee
+    /// members that revealed FAIL on it, who never sit on its jury); at least 1 so a jury lottery is always
+    /// defined. O(committee members).
+    function _eligibleStake(uint256 taskId, address miner, ITaskBoard.Task memory t)
         internal
         view
         returns (uint256 eligible)
@@ -452,7 +455,9 @@ contract Disputes is IDisputes, ReentrancyGuardTransient {
         eligible = stakes.totalValidatorStakeAt(asOf);
         address[] memory members = settlement.getValidators(taskId);
         for (uint256 i = 0; i < members.length; ++i) {
-            eligible -= stakes.validatorStakeAt(members[i], asOf);
+            if (settlement.voteOf(taskId, members[i], miner) == ISettlement.Vote.FAIL) {
+                eligible -= stakes.validatorStakeAt(members[i], asOf);
+            }
         }
         if (eligible == 0) eligible = 1;
     }

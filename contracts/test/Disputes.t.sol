@@ -8,8 +8,8 @@ import {ITaskBoard} from "../src/interfaces/ITaskBoard.sol";
 
 /// @dev Model-check disputes (PROTOCOL.md 2.10): a miner the votes FAILED, or left UNDECIDED with a FAIL, disputes
 /// with a deposit; a second committee of 2C
-/// lots, drawn after the dispute deadline from the validators outside the first committee, re-audits the named
-/// evidence and rules by commit-reveal with bonds; the losing side is slashed. For every check of the path, a
+/// lots, drawn after the dispute deadline from the validators other than the miner's accusers (the first-committee
+/// members that revealed FAIL on it) and the task's miners, re-audits the named evidence and rules by commit-reveal with bonds; the losing side is slashed. For every check of the path, a
 /// cheater breaking exactly that rule is caught.
 ///
 /// The world: a coalition of two validators holding 40,000 of 44,000 RPT of validator stake (about 58 of the
@@ -22,6 +22,8 @@ contract DisputesTest is Fixture {
     address[3] internal m;
     address[2] internal coalition;
     address[] internal honest;
+    address internal big; // a large honest validator, when the world has one (it PASSes a framed miner, then judges)
+    bool internal coalitionJudges; // the coalition's members with jury seats rule with the honest jurors
     uint256 internal taskId;
 
     function setUp() public override {
@@ -36,6 +38,9 @@ contract DisputesTest is Fixture {
         for (uint256 i = 0; i < 2; ++i) {
             coalition[i] = _actor("coalition", i);
             _stake(coalition[i], VALIDATOR, 20_000e18);
+            _fund(coalition[i], 1000e18); // jury bonds, when it judges a miner it did not accuse
+            vm.prank(coalition[i]);
+            token.approve(address(disputes), type(uint256).max);
         }
         for (uint256 i = 0; i < HONEST; ++i) {
             address v = _actor("honest", i);
@@ -122,12 +127,16 @@ contract DisputesTest is Fixture {
         disputes.revealRuling(taskId, miner, overturn, score, _jurySalt(juror));
     }
 
-    /// @dev The honest validators off the first committee with jury seats on `miner`'s dispute.
+    /// @dev The honest validators (the big one included) with jury seats on `miner`'s dispute.
     function _jury(address miner) internal view returns (address[] memory out) {
         uint256 n;
-        address[] memory tmp = new address[](HONEST);
+        address[] memory tmp = new address[](HONEST + 3);
         for (uint256 i = 0; i < HONEST; ++i) {
             if (disputes.jurorSeats(taskId, miner, honest[i]) != 0) tmp[n++] = honest[i];
+        }
+        if (big != address(0) && disputes.jurorSeats(taskId, miner, big) != 0) tmp[n++] = big;
+        for (uint256 i = 0; coalitionJudges && i < 2; ++i) {
+            if (disputes.jurorSeats(taskId, miner, coalition[i]) != 0) tmp[n++] = coalition[i];
         }
         out = new address[](n);
         for (uint256 i = 0; i < n; ++i) {
@@ -269,14 +278,17 @@ contract DisputesTest is Fixture {
 
     /// @dev A second honest validator as large as the coalition: the coalition then draws about half of the
     /// first committee's seats, enough to block a PASS supermajority, never enough for a FAIL one.
-    function _halfCoalitionWorld() internal returns (address big) {
+    function _halfCoalitionWorld() internal {
         big = _actor("big honest", 0);
         _stake(big, VALIDATOR, 40_000e18);
+        _fund(big, 1000e18); // jury bonds: a PASS voter may sit on the jury
+        vm.prank(big);
+        token.approve(address(disputes), type(uint256).max);
     }
 
     /// @dev Every miner commits; the coalition FAILs m0 (naming TOKEN evidence) without auditing it, the honest
     /// members PASS m0 unless `m0Cheats`; everybody passes m1 and m2. m0 ends UNDECIDED by the votes.
-    function _blockedCommittee(address big, bool m0Cheats) internal {
+    function _blockedCommittee(bool m0Cheats) internal {
         for (uint256 i = 0; i < 3; ++i) {
             _joinAndCommit(taskId, m[i]);
         }
@@ -316,10 +328,10 @@ contract DisputesTest is Fixture {
     /// forfeits its bond and its whole fee on the task, so the coalition ends with less than it started with and
     /// less than its honest twin (the big honest validator, same stake, who audits) earns.
     function test_dispute_coalitionFramesHonestMinerAndLosesMoney() public {
-        address big = _halfCoalitionWorld();
+        _halfCoalitionWorld();
         uint256 coalitionBefore = _worth(coalition[0]) + _worth(coalition[1]);
         uint256 bigBefore = _worth(big);
-        _blockedCommittee(big, false);
+        _blockedCommittee(false);
 
         // finalize waits for the dispute window: a FAIL vote was revealed against a miner left UNDECIDED.
         IDisputes.Windows memory w = _windows();
@@ -367,14 +379,18 @@ contract DisputesTest is Fixture {
         assertEq(token.balanceOf(address(disputes)), 0, "Disputes keeps nothing");
     }
 
-    /// Adversarial: a cheating miner left UNDECIDED (its honest FAIL voters blocked by a coalition that PASSes
-    /// it) disputes to turn the block into a pass. The jury upholds: the miner is FAILED, its whole lock is
-    /// slashed and its deposit less the jury's fee goes to the treasury. An UNDECIDED cheater therefore never
-    /// gains by disputing.
+    /// Adversarial: a cheating miner left UNDECIDED (its honest FAIL voters blocked by validators that PASS it
+    /// blindly) disputes to turn the block into a pass. The accusers hold no jury seat; the blind PASS voters do,
+    /// and re-auditing the named evidence they uphold with the honest jurors: the miner is FAILED, its whole lock
+    /// is slashed and its deposit less the jury's fee goes to the treasury. (A blocker allied with the cheater
+    /// would overturn instead: SECURITY.md 4, the jury's eligibility.)
     function test_dispute_upheldOnAnUndecidedMinerFailsIt() public {
-        address big = _halfCoalitionWorld();
-        _blockedCommittee(big, true);
+        _halfCoalitionWorld();
+        _blockedCommittee(true);
         _dispute(m[0]);
+        coalitionJudges = true;
+        _toJuryCommit();
+        assertEq(disputes.jurorSeats(taskId, m[0], big), 0, "an accuser holds no seat");
         uint256 treasuryBefore = settlement.treasury();
         address[] memory jury = _juryRules(m[0], false, type(uint256).max, type(uint256).max);
         IDisputes.Dispute memory d = disputes.disputeOf(taskId, m[0]);
@@ -415,8 +431,8 @@ contract DisputesTest is Fixture {
         _toRevealWindow(taskId);
         address[] memory members = settlement.getValidators(taskId);
         for (uint256 i = 0; i < members.length; ++i) {
-            bool big = members[i] == coalition[0] || members[i] == coalition[1];
-            _reveal(taskId, members[i], big ? coalitionVotes : honestVotes);
+            bool framer = members[i] == coalition[0] || members[i] == coalition[1];
+            _reveal(taskId, members[i], framer ? coalitionVotes : honestVotes);
         }
         assertGt(settlement.tallyOf(taskId, m[2]).failSeats, 0, "a minority FAILed m2");
         vm.warp(_task(taskId).params.verifyDeadline + 1);
@@ -537,10 +553,10 @@ contract DisputesTest is Fixture {
 
     // ---------------------------------------------------------------- the jury
 
-    /// Adversarial: the first committee's members (who cast the FAIL) and the task's miners cannot sit on the
-    /// jury; a juror cannot commit before the dispute round is recorded (its seats are unknown), nor reveal
-    /// something else than it committed.
-    function test_dispute_firstCommitteeMembersCannotSitOnTheJury() public {
+    /// Adversarial: the miner's accusers (the first-committee members that revealed FAIL on it) and the task's
+    /// miners cannot sit on the jury, while the committee's PASS voters do; a juror cannot commit before the
+    /// dispute round is recorded (its seats are unknown), nor reveal something else than it committed.
+    function test_dispute_accusersCannotSitOnTheJury() public {
         _firstCommittee(false, false);
         _dispute(m[0]);
         IDisputes.Windows memory w = _windows();
@@ -552,18 +568,18 @@ contract DisputesTest is Fixture {
 
         _toJuryCommit();
         for (uint256 i = 0; i < 2; ++i) {
-            assertEq(
-                disputes.jurorSeats(taskId, m[0], coalition[i]), 0, "no seat for a first-committee member"
-            );
+            assertEq(disputes.jurorSeats(taskId, m[0], coalition[i]), 0, "no seat for an accuser");
             vm.prank(coalition[i]);
             vm.expectRevert(abi.encodeWithSelector(IDisputes.NotOnJury.selector, taskId, m[0], coalition[i]));
             disputes.commitRuling(taskId, m[0], keccak256("overturn my own fail? no: uphold"));
         }
+        uint256 passVoterSeats;
         for (uint256 i = 0; i < HONEST; ++i) {
-            if (settlement.committeeSeats(taskId, honest[i]) != 0) {
-                assertEq(disputes.jurorSeats(taskId, m[0], honest[i]), 0, "drawn members never sit");
+            if (settlement.voteOf(taskId, honest[i], m[0]) == ISettlement.Vote.PASS) {
+                passVoterSeats += disputes.jurorSeats(taskId, m[0], honest[i]);
             }
         }
+        assertGt(passVoterSeats, 0, "the first committee's PASS voters sit on the jury");
         // A miner of the task with validator stake is no juror either.
         _stake(m[1], VALIDATOR, 100e18);
         assertEq(disputes.jurorSeats(taskId, m[0], m[1]), 0, "no seat for the task's miners");
@@ -592,6 +608,33 @@ contract DisputesTest is Fixture {
         disputes.revealRuling(taskId, m[0], true, GOOD_SCORE, _jurySalt(jury[1]));
         vm.expectRevert(abi.encodeWithSelector(IDisputes.NotResolved.selector, m[0]));
         disputes.settleJuror(taskId, m[0], jury[0]);
+    }
+
+    /// Adversarial: an accuser holds no seat on the jury of the miner it FAILed, and only that one: honest
+    /// members that FAILed cheating m0 and PASSed m2 sit on m2's jury (which the coalition alone FAILed), never on
+    /// m0's; the coalition, accusing both, sits on neither.
+    function test_dispute_anAccuserHoldsNoJurySeatOnTheMinerItFailed() public {
+        _firstCommittee(true, true);
+        _dispute(m[0]);
+        _dispute(m[2]);
+        _toJuryCommit();
+        uint256 accusers;
+        uint256 seatsOnM2;
+        for (uint256 i = 0; i < HONEST; ++i) {
+            if (settlement.voteOf(taskId, honest[i], m[0]) != ISettlement.Vote.FAIL) continue;
+            ++accusers;
+            assertEq(disputes.jurorSeats(taskId, m[0], honest[i]), 0, "no seat on the miner it failed");
+            vm.prank(honest[i]);
+            vm.expectRevert(abi.encodeWithSelector(IDisputes.NotOnJury.selector, taskId, m[0], honest[i]));
+            disputes.commitRuling(taskId, m[0], keccak256("uphold my own fail"));
+            seatsOnM2 += disputes.jurorSeats(taskId, m[2], honest[i]);
+        }
+        assertGt(accusers, 0, "honest members accused m0");
+        assertGt(seatsOnM2, 0, "and sit on the jury of m2, which they passed");
+        for (uint256 i = 0; i < 2; ++i) {
+            assertEq(disputes.jurorSeats(taskId, m[0], coalition[i]), 0, "the coalition accused m0");
+            assertEq(disputes.jurorSeats(taskId, m[2], coalition[i]), 0, "and m2");
+        }
     }
 
     function _ensureNotRecorded(uint64 round) internal view returns (bool) {

@@ -31,6 +31,8 @@ contract Handler is Assertions {
     uint256 internal constant CHEATER = 3;
     uint256 internal constant NUM_JURORS = 3;
     uint256 internal constant UPHOLDER = 2; // the juror that always upholds
+    // Jury members: the jurors, then the validators (a first-committee member judges every miner it did not FAIL).
+    uint256 internal constant NUM_JURY = NUM_JURORS + NUM_VALIDATORS;
     uint256 internal constant JUROR_STAKE = 200e18;
     /// @dev The Fixture's dispute window: a task with a FAILED miner finalizes only after it (nobody disputes here).
     uint64 internal constant DISPUTE_WINDOW = 20;
@@ -92,6 +94,11 @@ contract Handler is Assertions {
 
     function juror(uint256 i) public view returns (address) {
         return actors[NUM_MINERS + NUM_VALIDATORS + 1 + i];
+    }
+
+    /// @dev Jury member k: juror k, then validator k - NUM_JURORS.
+    function juryMember(uint256 k) public view returns (address) {
+        return k < NUM_JURORS ? juror(k) : validator(k - NUM_JURORS);
     }
 
     function miner(uint256 i) public view returns (address) {
@@ -201,20 +208,20 @@ contract Handler is Assertions {
         uint64 drawn = board.roundTime(w.round);
         vm.warp(drawn > w.disputeDeadline ? drawn : w.disputeDeadline + 1);
         for (uint256 i = 0; i < NUM_MINERS; ++i) {
-            for (uint256 k = 0; k < NUM_JURORS; ++k) {
+            for (uint256 k = 0; k < NUM_JURY; ++k) {
                 _commitRuling(taskId, i, k);
             }
         }
         vm.warp(w.commitDeadline + 1);
         for (uint256 i = 0; i < NUM_MINERS; ++i) {
-            for (uint256 k = 0; k < NUM_JURORS; ++k) {
+            for (uint256 k = 0; k < NUM_JURY; ++k) {
                 if (k != UPHOLDER || (seed >> (64 + i)) & 1 == 1) _revealRuling(taskId, i, k);
             }
         }
         vm.warp(w.revealDeadline + 1);
         for (uint256 i = 0; i < NUM_MINERS; ++i) {
             _resolve(taskId, i);
-            for (uint256 k = 0; k < NUM_JURORS; ++k) {
+            for (uint256 k = 0; k < NUM_JURY; ++k) {
                 _settleJuror(taskId, i, k);
             }
         }
@@ -430,11 +437,15 @@ contract Handler is Assertions {
     function commitRulingStep(uint256 taskSeed, uint256 minerSeed, uint256 jurorSeed) external {
         _tick();
         if (tasks.length == 0) return;
-        _commitRuling(tasks[taskSeed % tasks.length], minerSeed % NUM_MINERS, jurorSeed % NUM_JURORS);
+        _commitRuling(tasks[taskSeed % tasks.length], minerSeed % NUM_MINERS, jurorSeed % NUM_JURY);
     }
 
+    /// @dev Jurors and honest validators re-audit (the upholder always upholds); the colluders 3 and 4 uphold,
+    /// the lazy validator 5 overturns blindly.
     function _ruling(uint256 taskId, uint256 mi, uint256 k) internal returns (bool overturn) {
-        return k != UPHOLDER && !_wrong(taskId, board.getTask(taskId), mi);
+        if (k == UPHOLDER || k == NUM_JURORS + 3 || k == NUM_JURORS + 4) return false;
+        if (k == NUM_JURORS + 5) return true;
+        return !_wrong(taskId, board.getTask(taskId), mi);
     }
 
     function _rulingSalt(uint256 k) internal pure returns (bytes32) {
@@ -442,7 +453,7 @@ contract Handler is Assertions {
     }
 
     function _commitRuling(uint256 taskId, uint256 mi, uint256 k) internal {
-        address who = juror(k);
+        address who = juryMember(k);
         address m = miner(mi);
         if (disputes.disputeOf(taskId, m).ruling != IDisputes.Ruling.OPEN) return;
         IDisputes.Windows memory w = disputes.windows(taskId);
@@ -463,11 +474,11 @@ contract Handler is Assertions {
     function revealRulingStep(uint256 taskSeed, uint256 minerSeed, uint256 jurorSeed) external {
         _tick();
         if (tasks.length == 0) return;
-        _revealRuling(tasks[taskSeed % tasks.length], minerSeed % NUM_MINERS, jurorSeed % NUM_JURORS);
+        _revealRuling(tasks[taskSeed % tasks.length], minerSeed % NUM_MINERS, jurorSeed % NUM_JURY);
     }
 
     function _revealRuling(uint256 taskId, uint256 mi, uint256 k) internal {
-        address who = juror(k);
+        address who = juryMember(k);
         address m = miner(mi);
         IDisputes.Juror memory j = disputes.jurorOf(taskId, m, who);
         if (j.commitHash == 0 || j.revealed) return;
@@ -500,11 +511,11 @@ contract Handler is Assertions {
     function settleJurorStep(uint256 taskSeed, uint256 minerSeed, uint256 jurorSeed) external {
         _tick();
         if (tasks.length == 0) return;
-        _settleJuror(tasks[taskSeed % tasks.length], minerSeed % NUM_MINERS, jurorSeed % NUM_JURORS);
+        _settleJuror(tasks[taskSeed % tasks.length], minerSeed % NUM_MINERS, jurorSeed % NUM_JURY);
     }
 
     function _settleJuror(uint256 taskId, uint256 mi, uint256 k) internal {
-        address who = juror(k);
+        address who = juryMember(k);
         address m = miner(mi);
         IDisputes.Ruling r = disputes.disputeOf(taskId, m).ruling;
         if (r == IDisputes.Ruling.NONE || r == IDisputes.Ruling.OPEN) return;
@@ -613,7 +624,7 @@ contract Handler is Assertions {
         ITaskBoard.Task memory t = board.getTask(taskId);
         for (uint256 i = 0; i < NUM_MINERS; ++i) {
             if (t.status == ITaskBoard.TaskStatus.OPEN) _resolve(taskId, i);
-            for (uint256 j = 0; j < NUM_JURORS; ++j) {
+            for (uint256 j = 0; j < NUM_JURY; ++j) {
                 _settleJuror(taskId, i, j);
             }
         }
@@ -720,6 +731,10 @@ contract InvariantsTest is Fixture {
         _stake(handler.validator(4), VALIDATOR, 200e18);
         _stake(handler.validator(5), VALIDATOR, 100e18);
         _fund(handler.validator(0), 100e18);
+        // Validators sit on the juries of miners they did not FAIL: tokens for their jury bonds.
+        for (uint256 i = 0; i < 6; ++i) {
+            _fund(handler.validator(i), 1000e18);
+        }
         _fund(handler.proposer(), 10_000e18);
         _targets.push(address(handler));
     }

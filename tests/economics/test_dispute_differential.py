@@ -1,8 +1,9 @@
 """Disputes (PROTOCOL.md §2.10): the economics rules (`bench.settlement_rules.resolve_dispute`, `contested`,
-and `settle_task` with the ruling) against the deployed contracts on Anvil, to the wei. A coalition FAILs a
-miner: holding the whole first committee (FAILED), or half of it against an honest validator as large that
-PASSes (UNDECIDED: the framing that used to cost nothing); the miner disputes; a jury drawn from the remaining
-validators rules OVERTURNED (one juror dissents and does not reveal), UPHELD, or not at all (UNRESOLVED)."""
+`juror_seats` and `settle_task` with the ruling) against the deployed contracts on Anvil, to the wei. A coalition
+FAILs a miner: holding the whole first committee (FAILED), or half of it against an honest validator as large
+that PASSes (UNDECIDED: the framing that used to cost nothing); the miner disputes; a jury drawn from every
+validator but the miner's accusers (checked seat for seat against the mirror) rules OVERTURNED (one juror
+dissents and does not reveal), UPHELD, or not at all (UNRESOLVED)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,11 @@ from bench.settlement_rules import (
     Treasury,
     ValidatorInput,
     Vote,
+    accusers,
     contested,
     decide,
+    juror_seats,
+    jury_stake,
     resolve_dispute,
     settle_task,
 )
@@ -39,6 +43,39 @@ def _verdict(miner: str, fail: bool) -> Verdict:
     if fail:
         return Verdict(miner, Vote.FAIL, 0, 2, 1, 4, Check.TOKEN)
     return Verdict(miner, Vote.PASS, SCORE, 2, 0, 0, Check.NONE)
+
+
+def _jury_seats_match_the_mirror(owner, addr, task_id, params, round_, members, votes, p) -> dict[int, int]:
+    """Every validator's seats on the target's jury, `Disputes.jurorSeats` against `juror_seats`; the target's
+    accusers hold none, the first committee's other members are eligible like everyone else."""
+    first = [
+        ValidatorInput(addr[v], 1, votes={x.miner: (Vote(int(x.vote)), x.score, x.check) for x in votes[v]})
+        for v in members
+    ]
+    accused_by = accusers(first, addr[TARGET])
+    at = params.verify_deadline
+    stakes = {addr[v]: owner.stakes.validator_stake_at(addr[v], at) for v in (COALITION, *HONEST)}
+    total = jury_stake(owner.stakes.total_validator_stake_at(at), stakes, accused_by)
+    randomness = owner.beacon.randomness(round_)
+    seats = {}
+    for v in (COALITION, *HONEST):
+        seats[v] = owner.disputes.juror_seats(task_id, addr[TARGET], addr[v])
+        excluded = addr[v] in accused_by
+        mirror = juror_seats(
+            randomness,
+            task_id,
+            addr[TARGET],
+            addr[v],
+            stakes[addr[v]],
+            total,
+            2 * p.committee_seats,
+            excluded,
+        )
+        assert seats[v] == mirror, f"validator {v}"
+        assert not (excluded and seats[v]), "an accuser holds no seat"
+    for m in (TARGET, OTHER):
+        assert owner.disputes.juror_seats(task_id, addr[TARGET], addr[m]) == 0, "nor does a miner"
+    return seats
 
 
 @pytest.mark.parametrize("first", [Outcome.FAILED, Outcome.UNDECIDED])
@@ -112,9 +149,9 @@ def test_dispute_rules_match_contracts(
     windows = owner.disputes.windows(task_id)
     anvil.warp_to(max(windows.dispute_deadline + 1, owner.board.round_time(windows.round)))
     owner.beacon.record_beacon(*devnet_beacon.sign(windows.round).onchain_args())
-    jury = [i for i in SMALL if owner.disputes.juror_seats(task_id, addr[TARGET], addr[i])]
-    assert len(jury) >= 2 and not set(jury) & set(members)
-    seats = {j: owner.disputes.juror_seats(task_id, addr[TARGET], addr[j]) for j in jury}
+    seats = _jury_seats_match_the_mirror(owner, addr, task_id, params, windows.round, members, votes, p)
+    jury = [j for j in seats if seats[j]]
+    assert jury, "a jury forms"
     # UPHELD: every juror upholds; UNRESOLVED: nobody reveals; OVERTURNED: the smallest juror dissents
     # and the next smallest never reveals, as far as the overturn keeps its quorum and supermajority
     # (Disputes.t.sol covers both penalties deterministically).

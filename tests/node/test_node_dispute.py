@@ -150,7 +150,9 @@ def test_an_honest_miner_disputes_a_false_fail_and_the_jury_overturns_it(
     clock.warp_to(max(windows.dispute_deadline + 1, proposer.board.round_time(windows.round)))
     proposer.beacon.record_beacon(*devnet_beacon.sign(windows.round).onchain_args())
     jurors = [i for i in JURORS if proposer.disputes.juror_seats(task_id, honest, accounts[i].address)]
-    assert jurors and not set(jurors) & set(first)
+    assert jurors, "a jury is drawn"
+    # The accuser holds no seat; the honest members drawn first PASSed this miner, so they may judge it.
+    assert proposer.disputes.juror_seats(task_id, honest, coalition.address) == 0
     rollouts, tree = committed[HONEST]
     chosen = [rollouts[k] for k in named_rollouts([named], audit_spec.total_rollouts)]
     ruling = reaudit(
@@ -331,11 +333,14 @@ def test_the_node_glue_disputes_a_frame_and_jurors_restarted_between_commit_and_
     assert dispute_if_wrongly_failed(miner_side, task_view(miner_ctx, task_id))
     assert proposer.disputes.dispute_of(task_id, miner).ruling == Ruling.OPEN
 
-    # The jurors' nodes: drawn off the first committee, each re-audits and commits, storing its salt first.
+    # The jurors' nodes: every validator but the accuser (the honest PASS voters too), each re-audits and
+    # commits when drawn, storing its salt first.
     windows = proposer.disputes.windows(task_id)
     clock.warp_to(max(windows.dispute_deadline + 1, proposer.board.round_time(windows.round)))
     proposer.beacon.record_beacon(*devnet_beacon.sign(windows.round).onchain_args())
-    urls = {i: f"sqlite:///{tmp_path / f'juror{i}.db'}" for i in JURORS if i not in first}
+    proposer.token.mint(big.address, 1_000 * RPT)  # its jury bonds
+    assert proposer.disputes.juror_seats(task_id, miner, coalition.address) == 0, "the accuser holds no seat"
+    urls = {i: f"sqlite:///{tmp_path / f'juror{i}.db'}" for i in (BIG, *JURORS)}
     sides = {
         i: _ValidatorSide(
             _node_ctx(chain_for(i), url, NodeRole.VALIDATOR, task_id, seed.randomness),
