@@ -46,10 +46,10 @@ forge-test: install
 	# other figure must match exactly.
 	diff -u <(sed -E 's/μ: [0-9]+, //' .gas-snapshot) <(sed -E 's/μ: [0-9]+, //' .gas-snapshot.check) && rm -f .gas-snapshot.check
 
-# Workers for pytest-xdist: three groups of devnet and network-namespace runs each take one worker in
-# turn (tests/conftest.py) and mostly wait on chain windows; a fourth worker takes the short tests
-# beside them. `make test PYTEST_WORKERS=0` runs everything in one process.
-PYTEST_WORKERS ?= 4
+# Workers for pytest-xdist: the devnets and the network-namespace runs each take one worker in turn
+# (tests/conftest.py groups them) and mostly wait on chain windows, so a third worker takes the short
+# tests beside them on two cores. `make test PYTEST_WORKERS=0` runs everything in one process.
+PYTEST_WORKERS ?= 3
 
 pytest: install
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --durations=25
