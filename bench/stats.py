@@ -134,16 +134,23 @@ def sample_sd(values: Sequence[float]) -> float:
     return float(x.std(ddof=1)) if len(x) > 1 else float("nan")
 
 
-def t_interval(values: Sequence[float], level: float = 0.95) -> Interval:
-    """mean +- t(1 - alpha/2, n-1) sd / sqrt(n); NaN bounds with fewer than two units."""
+def _units(values: Sequence[float]) -> tuple[np.ndarray, float, Interval | None]:
+    """The paired units as an array, their mean, and the interval to return as is when there are
+    fewer than two (NaN bounds: one unit has no spread)."""
     x = np.asarray(values, dtype=np.float64)
-    n = len(x)
-    if n == 0:
+    if len(x) == 0:
         raise ValueError("no paired units")
     m = float(x.mean())
-    if n < 2:
-        return Interval(m, float("nan"), float("nan"), n, float("nan"))
-    sd = float(x.std(ddof=1))
+    degenerate = Interval(m, float("nan"), float("nan"), 1, float("nan")) if len(x) < 2 else None
+    return x, m, degenerate
+
+
+def t_interval(values: Sequence[float], level: float = 0.95) -> Interval:
+    """mean +- t(1 - alpha/2, n-1) sd / sqrt(n); NaN bounds with fewer than two units."""
+    x, m, degenerate = _units(values)
+    if degenerate is not None:
+        return degenerate
+    n, sd = len(x), sample_sd(x)
     half = t_quantile((1 + level) / 2, n - 1) * sd / math.sqrt(n)
     return Interval(m, m - half, m + half, n, sd)
 
@@ -152,17 +159,14 @@ def bootstrap_interval(
     values: Sequence[float], reps: int = 10_000, level: float = 0.95, seed: int = 0
 ) -> Interval:
     """Percentile bootstrap of the mean, resampling the units (seeds) with replacement."""
-    x = np.asarray(values, dtype=np.float64)
+    x, m, degenerate = _units(values)
+    if degenerate is not None:
+        return degenerate
     n = len(x)
-    if n == 0:
-        raise ValueError("no paired units")
-    m = float(x.mean())
-    if n < 2:
-        return Interval(m, float("nan"), float("nan"), n, float("nan"))
     rng = np.random.default_rng(seed)
     means = x[rng.integers(0, n, size=(reps, n))].mean(axis=1)
     low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
-    return Interval(m, float(low), float(high), n, float(x.std(ddof=1)))
+    return Interval(m, float(low), float(high), n, sample_sd(x))
 
 
 def paired(treatment: dict[int, float], control: dict[int, float]) -> tuple[list[int], list[float]]:
