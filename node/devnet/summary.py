@@ -102,6 +102,8 @@ class Reports:
     def reconcile(self) -> list[str]:
         """Every balance against the chain; returns the mismatches (empty when all agree)."""
         assert self.chain is not None
+        # Events up to now before reading balances: a node may have claimed since the last poll.
+        self.poll_events()
         problems: list[str] = []
         c = self.chain
         staked, slashed, claimed, credited, escrowed, withdrawn = (defaultdict(int) for _ in range(6))
