@@ -40,7 +40,6 @@ from bench.settlement_rules import (
     Treasury,
     ValidatorInput,
     Vote,
-    accusers,
     contested,
     is_forced,
     miner_lock,
@@ -157,6 +156,7 @@ class Play:
     collude_pass_miner0: bool = False  # colluding validators pass miner 0 unaudited
     collude_fail_all: bool = False  # colluding validators fail everyone unaudited
     collude_frame_miner0: bool = False  # colluding validators fail honest miner 0 and uphold it on a jury
+    cheater_disputes: bool = False  # the party's cheating miner 0 disputes whenever the votes contest it
     sybil_shared_audit: bool = True  # one audit serves all of the party's identities
 
 
@@ -221,20 +221,24 @@ def play_task(
             party_audits = max(party_audits, audits) if play.sybil_shared_audit else party_audits + audits
         validators.append(ValidatorInput(ident.address, won, True, votes))
     # Disputes (PROTOCOL §2.10): an honest miner the votes contest (FAILED, or UNDECIDED with a FAIL)
-    # re-audits the named evidence, which passes, and disputes; a jury of 2C lots from the identities other
-    # than its accusers (the first-committee members that revealed FAIL on it) rules. A miner that serves no openings would lose its dispute, so it does not dispute.
+    # re-audits the named evidence, which passes, and disputes; so does the party's cheater when the play says
+    # so (its shield hopes to overturn). A jury of 2C lots from all validator stake rules. A miner that serves no
+    # openings would lose its dispute, so it does not dispute.
     revealed = sum(v.seats for v in validators)
     party_jury = 0
     for i, a in enumerate(miner_addrs):
         fail_seats = sum(v.seats for v in validators if v.votes.get(a, (Vote.NONE,))[0] == Vote.FAIL)
         pass_seats = sum(v.seats for v in validators if v.votes.get(a, (Vote.NONE,))[0] == Vote.PASS)
-        if truth[i][0] or (i == 0 and play.withhold):
+        cheater = i == 0 and play.cheater_disputes and truth[i][0] and not miners[i].forced
+        if (truth[i][0] and not cheater) or (i == 0 and play.withhold):
             continue
         if not contested(fail_seats, pass_seats, revealed, world.params):
             continue
-        ruling, delta, audited = jury(world, roster, accusers(validators, a), draw, i, play, treasury)
+        ruling, delta, audited, deposit_back = jury(world, roster, draw, i, not truth[i][0], play, treasury)
         party_jury += delta
         party_audits += audited
+        if cheater and play.miner_is_party:
+            party_jury += deposit_back - miner_lock(world.reward, world.max_miners, world.params)
         miners[i] = replace(miners[i], ruling=ruling, ruling_score=truth[i][1])
     result = settle_task(world.params, world.reward, world.max_miners, miners, validators, treasury)
     profit = -party_audits * world.audit_cost + party_jury
@@ -250,18 +254,20 @@ def play_task(
 def jury(
     world: World,
     roster: list[Identity],
-    accused_by: set[str],
     draw: Draw,
     miner: int,
+    evidence_passes: bool,
     play: Play,
     treasury: Treasury,
-) -> tuple[Ruling, int, int]:
-    """The jury of honest miner `miner`'s dispute: 2C lots per identity that is not one of its accusers
-    (`accused_by`: first-committee PASS voters and silent members sit), weighted by stake among them (`Disputes._seatsOf`, keccak as a random oracle). Honest jurors re-audit
-    and overturn; framing colluders and always-fail identities uphold; lazy ones overturn blindly;
-    unavailable ones never reveal. Returns the ruling, the party's juror result (fees less forfeited bonds)
-    and how many re-audits the party ran; the deposit's and bonds' treasury parts go to `treasury`."""
-    eligible = [i for i in roster if i.address not in accused_by]
+) -> tuple[Ruling, int, int, int]:
+    """The jury of `miner`'s dispute: 2C lots per validator identity, weighted by stake among all of them
+    (`Disputes._seatsOf`, keccak as a random oracle; the first committee's members sit whatever they voted).
+    Honest jurors re-audit and overturn exactly when the named evidence passes; framing colluders and
+    always-fail identities uphold; shielding colluders (who PASSed their cheater) and lazy ones overturn
+    blindly; unavailable ones never reveal. Returns the ruling, the party's juror result (fees less forfeited
+    bonds), how many re-audits the party ran and what of the deposit comes back to the miner; the deposit's
+    and bonds' treasury parts go to `treasury`."""
+    eligible = roster
     total = sum(i.stake for i in eligible)
     rng = random.Random(draw.lot_seed * 1_000_003 + miner)
     lots = 2 * world.params.committee_seats
@@ -273,9 +279,11 @@ def jury(
         if won == 0:
             continue
         b = ident.behaviour
-        vote: bool | None = True
+        vote: bool | None = evidence_passes
         if b == "fail" or (b == "collude" and play.collude_frame_miner0):
             vote = False
+        elif b == "lazy" or (b == "collude" and play.collude_pass_miner0):
+            vote = True
         elif b == "unavailable":
             vote = None
         jurors.append((ident.address, won, vote))
@@ -286,7 +294,7 @@ def jury(
     result = resolve_dispute(deposit, jurors, world.params)
     treasury.balance += result.to_treasury + result.forfeited
     delta = sum(result.jurors[a] - bond for a, bond in party.items())
-    return result.ruling, delta, audited
+    return result.ruling, delta, audited, result.returned
 
 
 def miner_profit(world: World, result: TaskResult, addr: str, play: Play, forced: bool) -> int:
@@ -409,6 +417,15 @@ def strategies(world: World) -> list[tuple[str, str, Callable[[World], list[Iden
         )
         out.append(
             (
+                f"coalition {pct}% passes its cheater, which disputes",
+                "as above, and the cheater disputes whenever contested; the coalition overturns on the jury",
+                lambda w, s=share: coalition_roster(w, s),
+                Play(miner_is_party=True, miner_cheats=n, collude_pass_miner0=True, cheater_disputes=True),
+                Play(miner_is_party=True),
+            )
+        )
+        out.append(
+            (
                 f"coalition {pct}% fails everyone",
                 f"{pct}% of validator stake votes fail on every miner without auditing",
                 lambda w, s=share: coalition_roster(w, s),
@@ -417,12 +434,13 @@ def strategies(world: World) -> list[tuple[str, str, Callable[[World], list[Iden
             )
         )
     # Framing: whether its FAILs reach the supermajority (FAILED) or only block it (UNDECIDED), the honest
-    # miner disputes and the jury (2C lots among the identities other than its accusers) rules.
+    # miner disputes and the jury (2C lots from all validator stake) rules.
     for share in (3_300, 5_000, 7_000):
         pct = share // 100
+        beyond = f" {BEYOND}" if share > ASSUMPTION_BPS else ""
         out.append(
             (
-                f"coalition {pct}% frames an honest miner",
+                f"coalition {pct}% frames an honest miner{beyond}",
                 f"{pct}% of validator stake fails honest miner 0 (naming a TOKEN check) and upholds it on the "
                 "jury of its dispute",
                 lambda w, s=share: coalition_roster(w, s),
@@ -430,8 +448,8 @@ def strategies(world: World) -> list[tuple[str, str, Callable[[World], list[Iden
                 Play(),
             )
         )
-    # The same frame by a coalition split into 48 identities: those the first committee did not draw sit on
-    # the jury, where the honest stake (few large validators, nearly always drawn) is thin (SECURITY.md §4).
+    # The same frame by a coalition split into 48 identities (a jury drawn from the first committee's undrawn
+    # identities alone would be the coalition's; SECURITY.md §4).
     for share in (3_300, 5_000):
         pct = share // 100
         out.append(
@@ -444,6 +462,13 @@ def strategies(world: World) -> list[tuple[str, str, Callable[[World], list[Iden
             )
         )
     return out
+
+
+# The trust assumption (SECURITY.md §2): colluders hold at most half of the validator stake. A row beyond it is
+# measured and printed, not counted as a deviation that must lose: a coalition holding more than two thirds of
+# the stake holds the supermajority of every committee and every jury, so no vote can rule against it.
+ASSUMPTION_BPS = 5_000
+BEYOND = "(beyond the assumption)"
 
 
 @dataclass
@@ -463,7 +488,7 @@ class Row:
         if self.diff_mean + self.diff_ci < 0:
             return "loses"
         if self.diff_mean - self.diff_ci > 0:
-            return "GAINS"
+            return "gains, beyond the assumption" if BEYOND in self.name else "GAINS"
         return "no gain (within CI)"
 
 
@@ -550,7 +575,14 @@ def print_table(world: World, rows: list[Row], tasks: int, out: Callable[[str], 
             f"| {r.name} | {r.honest_mean:.3f} | {r.deviant_mean:.3f} | {r.diff_mean:+.3f} ± {r.diff_ci:.3f} | {r.verdict} |"
         )
     gains = [r for r in rows if r.verdict == "GAINS"]
+    beyond = [r for r in rows if BEYOND in r.name and r.diff_mean > 0]
     out("")
+    if beyond:
+        out(
+            f"Beyond the trust assumption (colluders above {ASSUMPTION_BPS // 100}% of validator stake): "
+            + ", ".join(f"{r.name} {r.diff_mean:+.3f}" for r in beyond)
+            + " RPT per task; such a coalition holds every committee and jury."
+        )
     if gains:
         out(
             "Deviations that earn more than honest at these parameters: "

@@ -268,17 +268,6 @@ def _word(address: str) -> bytes:
     return bytes.fromhex(address[2:]).rjust(32, b"\0")
 
 
-def accusers(validators: list[ValidatorInput], miner: str) -> set[str]:
-    """A miner's accusers: the first-committee members that revealed FAIL on it. They hold no seat on its jury;
-    the committee's PASS voters and silent members do (excluding them let a split coalition own the jury)."""
-    return {v.address for v in validators if v.revealed and v.votes.get(miner, (Vote.NONE,))[0] == Vote.FAIL}
-
-
-def jury_stake(total_stake: int, stakes: dict[str, int], accused_by: set[str]) -> int:
-    """`Disputes._eligibleStake`: validator stake at the verify deadline less the accusers'; at least 1."""
-    return max(1, total_stake - sum(stakes.get(a, 0) for a in accused_by))
-
-
 def juror_seats(
     randomness: bytes,
     task_id: int,
@@ -289,8 +278,9 @@ def juror_seats(
     lots: int,
     excluded: bool,
 ) -> int:
-    """`Disputes._seatsOf`: `#{i < 2C : uint256(keccak256(abi.encode(r, taskId, miner, juror, i))) % T < s}`;
-    0 for an `excluded` juror (one of the task's miners, or an accuser of `miner`)."""
+    """`Disputes._seatsOf`: `#{i < 2C : uint256(keccak256(abi.encode(r, taskId, miner, juror, i))) % T < s}`
+    with T the total validator stake at the verify deadline; 0 for an `excluded` juror (one of the task's miners).
+    Every other validator sits by its stake, whatever it voted in the first committee."""
     if excluded or stake == 0:
         return 0
     prefix = randomness + task_id.to_bytes(32, "big") + _word(miner) + _word(juror)
@@ -446,7 +436,7 @@ def settle_task(
     # The obedience bonus comes out of the task's own validator pool, at most its per-slot part.
     bonus_each = min(jackpot_of(cap, params) // params.committee_seats, validator_pool // max_miners)
     results: dict[str, MinerResult] = {}
-    paid_total = slashed_total = undecided = fee_seats = bounties = bonuses = 0
+    paid_total = slashed_total = undecided = undecided_miners = fee_seats = bounties = bonuses = 0
     for m in miners:
         if not m.committed:
             penalty = min(no_show, lock)  # a slot held without a commitment kept an honest miner out
@@ -469,6 +459,7 @@ def settle_task(
         paid_total += paid
         if outcome not in DECIDED:
             undecided += cap  # burned: neither the proposer nor the blockers gain from a blocked decision
+            undecided_miners += 1
         bonus = 0
         if outcome == Outcome.FORCED and forced_caught(t.logprob_fail_seats, r, params):
             bonus = bonus_each
@@ -480,6 +471,10 @@ def settle_task(
     to_burn = undecided
     fee_left = 0
     if fee_seats:
+        # The pool's part of each undecided miner is burned too: a block costs the blockers their fee on it.
+        unearned = validator_pool * undecided_miners // sum(1 for m in miners if m.committed)
+        validator_pool -= unearned
+        to_burn += unearned
         tre.fee_reserve += validator_pool
         fee_left = validator_pool
     elif not any(m.committed for m in miners):
@@ -488,10 +483,13 @@ def settle_task(
         to_burn += validator_pool
     tre.burned += to_burn
     # settleValidator, one member at a time
+    jury_failed = {m.address for m in miners if m.ruling == Ruling.UPHELD and not m.fraud}
     vres: dict[str, ValidatorResult] = {}
     for i, v in enumerate(validators):
         bond = params.validator_bond * v.seats
-        penalized, decided, forced_fails = judge(v, results, tally, r, params) if v.revealed else (True, 0, 0)
+        penalized, decided, forced_fails = (
+            judge(v, results, tally, r, params, jury_failed) if v.revealed else (True, 0, 0)
+        )
         share = 0 if fee_seats == 0 else validator_pool * v.seats * decided // fee_seats
         tre.fee_reserve -= share
         fee_left -= share
@@ -512,12 +510,17 @@ def settle_task(
 
 
 def judge(
-    v: ValidatorInput, results: dict[str, MinerResult], tally: dict[str, Tally], r: int, params: Params
+    v: ValidatorInput,
+    results: dict[str, MinerResult],
+    tally: dict[str, Tally],
+    r: int,
+    params: Params,
+    jury_failed: set[str] = frozenset(),
 ) -> tuple[bool, int, int]:
     """`Settlement._judge`: (penalized, PASS/FAIL votes on decided miners, FAIL votes on caught FORCED
-    miners). A PASS is wrong on a miner the votes FAILED (not one only a fraud proof failed) or on a
-    caught forced miner; a FAIL is wrong on a PASSED miner; a FAIL on an uncaught forced miner is
-    neither paid nor penalized."""
+    miners). A PASS is wrong on a miner the votes or a jury (`jury_failed`: UPHELD, no fraud proof) FAILED
+    (not one only a fraud proof failed) or on a caught forced miner; a FAIL is wrong on a PASSED miner; a
+    FAIL on an uncaught forced miner is neither paid nor penalized."""
     penalized = False
     decided = forced_fails = 0
     for miner, res in results.items():  # join order, as the contract walks _miners
@@ -530,7 +533,8 @@ def judge(
         t = tally[miner]
         caught = res.outcome == Outcome.FORCED and forced_caught(t.logprob_fail_seats, r, params)
         if vote == Vote.PASS:
-            if caught or (res.outcome == Outcome.FAILED and voted_fail(t.fail_seats, r, params)):
+            failed = res.outcome == Outcome.FAILED
+            if caught or (failed and (voted_fail(t.fail_seats, r, params) or miner in jury_failed)):
                 penalized = True
         else:
             if res.outcome == Outcome.PASSED:

@@ -24,9 +24,9 @@ interface ISettlementWiring {
 /// @notice PROTOCOL.md 2.10. Fraud proofs settle on chain what a committed leaf shows by itself; model checks go
 /// to a second committee: a miner the FAIL votes (each naming rolloutIndex, position and check) FAILED, or left
 /// UNDECIDED with a quorum, disputes with a deposit of one task lock; 2C lots drawn by the first beacon round after
-/// the dispute deadline, weighted by validator stake at that deadline and excluding the task's miners and the
-/// miner's accusers (the first-committee members that revealed FAIL on it), re-audit exactly the named evidence
-/// and rule by commit-reveal with a bond per seat. UPHELD: the miner is FAILED and the deposit joins the slash.
+/// the dispute deadline, weighted by validator stake at the verify deadline among all validators but the task's
+/// miners, re-audit exactly the named evidence and rule by commit-reveal with a bond per seat. UPHELD: the miner
+/// is FAILED, the deposit joins the slash and Settlement takes the first committee's PASS voters' bonds.
 /// OVERTURNED: the miner is PASSED (Settlement then takes the first committee's FAIL voters' bonds) and its
 /// deposit comes back less the jurors' fee. Without a quorum or a supermajority the miner is UNDECIDED (never
 /// slashed, not paid) and the whole deposit comes back. Deposits, bonds and fees are plain tokens held here;
@@ -62,10 +62,6 @@ contract Disputes is IDisputes, ReentrancyGuardTransient {
     mapping(uint256 taskId => mapping(address miner => mapping(uint64 score => uint256))) internal
         _scoreSeats;
     mapping(uint256 taskId => uint256) internal _open;
-    /// @dev Validator stake at the verify deadline less the miner's accusers' (set by its dispute): the jury's
-    /// lottery denominator, so the 2C lots are shared by eligible stake only and a quorum of 2C seats is reachable
-    /// however much stake accused. Per miner: each miner has its own accusers.
-    mapping(uint256 taskId => mapping(address miner => uint256)) internal _juryStake;
 
     /// @param settlement_ The Settlement (its setDisputes must name this contract); token, StakeManager, TaskBoard
     /// and beacon are read from it.
@@ -139,7 +135,6 @@ contract Disputes is IDisputes, ReentrancyGuardTransient {
 
         d.ruling = Ruling.OPEN;
         d.deposit = m.locked;
-        _juryStake[taskId][msg.sender] = _eligibleStake(taskId, msg.sender, t);
         _open[taskId] += 1;
         emit Disputed(taskId, msg.sender, m.locked, w.round);
         if (m.locked != 0) _token.safeTransferFrom(msg.sender, address(this), m.locked);
@@ -430,36 +425,18 @@ contract Disputes is IDisputes, ReentrancyGuardTransient {
     {
         bytes32 r = beacon.randomness(w.round);
         if (r == bytes32(0)) revert DisputeBeaconMissing(w.round);
-        // Nobody judges a task it mined, nor its own FAIL. The first committee's other members (PASS voters, the
-        // silent) do sit: excluding them all would hand the jury to whatever stake the committee draw left out.
+        // Nobody judges a task it mined. Every validator, first-committee member or not, FAIL or PASS voter, sits
+        // by its stake: any exclusion by vote hands the jury to the side that did not vote that way (a shield of
+        // PASS voters, or a framing coalition's undrawn sybils; SECURITY.md 3.7), so a coalition's share of the
+        // jury is its share of the stake, however it splits or votes.
         if (settlement.minerState(taskId, juror).joined) return 0;
-        if (settlement.voteOf(taskId, juror, miner) == ISettlement.Vote.FAIL) return 0;
-        uint256 total = _juryStake[taskId][miner];
-        if (total == 0) return 0;
-        uint256 s = stakes.validatorStakeAt(juror, uint48(w.verifyDeadline));
+        uint48 asOf = uint48(w.verifyDeadline);
+        uint256 s = stakes.validatorStakeAt(juror, asOf);
         if (s == 0) return 0;
+        uint256 total = stakes.totalValidatorStakeAt(asOf);
         for (uint256 i = 0; i < jurySeats; ++i) {
             if (uint256(keccak256(abi.encode(r, taskId, miner, juror, i))) % total < s) ++seats;
         }
-    }
-
-    /// @dev Total validator stake at the verify deadline less that of `miner`'s accusers (the first-committee
-    /// members that revealed FAIL on it, who never sit on its jury); at least 1 so a jury lottery is always
-    /// defined. O(committee members).
-    function _eligibleStake(uint256 taskId, address miner, ITaskBoard.Task memory t)
-        internal
-        view
-        returns (uint256 eligible)
-    {
-        uint48 asOf = uint48(t.params.verifyDeadline);
-        eligible = stakes.totalValidatorStakeAt(asOf);
-        address[] memory members = settlement.getValidators(taskId);
-        for (uint256 i = 0; i < members.length; ++i) {
-            if (settlement.voteOf(taskId, members[i], miner) == ISettlement.Vote.FAIL) {
-                eligible -= stakes.validatorStakeAt(members[i], asOf);
-            }
-        }
-        if (eligible == 0) eligible = 1;
     }
 
     /// @dev Quorum of the 2C seats, then a supermajority of the revealed seats; anything else is no ruling.

@@ -307,7 +307,7 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         ts.cap = minerPool / t.params.maxMiners;
         ts.lock = Math.mulDiv(ts.cap, deterrenceBps, BPS);
         ts.validatorPool = validatorPool;
-        uint256 undecided = _decideMiners(taskId, ts, t.params.maxMiners);
+        (uint256 undecided, uint256 undecidedMiners) = _decideMiners(taskId, ts, t.params.maxMiners);
         validatorPool = ts.validatorPool; // less the obedience bonuses it paid
 
         // What an undecided miner was not paid, and a fee nobody earned, are burned: back to the proposer, a
@@ -316,6 +316,12 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         uint256 refund = minerPool - ts.minerPaid - undecided;
         uint256 toBurn = undecided;
         if (ts.decisiveSeatVotes != 0) {
+            // The pool's part for each undecided miner is burned too: a block then costs the blocking seats
+            // their fee on that miner, more than the audit it saved whenever auditing pays (SECURITY.md 3.7).
+            uint256 unearned = Math.mulDiv(validatorPool, undecidedMiners, ts.committed);
+            validatorPool -= unearned;
+            ts.validatorPool = validatorPool;
+            toBurn += unearned;
             feeReserve += validatorPool;
             _feeLeft[taskId] = validatorPool;
         } else if (ts.committed == 0) {
@@ -727,6 +733,7 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         uint256 paid;
         uint256 slashed;
         uint256 undecided; // the caps of NO_QUORUM and UNDECIDED miners (paid nothing: nobody verified them)
+        uint256 undecidedMiners; // how many
         uint256 feeSeats; // PASS and FAIL seats on decided miners
         uint256 bounties; // fraud-proof bounties paid out of slashed locks
         uint256 noShow; // what a NO_COMMIT miner forfeits
@@ -735,10 +742,10 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
     }
 
     /// @dev Sets every joined miner's outcome, score, payment and slash, and the fee denominator (PASS and FAIL
-    /// seats on decided miners); O(miners), no external calls. Returns what the undecided miners' caps left.
+    /// seats on decided miners); O(miners), no external calls. Returns the undecided miners' caps and count.
     function _decideMiners(uint256 taskId, TaskSettlement storage ts, uint16 maxMiners)
         internal
-        returns (uint256)
+        returns (uint256, uint256)
     {
         address[] storage miners = _miners[taskId];
         Totals memory sum;
@@ -756,7 +763,7 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         ts.slashed = sum.slashed;
         ts.decisiveSeatVotes = uint64(sum.feeSeats);
         if (sum.slashed != 0) _treasuryIn(sum.slashed - sum.bounties);
-        return sum.undecided;
+        return (sum.undecided, sum.undecidedMiners);
     }
 
     function _decideMiner(uint256 taskId, address miner, uint256 r, uint256 cap, Totals memory sum) internal {
@@ -787,7 +794,10 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
                 m.score = score;
                 m.paid = paid;
                 sum.paid += paid;
-                if (!_decided(outcome)) sum.undecided += cap;
+                if (!_decided(outcome)) {
+                    sum.undecided += cap;
+                    ++sum.undecidedMiners;
+                }
                 _credit(miner, taskId, paid);
                 if (outcome == Outcome.FORCED && _forcedCaught(taskId, miner, r)) {
                     _payObedience(taskId, miner, m, sum);
@@ -858,8 +868,8 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
         }
     }
 
-    /// @dev A revealed member is penalized for a PASS on a miner the votes FAILED (not one only a fraud proof
-    /// failed: no audit sample shows that leaf, H14) or on a caught FORCED one, or a FAIL on a PASSED miner.
+    /// @dev A revealed member is penalized for a PASS on a miner the votes or a jury FAILED (not one only a fraud
+    /// proof failed: no audit sample shows that leaf, H14) or on a caught FORCED one, or a FAIL on a PASSED miner.
     /// Returns that, its PASS and FAIL votes on decided miners (its fee weight per seat) and its FAIL votes on
     /// caught FORCED miners (jackpots).
     function _judge(uint256 taskId, TaskSettlement storage ts, ValidatorState storage v)
@@ -892,7 +902,13 @@ contract Settlement is ISettlement, ReentrancyGuardTransient {
     {
         bool caught = outcome == Outcome.FORCED && _forcedCaught(taskId, miner, r);
         if (pass) {
-            wrong = caught || (outcome == Outcome.FAILED && _votedFail(_tallies[taskId][miner], r));
+            // A jury that upheld the named evidence shows the PASS wrong as the votes would (not a fraud proof,
+            // which may show an unsampled leaf: H14).
+            wrong = caught
+                || (outcome == Outcome.FAILED
+                    && (_votedFail(_tallies[taskId][miner], r)
+                        || (_rulings[taskId][miner].outcome == Outcome.FAILED
+                            && !_minerStates[taskId][miner].fraud)));
         } else {
             // A FAIL on a forced miner that was not caught is neither paid nor penalized: when lazy members
             // hold the PASS supermajority, the auditors' FAILs are right and must not cost them their bonds.

@@ -137,8 +137,10 @@ contract AttacksTest is SettlementBase {
         _toRevealWindow(taskId);
         _revealAll(vals, lists);
         _toFinalize(taskId);
+        // The blocked miner's cap and its part of the validator pool (one of three committed miners).
+        uint256 unearned = (REWARD * FEE_BPS / 10_000) / 3;
         vm.expectEmit(true, false, false, true, address(settlement));
-        emit ISettlement.Burned(taskId, CAP);
+        emit ISettlement.Burned(taskId, CAP + unearned);
         settlement.finalize(taskId);
         _settleAll(vals);
 
@@ -146,8 +148,11 @@ contract AttacksTest is SettlementBase {
             uint256(_outcome(m[0])), uint256(ISettlement.Outcome.UNDECIDED), "the honest miner is blocked"
         );
         assertEq(uint256(_outcome(m[1])), uint256(ISettlement.Outcome.PASSED), "the others are decided");
-        assertEq(settlement.treasury(), treasuryBefore, "the blocked cap does not reach the treasury");
-        assertEq(settlement.burned(), CAP, "it is burned");
+        // The fee pool's rounding dust (under a wei per member) is the treasury's; the cap never is.
+        assertLe(
+            settlement.treasury(), treasuryBefore + vals.length, "the blocked cap does not reach the treasury"
+        );
+        assertEq(settlement.burned(), CAP + unearned, "it is burned, with the fee nobody earned on it");
         uint256 paid = settlement.claimable(m[1]) + settlement.claimable(m[2]);
         assertEq(settlement.claimable(proposer), 900e18 - CAP - paid, "nor is it refunded");
         uint256 owed = settlement.claimable(proposer) + paid + settlement.claimable(honest)

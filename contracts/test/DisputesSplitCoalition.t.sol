@@ -9,7 +9,8 @@ import {IDisputes} from "../src/interfaces/IDisputes.sol";
 /// identities frames an honest miner. The four large honest validators are all drawn to the first committee and
 /// PASS; about half of the coalition's identities are drawn and FAIL (no PASS supermajority: contested); the other
 /// half is not drawn. A jury that excluded the whole first committee would be the coalition's undrawn identities
-/// alone and would uphold the frame. Only the accusers are excluded, so the honest PASS voters judge too.
+/// alone and would uphold the frame. The jury is drawn from all validator stake, so the coalition's share of it is
+/// its share of the stake, however it splits: it can block the ruling (UNRESOLVED), never uphold the frame.
 contract DisputesSplitCoalitionTest is Fixture {
     uint256 internal constant SPLIT = 48;
     uint256 internal constant HONEST = 4;
@@ -83,8 +84,8 @@ contract DisputesSplitCoalitionTest is Fixture {
         }
     }
 
-    /// Adversarial: the split coalition frames honest miner m0 and its undrawn identities uphold on the jury.
-    /// The honest PASS voters hold most of the jury's seats: the frame is not upheld, the miner not slashed.
+    /// Adversarial: the split coalition frames honest miner m0 and all its identities, drawn or not, uphold on the
+    /// jury. They hold about half of its seats, no supermajority: the frame is not upheld, the miner not slashed.
     function test_dispute_splitCoalitionCannotCaptureTheJury() public {
         for (uint256 i = 0; i < 3; ++i) {
             _joinAndCommit(taskId, m[i]);
@@ -116,14 +117,9 @@ contract DisputesSplitCoalitionTest is Fixture {
         uint64 roundTime = board.roundTime(w.round);
         vm.warp(roundTime > w.disputeDeadline ? roundTime : w.disputeDeadline + 1);
         _ensureRound(w.round);
-        for (uint256 i = 0; i < SPLIT; ++i) {
-            if (settlement.committeeSeats(taskId, coalition[i]) != 0) {
-                assertEq(disputes.jurorSeats(taskId, m[0], coalition[i]), 0, "an accuser holds no seat");
-            }
-        }
         uint256 honestSeats = _juryCommits(honest, true);
         uint256 coalitionSeats = _juryCommits(coalition, false);
-        assertGt(coalitionSeats, 0, "the undrawn identities sit");
+        assertGt(coalitionSeats, 0, "the coalition sits");
         assertTrue(
             coalitionSeats * 10_000 < uint256(SUPER_BPS) * (honestSeats + coalitionSeats),
             "the coalition holds no jury supermajority"

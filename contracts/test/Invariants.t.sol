@@ -580,16 +580,32 @@ contract Handler is Assertions {
     }
 
     /// @dev finalize burns exactly the caps of NO_QUORUM and UNDECIDED miners, plus the validator pool when the
-    /// committee committed and decided no miner; the treasury gains at most the slashes (SECURITY.md 5: a block
-    /// must not feed the jackpots).
+    /// committee committed and decided no miner, else the pool's part of each undecided miner (floor(P x u / c)
+    /// of the pool P, u undecided of c committed: what is left is `ts.validatorPool`); the treasury gains at most
+    /// the slashes (SECURITY.md 5: a block must not feed the jackpots).
     function _checkBurn(uint256 taskId, uint256 burnedBefore, uint256 treasuryBefore) internal {
         ISettlement.TaskSettlement memory ts = settlement.taskSettlement(taskId);
         uint256 want = ts.decisiveSeatVotes == 0 && ts.committed != 0 ? ts.validatorPool : 0;
+        uint256 undecided;
         for (uint256 i = 0; i < NUM_MINERS; ++i) {
             ISettlement.Outcome o = settlement.minerState(taskId, miner(i)).outcome;
-            if (o == ISettlement.Outcome.NO_QUORUM || o == ISettlement.Outcome.UNDECIDED) want += ts.cap;
+            if (o == ISettlement.Outcome.NO_QUORUM || o == ISettlement.Outcome.UNDECIDED) {
+                want += ts.cap;
+                ++undecided;
+            }
         }
-        if (settlement.burned() - burnedBefore != want) ghostBurnMismatch += 1;
+        uint256 got = settlement.burned() - burnedBefore;
+        if (ts.decisiveSeatVotes != 0 && undecided != 0) {
+            uint256 unearned = got >= want ? got - want : type(uint256).max;
+            if (
+                unearned == type(uint256).max
+                    || (ts.validatorPool + unearned) * undecided / ts.committed != unearned
+            ) {
+                ghostBurnMismatch += 1;
+            }
+        } else if (got != want) {
+            ghostBurnMismatch += 1;
+        }
         if (settlement.treasury() > treasuryBefore + ts.slashed) ghostTreasuryFedByFinalize += 1;
     }
 

@@ -1,7 +1,8 @@
 """Model-check disputes (PROTOCOL.md §2.10) through the Python bindings on a real Anvil: a coalition holding
 the first committee's FAIL supermajority fails an honest miner; the miner disputes with its deposit; a jury of
-2C lots drawn after the dispute deadline from the validators other than its accusers re-rules on the named
-evidence and overturns; the miner is paid, the coalition loses its bonds, the jurors are paid."""
+2C lots drawn after the dispute deadline from all validator stake at the verify deadline (the coalition too, by
+then a minority: honest stake arrived after the commit deadline) re-rules on the named evidence and overturns; the
+miner is paid, the coalition loses its bonds, first committee's and jury's, the honest jurors are paid."""
 
 from __future__ import annotations
 
@@ -76,6 +77,11 @@ def test_a_coalition_fail_on_an_honest_miner_is_overturned_by_the_jury(
     for i in members:
         chain_for(i).settlement.reveal_verdict(task_id, votes[i], salt)
     assert proposer.settlement.fail_evidence(task_id, miner.address) == [EVIDENCE]
+    # Honest stake arrives before the verify deadline: the jury weighs it, the first committee did not.
+    for i in HONEST:
+        proposer.token.mint(chain_for(i).address, 100_000 * RPT)
+        chain_for(i).stakes.stake(Role.VALIDATOR, 100_000 * RPT)
+    miner.stakes.stake(Role.VALIDATOR, 100 * RPT)  # validator stake does not put a task's miner on its jury
 
     # Finalize waits: the FAILED miner may still dispute. Only a FAILED miner may, once, in the window.
     clock.warp_to(params.verify_deadline + 1)
@@ -89,12 +95,13 @@ def test_a_coalition_fail_on_an_honest_miner_is_overturned_by_the_jury(
     assert miner.disputes.dispute(task_id) is None  # restart-safe: already disputed
     assert miner.token.balance_of(miner.address) == wallet - lock
 
-    # The jury: drawn by the first round after the dispute deadline, never the accuser; the honest members
-    # drawn first PASSed the miner and may sit.
+    # The jury: drawn by the first round after the dispute deadline from all validator stake but the task's
+    # miners': the accuser sits by its stake (now a minority) and upholds its own FAIL.
     windows = proposer.disputes.windows(task_id)
     clock.warp_to(windows.dispute_deadline + 1)
     _record(proposer, devnet_beacon, clock, windows.round)
-    assert proposer.disputes.juror_seats(task_id, miner.address, coalition.address) == 0
+    coalition_seats = proposer.disputes.juror_seats(task_id, miner.address, coalition.address)
+    assert coalition_seats > 0, "the accuser sits by its stake"
     jurors = [
         i for i in HONEST if proposer.disputes.juror_seats(task_id, miner.address, chain_for(i).address)
     ]
@@ -103,10 +110,14 @@ def test_a_coalition_fail_on_an_honest_miner_is_overturned_by_the_jury(
         sum(proposer.disputes.juror_seats(task_id, miner.address, chain_for(i).address) for i in jurors) > 0
     )
     with pytest.raises(ChainRevert, match="holds no seat on the jury"):
-        coalition.disputes.commit_ruling(task_id, miner.address, False, 0, salt)
+        miner.disputes.commit_ruling(
+            task_id, miner.address, True, SCORE, salt
+        )  # nobody judges a task it mined
+    coalition.disputes.commit_ruling(task_id, miner.address, False, 0, salt)
     for i in jurors:
         chain_for(i).disputes.commit_ruling(task_id, miner.address, True, SCORE, salt)
     clock.warp_to(windows.commit_deadline + 1)
+    coalition.disputes.reveal_ruling(task_id, miner.address, False, 0, salt)
     for i in jurors:
         chain_for(i).disputes.reveal_ruling(task_id, miner.address, True, SCORE, salt)
     clock.warp_to(windows.reveal_deadline + 1)
@@ -133,4 +144,7 @@ def test_a_coalition_fail_on_an_honest_miner_is_overturned_by_the_jury(
         juror.disputes.settle_juror(task_id, miner.address)
         bond = proposer.settlement.params().validator_bond * seats
         assert juror.token.balance_of(juror.address) == before + bond + dispute.fee_per_seat * seats
+    before = coalition.token.balance_of(coalition.address)
+    coalition.disputes.settle_juror(task_id, miner.address)
+    assert coalition.token.balance_of(coalition.address) == before, "the accuser's jury bond is forfeited"
     assert proposer.token.balance_of(proposer.disputes.address) == 0

@@ -44,6 +44,15 @@ def deploy_params() -> DeployParams:
     )
 
 
+def _honest_stake_arrives(proposer, chain_for) -> None:
+    """Honest validators add stake after the commit deadline: the jury weighs the stake at the verify deadline,
+    the first committee the stake at the commit deadline, so the coalition that owned the first draw is a
+    minority of the jury's (every validator but the task's miners sits by its stake)."""
+    for i in JURORS:
+        proposer.token.mint(chain_for(i).address, 100_000 * RPT)
+        chain_for(i).stakes.stake(Role.VALIDATOR, 100_000 * RPT)
+
+
 def _fail(miner: str, evidence: Evidence) -> Verdict:
     return Verdict(
         miner=miner,
@@ -120,6 +129,7 @@ def test_an_honest_miner_disputes_a_false_fail_and_the_jury_overturns_it(
         chain_for(i).settlement.reveal_verdict(
             task_id, [Verdict.from_pass(accounts[HONEST].address, True, 500_000, 2), votes[1]], salt
         )
+    _honest_stake_arrives(proposer, chain_for)
     clock.warp_to(params.verify_deadline + 1)
 
     # Each FAILED miner re-audits exactly the named evidence on its own rollouts.
@@ -151,8 +161,8 @@ def test_an_honest_miner_disputes_a_false_fail_and_the_jury_overturns_it(
     proposer.beacon.record_beacon(*devnet_beacon.sign(windows.round).onchain_args())
     jurors = [i for i in JURORS if proposer.disputes.juror_seats(task_id, honest, accounts[i].address)]
     assert jurors, "a jury is drawn"
-    # The accuser holds no seat; the honest members drawn first PASSed this miner, so they may judge it.
-    assert proposer.disputes.juror_seats(task_id, honest, coalition.address) == 0
+    # The accuser sits by its stake like everyone else (a minority now); it stays away rather than lose its bond.
+    assert proposer.disputes.juror_seats(task_id, honest, coalition.address) > 0
     rollouts, tree = committed[HONEST]
     chosen = [rollouts[k] for k in named_rollouts([named], audit_spec.total_rollouts)]
     ruling = reaudit(
@@ -319,6 +329,7 @@ def test_the_node_glue_disputes_a_frame_and_jurors_restarted_between_commit_and_
     clock.warp_to(params.verdict_deadline + 1)
     for i, votes in voters.items():
         chain_for(i).settlement.reveal_verdict(task_id, votes, salt)
+    _honest_stake_arrives(proposer, chain_for)
     clock.warp_to(params.verify_deadline + 1)
     tally = proposer.settlement.tally_of(task_id, miner)
     revealed = proposer.settlement.task_settlement(task_id).revealed_seats
@@ -333,13 +344,15 @@ def test_the_node_glue_disputes_a_frame_and_jurors_restarted_between_commit_and_
     assert dispute_if_wrongly_failed(miner_side, task_view(miner_ctx, task_id))
     assert proposer.disputes.dispute_of(task_id, miner).ruling == Ruling.OPEN
 
-    # The jurors' nodes: every validator but the accuser (the honest PASS voters too), each re-audits and
-    # commits when drawn, storing its salt first.
+    # The jurors' nodes: every validator but the task's miners (the accuser too, which stays away; the honest
+    # PASS voters), each re-audits and commits when drawn, storing its salt first.
     windows = proposer.disputes.windows(task_id)
     clock.warp_to(max(windows.dispute_deadline + 1, proposer.board.round_time(windows.round)))
     proposer.beacon.record_beacon(*devnet_beacon.sign(windows.round).onchain_args())
     proposer.token.mint(big.address, 1_000 * RPT)  # its jury bonds
-    assert proposer.disputes.juror_seats(task_id, miner, coalition.address) == 0, "the accuser holds no seat"
+    assert proposer.disputes.juror_seats(task_id, miner, coalition.address) > 0, (
+        "the accuser sits by its stake"
+    )
     urls = {i: f"sqlite:///{tmp_path / f'juror{i}.db'}" for i in (BIG, *JURORS)}
     sides = {
         i: _ValidatorSide(

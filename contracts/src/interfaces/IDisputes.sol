@@ -7,8 +7,8 @@ import {ISettlement} from "./ISettlement.sol";
 /// @notice Disputes (PROTOCOL.md 2.10): fraud proofs for what the chain can check in a committed leaf, and model
 /// checks by a second, larger committee: a miner the FAIL votes (each naming its evidence: rolloutIndex,
 /// position, check) FAILED or left UNDECIDED disputes with a deposit; 2C lots drawn by a beacon round after the
-/// dispute deadline, excluding the miner's accusers (the first-committee members that revealed FAIL on it),
-/// re-audit exactly that evidence and rule by commit-reveal with bonds; the losing side is slashed.
+/// dispute deadline from all validator stake but the task's miners' re-audit exactly that evidence and rule by
+/// commit-reveal with bonds; the losing side is slashed.
 interface IDisputes {
     /// @notice A dispute's state: OPEN from dispute() until resolve(); then UPHELD (the miner is FAILED and the
     /// deposit joins the slash), OVERTURNED (the miner is PASSED, the first committee's FAIL voters lose their bonds, the
@@ -207,9 +207,8 @@ interface IDisputes {
 
     /// @notice Second-committee seats of `juror` on `miner`'s dispute: #{i < 2C : uint256(keccak256(abi.encode(
     /// r, taskId, miner, juror, i))) % T < s}, with r the dispute round's randomness, s the juror's validator
-    /// stake at the task's verify deadline and T the total then less that of `miner`'s accusers (the first-committee
-    /// members that revealed FAIL on it); 0 for the task's miners and those accusers. The first committee's PASS
-    /// voters and silent members are eligible.
+    /// stake at the task's verify deadline and T the total validator stake then; 0 for the task's miners. The first
+    /// committee's members sit like everyone else, whatever they voted.
     /// Reverts with DisputeBeaconMissing before the round is recorded.
     function jurorSeats(uint256 taskId, address miner, address juror) external view returns (uint16);
 
