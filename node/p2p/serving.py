@@ -180,7 +180,8 @@ class RequestResponse:
         outcome = "error"
         try:
             with trio.fail_after(timeout):
-                if info.addrs or info.peer_id not in self.host.get_connected_peers():
+                # Connected already: reuse it (a relayed connection would otherwise be dialled anew).
+                if info.peer_id not in self.host.get_connected_peers():
                     network = self.host.get_network()
                     if hasattr(network, "unblock_peer"):
                         network.unblock_peer(info.peer_id)
