@@ -27,6 +27,7 @@ import copy
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,11 +102,14 @@ def audit_prefill(settings: Any) -> Any:
 
 
 class Validator:
-    def __init__(self, ctx: NodeContext) -> None:
+    def __init__(self, ctx: NodeContext, clock: Callable[[], float] = time.time) -> None:
+        """`clock`: the wall clock that closing windows (the verdict deadline, the last audit retry)
+        are checked against; on a live chain it reads what block timestamps follow."""
         from node.model import PrecisionError, load_pinned_model
         from verifier.models import model_hash
 
         self.ctx = ctx
+        self.clock = clock
         try:
             self.model, self.tokenizer = load_pinned_model(ctx.settings.model, load_model_spec)
         except PrecisionError as exc:
@@ -165,7 +169,7 @@ class Validator:
         store = self.ctx.store
         state = store.task_state(task_id, Role.VALIDATOR)
         tv = task_view(self.ctx, task_id)
-        now = time.time()
+        now = self.clock()
         self.subscribe(task_id)
         if state == ValidatorState.SEEN:
             if chain_now(self.ctx) <= tv.params.commit_deadline:
@@ -320,12 +324,12 @@ class Validator:
         return tv.params.verdict_deadline - DEADLINE_MARGIN - reserve
 
     def may_retry(self, tv: TaskView, progress: AuditProgress) -> bool:
-        return time.time() < self.last_try(tv, progress)
+        return self.clock() < self.last_try(tv, progress)
 
     def schedule_retry(self, tv: TaskView, progress: AuditProgress, unavailable: list[str]) -> None:
         """Try the missing miners again after the backoff, and no later than the last try."""
         progress.attempts += 1
-        wait = min(progress.backoff, max(0.0, self.last_try(tv, progress, len(unavailable)) - time.time()))
+        wait = min(progress.backoff, max(0.0, self.last_try(tv, progress, len(unavailable)) - self.clock()))
         progress.next_try = time.monotonic() + wait
         progress.backoff = min(progress.backoff * 2, AUDIT_RETRY_MAX)
         event(
