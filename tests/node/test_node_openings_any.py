@@ -164,3 +164,32 @@ def test_a_silent_peer_is_given_up_after_the_per_peer_timeout(network, silent_pe
     assert found.rollouts == [rollouts[0], rollouts[5]]
     assert found.served_by == [holder, holder]
     assert "did not answer" in found.failed[silent_peer.peer]
+
+
+def test_a_miner_serves_another_miners_openings_from_the_gossip_it_kept(network, tmp_path: Path) -> None:
+    """Miners keep the rollouts of others they receive by gossip; asked for them, they answer like
+    a validator holding the gossip, and the answers hold under the other miner's committed root."""
+    from node.roles.miner import Miner
+
+    rollouts = network.rollouts
+    store = open_store(f"sqlite:///{tmp_path / 'other-miner.db'}")
+    store.upsert_task(TASK, params={"num_problems": P, "rollouts_per_problem": G})
+    for r in rollouts:
+        store.add_received_rollout(TASK, r.miner, r.p, r.g, encode_rollout(to_wire(r)), leaf=leaf_hash(r))
+    other = Miner.__new__(Miner)  # only its store and address: no model, no chain
+    other.ctx = SimpleNamespace(store=store, address=address(5))
+    node = P2PNode(local_config(), account_key(5), staked_set(range(8)), identity_secret(5))
+    node.serve_openings(other.serve_openings)
+    node.start()
+    try:
+        root = MerkleTree.of([leaf_hash(r) for r in rollouts]).root
+        want = Opened(TASK, address(MINER), root, G)
+        miner_peer = ID.from_pubkey(key_pair_from_secret(identity_secret(MINER)).public_key).to_base58()
+        found = collect_openings(
+            network.validator, [node.listen_addrs[0], miner_peer], miner_peer, want, [3, 4]
+        )
+        assert found.rollouts == [rollouts[3], rollouts[4]]
+        assert found.served_by == [node.listen_addrs[0]] * 2
+    finally:
+        node.stop()
+        store.close()
