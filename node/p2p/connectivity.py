@@ -35,6 +35,8 @@ from .reqresp import (
 
 log = logging.getLogger("rollproof.p2p")
 
+DIRECT_BEFORE_RELAY_SECONDS = 3.0  # a peer with direct and circuit addresses: direct dial budget
+
 
 class Connectivity:
     """Mixin of P2PNode (node/p2p/host.py holds the state it uses)."""
@@ -384,11 +386,14 @@ class Connectivity:
         good = [a for a in info.addrs if dialable(str(a)) and a not in circuits]
         if circuits and self.relay is not None:
             if good:
-                try:
-                    await self._connect_direct(info.peer_id, good)
-                    return
-                except Exception as exc:  # noqa: BLE001 - the relay is the fallback
-                    log.debug("direct dial of %s failed (%r); trying its relays", info.peer_id, exc)
+                # Direct first, briefly: an address behind a firewall that drops packets would
+                # otherwise use up the caller's whole timeout before the relay is tried.
+                with trio.move_on_after(DIRECT_BEFORE_RELAY_SECONDS):
+                    try:
+                        await self._connect_direct(info.peer_id, good)
+                        return
+                    except Exception as exc:  # noqa: BLE001 - the relay is the fallback
+                        log.debug("direct dial of %s failed (%r); trying its relays", info.peer_id, exc)
             await self._connect_relayed(info.peer_id, circuits)
             return
         if circuits and not good:

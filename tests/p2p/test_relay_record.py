@@ -5,6 +5,7 @@ by peer id and fetches H's openings over a RELAYED connection. Real libp2p hosts
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
@@ -31,8 +32,18 @@ def connection_kinds(node: P2PNode, peer: ID) -> set[str]:
     return {str(c.get_connection_type()) for c in conns if c is not None}
 
 
-def test_a_hidden_node_is_dialled_through_the_relay_named_in_its_record() -> None:
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again when the test dials it
+
+
+@pytest.mark.parametrize("announced", [False, True], ids=["circuit-only", "dead-direct-then-circuit"])
+def test_a_hidden_node_is_dialled_through_the_relay_named_in_its_record(announced: bool) -> None:
+    """Without `announce` the record holds only the circuit address; with an announced address
+    that does not answer (a port nobody listens on), V tries it, fails and goes through the relay."""
     staked = staked_set(range(3))
+    announce = [f"/ip4/127.0.0.1/tcp/{closed_port()}"] if announced else []
     relay = P2PNode(local_config(relay_hop=True, px_interval=0.5), account_key(0), staked, identity_secret(0))
     relay.start()
     hidden = validator = None
@@ -40,7 +51,7 @@ def test_a_hidden_node_is_dialled_through_the_relay_named_in_its_record() -> Non
         hidden = P2PNode(
             # max_peers=0: H dials nobody it learns of (on 127.0.0.1 it could reach V directly; a
             # node behind NAT may too, but this test is about V reaching H).
-            local_config(relay_via=[relay.listen_addrs[0]], px_interval=0.5, max_peers=0),
+            local_config(relay_via=[relay.listen_addrs[0]], px_interval=0.5, max_peers=0, announce=announce),
             account_key(1),
             staked,
             identity_secret(1),
@@ -50,7 +61,8 @@ def test_a_hidden_node_is_dialled_through_the_relay_named_in_its_record() -> Non
         hidden.start()
         relay_id = relay.peer_id.to_base58()
         circuit = circuit_address(relay.listen_addrs[0], relay_id)
-        wait_until(lambda: hidden.advertised == [circuit], f"the hidden node never advertised {circuit}")
+        expected = [*announce, circuit]
+        wait_until(lambda: hidden.advertised == expected, f"the hidden node never advertised {expected}")
 
         # V knows the relay only; H's direct address is in no configuration and no record.
         validator = P2PNode(
@@ -60,15 +72,18 @@ def test_a_hidden_node_is_dialled_through_the_relay_named_in_its_record() -> Non
             identity_secret(2),
         ).start()
         hidden_id = hidden.peer_id.to_base58()
+        # With `announce`, H had a record before its reservation; the resealed one (higher seq)
+        # replaces it wherever it went.
         wait_until(
-            lambda: hidden_id in validator.records, "the validator never learned the hidden node's record"
+            lambda: hidden_id in validator.records and validator.records[hidden_id].addrs == tuple(expected),
+            "the validator never learned the hidden node's record with its circuit address",
         )
         record = validator.records[hidden_id]
-        assert record.addrs == (circuit,)
-        assert open_address_record(record.envelope).addrs == (circuit,)  # signed by H, verified
+        assert record.addrs == tuple(expected)
+        assert open_address_record(record.envelope).addrs == tuple(expected)  # signed by H, verified
         direct = hidden.listen_addrs[0].split("/p2p/")[0]
         assert all(direct not in a for a in validator.known_addresses(hidden_id))
-        assert validator.known_addresses(hidden_id) == [f"{circuit}/p2p/{hidden_id}"]
+        assert validator.known_addresses(hidden_id) == [f"{a}/p2p/{hidden_id}" for a in expected]
 
         ((got, proof),) = validator.fetch_openings(hidden_id, 5, address(1), [(0, 1)])
         assert (got.miner, got.p, got.g, got.tokens) == (address(1), 0, 1, rollout.tokens)
