@@ -10,9 +10,9 @@ and never replaced, so a restarted validator reveals exactly what it committed.
 Rollouts come from gossip when the validator holds all P*G of a miner and they hash to the
 committed root (proofs are then computed locally); otherwise the sampled openings are requested
 from the miner's peer (bound to its address on chain) and from every connected peer that may hold
-them (validators serve the gossip they received), several at once with a short timeout each
-(node/roles/openings.py): an opening is taken from a third peer only when
-it is the challenged rollout under the committed root, so a peer serving forged bytes is ignored.
+them (validators and miners serve the gossip they received), several at once with a short timeout
+each (node/roles/openings.py): an opening is taken from a third peer only when it is the challenged
+rollout under the committed root, so a peer serving forged bytes is ignored.
 The adapter likewise comes from any peer, checked against its hash on chain. While openings or
 the adapter are missing the audit is retried (catch-up + any peer, with backoff) until shortly
 before the verdict deadline; only then does a miner that served nothing get an UNAVAILABLE vote.
