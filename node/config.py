@@ -194,6 +194,11 @@ class P2PSection:
         "others cannot dial; it is then reachable at <relay addr>/p2p-circuit/p2p/<its peer id>.",
         check=check_multiaddr,
     )
+    relay_client: bool = opt(
+        True,
+        "Circuit relay v2: dial /p2p-circuit addresses, so a peer reachable only through a relay (its signed "
+        "address record names the relay) can be reached, e.g. a miner a validator audits.",
+    )
 
 
 @dataclass

@@ -77,9 +77,14 @@ def _checked(addr: str) -> str:
 
 def peer_addresses(cfg: Config, addrs: list[str]) -> list[str]:
     """The multiaddrs to add: each given one (this node's peer id appended where it has none), or with
-    none given, this node's `--announce` addresses."""
+    none given, this node's `--announce` addresses, else (a node behind relays) its circuit address
+    through each `relay_via` relay."""
+    from node.p2p.discovery import circuit_address, is_circuit_addr
+
     if not addrs:
-        addrs = list(cfg.p2p.announce)
+        addrs = list(cfg.p2p.announce) or [
+            circuit_address(v, v.rpartition("/p2p/")[2]) for v in cfg.p2p.relay_via if "/p2p/" in v
+        ]
         if not addrs:
             raise UserError(
                 "Name the peer's multiaddr (e.g. /ip4/10.0.0.1/tcp/4001/p2p/<peer id>), or set this node's "
@@ -89,7 +94,9 @@ def peer_addresses(cfg: Config, addrs: list[str]) -> list[str]:
     for addr in addrs:
         addr = addr.strip()
         _check_dialable(addr)
-        full = addr if "/p2p/" in addr else f"{addr.rstrip('/')}/p2p/{_own_peer_id(cfg)}"
+        # A circuit address names the relay's /p2p/ id; the node's own comes after /p2p-circuit.
+        own_missing = "/p2p/" not in addr or is_circuit_addr(addr)
+        full = f"{addr.rstrip('/')}/p2p/{_own_peer_id(cfg)}" if own_missing else addr
         out.append(_checked(full))
     return out
 

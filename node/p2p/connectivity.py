@@ -18,6 +18,7 @@ from libp2p.peer.peerinfo import PeerInfo
 from libp2p.pubsub.score import ScoreParams, TopicScoreParams
 
 from .common import (
+    P2PError,
     _parse_peer_addr,
     _raw_sockets,
 )
@@ -33,6 +34,8 @@ from .reqresp import (
 )
 
 log = logging.getLogger("rollproof.p2p")
+
+DIRECT_BEFORE_RELAY_SECONDS = 3.0  # a peer with direct and circuit addresses: direct dial budget
 
 
 class Connectivity:
@@ -327,7 +330,8 @@ class Connectivity:
         if target is not None:
             target["info"] = info  # a newer signed record replaces the addresses we dial
         elif (
-            self._discovered() < self.config.max_peers
+            (self.relay is not None or len(record.circuits()) < len(record.addrs))
+            and self._discovered() < self.config.max_peers
             and not self._is_graylisted(record.peer_id)
             # Both sides learn each other by peer exchange; only the lower id dials, so the two do
             # not dial at once (py-libp2p then fails both handshakes and both retry).
@@ -379,12 +383,41 @@ class Connectivity:
         listener, so the handshake fails) and loopback ports; after a partition every redial failed
         that way."""
         circuits = [a for a in info.addrs if "/p2p-circuit" in str(a)]
+        good = [a for a in info.addrs if dialable(str(a)) and a not in circuits]
         if circuits and self.relay is not None:
-            # The swarm's TCP transport cannot dial through a relay; the relay transport can.
-            await self.relay.dial(info.peer_id, circuits[0])
+            if good:
+                # Direct first, briefly: an address behind a firewall that drops packets would
+                # otherwise use up the caller's whole timeout before the relay is tried.
+                with trio.move_on_after(DIRECT_BEFORE_RELAY_SECONDS):
+                    try:
+                        await self._connect_direct(info.peer_id, good)
+                        return
+                    except Exception as exc:  # noqa: BLE001 - the relay is the fallback
+                        log.debug("direct dial of %s failed (%r); trying its relays", info.peer_id, exc)
+            await self._connect_relayed(info.peer_id, circuits)
             return
+        if circuits and not good:
+            raise P2PError(
+                f"peer {info.peer_id} is reachable only through a relay; this node does not dial "
+                "/p2p-circuit addresses ([p2p] relay_client)"
+            )
+        await self._connect_direct(info.peer_id, good)
+
+    async def _connect_relayed(self, peer: ID, circuits: list[Any]) -> None:
+        """Through the first relay that carries the connection (the swarm's TCP transport cannot
+        dial /p2p-circuit; the relay transport can)."""
+        failure: Exception | None = None
+        for circuit in circuits:
+            try:
+                await self.relay.dial(peer, circuit)
+                return
+            except Exception as exc:  # noqa: BLE001 - the next relay may carry it
+                failure = exc
+        raise P2PError(f"no relay carried a connection to {peer}: {failure!r}")
+
+    async def _connect_direct(self, peer: ID, good: list[Any]) -> None:
+        info = PeerInfo(peer, good)
         peerstore = self.host.get_peerstore()
-        good = [a for a in info.addrs if dialable(str(a))]
         if good:
             peerstore.clear_addrs(info.peer_id)
             peerstore.add_addrs(info.peer_id, good, 3600)

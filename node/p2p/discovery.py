@@ -48,11 +48,17 @@ class AddressRecord:
     def dial_addrs(self) -> list[str]:
         return [f"{a}/p2p/{self.peer_id}" for a in self.addrs]
 
+    def circuits(self) -> list[str]:
+        """The addresses that reach the peer through a relay (`…/p2p/<relay>/p2p-circuit`)."""
+        return [a for a in self.addrs if is_circuit_addr(a)]
+
 
 def seal_address_record(key_pair: Any, addrs: list[str], seq: int | None = None) -> bytes:
-    """Our own record: `addrs` (without /p2p) signed with the host key."""
+    """Our own record: `addrs` (without our own trailing /p2p/<id>; a circuit address keeps its
+    relay's) signed with the host key, at most MAX_ADDRS_PER_RECORD of them."""
     peer_id = ID.from_pubkey(key_pair.public_key)
-    record = PeerRecord(peer_id, [multiaddr.Multiaddr(_strip_p2p(a)) for a in addrs], seq)
+    bare = list(dict.fromkeys(_strip_own_id(a) for a in addrs))[:MAX_ADDRS_PER_RECORD]
+    record = PeerRecord(peer_id, [multiaddr.Multiaddr(a) for a in bare], seq)
     return seal_record(record, key_pair.private_key).marshal_envelope()
 
 
@@ -67,9 +73,15 @@ def open_address_record(data: bytes) -> AddressRecord:
     if ID.from_pubkey(envelope.public_key) != record.peer_id:
         raise RecordError("address record is signed by another key than its peer id's")
     addrs = tuple(str(a) for a in record.addrs[:MAX_ADDRS_PER_RECORD])
-    if not addrs or not all(dialable(a) for a in addrs):
-        raise RecordError("address record holds no dialable /ip4|ip6|dns/.../tcp/<port> address")
-    return AddressRecord(record.peer_id.to_base58(), addrs, int(record.seq), data)
+    if not addrs or not all(record_addr_ok(a) for a in addrs):
+        raise RecordError(
+            "address record holds an address that is not dialable: neither /ip4|ip6|dns/.../tcp/<port> "
+            "nor such an address followed by /p2p/<relay id>/p2p-circuit"
+        )
+    peer_id = record.peer_id.to_base58()
+    if any(_circuit_relay(a) == peer_id for a in addrs):
+        raise RecordError("address record names its own peer as its relay")
+    return AddressRecord(peer_id, addrs, int(record.seq), data)
 
 
 def dialable(addr: str) -> bool:
@@ -86,6 +98,40 @@ def dialable(addr: str) -> bool:
             return False
         return not ip.is_unspecified and not ip.is_multicast
     return True
+
+
+def is_circuit_addr(addr: str) -> bool:
+    """`<dialable address>/p2p/<relay id>/p2p-circuit`: the peer is reached through that relay."""
+    return _circuit_relay(addr) is not None
+
+
+def record_addr_ok(addr: str) -> bool:
+    """An address a signed record may hold: a dialable /ip4|ip6|dns/…/tcp/<port> and nothing more,
+    or a circuit address through one."""
+    return _plain_tcp(addr) or is_circuit_addr(addr)
+
+
+def _plain_tcp(addr: str) -> bool:
+    return dialable(addr) and len(str(addr).strip("/").split("/")) == 4
+
+
+def circuit_address(relay_addr: str, relay_id: str) -> str:
+    """How a node that reserved a slot on the relay is reached (without its own /p2p/ id)."""
+    return f"{_strip_own_id(relay_addr)}/p2p/{relay_id}/p2p-circuit"
+
+
+def _circuit_relay(addr: str) -> str | None:
+    """The relay's peer id of a circuit address, or None when `addr` is not one."""
+    head, sep, tail = str(addr).rstrip("/").rpartition("/p2p-circuit")
+    if not sep or tail:
+        return None
+    base, sep, relay = head.rpartition("/p2p/")
+    if not sep or not _plain_tcp(base):
+        return None
+    try:
+        return ID.from_base58(relay).to_base58()
+    except Exception:  # noqa: BLE001 - any parse error: not a peer id
+        return None
 
 
 def interface_ipv4s() -> list[str]:
@@ -107,10 +153,10 @@ def advertised_addrs(listen_addrs: list[str], announce: list[str]) -> list[str]:
     """What we put in our record: `announce` when set; else the listen addresses with a wildcard
     host expanded to each interface address (loopback only when it is all there is)."""
     if announce:
-        return [_strip_p2p(a) for a in announce]
+        return [_strip_own_id(a) for a in announce]
     out: list[str] = []
     for addr in listen_addrs:
-        bare = _strip_p2p(addr)
+        bare = _strip_own_id(addr)
         parts = bare.strip("/").split("/")
         if len(parts) >= 4 and parts[0] == "ip4" and parts[1] == "0.0.0.0":
             ips = interface_ipv4s()
@@ -154,3 +200,9 @@ def add_deployment_bootstrap(path: Path | str, addrs: list[str]) -> list[str]:
 
 def _strip_p2p(addr: str) -> str:
     return addr.split("/p2p/")[0]
+
+
+def _strip_own_id(addr: str) -> str:
+    """`addr` without a trailing /p2p/<id> (a circuit address keeps its relay's /p2p/<relay>)."""
+    head, sep, tail = addr.rstrip("/").rpartition("/p2p/")
+    return head if sep and "/" not in tail else addr.rstrip("/")

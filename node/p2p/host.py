@@ -259,10 +259,9 @@ class P2PNode(Connectivity, Gossip, RequestResponse):
                 if not self.listen_addrs:
                     # py-libp2p logs a failed bind and carries on; a node nobody can dial is an error.
                     raise P2PError("the address is unavailable (in use, or not an address of this machine)")
-                self.advertised = advertised_addrs(self.listen_addrs, cfg.announce)
-                self.own_record = (
-                    seal_address_record(self.key_pair, self.advertised) if self.advertised else b""
-                )
+                if relay is not None:
+                    relay.on_change = self._reseal_record
+                self._reseal_record()
                 self._ready.set()
                 async with trio.open_nursery() as nursery:
                     self._nursery = nursery
@@ -275,6 +274,21 @@ class P2PNode(Connectivity, Gossip, RequestResponse):
                     await self._stop.wait()
                     nursery.cancel_scope.cancel()
         # Closing the host inside host.run can raise "Nursery is closed"; _run tolerates it.
+
+    def _reseal_record(self) -> None:
+        """Sign what others should dial into our address record (a new seq, so it replaces the old):
+        `announce` or the listen addresses, and the circuit address of every relay holding a slot
+        for us. A node behind relays (`relay_via`) without `announce` cannot be dialled directly, so
+        its record holds only circuit addresses (none, and no record, until a relay reserved)."""
+        cfg = self.config
+        direct = advertised_addrs(self.listen_addrs, cfg.announce)
+        circuits: list[str] = []
+        if self.relay is not None and self.relay.via:
+            circuits = self.relay.circuit_addrs()
+            if not cfg.announce:
+                direct = []
+        self.advertised = [*direct, *circuits]
+        self.own_record = seal_address_record(self.key_pair, self.advertised) if self.advertised else b""
 
     # ----------------------------------------------------------------- observability
     def stats(self) -> dict[str, Any]:

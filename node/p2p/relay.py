@@ -13,6 +13,7 @@ lacked it; the swarm's TCP transport cannot dial /p2p-circuit at all)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import multiaddr
@@ -23,6 +24,7 @@ from libp2p.relay.circuit_v2.config import RelayConfig
 from libp2p.relay.circuit_v2.protocol import PROTOCOL_ID as HOP_PROTOCOL
 
 from .common import _parse_peer_addr
+from .discovery import circuit_address, dialable
 
 log = logging.getLogger("rollproof.p2p")
 
@@ -43,6 +45,22 @@ class Relay:
         self.transport = CircuitV2Transport(host, self.protocol, RelayConfig())
         self.via = [_parse_peer_addr(a) for a in via]
         self.reserved: set[ID] = set()
+        # Called (in the trio thread) when a reservation is gained or lost: the host reseals its
+        # signed address record, so peers learn the circuit addresses by peer exchange.
+        self.on_change: Callable[[], None] | None = None
+
+    def circuit_addrs(self) -> list[str]:
+        """Where we are reachable now: each reserved relay's dialable addresses + /p2p-circuit."""
+        out: list[str] = []
+        for info in self.via:
+            if info.peer_id in self.reserved:
+                relay = info.peer_id.to_base58()
+                out += [circuit_address(str(a), relay) for a in info.addrs if dialable(str(a))]
+        return out
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     async def dial(self, peer: ID, addr: Any) -> None:
         """Connect to `peer` through the relay named in `addr` (…/p2p/<relay>/p2p-circuit)."""
@@ -56,7 +74,9 @@ class Relay:
             for info in self.via:
                 relay = info.peer_id
                 if relay not in connected:
-                    self.reserved.discard(relay)
+                    if relay in self.reserved:
+                        self.reserved.discard(relay)
+                        self._changed()
                     continue
                 if relay in self.reserved:
                     continue
@@ -70,4 +90,5 @@ class Relay:
                 if ok:
                     self.reserved.add(relay)
                     log.info("reserved a relay slot on %s", relay)
+                    self._changed()
             await trio.sleep(RESERVE_CHECK_SECONDS)

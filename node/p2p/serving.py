@@ -180,7 +180,8 @@ class RequestResponse:
         outcome = "error"
         try:
             with trio.fail_after(timeout):
-                if info.addrs or info.peer_id not in self.host.get_connected_peers():
+                # Connected already: reuse it (a relayed connection would otherwise be dialled anew).
+                if info.peer_id not in self.host.get_connected_peers():
                     network = self.host.get_network()
                     if hasattr(network, "unblock_peer"):
                         network.unblock_peer(info.peer_id)
@@ -218,15 +219,22 @@ class RequestResponse:
             self.metrics.request_latency.labels(protocol).observe(time.monotonic() - start)
 
     def fetch_openings(
-        self, peer: str, task_id: int, miner: str, indices: list[tuple[int, int]]
+        self,
+        peer: str,
+        task_id: int,
+        miner: str,
+        indices: list[tuple[int, int]],
+        timeout: float | None = None,
     ) -> list[tuple[RolloutMsg, list[bytes]]]:
-        """Fetch rollouts (p, g) of `miner` with their Merkle proofs (checked by the caller against the root)."""
+        """Fetch rollouts (p, g) of `miner` with their Merkle proofs (checked by the caller against the
+        root); `timeout` (default `request_timeout`) bounds dialling and the reply together."""
         if len(indices) > MAX_OPENING_INDICES:
             raise ValueError(f"at most {MAX_OPENING_INDICES} indices per openings request")
         reply = self.request(
             peer,
             OPENINGS_PROTOCOL,
             {"task_id": task_id, "miner": miner, "indices": [list(i) for i in indices]},
+            timeout,
         )
         out = []
         try:

@@ -44,6 +44,7 @@ from node.runtime.network import (
     join_task_topics,
     keep_gossiped_rollout,
     leave_task,
+    received_openings,
     start_p2p,
     to_wire,
 )
@@ -190,10 +191,12 @@ class Miner:
     def serve_openings(
         self, task_id: int, miner: str, pairs: list[tuple[int, int]]
     ) -> list[tuple[Any, list[bytes]]]:
+        """Our own committed rollouts with proofs from our tree; another miner's from the gossip we
+        kept of it (all P*G or nothing; the asker checks each against that miner's root on chain)."""
         from node.p2p.reqresp import FrameError
 
         if miner.lower() != self.ctx.address.lower():
-            raise FrameError(f"this node serves the rollouts of {self.ctx.address} only")
+            return received_openings(self.ctx, task_id, miner, pairs)
         state = self.ctx.store.task_state(task_id, Role.MINER)
         if state not in (MinerState.COMMITTED, MinerState.SETTLED, MinerState.CLAIMED, MinerState.FAILED):
             raise FrameError(f"task {task_id} has no commitment from this miner")

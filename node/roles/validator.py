@@ -10,8 +10,9 @@ and never replaced, so a restarted validator reveals exactly what it committed.
 Rollouts come from gossip when the validator holds all P*G of a miner and they hash to the
 committed root (proofs are then computed locally); otherwise the sampled openings are requested
 from the miner's peer (bound to its address on chain) and from every connected peer that may hold
-them (validators serve the gossip they received): an opening is taken from a third peer only when
-it is the challenged rollout under the committed root, so a peer serving forged bytes is ignored.
+them (validators and miners serve the gossip they received), several at once with a short timeout
+each (node/roles/openings.py): an opening is taken from a third peer only when it is the challenged
+rollout under the committed root, so a peer serving forged bytes is ignored.
 The adapter likewise comes from any peer, checked against its hash on chain. While openings or
 the adapter are missing the audit is retried (catch-up + any peer, with backoff) until shortly
 before the verdict deadline; only then does a miner that served nothing get an UNAVAILABLE vote.
@@ -26,6 +27,7 @@ import copy
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +38,7 @@ from chain.errors import ChainError, ChainRevert, format_rpt
 from node.model import fetch_adapter_blob, load_model_spec
 from node.roles.audit import audit_challenge, audited_spec, policy_problem
 from node.roles.dispute import FINALIZE_WAITS, resolve_open_disputes
+from node.roles.openings import Opened, openings_from_peers
 from node.roles.startup import run_staked_role
 from node.runtime.context import NodeContext
 from node.runtime.errors import RoleError
@@ -57,7 +60,7 @@ from node.store import Role, ValidatorState
 from node.tasks.beacons import record_beacon_on_chain, task_randomness
 from node.tasks.obligations import committee_seats, settlement_params
 from node.tasks.view import DEADLINE_MARGIN, FINALIZE_DELAY, TaskView, chain_now, sync_tasks, task_view
-from verifier.commitments import MerkleTree, leaf_hash, verify_proof
+from verifier.commitments import MerkleTree, leaf_hash
 from verifier.rollout import Rollout
 
 log = logging.getLogger("rollproof.validator")
@@ -99,11 +102,14 @@ def audit_prefill(settings: Any) -> Any:
 
 
 class Validator:
-    def __init__(self, ctx: NodeContext) -> None:
+    def __init__(self, ctx: NodeContext, clock: Callable[[], float] = time.time) -> None:
+        """`clock`: the wall clock that closing windows (the verdict deadline, the last audit retry)
+        are checked against; on a live chain it reads what block timestamps follow."""
         from node.model import PrecisionError, load_pinned_model
         from verifier.models import model_hash
 
         self.ctx = ctx
+        self.clock = clock
         try:
             self.model, self.tokenizer = load_pinned_model(ctx.settings.model, load_model_spec)
         except PrecisionError as exc:
@@ -163,7 +169,7 @@ class Validator:
         store = self.ctx.store
         state = store.task_state(task_id, Role.VALIDATOR)
         tv = task_view(self.ctx, task_id)
-        now = time.time()
+        now = self.clock()
         self.subscribe(task_id)
         if state == ValidatorState.SEEN:
             if chain_now(self.ctx) <= tv.params.commit_deadline:
@@ -318,12 +324,12 @@ class Validator:
         return tv.params.verdict_deadline - DEADLINE_MARGIN - reserve
 
     def may_retry(self, tv: TaskView, progress: AuditProgress) -> bool:
-        return time.time() < self.last_try(tv, progress)
+        return self.clock() < self.last_try(tv, progress)
 
     def schedule_retry(self, tv: TaskView, progress: AuditProgress, unavailable: list[str]) -> None:
         """Try the missing miners again after the backoff, and no later than the last try."""
         progress.attempts += 1
-        wait = min(progress.backoff, max(0.0, self.last_try(tv, progress, len(unavailable)) - time.time()))
+        wait = min(progress.backoff, max(0.0, self.last_try(tv, progress, len(unavailable)) - self.clock()))
         progress.next_try = time.monotonic() + wait
         progress.backoff = min(progress.backoff * 2, AUDIT_RETRY_MAX)
         event(
@@ -408,7 +414,8 @@ class Validator:
     def holders(self, miner_peer: str | None) -> list[str]:
         """Peers that may hold a miner's openings or adapter (their answers are checked against the
         chain before use): the miner's own first while it is connected, else last, after every
-        connected peer (dialling a peer that is down can take the whole request timeout)."""
+        connected peer (dialling a peer that is down can take the whole timeout; openings are asked
+        of OPENINGS_PARALLEL of these at once, adapters of one after the other)."""
         connected = self.ctx.p2p.connected_peers() if self.ctx.p2p is not None else []
         others = [p for p in connected if p != miner_peer][: MAX_HOLDERS - 1]
         if not miner_peer:
@@ -591,70 +598,6 @@ class Validator:
     def done(self) -> bool:
         ended = (ValidatorState.FINALIZED, ValidatorState.SKIPPED, ValidatorState.FAILED)
         return max_tasks_done(self.ctx, Role.VALIDATOR, ended, ACTIVE)
-
-
-# ---- openings from any peer -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Opened:
-    """What a served opening must be: a rollout of `miner` in `task_id` under the committed `root`."""
-
-    task_id: int
-    miner: str
-    root: bytes
-    rollouts_per_problem: int
-
-    def holds(self, index: int, rollout: Rollout, proof: list[bytes]) -> bool:
-        p, g = divmod(index, self.rollouts_per_problem)
-        return (
-            (rollout.task_id, rollout.miner.lower(), rollout.p, rollout.g)
-            == (self.task_id, self.miner.lower(), p, g)
-        ) and verify_proof(self.root, leaf_hash(rollout), proof)
-
-
-def openings_from_peers(
-    p2p: Any, peers: list[str], miner_peer: str | None, want: Opened, indices: list[int]
-) -> tuple[list[Rollout | None], list[list[bytes] | None]]:
-    """The challenged openings, each from the first peer that serves it under the committed root.
-
-    A third peer's opening that is not the challenged rollout under the root is ignored (it may be
-    lying about someone else's work); the miner's own wrong answer is kept when no peer has a right
-    one, because that one is the miner's fault and its audit must say so."""
-    rollouts: list[Rollout | None] = [None] * len(indices)
-    proofs: list[list[bytes] | None] = [None] * len(indices)
-    own: dict[int, tuple[Rollout, list[bytes]]] = {}
-    for peer in peers:
-        need = [slot for slot in range(len(indices)) if rollouts[slot] is None]
-        if not need:
-            break
-        pairs = [divmod(indices[slot], want.rollouts_per_problem) for slot in need]
-        try:
-            served = p2p.fetch_openings(peer, want.task_id, want.miner, pairs)
-        except Exception as exc:  # noqa: BLE001 - RequestError: this peer cannot serve; ask the next
-            log.info("task %d: %s did not serve openings of %s: %s", want.task_id, peer, want.miner, exc)
-            continue
-        ignored = 0
-        for slot, (msg, proof) in zip(need, served, strict=False):
-            rollout = from_wire(msg)
-            if want.holds(indices[slot], rollout, proof):
-                rollouts[slot], proofs[slot] = rollout, proof
-            elif peer == miner_peer:
-                own[slot] = (rollout, proof)
-            else:
-                ignored += 1
-        if ignored:
-            log.warning(
-                "task %d: peer %s served %d opening(s) of %s not under the committed root; ignored",
-                want.task_id,
-                peer,
-                ignored,
-                want.miner,
-            )
-    for slot, (rollout, proof) in own.items():
-        if rollouts[slot] is None:
-            rollouts[slot], proofs[slot] = rollout, proof
-    return rollouts, proofs
 
 
 # ---- verdicts as the chain takes them (PROTOCOL.md §2.7) ------------------------------------------

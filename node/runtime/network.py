@@ -58,8 +58,8 @@ def p2p_config(settings: RoleSettings) -> Any:
         stake_cache_seconds=settings.stake_cache_seconds,
         relay_hop=settings.relay_hop,
         relay_via=list(settings.relay_via),
-        # Off unless asked for: a circuit bootstrap address is dialled through its relay.
-        relay_client=any("/p2p-circuit" in a for a in bootstrap),
+        # A circuit address (bootstrap, or a peer record naming a relay) is dialled through its relay.
+        relay_client=settings.relay_client or any("/p2p-circuit" in a for a in bootstrap),
     )
 
 

@@ -6,6 +6,7 @@ a real SQLite store and real Merkle trees."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,6 +15,7 @@ from libp2p.peer.id import ID
 
 from node.p2p import P2PNode
 from node.p2p.identity import key_pair_from_secret
+from node.roles.openings import collect_openings
 from node.roles.validator import Opened, openings_from_peers
 from node.runtime.network import encode_rollout, from_wire, received_openings, to_wire
 from node.store import open_store
@@ -111,4 +113,83 @@ def test_a_holder_missing_some_rollouts_serves_none(network, tmp_path: Path) -> 
         with pytest.raises(ValueError, match="task 99 is unknown"):
             received_openings(SimpleNamespace(store=store), 99, r.miner, [(0, 0)])
     finally:
+        store.close()
+
+
+@pytest.fixture
+def silent_peer(network):
+    """A peer that accepts the openings request and never answers (until the test ends)."""
+    asked, release = threading.Event(), threading.Event()
+
+    def hang(task_id: int, miner: str, pairs: list[tuple[int, int]]) -> list:
+        asked.set()
+        release.wait(120)
+        return []
+
+    node = P2PNode(local_config(), account_key(4), staked_set(range(8)), identity_secret(4))
+    node.serve_openings(hang)
+    node.start()
+    try:
+        network.validator.add_peers([node.listen_addrs[0]])
+        yield SimpleNamespace(node=node, peer=node.peer_id.to_base58(), asked=asked)
+    finally:
+        release.set()
+        node.stop()
+
+
+def test_a_silent_peer_does_not_hold_up_the_answer_of_a_good_one(network, silent_peer) -> None:
+    """Asked at once, the holder's answer is used while the silent peer (asked first) still has not
+    answered: its request had neither failed nor timed out (60 s) when the openings came back."""
+    rollouts = network.rollouts
+    root = MerkleTree.of([leaf_hash(r) for r in rollouts]).root
+    want = Opened(TASK, address(MINER), root, G)
+    holder = network.holder.peer_id.to_base58()
+    indices = [1, 2, 7]
+    found = collect_openings(network.validator, [silent_peer.peer, holder], None, want, indices, timeout=60)
+    assert found.rollouts == [rollouts[i] for i in indices]
+    assert found.served_by == [holder] * len(indices)
+    assert silent_peer.peer not in found.failed  # still in flight: nobody waited for it
+    assert silent_peer.asked.wait(30)  # it was asked (concurrently), it just never answered
+
+
+def test_a_silent_peer_is_given_up_after_the_per_peer_timeout(network, silent_peer) -> None:
+    """One at a time, the silent peer asked first costs its short timeout and no more: then the
+    holder is asked and serves every opening."""
+    rollouts = network.rollouts
+    root = MerkleTree.of([leaf_hash(r) for r in rollouts]).root
+    want = Opened(TASK, address(MINER), root, G)
+    holder = network.holder.peer_id.to_base58()
+    peers = [silent_peer.peer, holder]
+    found = collect_openings(network.validator, peers, None, want, [0, 5], parallel=1, timeout=2)
+    assert found.rollouts == [rollouts[0], rollouts[5]]
+    assert found.served_by == [holder, holder]
+    assert "did not answer" in found.failed[silent_peer.peer]
+
+
+def test_a_miner_serves_another_miners_openings_from_the_gossip_it_kept(network, tmp_path: Path) -> None:
+    """Miners keep the rollouts of others they receive by gossip; asked for them, they answer like
+    a validator holding the gossip, and the answers hold under the other miner's committed root."""
+    from node.roles.miner import Miner
+
+    rollouts = network.rollouts
+    store = open_store(f"sqlite:///{tmp_path / 'other-miner.db'}")
+    store.upsert_task(TASK, params={"num_problems": P, "rollouts_per_problem": G})
+    for r in rollouts:
+        store.add_received_rollout(TASK, r.miner, r.p, r.g, encode_rollout(to_wire(r)), leaf=leaf_hash(r))
+    other = Miner.__new__(Miner)  # only its store and address: no model, no chain
+    other.ctx = SimpleNamespace(store=store, address=address(5))
+    node = P2PNode(local_config(), account_key(5), staked_set(range(8)), identity_secret(5))
+    node.serve_openings(other.serve_openings)
+    node.start()
+    try:
+        root = MerkleTree.of([leaf_hash(r) for r in rollouts]).root
+        want = Opened(TASK, address(MINER), root, G)
+        miner_peer = ID.from_pubkey(key_pair_from_secret(identity_secret(MINER)).public_key).to_base58()
+        found = collect_openings(
+            network.validator, [node.listen_addrs[0], miner_peer], miner_peer, want, [3, 4]
+        )
+        assert found.rollouts == [rollouts[3], rollouts[4]]
+        assert found.served_by == [node.listen_addrs[0]] * 2
+    finally:
+        node.stop()
         store.close()

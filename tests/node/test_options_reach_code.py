@@ -141,6 +141,7 @@ ROWS: dict[str, Row] = {
     "p2p.stake_cache_seconds": Row(7.0, lambda u, v: u.p2p.stake_cache_seconds == v),
     "p2p.relay_hop": Row(True, lambda u, v: u.p2p.relay_hop is True),
     "p2p.relay_via": Row([BOOT], lambda u, v: u.p2p.relay_via == v),
+    "p2p.relay_client": Row(False, lambda u, v: u.p2p.relay_client is False),
     # [beacon]
     "beacon.urls": Row(["http://127.0.0.1:9999"], lambda u, v: u.settings.beacon_urls == v),
     # [model]
