@@ -211,6 +211,9 @@ def test_full_lifecycle_reconciles(chain_for, clock, task_params, devnet_beacon,
     refund = (params.reward - pool - bonus) - sum(paid.values()) + bonus - undecided
     decided = 2 + (cheater_outcome is not Outcome.UNDECIDED)
     fee_seats = r * decided
+    # An undecided miner's part of the pool is burned with its cap (3 committed: FORCED, HONEST, CHEATER).
+    unearned = pool * (3 - decided) // 3
+    pool -= unearned
     # VAL_B passed a caught forced miner (or a FAILED cheater): penalized; VAL_A is penalized only if the
     # lazy side passed the cheater.
     b_penalized = caught or cheater_outcome is Outcome.FAILED
@@ -250,7 +253,7 @@ def test_full_lifecycle_reconciles(chain_for, clock, task_params, devnet_beacon,
     assert sb.penalized == b_penalized and sa.penalized == a_penalized
     assert (sa.fee, sb.fee, sa.jackpot) == (fee[VAL_A], fee[VAL_B], jackpot)
     assert s.treasury() == treasury and s.fee_reserve() == 0
-    assert s.burned() - burned_before == undecided
+    assert s.burned() - burned_before == undecided + unearned
     for i in vals:
         penalized = b_penalized if i == VAL_B else a_penalized
         bond = p.validator_bond * seats[i] if penalized else 0
