@@ -95,6 +95,50 @@ def test_a_hidden_node_is_dialled_through_the_relay_named_in_its_record(announce
                 node.stop()
 
 
+def test_a_validator_not_connected_to_the_relay_dials_the_relay_then_the_circuit() -> None:
+    """V holds H's signed record (as peer exchange with some other peer would hand it over) but is
+    connected to nobody, the relay named in the record included: fetching H's openings by peer id
+    dials R first, then H through R."""
+    staked = staked_set(range(3))
+    relay = P2PNode(local_config(relay_hop=True), account_key(0), staked, identity_secret(0)).start()
+    hidden = validator = None
+    try:
+        hidden = P2PNode(
+            local_config(relay_via=[relay.listen_addrs[0]], max_peers=0),
+            account_key(1),
+            staked,
+            identity_secret(1),
+        )
+        rollout = make_rollout(6, 1, 1, 0, n_tokens=16, prompt=8)
+        hidden.serve_openings(lambda task, miner, pairs: [(rollout, [b"\x03" * 32]) for _ in pairs])
+        hidden.start()
+        circuit = circuit_address(relay.listen_addrs[0], relay.peer_id.to_base58())
+        wait_until(lambda: hidden.advertised == [circuit], "the hidden node never reserved on the relay")
+        record = hidden._call_sync(lambda: hidden.own_record)
+        assert record  # signed by H, naming R's circuit address
+
+        # No bootstrap, no discovered dials (max_peers=0): only the request itself dials.
+        validator = P2PNode(
+            local_config(relay_client=True, max_peers=0), account_key(2), staked, identity_secret(2)
+        ).start()
+        assert validator._call_sync(lambda: validator.learn_record(record)) is True
+        hidden_id = hidden.peer_id.to_base58()
+        assert validator.known_addresses(hidden_id) == [f"{circuit}/p2p/{hidden_id}"]
+        assert validator.connected_peers() == []
+
+        ((got, proof),) = validator.fetch_openings(hidden_id, 6, address(1), [(1, 0)], timeout=30)
+        assert (got.miner, got.p, got.g, got.tokens) == (address(1), 1, 0, rollout.tokens)
+        assert proof == [b"\x03" * 32]
+        assert "ConnectionType.RELAYED" in connection_kinds(validator, hidden.peer_id)
+        # The relay was dialled directly on the way (the record's relay address).
+        assert relay.peer_id.to_base58() in validator.connected_peers()
+        assert "ConnectionType.DIRECT" in connection_kinds(validator, relay.peer_id)
+    finally:
+        for node in (validator, hidden, relay):
+            if node is not None:
+                node.stop()
+
+
 def test_circuit_addresses_in_records_are_checked() -> None:
     kp = key_pair_from_secret(identity_secret(1))
     me = ID.from_pubkey(kp.public_key).to_base58()
