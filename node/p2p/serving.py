@@ -369,7 +369,11 @@ class RequestResponse:
 
         check = verify or (lambda path, digest: file_keccak(path) == digest)
         limit = self.config.max_adapter_bytes if max_bytes is None else max_bytes
-        sources = [peers] if isinstance(peers, str) else list(dict.fromkeys(peers))
+        # One download per peer (its part file is named by its id), whichever form names it first.
+        by_id: dict[str, str] = {}
+        for peer in [peers] if isinstance(peers, str) else peers:
+            by_id.setdefault(peer.split("/p2p/")[-1], peer)
+        sources = list(by_id.values())
         if not sources:
             raise RequestError(f"no peer to fetch adapter 0x{adapter_hash.hex()} from")
         digest = bytes(adapter_hash)
