@@ -11,6 +11,7 @@ directory); `fetch_adapter_blob` downloads a peer's adapter by its canonical has
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from typing import Any
 import torch
 
 from node.runtime.errors import RoleError
+
+log = logging.getLogger("rollproof.validator")
 
 # Environment switches that force TF32 behind torch's back (cuBLAS / PyTorch overrides).
 TF32_OVERRIDES = ("TORCH_ALLOW_TF32_CUBLAS_OVERRIDE", "NVIDIA_TF32_OVERRIDE")
@@ -110,9 +113,10 @@ ADAPTER_BLOB_LIMIT = 64 * 1024 * 1024
 
 
 def fetch_adapter_blob(p2p: Any, peer: str | list[str], adapter_hash: bytes, dest_dir: Path) -> Path:
-    """Download an adapter blob by its content hash (resumable chunks, `P2PNode.fetch_adapter`) and
-    unpack it into `dest_dir/0x<hash>/`. `peer` may be a list: the first that serves bytes
-    matching the hash wins (any holder's copy of content-addressed bytes is as good as the miner's).
+    """Download an adapter blob by its content hash (resumable chunks, `P2PNode.collect_adapter`:
+    several peers at once) and unpack it into `dest_dir/0x<hash>/`. `peer` may be a list: the first
+    that serves bytes matching the hash wins (any holder's copy of content-addressed bytes is as
+    good as the miner's).
 
     The protocol's adapter hash (`verifier.models.adapter_hash`, what `join` puts on chain) is a
     canonical hash of the LoRA config and tensors, not keccak of the file, so the download is
@@ -130,9 +134,10 @@ def fetch_adapter_blob(p2p: Any, peer: str | list[str], adapter_hash: bytes, des
 
     dest_dir.mkdir(parents=True, exist_ok=True)
     blob = dest_dir / ("0x" + bytes(adapter_hash).hex() + ".bin")
-    p2p.fetch_adapter(
+    fetched = p2p.collect_adapter(
         peer, bytes(adapter_hash), blob, verify=canonical_hash_matches, max_bytes=ADAPTER_BLOB_LIMIT
     )
+    log.info("adapter 0x%s served by %s", bytes(adapter_hash).hex(), fetched.served_by)
     directory = dest_dir / ("0x" + bytes(adapter_hash).hex())
     adapter_from_bytes(blob.read_bytes(), directory, expected_hash=bytes(adapter_hash))
     return directory

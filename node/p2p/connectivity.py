@@ -327,7 +327,12 @@ class Connectivity:
             self.records.pop(oldest.peer_id, None)
         info = PeerInfo(ID.from_base58(record.peer_id), [multiaddr.Multiaddr(a) for a in record.addrs])
         target = self.targets.get(record.peer_id)
-        if target is not None:
+        if not record.addrs:
+            # Withdrawn (a node behind relays that lost every slot): stop dialling what it found
+            # by discovery; a configured peer keeps its configured addresses.
+            if target is not None and target.get("discovered"):
+                self.targets.pop(record.peer_id, None)
+        elif target is not None:
             target["info"] = info  # a newer signed record replaces the addresses we dial
         elif (
             (self.relay is not None or len(record.circuits()) < len(record.addrs))
@@ -366,7 +371,7 @@ class Connectivity:
     def known_addresses(self, peer_id: str) -> list[str]:
         """Dialable addresses of a peer from its signed record (or our dial targets)."""
         record = self.records.get(peer_id)
-        if record is not None:
+        if record is not None and (record.addrs or peer_id not in self.targets):
             return record.dial_addrs()
         target = self.targets.get(peer_id)
         if target is not None:

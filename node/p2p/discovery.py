@@ -73,7 +73,9 @@ def open_address_record(data: bytes) -> AddressRecord:
     if ID.from_pubkey(envelope.public_key) != record.peer_id:
         raise RecordError("address record is signed by another key than its peer id's")
     addrs = tuple(str(a) for a in record.addrs[:MAX_ADDRS_PER_RECORD])
-    if not addrs or not all(record_addr_ok(a) for a in addrs):
+    # No address at all is allowed: a node behind relays that lost every slot withdraws the
+    # circuit addresses its earlier record named (only its own key can sign that).
+    if not all(record_addr_ok(a) for a in addrs):
         raise RecordError(
             "address record holds an address that is not dialable: neither /ip4|ip6|dns/.../tcp/<port> "
             "nor such an address followed by /p2p/<relay id>/p2p-circuit"

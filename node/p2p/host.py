@@ -279,7 +279,8 @@ class P2PNode(Connectivity, Gossip, RequestResponse):
         """Sign what others should dial into our address record (a new seq, so it replaces the old):
         `announce` or the listen addresses, and the circuit address of every relay holding a slot
         for us. A node behind relays (`relay_via`) without `announce` cannot be dialled directly, so
-        its record holds only circuit addresses (none, and no record, until a relay reserved)."""
+        its record holds only circuit addresses (none, and no record, until a relay reserved; an
+        empty record once every slot it held is lost)."""
         cfg = self.config
         direct = advertised_addrs(self.listen_addrs, cfg.announce)
         circuits: list[str] = []
@@ -288,7 +289,10 @@ class P2PNode(Connectivity, Gossip, RequestResponse):
             if not cfg.announce:
                 direct = []
         self.advertised = [*direct, *circuits]
-        self.own_record = seal_address_record(self.key_pair, self.advertised) if self.advertised else b""
+        if self.advertised or self.own_record:
+            # Once we handed out a record, an empty one (a higher seq) withdraws its addresses
+            # where it went: a relay slot lost must not leave peers dialling a dead circuit.
+            self.own_record = seal_address_record(self.key_pair, self.advertised)
 
     # ----------------------------------------------------------------- observability
     def stats(self) -> dict[str, Any]:

@@ -30,6 +30,8 @@ log = logging.getLogger("rollproof.p2p")
 
 CIRCUIT = "/p2p-circuit"
 RESERVE_CHECK_SECONDS = 2.0
+RENEW_SECONDS = 30.0  # a held reservation is renewed this often while the connection stays up...
+RENEW_FAILURES = 2  # ...and counts as lost after this many renewals in a row failed
 
 
 def is_circuit(addr: str) -> bool:
@@ -45,6 +47,9 @@ class Relay:
         self.transport = CircuitV2Transport(host, self.protocol, RelayConfig())
         self.via = [_parse_peer_addr(a) for a in via]
         self.reserved: set[ID] = set()
+        self.renew_seconds = RENEW_SECONDS
+        self.renewed: dict[ID, float] = {}  # trio time of the last granted RESERVE per relay
+        self.renew_failures: dict[ID, int] = {}
         # Called (in the trio thread) when a reservation is gained or lost: the host reseals its
         # signed address record, so peers learn the circuit addresses by peer exchange.
         self.on_change: Callable[[], None] | None = None
@@ -68,27 +73,55 @@ class Relay:
         await self.transport.dial(full)
 
     async def keep_reservations(self, nursery: trio.Nursery) -> None:
-        """Reserve on every `relay_via` relay we are connected to; again after a reconnection."""
+        """Reserve on every `relay_via` relay we are connected to; again after a reconnection.
+
+        A held reservation is renewed every `renew_seconds` while the connection stays up: a relay
+        can lose it without closing the connection (it stopped relaying, restarted its relay
+        service, or evicted us), and py-libp2p says nothing then (its own refresher only renews
+        shortly before the expiry, 1 h by default, and forgets a failed renewal silently). After
+        RENEW_FAILURES renewals in a row fail, the slot counts as lost and the circuit address
+        leaves our record; a later reservation brings it back."""
         while True:
             connected = set(self.host.get_connected_peers())
             for info in self.via:
                 relay = info.peer_id
                 if relay not in connected:
                     if relay in self.reserved:
-                        self.reserved.discard(relay)
+                        self._lose(relay, "the connection closed")
+                    continue
+                if relay in self.reserved and trio.current_time() - self.renewed[relay] < self.renew_seconds:
+                    continue
+                if await self._reserve(relay, nursery):
+                    self.renewed[relay] = trio.current_time()
+                    self.renew_failures.pop(relay, None)
+                    if relay not in self.reserved:
+                        self.reserved.add(relay)
+                        log.info("reserved a relay slot on %s", relay)
                         self._changed()
-                    continue
-                if relay in self.reserved:
-                    continue
-                try:
-                    with trio.fail_after(10):
-                        stream = await self.host.new_stream(relay, [HOP_PROTOCOL])
-                        ok = await self.transport.reserve(stream, relay, nursery)
-                except Exception as exc:  # noqa: BLE001 - retried on the next round
-                    log.info("relay reservation on %s failed: %r", relay, exc)
-                    continue
-                if ok:
-                    self.reserved.add(relay)
-                    log.info("reserved a relay slot on %s", relay)
-                    self._changed()
+                elif relay in self.reserved:
+                    failures = self.renew_failures[relay] = self.renew_failures.get(relay, 0) + 1
+                    if failures >= RENEW_FAILURES:
+                        self._lose(relay, f"{failures} renewals in a row failed")
             await trio.sleep(RESERVE_CHECK_SECONDS)
+
+    async def _reserve(self, relay: ID, nursery: trio.Nursery) -> bool:
+        """One RESERVE over a fresh HOP stream (the public `CircuitV2Transport.reserve`; the relay
+        renews a reservation it still holds): True when the relay granted it."""
+        try:
+            with trio.fail_after(10):
+                stream = await self.host.new_stream(relay, [HOP_PROTOCOL])
+                try:
+                    return bool(await self.transport.reserve(stream, relay, nursery))
+                finally:
+                    with trio.move_on_after(1):
+                        await stream.close()
+        except Exception as exc:  # noqa: BLE001 - retried on the next round
+            log.info("relay reservation on %s failed: %r", relay, exc)
+            return False
+
+    def _lose(self, relay: ID, why: str) -> None:
+        self.reserved.discard(relay)
+        self.renewed.pop(relay, None)
+        self.renew_failures.pop(relay, None)
+        log.warning("lost the relay slot on %s (%s); its circuit address leaves our record", relay, why)
+        self._changed()

@@ -4,8 +4,10 @@ size, time and rate limits."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,22 @@ from .validation import TokenBucket
 from .wire import KIND_NAMES, RolloutMsg, WireError, decode_payload, encode_payload
 
 log = logging.getLogger("rollproof.p2p")
+
+ADAPTER_PARALLEL = 4  # peers downloading one adapter at once (node/p2p/fanout.py)
+ADAPTER_TIMEOUT = 8.0  # s per chunk request (dialling plus at most adapter_chunk_bytes)
+
+
+class AdapterCorrupt(RequestError):
+    """A peer served bytes that do not match the adapter's hash."""
+
+
+@dataclass(frozen=True)
+class AdapterFetch:
+    """The downloaded adapter, the peer whose bytes matched, and why the others served nothing."""
+
+    path: Path
+    served_by: str
+    failed: dict[str, str]
 
 
 class RequestResponse:
@@ -316,67 +334,140 @@ class RequestResponse:
         attempts: int = 3,
         verify: Callable[[Path, bytes], bool] | None = None,
         max_bytes: int | None = None,
+        parallel: int = ADAPTER_PARALLEL,
+        timeout: float = ADAPTER_TIMEOUT,
     ) -> Path:
-        """Download an adapter by its content hash into `dest` from the first peer of `peers` that
-        serves bytes matching the hash; resumes a `.part` file, moves on to the next peer when one
-        fails or serves wrong bytes (content-addressed: any holder's copy is as good as the miner's).
+        """`collect_adapter(...).path`: the adapter file, downloaded from the first peer that served
+        bytes matching the hash."""
+        return self.collect_adapter(
+            peers, adapter_hash, dest, attempts, verify, max_bytes, parallel, timeout
+        ).path
 
-        `verify(path, hash)` decides whether the downloaded file matches; the default is
-        keccak256(file bytes) == hash. A canonical tensor hash (verifier.models) plugs in here.
-        `max_bytes` (default `config.max_adapter_bytes`) bounds what one peer may make us store.
-        With one peer, `attempts` tries it that often; with several, each is tried once per round.
+    def collect_adapter(
+        self,
+        peers: str | Sequence[str],
+        adapter_hash: bytes,
+        dest: Path,
+        attempts: int = 3,
+        verify: Callable[[Path, bytes], bool] | None = None,
+        max_bytes: int | None = None,
+        parallel: int = ADAPTER_PARALLEL,
+        timeout: float = ADAPTER_TIMEOUT,
+    ) -> AdapterFetch:
+        """Download an adapter by its content hash into `dest`, asking `peers` in order, `parallel`
+        at a time (node/p2p/fanout.py), each chunk request bounded by `timeout` s; the first
+        download whose bytes match the hash wins (content-addressed: any holder's copy is as good
+        as the miner's) and downloads still running are abandoned at their next chunk.
+
+        Each peer downloads into its own `<dest>.<peer>.part`, resumed when one is left from an
+        interrupted run. `verify(path, hash)` decides whether the downloaded file matches; the
+        default is keccak256(file bytes) == hash (a canonical tensor hash, verifier.models, plugs in
+        here). `max_bytes` (default `config.max_adapter_bytes`) bounds what one peer may make us
+        store. With one peer, `attempts` tries it that often; with several, each is asked once.
         """
+        from .fanout import ask_peers
+
         check = verify or (lambda path, digest: file_keccak(path) == digest)
         limit = self.config.max_adapter_bytes if max_bytes is None else max_bytes
-        sources = [peers] if isinstance(peers, str) else list(dict.fromkeys(peers))
+        # One download per peer (its part file is named by its id), whichever form names it first.
+        by_id: dict[str, str] = {}
+        for peer in [peers] if isinstance(peers, str) else peers:
+            by_id.setdefault(peer.split("/p2p/")[-1], peer)
+        sources = list(by_id.values())
         if not sources:
             raise RequestError(f"no peer to fetch adapter 0x{adapter_hash.hex()} from")
+        digest = bytes(adapter_hash)
         dest = Path(dest)
-        part = dest.with_name(dest.name + ".part")
-        causes: list[str] = []
+        stop = threading.Event()
+        won: list[str] = []
+        failed: dict[str, str] = {}
+
+        def part_of(peer: str) -> Path:
+            return dest.with_name(f"{dest.name}.{peer.split('/p2p/')[-1]}.part")
+
+        def download(peer: str) -> Callable[[], bool]:
+            return lambda: self._download_checked(peer, digest, part_of(peer), limit, timeout, check, stop)
+
+        def take(peer: str, matched: bool) -> None:
+            if not won:
+                part_of(peer).replace(dest)
+                won.append(peer)
+
+        def fail(peer: str, exc: Exception) -> None:
+            if isinstance(exc, AdapterCorrupt):
+                self.metrics.count("adapter_corrupt")
+                log.warning("adapter 0x%s from %s failed its hash check; asking others", digest.hex(), peer)
+            else:
+                log.info("adapter 0x%s not fetched from %s: %s", digest.hex(), peer, exc)
+            failed[peer] = str(exc)
+
         rounds = attempts if len(sources) == 1 else 1
-        for attempt in range(1, rounds + 1):
+        try:
+            for _ in range(max(1, rounds)):
+                ask_peers(sources, download, take, lambda: bool(won), fail, parallel, "adapter")
+                if won:
+                    return AdapterFetch(dest, won[0], failed)
+        finally:
+            stop.set()  # downloads still running end at their next chunk
             for peer in sources:
-                # Bytes resumed from another peer may be what broke the hash: then once more from 0.
-                for fresh in (False, True):
-                    resumed = part.exists() and part.stat().st_size > 0
-                    try:
-                        self._download_adapter(peer, bytes(adapter_hash), part, limit)
-                    except RequestError as exc:
-                        causes.append(str(exc))
-                        log.info("adapter 0x%s not fetched from %s: %s", adapter_hash.hex(), peer, exc)
-                        break
-                    if check(part, bytes(adapter_hash)):
-                        part.replace(dest)
-                        return dest
-                    part.unlink()
-                    if resumed and not fresh:
-                        continue
-                    self.metrics.count("adapter_corrupt")
-                    causes.append(f"peer {peer} served bytes that fail the hash check")
-                    log.warning(
-                        "adapter 0x%s from %s failed its hash check (attempt %d); trying again",
-                        adapter_hash.hex(),
-                        peer,
-                        attempt,
-                    )
-                    break
-        part.unlink(missing_ok=True)
+                if not won or peer != won[0]:
+                    part_of(peer).unlink(missing_ok=True)
         raise RequestError(
-            f"adapter 0x{adapter_hash.hex()} could not be fetched from {len(sources)} peer(s): "
-            + "; ".join(causes[-3:])
+            f"adapter 0x{digest.hex()} could not be fetched from {len(sources)} peer(s): "
+            + "; ".join(list(failed.values())[-3:])
         )
 
-    def _download_adapter(self, peer: str, adapter_hash: bytes, part: Path, limit: int) -> None:
+    def _download_checked(
+        self,
+        peer: str,
+        digest: bytes,
+        part: Path,
+        limit: int,
+        timeout: float,
+        check: Callable[[Path, bytes], bool],
+        stop: threading.Event,
+    ) -> bool:
+        """Download from `peer` into `part` (resuming it) and check the bytes against the hash;
+        raise AdapterCorrupt when they do not match, RequestError when the peer fails. Part files
+        are removed by collect_adapter when it ends (a failed one is resumed by the next attempt);
+        here only a corrupt one, and nothing once `stop` is set (the name may be reused by then)."""
+        # Bytes resumed from an interrupted run may be what broke the hash: then once more from 0.
+        for fresh in (False, True):
+            resumed = part.exists() and part.stat().st_size > 0
+            self._download_adapter(peer, digest, part, limit, timeout, stop)
+            matched = not stop.is_set() and check(part, digest)
+            if stop.is_set():
+                raise RequestError(f"another peer served adapter 0x{digest.hex()} first")
+            if matched:
+                return True
+            part.unlink()
+            if not (resumed and not fresh):
+                break
+        raise AdapterCorrupt(f"peer {peer} served bytes that fail the hash check")
+
+    def _download_adapter(
+        self,
+        peer: str,
+        adapter_hash: bytes,
+        part: Path,
+        limit: int,
+        timeout: float | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
         """Append the adapter's remaining chunks from `peer` to `part` (resuming at its size)."""
+        if stop is not None and stop.is_set():
+            raise RequestError(f"another peer served adapter 0x{adapter_hash.hex()} first")
         offset = part.stat().st_size if part.exists() else 0
         total: int | None = None
         with open(part, "ab") as fh:
             while total is None or offset < total:
+                if stop is not None and stop.is_set():
+                    raise RequestError(f"another peer served adapter 0x{adapter_hash.hex()} first")
                 reply = self.request(
                     peer,
                     ADAPTER_PROTOCOL,
                     {"hash": adapter_hash, "offset": offset, "length": self.config.adapter_chunk_bytes},
+                    timeout,
                 )
                 size, data = reply.get("total"), reply.get("data")
                 if type(size) is not int or type(data) is not bytes or (not data and offset < size):

@@ -13,7 +13,7 @@ peer has a right one, because that one is the miner's fault and its audit must s
 from __future__ import annotations
 
 import logging
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,7 @@ from verifier.rollout import Rollout
 
 log = logging.getLogger("rollproof.validator")
 
-OPENINGS_PARALLEL = 4  # peers asked at once
+OPENINGS_PARALLEL = 4  # peers asked at once (node/p2p/fanout.py asks them)
 OPENINGS_TIMEOUT = 8.0  # s per peer: dialling plus one reply (at most 8 MiB, the response limit)
 
 
@@ -82,33 +82,25 @@ def collect_openings(
 ) -> Openings:
     """Ask `peers` (in order, `parallel` at a time, `timeout` s each) for the openings still
     missing when each request starts; stop once every index has a valid one."""
+    from node.p2p.fanout import ask_peers  # libp2p loads with the network, not with the role
+
     found = Openings.empty(len(indices))
     own: dict[int, tuple[Rollout, list[bytes]]] = {}
-    todo = list(dict.fromkeys(peers))
-    running: dict[Future[Any], tuple[str, list[int]]] = {}
-    pool = ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="openings")
-    try:
-        while found.missing() and (todo or running):
-            while todo and len(running) < max(1, parallel):
-                peer, need = todo.pop(0), found.missing()
-                pairs = [divmod(indices[slot], want.rollouts_per_problem) for slot in need]
-                future = pool.submit(p2p.fetch_openings, peer, want.task_id, want.miner, pairs, timeout)
-                running[future] = (peer, need)
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                peer, need = running.pop(future)
-                try:
-                    served = future.result()
-                except Exception as exc:  # noqa: BLE001 - RequestError, timeout: this peer cannot serve
-                    found.failed[peer] = str(exc)
-                    log.info(
-                        "task %d: %s did not serve openings of %s: %s", want.task_id, peer, want.miner, exc
-                    )
-                    continue
-                take_served(found, own, peer, miner_peer, want, indices, need, served)
-    finally:
-        # Requests still in flight end by their own timeout; nobody waits for them.
-        pool.shutdown(wait=False, cancel_futures=True)
+
+    def start(peer: str) -> Callable[[], tuple[list[int], list[Any]]]:
+        need = found.missing()
+        pairs = [divmod(indices[slot], want.rollouts_per_problem) for slot in need]
+        return lambda: (need, p2p.fetch_openings(peer, want.task_id, want.miner, pairs, timeout))
+
+    def take(peer: str, answer: tuple[list[int], list[Any]]) -> None:
+        need, served = answer
+        take_served(found, own, peer, miner_peer, want, indices, need, served)
+
+    def failed(peer: str, exc: Exception) -> None:
+        found.failed[peer] = str(exc)
+        log.info("task %d: %s did not serve openings of %s: %s", want.task_id, peer, want.miner, exc)
+
+    ask_peers(peers, start, take, lambda: not found.missing(), failed, parallel, "openings")
     for slot, (rollout, proof) in own.items():
         if found.rollouts[slot] is None:
             found.rollouts[slot], found.proofs[slot], found.served_by[slot] = rollout, proof, miner_peer

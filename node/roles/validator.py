@@ -414,8 +414,8 @@ class Validator:
     def holders(self, miner_peer: str | None) -> list[str]:
         """Peers that may hold a miner's openings or adapter (their answers are checked against the
         chain before use): the miner's own first while it is connected, else last, after every
-        connected peer (dialling a peer that is down can take the whole timeout; openings are asked
-        of OPENINGS_PARALLEL of these at once, adapters of one after the other)."""
+        connected peer (dialling a peer that is down can take the whole timeout; openings and
+        adapters are asked of four of these at once, node/p2p/fanout.py)."""
         connected = self.ctx.p2p.connected_peers() if self.ctx.p2p is not None else []
         others = [p for p in connected if p != miner_peer][: MAX_HOLDERS - 1]
         if not miner_peer:

@@ -193,3 +193,99 @@ def test_a_miner_serves_another_miners_openings_from_the_gossip_it_kept(network,
     finally:
         node.stop()
         store.close()
+
+
+@pytest.fixture
+def adapter_blob(tmp_path: Path):
+    """A real LoRA adapter of the tiny model as a blob file, and its canonical hash (what `join`
+    puts on chain)."""
+    from verifier.models import adapter_hash, adapter_to_bytes, new_adapter, tiny_model
+
+    peft_model = new_adapter(tiny_model(0)[0], rank=4, seed=1)
+    path = tmp_path / "served-adapter.bin"
+    path.write_bytes(adapter_to_bytes(peft_model))
+    return SimpleNamespace(path=path, hash=adapter_hash(peft_model))
+
+
+@pytest.fixture
+def silent_adapter_peer(network):
+    """A peer that accepts adapter requests and never answers (until the test ends)."""
+    asked, release = threading.Event(), threading.Event()
+
+    def hang(digest: bytes):
+        asked.set()
+        release.wait(120)
+        return None
+
+    node = P2PNode(local_config(), account_key(6), staked_set(range(8)), identity_secret(6))
+    node.serve_adapters(hang)
+    node.start()
+    try:
+        network.validator.add_peers([node.listen_addrs[0]])
+        yield SimpleNamespace(node=node, peer=node.peer_id.to_base58(), asked=asked)
+    finally:
+        release.set()
+        node.stop()
+
+
+def test_an_adapter_comes_from_a_good_peer_while_a_silent_one_asked_first_hangs(
+    network, silent_adapter_peer, adapter_blob, tmp_path: Path
+) -> None:
+    """Asked at once (node/p2p/fanout.py, the pattern of the openings), the holder's copy is used
+    and credited to it while the silent peer's request has neither failed nor timed out (60 s);
+    the liar's bytes, if its download ended first, failed the canonical hash and were not used."""
+    from node.model import fetch_adapter_blob
+    from verifier.models import adapter_hash
+
+    blob = adapter_blob
+    network.holder.serve_adapters(lambda h: blob.path if h == blob.hash else None)
+    wrong = tmp_path / "wrong-adapter.bin"
+    right = blob.path.read_bytes()
+    wrong.write_bytes(right[:-64] + bytes(b ^ 0x01 for b in right[-64:]))  # other tensor bytes
+    assert adapter_hash_of(wrong) not in (None, blob.hash)
+    network.liar.serve_adapters(lambda h: wrong if h == blob.hash else None)
+    holder, liar = network.holder.peer_id.to_base58(), network.liar.peer_id.to_base58()
+    peers = [silent_adapter_peer.peer, liar, holder]
+
+    fetched = network.validator.collect_adapter(
+        peers, blob.hash, tmp_path / "got.bin", verify=lambda p, h: adapter_hash_of(p) == h, timeout=60
+    )
+    assert fetched.served_by == holder
+    assert fetched.path.read_bytes() == blob.path.read_bytes()
+    assert silent_adapter_peer.peer not in fetched.failed  # still in flight: nobody waited for it
+    assert silent_adapter_peer.asked.wait(30)  # it was asked (concurrently), it just never answered
+    assert not list(tmp_path.glob("got.bin*.part"))
+
+    # The validator's own path (fetch_adapter_blob: canonical hash, unpacked directory).
+    directory = fetch_adapter_blob(network.validator, peers, blob.hash, tmp_path / "adapters")
+    assert adapter_hash(directory) == blob.hash
+
+
+def adapter_hash_of(path: Path) -> bytes | None:
+    from verifier.models import ModelError, adapter_from_blob
+
+    try:
+        return adapter_from_blob(path.read_bytes())[2]
+    except ModelError:
+        return None
+
+
+def test_a_silent_adapter_peer_is_given_up_after_the_per_request_timeout(
+    network, silent_adapter_peer, adapter_blob, tmp_path: Path
+) -> None:
+    """One at a time, the silent peer asked first costs its short timeout and no more: then the
+    holder is asked and its copy is used."""
+    blob = adapter_blob
+    network.holder.serve_adapters(lambda h: blob.path if h == blob.hash else None)
+    holder = network.holder.peer_id.to_base58()
+    fetched = network.validator.collect_adapter(
+        [silent_adapter_peer.peer, holder],
+        blob.hash,
+        tmp_path / "one-by-one.bin",
+        verify=lambda p, h: adapter_hash_of(p) == h,
+        parallel=1,
+        timeout=2,
+    )
+    assert fetched.served_by == holder
+    assert fetched.path.read_bytes() == blob.path.read_bytes()
+    assert "did not answer" in fetched.failed[silent_adapter_peer.peer]

@@ -95,6 +95,114 @@ def test_a_hidden_node_is_dialled_through_the_relay_named_in_its_record(announce
                 node.stop()
 
 
+def test_a_validator_not_connected_to_the_relay_dials_the_relay_then_the_circuit() -> None:
+    """V holds H's signed record (as peer exchange with some other peer would hand it over) but is
+    connected to nobody, the relay named in the record included: fetching H's openings by peer id
+    dials R first, then H through R."""
+    staked = staked_set(range(3))
+    relay = P2PNode(local_config(relay_hop=True), account_key(0), staked, identity_secret(0)).start()
+    hidden = validator = None
+    try:
+        hidden = P2PNode(
+            local_config(relay_via=[relay.listen_addrs[0]], max_peers=0),
+            account_key(1),
+            staked,
+            identity_secret(1),
+        )
+        rollout = make_rollout(6, 1, 1, 0, n_tokens=16, prompt=8)
+        hidden.serve_openings(lambda task, miner, pairs: [(rollout, [b"\x03" * 32]) for _ in pairs])
+        hidden.start()
+        circuit = circuit_address(relay.listen_addrs[0], relay.peer_id.to_base58())
+        wait_until(lambda: hidden.advertised == [circuit], "the hidden node never reserved on the relay")
+        record = hidden._call_sync(lambda: hidden.own_record)
+        assert record  # signed by H, naming R's circuit address
+
+        # No bootstrap, no discovered dials (max_peers=0): only the request itself dials.
+        validator = P2PNode(
+            local_config(relay_client=True, max_peers=0), account_key(2), staked, identity_secret(2)
+        ).start()
+        assert validator._call_sync(lambda: validator.learn_record(record)) is True
+        hidden_id = hidden.peer_id.to_base58()
+        assert validator.known_addresses(hidden_id) == [f"{circuit}/p2p/{hidden_id}"]
+        assert validator.connected_peers() == []
+
+        ((got, proof),) = validator.fetch_openings(hidden_id, 6, address(1), [(1, 0)], timeout=30)
+        assert (got.miner, got.p, got.g, got.tokens) == (address(1), 1, 0, rollout.tokens)
+        assert proof == [b"\x03" * 32]
+        assert "ConnectionType.RELAYED" in connection_kinds(validator, hidden.peer_id)
+        # The relay was dialled directly on the way (the record's relay address).
+        assert relay.peer_id.to_base58() in validator.connected_peers()
+        assert "ConnectionType.DIRECT" in connection_kinds(validator, relay.peer_id)
+    finally:
+        for node in (validator, hidden, relay):
+            if node is not None:
+                node.stop()
+
+
+def test_a_relay_slot_lost_while_connected_leaves_the_record() -> None:
+    """H holds slots on R1 and R2. R1 stops relaying (its HOP handler removed) while the connection
+    stays up: H's renewals fail, R1's circuit leaves H's record and V, which hears of H through R2
+    only, holds the resealed record and reaches H through R2. When R2 stops too, H seals an empty
+    record that withdraws the last circuit: V knows no address of H any more."""
+    from libp2p.relay.circuit_v2.protocol import PROTOCOL_ID as HOP
+
+    staked = staked_set(range(4))
+    relays = [
+        P2PNode(
+            local_config(relay_hop=True, px_interval=0.5), account_key(i), staked, identity_secret(i)
+        ).start()
+        for i in (0, 3)
+    ]
+    hidden = validator = None
+    try:
+        hidden = P2PNode(
+            local_config(relay_via=[r.listen_addrs[0] for r in relays], px_interval=0.5, max_peers=0),
+            account_key(1),
+            staked,
+            identity_secret(1),
+        )
+        rollout = make_rollout(8, 1, 0, 0, n_tokens=16, prompt=8)
+        hidden.serve_openings(lambda task, miner, pairs: [(rollout, [b"\x04" * 32]) for _ in pairs])
+        hidden.start()
+        hidden.relay.renew_seconds = 0.5  # renew at every check (2 s) instead of every 30 s
+        c1, c2 = (circuit_address(r.listen_addrs[0], r.peer_id.to_base58()) for r in relays)
+        wait_until(lambda: hidden.advertised == [c1, c2], "the hidden node never reserved on both relays")
+        validator = P2PNode(
+            local_config(
+                bootstrap=[relays[1].listen_addrs[0]], relay_client=True, px_interval=0.5, max_peers=0
+            ),
+            account_key(2),
+            staked,
+            identity_secret(2),
+        ).start()
+        hidden_id = hidden.peer_id.to_base58()
+
+        def held() -> tuple[str, ...] | None:
+            record = validator.records.get(hidden_id)
+            return None if record is None else record.addrs
+
+        wait_until(lambda: held() == (c1, c2), "the validator never learned the record with both circuits")
+
+        relays[0]._call_sync(lambda: relays[0].host.remove_stream_handler(HOP))
+        wait_until(lambda: hidden.advertised == [c2], "the lost slot on R1 stayed in the record")
+        assert relays[0].peer_id in hidden.host.get_connected_peers()  # lost while connected
+        wait_until(lambda: held() == (c2,), "the validator kept the stale circuit through R1")
+        assert validator.known_addresses(hidden_id) == [f"{c2}/p2p/{hidden_id}"]
+        ((got, _),) = validator.fetch_openings(hidden_id, 8, address(1), [(0, 0)], timeout=30)
+        assert got.tokens == rollout.tokens
+        assert "ConnectionType.RELAYED" in connection_kinds(validator, hidden.peer_id)
+
+        relays[1]._call_sync(lambda: relays[1].host.remove_stream_handler(HOP))
+        wait_until(lambda: hidden.advertised == [], "the lost slot on R2 stayed in the record")
+        assert open_address_record(hidden.own_record).addrs == ()  # signed, and it says: no address
+        wait_until(lambda: held() == (), "the validator kept the stale circuit through R2")
+        assert relays[1].peer_id in hidden.host.get_connected_peers()
+    finally:
+        for node in (validator, hidden, *relays):
+            if node is not None:
+                node.stop()
+
+
 def test_circuit_addresses_in_records_are_checked() -> None:
     kp = key_pair_from_secret(identity_secret(1))
     me = ID.from_pubkey(kp.public_key).to_base58()
