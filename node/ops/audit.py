@@ -155,7 +155,8 @@ def peer_openings(
 def policy_for(
     cfg: Config, model: Any, adapter_hash: bytes, fetcher: PeerFetcher, chain: Any, miner: str
 ) -> Any:
-    """Base model + the adapter the miner joined with: from <data_dir>/adapters, else from its peer."""
+    """Base model + the adapter the miner joined with: from <data_dir>/adapters, else from the miner's peer
+    or any connected peer holding it (content-addressed: any holder's copy is checked against the hash)."""
     from verifier.models import load_adapter
 
     adapters = Path(cfg.data_dir) / "adapters"
@@ -169,8 +170,10 @@ def policy_for(
         node = fetcher.start()
         if not raw or node is None:
             return None
+        own = ID(raw).to_base58()
         try:
-            fetch_adapter_blob(node, ID(raw).to_base58(), adapter_hash, adapters)
+            peers = [own, *(p for p in node.connected_peers() if p != own)]
+            fetch_adapter_blob(node, peers, adapter_hash, adapters)
         except Exception:  # noqa: BLE001 - not served: nothing can be verified
             return None
     policy = load_adapter(copy.deepcopy(model), directory, expected_hash=adapter_hash)
