@@ -221,9 +221,9 @@ class _ValidatorSide:
     """The validator role's state the Jury reads; openings come straight from the miner's tree (what
     `fetch_openings` returns over libp2p, tested in tests/p2p)."""
 
-    def __init__(self, ctx: _Ctx, policy: Any, tokenizer: Any, miner: _MinerSide) -> None:
+    def __init__(self, ctx: _Ctx, policy: Any, tokenizer: Any, miner: _MinerSide, base_hash: bytes) -> None:
         self.ctx, self.tokenizer, self.miner = ctx, tokenizer, miner
-        self.policy = policy
+        self.policy, self.base_hash = policy, base_hash  # the juror checks its policy against the task
         self.policies: dict[bytes, Any] = {}
 
     def openings(
@@ -347,6 +347,7 @@ def test_the_node_glue_disputes_a_frame_and_jurors_restarted_between_commit_and_
             policy,
             tokenizer,
             miner_side,
+            model_hash(model),
         )
         for i, url in urls.items()
     }
