@@ -278,18 +278,23 @@ def run_kernels_bench(
     out: Callable[[str], None] = say,
     keep: Path | None = None,
     full_length: bool = False,
+    verify_threads: Sequence[int] | None = None,
 ) -> AuditParams:
     """Generate under every (capability, threads), verify under every other, print the tables; returns
     the audit parameters the data gives (tolerance = MARGIN x worst honest deviation). With `keep`,
     the generated and verified JSON files are kept there, and reused when already there. With
     `full_length`, every rollout runs to `tokens` (FullLengthTokenizer); `floor_rollouts` = 0 skips
-    the detection floor."""
+    the detection floor. `verify_threads` (default: `threads`) are the thread counts of the verifying
+    settings: long rollouts make each verification costly, so a run may verify under every kernel set
+    at one thread count only."""
     caps = available_capabilities()
     settings = [(c, t) for c in caps for t in threads]
+    verifiers = [(c, t) for c in caps for t in (verify_threads or threads)]
     out(
         f"# rollproof bench honest --kernels: {model}, {rollouts} rollouts x "
         f"{'exactly' if full_length else '<='} {tokens} tokens per setting, "
-        f"T = 0.7, fp32; kernels {', '.join(caps)}; threads {', '.join(map(str, threads))}; "
+        f"T = 0.7, fp32; kernels {', '.join(caps)}; threads {', '.join(map(str, threads))} "
+        f"(verified at {', '.join(map(str, verify_threads or threads))}); "
         f"load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
     with tempfile.TemporaryDirectory(prefix="rollproof-kernels-") as tmp:
@@ -307,7 +312,7 @@ def run_kernels_bench(
                 )
             gen_files.append(path)
         results = {}
-        for cap, t in settings:
+        for cap, t in verifiers:
             path = root / f"verify-{cap}-t{t}.json"
             if not path.exists():
                 spawn(["verify", model, str(tokens), str(rollouts), str(path), *map(str, gen_files)], cap, t)
