@@ -115,14 +115,39 @@ def kernels_task(tokens: int, n: int, task_id: int = 14_000) -> TaskSpec:
     return bench_task(task_id, tokens, max(1, math.ceil(n / 8)), 8)
 
 
-def worker_generate(model_spec: str, tokens: int, n: int, out: Path, dtype: torch.dtype, batch: int) -> None:
+class FullLengthTokenizer:
+    """The tokenizer with an EOS no draw can return, so every rollout runs to max_tokens.
+
+    SmolLM2 answers the bench's prompts in 7 to 108 tokens whatever max_tokens is, so honest
+    rollouts never reach the lengths whose numerics the tolerance must cover. Past the real EOS the
+    model keeps computing the same softmax from a longer context, so the claimed logprobs are still
+    the prover's own (KV-cache decode), and the verifier's prefill of them is still honest: only the
+    termination check, which this bench does not run, would object.
+    """
+
+    eos_token_id = -1  # never drawn: the inverse-CDF sampler returns vocabulary ids only
+
+    def __init__(self, tokenizer) -> None:
+        self._tokenizer = tokenizer
+        self.pad_token_id = pad_token_id(tokenizer)  # the real one: -1 would index no embedding
+
+    def __getattr__(self, name: str):
+        return getattr(self._tokenizer, name)
+
+
+def worker_generate(
+    model_spec: str, tokens: int, n: int, out: Path, dtype: torch.dtype, batch: int, full_length: bool = False
+) -> None:
     from bench.workload import BENCH_MINER, BasicArithmeticEnv
     from verifier.models import load_model
     from verifier.sampler import prove_rollouts
 
     model, tokenizer = load_model(model_spec, dtype=dtype)
     task = kernels_task(tokens, n)
-    rollouts = prove_rollouts(model, tokenizer, BasicArithmeticEnv(), task, BENCH_MINER, batch_size=batch)[:n]
+    prover_tokenizer = FullLengthTokenizer(tokenizer) if full_length else tokenizer
+    rollouts = prove_rollouts(
+        model, prover_tokenizer, BasicArithmeticEnv(), task, BENCH_MINER, batch_size=batch
+    )[:n]
     out.write_text(
         json.dumps(
             {
@@ -150,7 +175,14 @@ def worker_verify(
     out.write_text(json.dumps(result))
 
 
-def spawn(args: list[str], capability: str, threads: int, dtype: str = "fp32", batch: int = 8) -> None:
+def spawn(
+    args: list[str],
+    capability: str,
+    threads: int,
+    dtype: str = "fp32",
+    batch: int = 8,
+    full_length: bool = False,
+) -> None:
     # PASSIVE: on a shared machine spinning OpenMP threads wait for each other's time slices (it
     # changes the speed, not the arithmetic).
     env = dict(
@@ -163,7 +195,7 @@ def spawn(args: list[str], capability: str, threads: int, dtype: str = "fp32", b
         PYTHONPATH=os.pathsep.join(filter(None, (str(REPO_ROOT), os.environ.get("PYTHONPATH")))),
     )
     cmd = [sys.executable, "-m", "bench.kernels", "--threads", str(threads), "--dtype", dtype]
-    cmd += ["--batch", str(batch), *args]
+    cmd += ["--batch", str(batch), *(["--full-length"] if full_length else []), *args]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(
@@ -245,15 +277,24 @@ def run_kernels_bench(
     floor_rollouts: int = 16,
     out: Callable[[str], None] = say,
     keep: Path | None = None,
+    full_length: bool = False,
+    verify_threads: Sequence[int] | None = None,
 ) -> AuditParams:
     """Generate under every (capability, threads), verify under every other, print the tables; returns
     the audit parameters the data gives (tolerance = MARGIN x worst honest deviation). With `keep`,
-    the generated and verified JSON files are kept there, and reused when already there."""
+    the generated and verified JSON files are kept there, and reused when already there. With
+    `full_length`, every rollout runs to `tokens` (FullLengthTokenizer); `floor_rollouts` = 0 skips
+    the detection floor. `verify_threads` (default: `threads`) are the thread counts of the verifying
+    settings: long rollouts make each verification costly, so a run may verify under every kernel set
+    at one thread count only."""
     caps = available_capabilities()
     settings = [(c, t) for c in caps for t in threads]
+    verifiers = [(c, t) for c in caps for t in (verify_threads or threads)]
     out(
-        f"# rollproof bench honest --kernels: {model}, {rollouts} rollouts x <= {tokens} tokens per setting, "
-        f"T = 0.7, fp32; kernels {', '.join(caps)}; threads {', '.join(map(str, threads))}; "
+        f"# rollproof bench honest --kernels: {model}, {rollouts} rollouts x "
+        f"{'exactly' if full_length else '<='} {tokens} tokens per setting, "
+        f"T = 0.7, fp32; kernels {', '.join(caps)}; threads {', '.join(map(str, threads))} "
+        f"(verified at {', '.join(map(str, verify_threads or threads))}); "
         f"load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
     with tempfile.TemporaryDirectory(prefix="rollproof-kernels-") as tmp:
@@ -263,10 +304,15 @@ def run_kernels_bench(
         for cap, t in settings:
             path = root / f"gen-{cap}-t{t}.json"
             if not path.exists():
-                spawn(["generate", model, str(tokens), str(rollouts), str(path)], cap, t)
+                spawn(
+                    ["generate", model, str(tokens), str(rollouts), str(path)],
+                    cap,
+                    t,
+                    full_length=full_length,
+                )
             gen_files.append(path)
         results = {}
-        for cap, t in settings:
+        for cap, t in verifiers:
             path = root / f"verify-{cap}-t{t}.json"
             if not path.exists():
                 spawn(["verify", model, str(tokens), str(rollouts), str(path), *map(str, gen_files)], cap, t)
@@ -309,6 +355,8 @@ def run_kernels_bench(
         f"significant digit); edge slack max(1e-5, 100 x {worst_edge:.1e}) -> {slack:.1e}. "
         f"In force: {AuditParams().logprob_tol:.1e} / {AuditParams().edge_slack:.1e}"
     )
+    if floor_rollouts == 0:
+        return new
     from verifier.models import load_model
 
     torch.set_num_threads(1)
@@ -360,6 +408,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32")
     ap.add_argument("--batch", type=int, default=8, help="generate: the prover's batch")
+    ap.add_argument("--full-length", action="store_true", help="generate: run every rollout to max tokens")
     ap.add_argument("command", choices=("generate", "verify"))
     ap.add_argument("model")
     ap.add_argument("tokens", type=int)
@@ -370,7 +419,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
     if args.command == "generate":
-        worker_generate(args.model, args.tokens, args.n, args.out, dtype, args.batch)
+        worker_generate(args.model, args.tokens, args.n, args.out, dtype, args.batch, args.full_length)
     else:
         worker_verify(args.model, args.tokens, args.n, args.inputs, args.out, dtype)
 

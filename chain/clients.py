@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
@@ -150,8 +150,9 @@ class TaskParams:
     logprob_tol_nano: int = 150_000  # |delta logprob| tolerance in 1e-9 nats (1.5e-4)
     edge_slack_nano: int = 10_000  # inverse-CDF interval slack in 1e-9 (1e-5)
     dtype: int = Dtype.FP32
-    # The base model tokenizer's hash (verifier.tokenizer.tokenizer_hash, PROTOCOL §5); zero names none.
-    tokenizer_hash: bytes = bytes(32)
+    # The base model tokenizer's hash (verifier.tokenizer.tokenizer_hash, PROTOCOL §5). No default:
+    # postTask refuses zero (ZeroTokenizerHash), so every caller names the tokenizer it posts for.
+    tokenizer_hash: bytes = field(kw_only=True)
 
     def as_tuple(self) -> tuple[Any, ...]:
         return (

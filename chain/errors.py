@@ -226,6 +226,10 @@ TEMPLATES: dict[str, str | Template] = {
     "TaskTooLong": "the task would stay open {duration} s, more than the maximum of {maxDuration} s",
     "ZeroReward": "the reward must be positive",
     "ZeroTemperature": "the temperature must be positive",
+    "ZeroTokenizerHash": (
+        "the task names no tokenizer (tokenizerHash is zero); post the base model tokenizer's hash "
+        "(verifier.tokenizer.tokenizer_hash, PROTOCOL.md §5): miners and validators refuse a task without it"
+    ),
     "NotProposer": "only the proposer {proposer} may do this, not {caller}",
     "TaskHasJoins": "{joined} miners joined and locked stake; the task settles through finalize, not cancel",
     "InvalidBeacon": "the beacon signature for round {round} does not verify under the chain's drand key",

@@ -13,7 +13,8 @@ Generic on purpose: the chain, verifier, p2p and node tests all use them.
   account funded with TOKENS_PER_ACCOUNT RPT.
 - `chain`: the deployer's `Chain`; `chain_for(i)`: the `Chain` of accounts[i].
 - `clock`: time travel on the Anvil (`increase_time`, `warp_to`, `timestamp`, `mine`).
-- `task_params(**overrides)`: TaskParams with deadlines relative to the chain's clock.
+- `task_params(**overrides)`: TaskParams with deadlines relative to the chain's clock; tests that run
+  a node's roles on the task pass the real `tokenizer_hash=` (the default only names some tokenizer).
 """
 
 from __future__ import annotations
@@ -161,6 +162,9 @@ def task_params(anvil: Anvil) -> Callable[..., TaskParams]:
             max_tokens=32,
             temperature_milli=700,
             base_model_hash=b"\x11" * 32,
+            # Non-zero, as postTask requires (ZeroTokenizerHash); like base_model_hash above, a stand-in:
+            # chain tests load no tokenizer.
+            tokenizer_hash=b"\x22" * 32,
             reward=100 * RPT,
             join_deadline=now + step,
             commit_deadline=now + 2 * step,

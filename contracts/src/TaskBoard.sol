@@ -193,6 +193,8 @@ contract TaskBoard is ITaskBoard, Ownable, ReentrancyGuardTransient {
                 p.auditRollouts, p.auditPositions, p.logprobTolNano, p.edgeSlackNano, p.dtype
             );
         }
+        // The chain cannot check the hash against a tokenizer (it knows no models), only that the task names one.
+        if (p.tokenizerHash == bytes32(0)) revert ZeroTokenizerHash();
         // The committee learns what to audit only when the challenge round is out; the verdict window must
         // leave it minAuditTime after that, whatever a node's settings say.
         uint64 earliest = roundTime(roundAt(p.commitDeadline + BEACON_LAG) + 1) + minAuditTime;

@@ -293,6 +293,18 @@ contract TaskBoardTest is Fixture {
         assertEq(stored.maxMiners, MAX_MINERS, "max miners");
     }
 
+    /// Issue 14: a proposer posting a task that names no tokenizer (tokenizerHash = 0) is refused, and nothing is
+    /// escrowed; the same task naming one is posted.
+    function test_PostTask_RefusesAZeroTokenizerHash() public {
+        ITaskBoard.TaskParams memory p = _params(REWARD);
+        p.tokenizerHash = bytes32(0);
+        _expectPostRevert(p, abi.encodeWithSelector(ITaskBoard.ZeroTokenizerHash.selector));
+        assertEq(board.taskCount(), 0, "nothing posted");
+        assertEq(token.balanceOf(address(board)), 0, "nothing escrowed");
+        p.tokenizerHash = bytes32(uint256(1));
+        assertEq(_task(_post(p)).params.tokenizerHash, bytes32(uint256(1)), "any non-zero hash is accepted");
+    }
+
     function test_RoundTime_IsTheInverseOfRoundAt() public view {
         assertEq(board.roundTime(1), genesis, "round 1 at genesis");
         assertEq(board.roundTime(5), genesis + 4 * period, "round 5");

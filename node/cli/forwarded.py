@@ -147,7 +147,12 @@ def bench_honest(
         int, typer.Option(min=1, help="Honest rollouts (per setting with --kernels).")
     ] = 1000,
     tokens: Annotated[int, typer.Option(min=1, max=4096, help="Max new tokens per rollout.")] = 48,
-    floor_rollouts: Annotated[int, typer.Option(min=1, help="--kernels: rollouts per detection level.")] = 16,
+    floor_rollouts: Annotated[
+        int, typer.Option(min=0, help="--kernels: rollouts per detection level (0: no detection floor).")
+    ] = 16,
+    full_length: Annotated[
+        bool, typer.Option(help="--kernels: every rollout runs to --tokens, past its EOS (long contexts).")
+    ] = False,
 ) -> None:
     """Honest false rejections at scale, or (--kernels) cross-kernel calibration and detection floor,
     or (--bf16) the bf16 study; prints figures."""
@@ -157,7 +162,14 @@ def bench_honest(
             bench_entry("bench.bf16", "run_bf16_bench", "The bf16 study")(model, rollouts, tokens, typer.echo)
         elif kernels:
             run = bench_entry("bench.kernels", "run_kernels_bench", "The kernels benchmark")
-            run(model, rollouts, tokens, floor_rollouts=floor_rollouts, out=typer.echo)
+            run(
+                model,
+                rollouts,
+                tokens,
+                floor_rollouts=floor_rollouts,
+                out=typer.echo,
+                full_length=full_length,
+            )
         else:
             run = bench_entry("bench.honest", "run_honest_bench", "The honest benchmark")
             run(model, rollouts, tokens, out=typer.echo)

@@ -183,7 +183,7 @@ def policy_for(
 
 def audit(cfg: Config, task_id: int, only_miner: str | None = None) -> Report:
     from node.model import load_model_spec, set_threads
-    from node.roles.audit import audit_challenge, task_audit_params, task_tokenizer_hash
+    from node.roles.audit import UNNAMED_TOKENIZER, audit_challenge, task_audit_params, task_tokenizer_hash
     from node.store import open_store
     from node.tasks.view import env_name_of, get_env
     from verifier.models import model_hash
@@ -228,7 +228,10 @@ def audit(cfg: Config, task_id: int, only_miner: str | None = None) -> Report:
             "pass the --model the task was posted with."
         )
     named_tokenizer = task_tokenizer_hash(vars(p))
-    if named_tokenizer is not None and tokenizer_hash(tokenizer) != named_tokenizer:
+    if named_tokenizer is None:
+        # The TaskBoard refuses such a task since issue 14; one posted before is audited by no validator.
+        raise UserError(f"Task {task_id} cannot be audited: {UNNAMED_TOKENIZER}.")
+    if tokenizer_hash(tokenizer) != named_tokenizer:
         raise UserError(
             f"The tokenizer of {cfg.model.model!r} is not task {task_id}'s tokenizer (hash "
             f"0x{named_tokenizer.hex()[:16]}...); pass the --model the task was posted with."

@@ -115,6 +115,10 @@ def dispute_if_wrongly_failed(miner_role: Any, tv: Any) -> bool:
     if seed is None:
         return False
     spec = audited_spec(ctx, tv, seed)
+    if spec.tokenizer_hash is None:
+        # Unreachable for a task posted since issue 14 (postTask refuses it); the miner never joins one.
+        event(log, "the task names no tokenizer: not disputing", task=task_id)
+        return True
     tree, rollouts = miner_role.tree(task_id)
     indices = named_rollouts(evidence, spec.total_rollouts)
     by_index = {spec.rollout_index(r.p, r.g): r for r in rollouts}
@@ -262,7 +266,7 @@ class Jury:
     def reaudit(self, case: JuryCase) -> tuple[bool, int]:
         """Re-audit the named evidence from the miner's openings: (overturn, score). A miner that does
         not serve the openings of its own dispute loses it (the burden is the disputer's)."""
-        from node.roles.audit import audited_spec
+        from node.roles.audit import audited_spec, policy_problem
         from node.tasks.beacons import task_randomness
         from node.tasks.view import task_view
 
@@ -282,6 +286,13 @@ class Jury:
         rollouts, proofs = role.openings(case.task_id, case.miner, state.root, tv, indices)
         policy = role.policy_for(case.miner, state.adapter_hash)
         if policy is None or any(r is None for r in rollouts):
+            return False, 0
+        # The validator's own checks before any audit (dtype, base model, tokenizer named and equal to the
+        # task's; policy_for loaded the joined adapter by its hash): a juror that cannot re-audit this task
+        # faithfully upholds the FAIL, as when the openings are missing.
+        mismatch = policy_problem(policy, role.tokenizer, spec, role.base_hash)
+        if mismatch is not None:
+            log.warning("task %d: cannot re-audit %s's dispute: %s", case.task_id, case.miner, mismatch)
             return False, 0
         verdict = reaudit(
             policy,

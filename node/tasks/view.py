@@ -48,8 +48,9 @@ def task_params_dict(task: Task) -> dict[str, Any]:
 
 
 def task_params_of(stored: dict[str, Any]) -> TaskParams:
-    """The TaskParams of task_params_dict's form (fields a store from before them lacks keep their defaults)."""
-    values: dict[str, Any] = {}
+    """The TaskParams of task_params_dict's form (fields a store from before them lacks keep their defaults;
+    a task recorded before tokenizerHash existed names none, zero, which the roles refuse: PROTOCOL §5)."""
+    values: dict[str, Any] = {"tokenizer_hash": bytes(32)}
     for f in fields(TaskParams):
         if f.name not in stored:
             continue

@@ -52,12 +52,21 @@ def test_post_refuses_bad_audit_parameters(chain, task_params):
 
 
 def test_task_names_its_tokenizer(chain, task_params):
-    """TaskParams.tokenizerHash goes on chain with the other audit parameters and comes back as posted;
-    a task posted without one names none (zero)."""
+    """TaskParams.tokenizerHash goes on chain with the other audit parameters and comes back as posted."""
     named = task_params(tokenizer_hash=bytes(range(32)))
     stored = chain.board.get_task(chain.board.post_task(named)).params
     assert stored == named and stored.tokenizer_hash == bytes(range(32))
-    assert chain.board.get_task(chain.board.post_task(task_params())).params.tokenizer_hash == bytes(32)
+
+
+def test_a_task_naming_no_tokenizer_is_refused_with_a_clear_sentence(chain, task_params):
+    """A proposer posting tokenizerHash = 0 (a task no miner or validator would take: PROTOCOL §5) is
+    refused by postTask, told why in words, and nothing is posted or escrowed."""
+    before = chain.token.balance_of(chain.address)
+    with pytest.raises(ChainRevert, match=r"names no tokenizer \(tokenizerHash is zero\)") as caught:
+        chain.board.post_task(task_params(tokenizer_hash=bytes(32)))
+    assert caught.value.name == "ZeroTokenizerHash"
+    assert chain.board.task_count() == 0
+    assert chain.token.balance_of(chain.address) == before
 
 
 def test_join_locks_free_stake_once(chain_for, task_params):

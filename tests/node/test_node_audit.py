@@ -47,6 +47,7 @@ def test_audit_recomputes_the_challenge_and_names_the_verdict_that_differs(
     from verifier.models import model_hash, new_adapter, save_adapter, tiny_model
     from verifier.rollout import TaskSpec
     from verifier.sampler import prove_rollouts
+    from verifier.tokenizer import tokenizer_hash
 
     model, tokenizer = tiny_model()
     policy = new_adapter(model, rank=4, seed=0)
@@ -61,6 +62,7 @@ def test_audit_recomputes_the_challenge_and_names_the_verdict_that_differs(
         step=60,
         env_id=env_id(LETTERS),
         base_model_hash=model_hash(model),
+        tokenizer_hash=tokenizer_hash(tokenizer),
         num_problems=2,
         rollouts_per_problem=2,
         max_tokens=8,

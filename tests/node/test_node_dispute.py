@@ -6,6 +6,7 @@ evidence from the honest miner's openings, overturn, and the miner is PASSED and
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import secrets
 from typing import Any
@@ -231,9 +232,9 @@ class _ValidatorSide:
     """The validator role's state the Jury reads; openings come straight from the miner's tree (what
     `fetch_openings` returns over libp2p, tested in tests/p2p)."""
 
-    def __init__(self, ctx: _Ctx, policy: Any, tokenizer: Any, miner: _MinerSide) -> None:
+    def __init__(self, ctx: _Ctx, policy: Any, tokenizer: Any, miner: _MinerSide, base_hash: bytes) -> None:
         self.ctx, self.tokenizer, self.miner = ctx, tokenizer, miner
-        self.policy = policy
+        self.policy, self.base_hash = policy, base_hash  # the juror checks its policy against the task
         self.policies: dict[bytes, Any] = {}
 
     def openings(
@@ -276,7 +277,7 @@ def test_the_node_glue_disputes_a_frame_and_jurors_restarted_between_commit_and_
     salt; the jury overturns, the miner is PASSED and paid, keeps its stake, and the coalition loses its bond."""
     from node.envs.letters import NAME as LETTERS
     from node.envs.letters import LettersEnv
-    from node.roles.dispute import Jury, dispute_if_wrongly_failed
+    from node.roles.dispute import Jury, JuryCase, dispute_if_wrongly_failed
     from node.store import Role as NodeRole
     from node.store import open_store
     from node.tasks.view import task_view
@@ -360,9 +361,28 @@ def test_the_node_glue_disputes_a_frame_and_jurors_restarted_between_commit_and_
             policy,
             tokenizer,
             miner_side,
+            model_hash(model),
         )
         for i, url in urls.items()
     }
+    # A juror whose node is not the task's (another base model, another chat template: the tokenizer hash
+    # differs) does not re-audit with it: it upholds the FAIL, as when the openings are missing. The same
+    # re-audit on the task's model and tokenizer overturns.
+    template = copy.deepcopy(tokenizer)
+    template.chat_template = tokenizer.chat_template.replace("<|im_start|>", "<|im_start|> ", 1)
+    misconfigured = {
+        "base model": (tokenizer, b"\x09" * 32),
+        "tokenizer": (template, model_hash(model)),
+    }
+    for what, (tok, base) in misconfigured.items():
+        url = f"sqlite:///{tmp_path / f'misconfigured-{what[0]}.db'}"
+        ctx = _node_ctx(chain_for(BIG), url, NodeRole.VALIDATOR, task_id, seed.randomness)
+        side = _ValidatorSide(ctx, policy, tok, miner_side, base)
+        assert Jury(side).reaudit(JuryCase(task_id, miner)) == (False, 0), what
+        ctx.store.close()
+    overturn, score = Jury(sides[BIG]).reaudit(JuryCase(task_id, miner))
+    assert overturn and score > 0
+
     juries = {i: Jury(side) for i, side in sides.items()}
     for jury in juries.values():
         jury.step()

@@ -24,7 +24,7 @@ interface ITaskBoard {
         uint64 logprobTolNano; // |delta logprob| tolerance in 1e-9 nats, > 0
         uint64 edgeSlackNano; // inverse-CDF interval slack in 1e-9, < 1e9
         uint8 dtype; // 0 = fp32, 1 = bf16
-        bytes32 tokenizerHash; // the base model tokenizer's hash (PROTOCOL.md 5), 0 = the task names none
+        bytes32 tokenizerHash; // the base model tokenizer's hash (PROTOCOL.md 5), never zero
     }
 
     /// @notice NONE = unknown task id, OPEN = escrow held, CANCELLED = refunded, FINALIZED = settled.
@@ -66,6 +66,9 @@ interface ITaskBoard {
     error InvalidAuditParams(
         uint32 auditRollouts, uint32 auditPositions, uint64 logprobTolNano, uint64 edgeSlackNano, uint8 dtype
     );
+    /// @notice The task names no tokenizer (tokenizerHash = 0): nothing would show that its prompts, rewards and
+    /// EOS are the same on every node, so miners and validators refuse it and its reward would only be locked.
+    error ZeroTokenizerHash();
     /// @notice The verdict deadline `verdictDeadline` leaves no audit time: it must be at least `earliest`, the
     /// challenge round's time plus the minimum audit time.
     error AuditWindowTooShort(uint64 verdictDeadline, uint64 earliest);
@@ -112,7 +115,7 @@ interface ITaskBoard {
     /// and that verdictDeadline >= roundTime(challengeRound) + minAuditTime, where challengeRound =
     /// roundAt(commitDeadline + BEACON_LAG) + 1, so the committee has at least minAuditTime after the challenge
     /// exists; verifyDeadline - verdictDeadline >= MIN_REVEAL_WINDOW; logprobTolNano within
-    /// [MIN_LOGPROB_TOL_NANO, MAX_LOGPROB_TOL_NANO]; edgeSlackNano >= MIN_EDGE_SLACK_NANO.
+    /// [MIN_LOGPROB_TOL_NANO, MAX_LOGPROB_TOL_NANO]; edgeSlackNano >= MIN_EDGE_SLACK_NANO; tokenizerHash != 0.
     /// @return taskId The new task id (ids start at 1).
     function postTask(TaskParams calldata p) external returns (uint256 taskId);
 
