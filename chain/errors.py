@@ -206,7 +206,7 @@ TEMPLATES: dict[str, str | Template] = {
     "InvalidAuditParams": (
         "the audit parameters are out of range (m={auditRollouts} must be 1..P x G, "
         "k={auditPositions} at most max tokens, tolerance {logprobTolNano} within 68000..5000000 "
-        "nano, edge slack {edgeSlackNano} within 43..1e9, dtype {dtype} 0 or 1)"
+        "nano, edge slack {edgeSlackNano} within 5400..1e9, dtype {dtype} 0 or 1)"
     ),
     "RevealWindowTooShort": (
         "the reveal window (verify deadline - verdict deadline) of {window} s is below the minimum of "

@@ -252,7 +252,7 @@ contract Handler is Assertions {
             auditRollouts: 1,
             auditPositions: 0,
             logprobTolNano: 500_000,
-            edgeSlackNano: 1000,
+            edgeSlackNano: 10_000,
             dtype: 0,
             tokenizerHash: keccak256("tokenizer")
         });

@@ -287,7 +287,7 @@ contract TaskBoardTest is Fixture {
         assertEq(stored.auditRollouts, P * G, "m");
         assertEq(stored.auditPositions, 0, "k = all");
         assertEq(stored.logprobTolNano, 500_000, "tolerance");
-        assertEq(stored.edgeSlackNano, 1000, "slack");
+        assertEq(stored.edgeSlackNano, 10_000, "slack");
         assertEq(stored.dtype, 1, "bf16");
         assertEq(stored.tokenizerHash, keccak256("SmolLM2-135M-Instruct tokenizer"), "tokenizer");
         assertEq(stored.maxMiners, MAX_MINERS, "max miners");

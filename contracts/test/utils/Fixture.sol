@@ -174,7 +174,7 @@ abstract contract Fixture is Assertions {
             auditRollouts: 2,
             auditPositions: 0,
             logprobTolNano: 500_000,
-            edgeSlackNano: 1000,
+            edgeSlackNano: 10_000,
             dtype: 0,
             tokenizerHash: keccak256("SmolLM2-135M-Instruct tokenizer")
         });
