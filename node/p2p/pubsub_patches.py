@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from google.protobuf.message import DecodeError
 from libp2p.peer.id import ID
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.pubsub.score import PeerScorer, ScoreParams
@@ -90,7 +91,24 @@ class _ZeroLossPubsub(Pubsub):
         self.peer_queues = _DeepQueues(slots, on_drop)
         self.validation_cache = _NoValidationCache()
         self._sink = sink
+        self.malformed_rpcs = 0
 
     def notify_subscriptions(self, publish_message: Any) -> None:
         if any(topic in self.topic_ids for topic in publish_message.topicIDs):
             self._sink(publish_message)
+
+    async def continuously_read_stream(self, stream: Any) -> None:
+        """py-libp2p 0.8 lets a pubsub RPC that does not parse (DecodeError) escape the read loop, which
+        ends the swarm's nursery and so the whole host: one peer's garbled bytes stopped a node (seen
+        in tests/p2p/test_hostile.py). Such a peer's stream is reset and the peer dropped instead."""
+        try:
+            await super().continuously_read_stream(stream)
+        except DecodeError as exc:
+            peer_id = stream.muxed_conn.peer_id
+            self.malformed_rpcs += 1
+            log.warning("peer %s sent a pubsub RPC that does not parse (%s); dropping it", peer_id, exc)
+            try:
+                await stream.reset()
+            except Exception:  # noqa: BLE001 - already broken: dropping the peer is what matters
+                pass
+            self._handle_dead_peer(peer_id)
