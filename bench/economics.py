@@ -267,14 +267,13 @@ def jury(
     blindly; unavailable ones never reveal. Returns the ruling, the party's juror result (fees less forfeited
     bonds), how many re-audits the party ran and what of the deposit comes back to the miner; the deposit's
     and bonds' treasury parts go to `treasury`."""
-    eligible = roster
-    total = sum(i.stake for i in eligible)
+    total = sum(i.stake for i in roster)
     rng = random.Random(draw.lot_seed * 1_000_003 + miner)
     lots = 2 * world.params.committee_seats
     jurors: list[tuple[str, int, bool | None]] = []
     party = {}
     audited = 0  # the party's identities share one re-audit
-    for ident in eligible:
+    for ident in roster:
         won = sum(rng.random() * total < ident.stake for _ in range(lots)) if total else 0
         if won == 0:
             continue

@@ -326,22 +326,10 @@ class RequestResponse:
                 log.warning("could not catch up on %s from %s: %s", topic, peer, err)
         return new
 
-    def fetch_adapter(
-        self,
-        peers: str | Sequence[str],
-        adapter_hash: bytes,
-        dest: Path,
-        attempts: int = 3,
-        verify: Callable[[Path, bytes], bool] | None = None,
-        max_bytes: int | None = None,
-        parallel: int = ADAPTER_PARALLEL,
-        timeout: float = ADAPTER_TIMEOUT,
-    ) -> Path:
-        """`collect_adapter(...).path`: the adapter file, downloaded from the first peer that served
-        bytes matching the hash."""
-        return self.collect_adapter(
-            peers, adapter_hash, dest, attempts, verify, max_bytes, parallel, timeout
-        ).path
+    def fetch_adapter(self, *args: Any, **kwargs: Any) -> Path:
+        """`collect_adapter(...).path` (same arguments): the adapter file, downloaded from the first
+        peer that served bytes matching the hash."""
+        return self.collect_adapter(*args, **kwargs).path
 
     def collect_adapter(
         self,

@@ -116,18 +116,18 @@ def test_a_holder_missing_some_rollouts_serves_none(network, tmp_path: Path) -> 
         store.close()
 
 
-@pytest.fixture
-def silent_peer(network):
-    """A peer that accepts the openings request and never answers (until the test ends)."""
+def _hanging_peer(network, key: int, serve: str, answer):
+    """A peer that accepts requests on `serve` (P2PNode.serve_openings or serve_adapters) and never answers
+    until the test ends; yields its node, peer id and the event set when it was asked."""
     asked, release = threading.Event(), threading.Event()
 
-    def hang(task_id: int, miner: str, pairs: list[tuple[int, int]]) -> list:
+    def hang(*_request):
         asked.set()
         release.wait(120)
-        return []
+        return answer
 
-    node = P2PNode(local_config(), account_key(4), staked_set(range(8)), identity_secret(4))
-    node.serve_openings(hang)
+    node = P2PNode(local_config(), account_key(key), staked_set(range(8)), identity_secret(key))
+    getattr(node, serve)(hang)
     node.start()
     try:
         network.validator.add_peers([node.listen_addrs[0]])
@@ -135,6 +135,12 @@ def silent_peer(network):
     finally:
         release.set()
         node.stop()
+
+
+@pytest.fixture
+def silent_peer(network):
+    """A peer that accepts the openings request and never answers (until the test ends)."""
+    yield from _hanging_peer(network, 4, "serve_openings", [])
 
 
 def test_a_silent_peer_does_not_hold_up_the_answer_of_a_good_one(network, silent_peer) -> None:
@@ -210,22 +216,7 @@ def adapter_blob(tmp_path: Path):
 @pytest.fixture
 def silent_adapter_peer(network):
     """A peer that accepts adapter requests and never answers (until the test ends)."""
-    asked, release = threading.Event(), threading.Event()
-
-    def hang(digest: bytes):
-        asked.set()
-        release.wait(120)
-        return None
-
-    node = P2PNode(local_config(), account_key(6), staked_set(range(8)), identity_secret(6))
-    node.serve_adapters(hang)
-    node.start()
-    try:
-        network.validator.add_peers([node.listen_addrs[0]])
-        yield SimpleNamespace(node=node, peer=node.peer_id.to_base58(), asked=asked)
-    finally:
-        release.set()
-        node.stop()
+    yield from _hanging_peer(network, 6, "serve_adapters", None)
 
 
 def test_an_adapter_comes_from_a_good_peer_while_a_silent_one_asked_first_hangs(

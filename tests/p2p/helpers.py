@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 import random
+import time
 
 from eth_account import Account
 
 from node.p2p import P2PConfig, RolloutMsg
+
+
+def poll(cond, timeout: float = 60.0, interval: float = 0.05) -> bool:
+    """Whether `cond()` becomes true within `timeout` s (checked every `interval` s, and once more at the end)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(interval)
+    return cond()
+
+
+def wait_for(predicate, what: str, timeout: float = 60.0) -> None:
+    """Assert that `predicate()` becomes true within `timeout` s; `what` names it when it does not."""
+    assert poll(predicate, timeout, 0.2), what
 
 
 def account_key(i: int) -> bytes:

@@ -5,28 +5,18 @@ test_hostile.py); the node now drops that peer's stream and keeps delivering hon
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from libp2p.utils import encode_varint_prefixed
 
 from node.p2p import P2PNode, rollouts_topic
-from tests.p2p.helpers import account_key, identity_secret, local_config, make_rollout, staked_set
+from tests.p2p.helpers import account_key, identity_secret, local_config, make_rollout, poll, staked_set
 
 pytestmark = pytest.mark.timeout(180)
 TASK = 23
 TOPIC = rollouts_topic(TASK)
 # Field 1 (subscriptions), length-delimited, declaring far more bytes than follow: never parses.
 GARBLED = b"\x0a\xff\xff\xff\x0f\x01\x02"
-
-
-def _wait(cond, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
 
 
 def test_a_garbled_pubsub_rpc_drops_the_peer_not_the_node():
@@ -57,7 +47,7 @@ def test_a_garbled_pubsub_rpc_drops_the_peer_not_the_node():
             await stream.write(encode_varint_prefixed(GARBLED))
 
         garbler._call(garble)
-        assert _wait(lambda: victim.pubsub.malformed_rpcs >= 1), "the garbled RPC was read and counted"
+        assert poll(lambda: victim.pubsub.malformed_rpcs >= 1), "the garbled RPC was read and counted"
 
         # The victim is still a working node: an honest peer joins and its rollouts arrive.
         honest = P2PNode(
@@ -68,7 +58,7 @@ def test_a_garbled_pubsub_rpc_drops_the_peer_not_the_node():
         assert honest.wait_for_topic_peers(TOPIC, 1, 60)
         for p in range(5):
             honest.publish(TOPIC, make_rollout(TASK, 1, p, 0, n_tokens=16))
-        assert _wait(lambda: len(got) >= 5), f"honest rollouts delivered after the garbled RPC: {len(got)}"
+        assert poll(lambda: len(got) >= 5), f"honest rollouts delivered after the garbled RPC: {len(got)}"
     finally:
         for node in (honest, garbler, victim):
             if node is not None:

@@ -10,21 +10,12 @@ import cbor2
 import pytest
 
 from node.p2p import P2PNode, rollouts_topic, sign_envelope
-from tests.p2p.helpers import account_key, identity_secret, local_config, make_rollout, staked_set
+from tests.p2p.helpers import account_key, identity_secret, local_config, make_rollout, poll, staked_set
 
 pytestmark = pytest.mark.timeout(300)
 TASK = 21
 TOPIC = rollouts_topic(TASK)
 SENDER_RATE, SENDER_BURST = 5.0, 20.0
-
-
-def wait_until(cond, timeout: float = 120.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
 
 
 def test_hostile_inputs_rejected_counted_and_honest_traffic_delivered():
@@ -97,8 +88,8 @@ def test_hostile_inputs_rejected_counted_and_honest_traffic_delivered():
             honest.publish(TOPIC, make_rollout(TASK, 1, p, 0))
 
         expected_reasons = set(hostile) | {"duplicate", "rate_limited"}
-        assert wait_until(lambda: expected_reasons <= set(victim.stats()["rejected"])), str(victim.stats())
-        assert wait_until(lambda: sum(1 for m in got if m.signer == honest.account.address) == 30), (
+        assert poll(lambda: expected_reasons <= set(victim.stats()["rejected"]), 120), str(victim.stats())
+        assert poll(lambda: sum(1 for m in got if m.signer == honest.account.address) == 30, 120), (
             victim.stats(),
             honest.stats(),
         )

@@ -4,21 +4,20 @@ by its circuit address through R, fetches D's openings over a connection that is
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from node.p2p import P2PNode
-from tests.p2p.helpers import account_key, address, identity_secret, local_config, make_rollout, staked_set
+from tests.p2p.helpers import (
+    account_key,
+    address,
+    identity_secret,
+    local_config,
+    make_rollout,
+    staked_set,
+    wait_for,
+)
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def wait_until(predicate, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.2)
 
 
 def test_a_request_reaches_a_node_through_a_relay() -> None:
@@ -32,7 +31,7 @@ def test_a_request_reaches_a_node_through_a_relay() -> None:
         rollout = make_rollout(5, 1, 0, 1, n_tokens=16, prompt=8)
         hidden.serve_openings(lambda task, miner, pairs: [(rollout, [b"\x01" * 32]) for _ in pairs])
         hidden.start()
-        wait_until(lambda: relay.peer_id in hidden.relay.reserved, "the hidden node never reserved a slot")
+        wait_for(lambda: relay.peer_id in hidden.relay.reserved, "the hidden node never reserved a slot")
 
         source = P2PNode(local_config(relay_client=True), account_key(2), staked, identity_secret(2)).start()
         circuit = f"{relay.listen_addrs[0]}/p2p-circuit/p2p/{hidden.peer_id.to_base58()}"

@@ -6,7 +6,6 @@ by peer id and fetches H's openings over a RELAYED connection. Real libp2p hosts
 from __future__ import annotations
 
 import socket
-import time
 
 import pytest
 from libp2p.peer.id import ID
@@ -14,16 +13,17 @@ from libp2p.peer.id import ID
 from node.p2p import P2PNode
 from node.p2p.discovery import RecordError, circuit_address, open_address_record, seal_address_record
 from node.p2p.identity import key_pair_from_secret
-from tests.p2p.helpers import account_key, address, identity_secret, local_config, make_rollout, staked_set
+from tests.p2p.helpers import (
+    account_key,
+    address,
+    identity_secret,
+    local_config,
+    make_rollout,
+    staked_set,
+    wait_for,
+)
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def wait_until(predicate, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.2)
 
 
 def connection_kinds(node: P2PNode, peer: ID) -> set[str]:
@@ -62,7 +62,7 @@ def test_a_hidden_node_is_dialled_through_the_relay_named_in_its_record(announce
         relay_id = relay.peer_id.to_base58()
         circuit = circuit_address(relay.listen_addrs[0], relay_id)
         expected = [*announce, circuit]
-        wait_until(lambda: hidden.advertised == expected, f"the hidden node never advertised {expected}")
+        wait_for(lambda: hidden.advertised == expected, f"the hidden node never advertised {expected}")
 
         # V knows the relay only; H's direct address is in no configuration and no record.
         validator = P2PNode(
@@ -74,7 +74,7 @@ def test_a_hidden_node_is_dialled_through_the_relay_named_in_its_record(announce
         hidden_id = hidden.peer_id.to_base58()
         # With `announce`, H had a record before its reservation; the resealed one (higher seq)
         # replaces it wherever it went.
-        wait_until(
+        wait_for(
             lambda: hidden_id in validator.records and validator.records[hidden_id].addrs == tuple(expected),
             "the validator never learned the hidden node's record with its circuit address",
         )
@@ -113,7 +113,7 @@ def test_a_validator_not_connected_to_the_relay_dials_the_relay_then_the_circuit
         hidden.serve_openings(lambda task, miner, pairs: [(rollout, [b"\x03" * 32]) for _ in pairs])
         hidden.start()
         circuit = circuit_address(relay.listen_addrs[0], relay.peer_id.to_base58())
-        wait_until(lambda: hidden.advertised == [circuit], "the hidden node never reserved on the relay")
+        wait_for(lambda: hidden.advertised == [circuit], "the hidden node never reserved on the relay")
         record = hidden._call_sync(lambda: hidden.own_record)
         assert record  # signed by H, naming R's circuit address
 
@@ -166,7 +166,7 @@ def test_a_relay_slot_lost_while_connected_leaves_the_record() -> None:
         hidden.start()
         hidden.relay.renew_seconds = 0.5  # renew at every check (2 s) instead of every 30 s
         c1, c2 = (circuit_address(r.listen_addrs[0], r.peer_id.to_base58()) for r in relays)
-        wait_until(lambda: hidden.advertised == [c1, c2], "the hidden node never reserved on both relays")
+        wait_for(lambda: hidden.advertised == [c1, c2], "the hidden node never reserved on both relays")
         validator = P2PNode(
             local_config(
                 bootstrap=[relays[1].listen_addrs[0]], relay_client=True, px_interval=0.5, max_peers=0
@@ -181,21 +181,21 @@ def test_a_relay_slot_lost_while_connected_leaves_the_record() -> None:
             record = validator.records.get(hidden_id)
             return None if record is None else record.addrs
 
-        wait_until(lambda: held() == (c1, c2), "the validator never learned the record with both circuits")
+        wait_for(lambda: held() == (c1, c2), "the validator never learned the record with both circuits")
 
         relays[0]._call_sync(lambda: relays[0].host.remove_stream_handler(HOP))
-        wait_until(lambda: hidden.advertised == [c2], "the lost slot on R1 stayed in the record")
+        wait_for(lambda: hidden.advertised == [c2], "the lost slot on R1 stayed in the record")
         assert relays[0].peer_id in hidden.host.get_connected_peers()  # lost while connected
-        wait_until(lambda: held() == (c2,), "the validator kept the stale circuit through R1")
+        wait_for(lambda: held() == (c2,), "the validator kept the stale circuit through R1")
         assert validator.known_addresses(hidden_id) == [f"{c2}/p2p/{hidden_id}"]
         ((got, _),) = validator.fetch_openings(hidden_id, 8, address(1), [(0, 0)], timeout=30)
         assert got.tokens == rollout.tokens
         assert "ConnectionType.RELAYED" in connection_kinds(validator, hidden.peer_id)
 
         relays[1]._call_sync(lambda: relays[1].host.remove_stream_handler(HOP))
-        wait_until(lambda: hidden.advertised == [], "the lost slot on R2 stayed in the record")
+        wait_for(lambda: hidden.advertised == [], "the lost slot on R2 stayed in the record")
         assert open_address_record(hidden.own_record).addrs == ()  # signed, and it says: no address
-        wait_until(lambda: held() == (), "the validator kept the stale circuit through R2")
+        wait_for(lambda: held() == (), "the validator kept the stale circuit through R2")
         assert relays[1].peer_id in hidden.host.get_connected_peers()
     finally:
         for node in (validator, hidden, *relays):
