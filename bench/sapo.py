@@ -115,12 +115,14 @@ def _heldout_prover(model, tokenizer, env, cfg: BenchConfig, seed: int, address:
 
 
 def heldout_accuracies(
-    model, tokenizer, env, cfg: BenchConfig, seed: int, addresses: list[str]
+    model, tokenizer, env, cfg: BenchConfig, seed: int, addresses: list[str], *, untrained: bool = False
 ) -> list[float]:
     """Per miner (adapter m<k>): mean correctness on the seed's held-out problems.
 
     `--eval greedy` (default): the argmax completion, all miners' rows in one batched decode;
-    `--eval sample`: one verifiable sample per problem (the PRF draws of the prover loop)."""
+    `--eval sample`: one verifiable sample per problem (the PRF draws of the prover loop).
+    `untrained`: every adapter is still the base model (LoRA B = 0), so under greedy decoding
+    one miner's accuracy is every miner's; only m0 is decoded (a quarter of the cost)."""
     import torch
 
     from verifier.prf import problem_seed
@@ -141,7 +143,8 @@ def heldout_accuracies(
     from node.train.batched import Row, decode_in_chunks
 
     prompts = [tuple(chat_prompt_ids(tokenizer, env.messages(p))) for p in problems]
-    rows = [Row(prompt, f"m{k}") for k in range(len(addresses)) for prompt in prompts]
+    decoded = 1 if untrained else len(addresses)
+    rows = [Row(prompt, f"m{k}") for k in range(decoded) for prompt in prompts]
     done = decode_in_chunks(
         model, rows, task.temperature, task.max_tokens, eos_token_ids(tokenizer), pad_token_id(tokenizer),
         chunk=cfg.batch_size,
@@ -153,7 +156,8 @@ def heldout_accuracies(
         for i, c in enumerate(done)
     ]
     n = len(problems)
-    return [sum(correct[k * n : (k + 1) * n]) / n for k in range(len(addresses))]
+    accuracies = [sum(correct[k * n : (k + 1) * n]) / n for k in range(decoded)]
+    return accuracies * len(addresses) if untrained else accuracies
 
 
 def generate_round(model, tokenizer, env, cfg: BenchConfig, learners, tasks) -> list[list]:
@@ -228,8 +232,8 @@ def run_job(cfg: BenchConfig, name: str, seed: int) -> dict:
     env = get_env(cfg.env)
     addresses = [_miner_address(k) for k in range(cfg.miners)]
 
-    def heldout() -> list[float]:
-        return heldout_accuracies(model, tokenizer, env, cfg, seed, addresses)
+    def heldout(untrained: bool = False) -> list[float]:
+        return heldout_accuracies(model, tokenizer, env, cfg, seed, addresses, untrained=untrained)
 
     learners = []
     for k, address in enumerate(addresses):
@@ -246,7 +250,7 @@ def run_job(cfg: BenchConfig, name: str, seed: int) -> dict:
         )
         learners.append(MinerLearner(model, tokenizer, env, address, sapo, f"m{k}", seed=seed * 1000 + k))
     # LoRA B starts at zero, so before training every adapter is the base model.
-    curve = [(0, heldout())]
+    curve = [(0, heldout(untrained=True))]
     round_seconds = []
     for r in range(cfg.rounds):
         if cfg.deadline_s and time.time() - started > cfg.deadline_s:

@@ -46,3 +46,23 @@ def test_tiny_design_runs_paired_and_reports_intervals(tmp_path, capsys):
     report = (out / "report.txt").read_text()
     assert "swarm vs iso4 (equal generation compute, 2 seeds paired):" in report
     assert (out / "sapo.png").stat().st_size > 1000
+
+
+def test_untrained_heldout_decodes_one_adapter_and_equals_decoding_all():
+    """Before training every LoRA adapter is the base model (B = 0), so the bench decodes
+    one miner's held-out rows and copies the figure; it must equal decoding every miner."""
+    import torch
+
+    from node.envs import get_env
+    from verifier.models import load_model, new_adapter
+
+    torch.manual_seed(0)
+    model, tokenizer = load_model("tiny")
+    env = get_env("basic_arithmetic")
+    for k in range(3):
+        model = new_adapter(model, rank=4, seed=k, adapter_name=f"m{k}")
+    cfg = sapo.BenchConfig(model="tiny", heldout=6, max_tokens=4)
+    addresses = [sapo._miner_address(k) for k in range(3)]
+    full = sapo.heldout_accuracies(model, tokenizer, env, cfg, 0, addresses)
+    once = sapo.heldout_accuracies(model, tokenizer, env, cfg, 0, addresses, untrained=True)
+    assert once == full and len(once) == 3
