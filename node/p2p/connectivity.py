@@ -36,6 +36,7 @@ from .reqresp import (
 log = logging.getLogger("rollproof.p2p")
 
 DIRECT_BEFORE_RELAY_SECONDS = 3.0  # a peer with direct and circuit addresses: direct dial budget
+STREAM_REPAIR_MAX_SECONDS = 60.0  # longest wait between two tries to open a peer's pubsub stream
 
 
 class Connectivity:
@@ -193,6 +194,7 @@ class Connectivity:
                     self._nursery.start_soon(self._disconnect, peer)
                     self.last_pong[peer] = now  # one drop per silence, not one per loop
             self._apply_graylist()
+            self._repair_pubsub_streams(now)
             for peer, q in list(self.pubsub.peer_queues.items()):
                 if peer in self.stalled and len(q) <= cfg.publish_high_water:
                     self.stalled.discard(peer)
@@ -203,6 +205,43 @@ class Connectivity:
                     )
                     self.metrics.count("stalled_disconnects")
                     self._nursery.start_soon(self._disconnect, peer)
+
+    def _repair_pubsub_streams(self, now: float) -> None:
+        """Open our pubsub stream to every connected peer that lacks one. Without it the peer never
+        hears our subscriptions (so never sends us the topic) and gets none of our messages, while
+        the connection itself stays healthy. py-libp2p opens the stream once per connection and gives
+        up when the protocol negotiation fails (StreamFailure is not among the errors it retries):
+        seen as a node deaf to one peer for the rest of a run. A peer gets one ping interval of grace
+        (the library's own attempt), then tries with doubling backoff up to a minute."""
+        pubsub = self.pubsub
+        connected = set(self.host.get_connected_peers())
+        for peer in list(self.stream_repairs):
+            if peer not in connected or peer in pubsub.peers:
+                del self.stream_repairs[peer]
+        for peer in connected:
+            if peer in pubsub.peers or pubsub.is_peer_blacklisted(peer) or peer in self.repairing:
+                continue
+            interval = self.config.ping_interval
+            next_try, backoff = self.stream_repairs.setdefault(peer, (now + interval, interval))
+            if now < next_try:
+                continue
+            self.stream_repairs[peer] = (now + backoff, min(backoff * 2, STREAM_REPAIR_MAX_SECONDS))
+            self.repairing.add(peer)
+            self._nursery.start_soon(self._repair_pubsub_stream, peer)
+
+    async def _repair_pubsub_stream(self, peer: ID) -> None:
+        try:
+            if peer in self.pubsub.peers:
+                return  # the library's own attempt won meanwhile
+            with trio.move_on_after(self.config.ping_timeout):
+                await self.pubsub._handle_new_peer(peer)
+            if peer in self.pubsub.peers:
+                self.metrics.count("pubsub_streams_repaired")
+                log.info("opened the missing pubsub stream to %s", peer)
+        except Exception as exc:  # noqa: BLE001 - negotiation, reset, closed: the next try comes
+            log.debug("pubsub stream to %s still failing: %r", peer, exc)
+        finally:
+            self.repairing.discard(peer)
 
     async def _ping(self, peer: ID) -> None:
         try:

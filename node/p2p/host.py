@@ -129,6 +129,9 @@ class P2PNode(Connectivity, Gossip, RequestResponse):
         self.stalled: set[ID] = set()
         self.last_pong: dict[ID, float] = {}  # trio time of each peer's last ping answer
         self.pinging: set[ID] = set()
+        # Connected peers without our pubsub stream: peer -> (trio time of the next try, backoff)
+        self.stream_repairs: dict[ID, tuple[float, float]] = {}
+        self.repairing: set[ID] = set()
         self.soft_rejections: dict[ID, int] = defaultdict(int)
         self.graylisted: dict[ID, float] = {}  # peer -> trio time its blacklisting ends
         self.rtt_ms: dict[str, float] = {}
@@ -316,6 +319,7 @@ class P2PNode(Connectivity, Gossip, RequestResponse):
             "dials_ok": counts.get("dials_ok", 0),
             "dials_failed": counts.get("dials_failed", 0),
             "repaired": counts.get("repaired", 0),
+            "pubsub_streams_repaired": counts.get("pubsub_streams_repaired", 0),
             "bootstrap_unreachable": sorted(
                 pid for pid, t in list(self.targets.items()) if t["failures"] > 0 and pid not in peers
             ),
