@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 from eth_account import Account
 
@@ -66,3 +69,15 @@ def make_rollout(
         logprobs=tuple(-rng.random() * 5 for _ in range(n_tokens)),
         claimed_reward=rng.choice([0, 1_000_000]),
     )
+
+
+def collector() -> tuple[list, Callable[[Any], None]]:
+    """A list and a thread-safe handler that appends every delivered message to it."""
+    got: list = []
+    lock = threading.Lock()
+
+    def on_msg(m: Any) -> None:
+        with lock:
+            got.append(m)
+
+    return got, on_msg

@@ -4,13 +4,19 @@ test_hostile.py); the node now drops that peer's stream and keeps delivering hon
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from libp2p.utils import encode_varint_prefixed
 
 from node.p2p import P2PNode, rollouts_topic
-from tests.p2p.helpers import account_key, identity_secret, local_config, make_rollout, poll, staked_set
+from tests.p2p.helpers import (
+    account_key,
+    collector,
+    identity_secret,
+    local_config,
+    make_rollout,
+    poll,
+    staked_set,
+)
 
 pytestmark = pytest.mark.timeout(180)
 TASK = 23
@@ -29,13 +35,7 @@ def test_a_garbled_pubsub_rpc_drops_the_peer_not_the_node():
             local_config(bootstrap=victim.listen_addrs), account_key(9), staked, identity_secret(9)
         )
         garbler.start()
-        got: list = []
-        lock = threading.Lock()
-
-        def on_msg(m) -> None:
-            with lock:
-                got.append(m)
-
+        got, on_msg = collector()
         victim.subscribe(TOPIC, on_msg)
         garbler.subscribe(TOPIC, lambda m: None)
         assert victim.wait_for_topic_peers(TOPIC, 1, 60)

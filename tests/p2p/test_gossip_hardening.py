@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 import cbor2
@@ -33,7 +32,15 @@ from node.p2p.discovery import advertised_addrs, dialable
 from node.p2p.identity import key_pair_from_secret
 from node.p2p.validation import GossipValidator
 from node.p2p.wire import WireError
-from tests.p2p.helpers import account_key, address, identity_secret, local_config, make_rollout, staked_set
+from tests.p2p.helpers import (
+    account_key,
+    address,
+    collector,
+    identity_secret,
+    local_config,
+    make_rollout,
+    staked_set,
+)
 
 pytestmark = pytest.mark.timeout(180)
 TASK = 31
@@ -170,13 +177,7 @@ def test_junk_forwarder_is_graylisted_and_honest_relay_of_a_flood_is_not():
             identity_secret(9),
         ).start()
         nodes += [honest, attacker]
-        got: list = []
-        lock = threading.Lock()
-
-        def on_msg(m) -> None:
-            with lock:
-                got.append(m)
-
+        got, on_msg = collector()
         victim.subscribe(TOPIC, on_msg)
         honest.subscribe(TOPIC, lambda m: None)
         attacker.subscribe(TOPIC, lambda m: None)

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import os
-import threading
 import time
 
 import cbor2
 import pytest
 
 from node.p2p import P2PNode, rollouts_topic, sign_envelope
-from tests.p2p.helpers import account_key, identity_secret, local_config, make_rollout, poll, staked_set
+from tests.p2p.helpers import (
+    account_key,
+    collector,
+    identity_secret,
+    local_config,
+    make_rollout,
+    poll,
+    staked_set,
+)
 
 pytestmark = pytest.mark.timeout(300)
 TASK = 21
@@ -43,13 +50,7 @@ def test_hostile_inputs_rejected_counted_and_honest_traffic_delivered():
         )
         honest.start()
         attacker.start()
-        got: list = []
-        lock = threading.Lock()
-
-        def on_msg(m) -> None:
-            with lock:
-                got.append(m)
-
+        got, on_msg = collector()
         victim.subscribe(TOPIC, on_msg)
         honest.subscribe(TOPIC, lambda m: None)
         attacker.subscribe(TOPIC, lambda m: None)

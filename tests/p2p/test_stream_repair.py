@@ -9,13 +9,20 @@ connects, then answers again; the sender's keepalive loop must open the stream."
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
 
 from node.p2p import P2PNode, rollouts_topic
-from tests.p2p.helpers import account_key, identity_secret, local_config, make_rollout, poll, staked_set
+from tests.p2p.helpers import (
+    account_key,
+    collector,
+    identity_secret,
+    local_config,
+    make_rollout,
+    poll,
+    staked_set,
+)
 
 pytestmark = pytest.mark.timeout(180)
 TASK = 31
@@ -28,13 +35,7 @@ def test_a_failed_pubsub_stream_is_reopened_and_messages_flow():
     receiver.start()
     sender = None
     try:
-        got: list = []
-        lock = threading.Lock()
-
-        def on_msg(m) -> None:
-            with lock:
-                got.append(m)
-
+        got, on_msg = collector()
         receiver.subscribe(TOPIC, on_msg)
         mux = receiver.host.get_mux()
         protocols = list(receiver.pubsub.protocols)
