@@ -78,6 +78,7 @@ class BenchConfig:
     threads: int = 1  # torch threads per job
     bootstrap: int = 10_000
     deadline_s: int = 0  # > 0: a job starts no round after this many seconds (rounds done are reported)
+    resume: bool = False  # reuse finished jobs saved under out/jobs by an earlier run of this design
     out: str = "bench/out/sapo"
     settings: dict[str, tuple[int, int]] = field(default_factory=lambda: dict(DEFAULT_SETTINGS))
 
@@ -233,7 +234,13 @@ def run_job(cfg: BenchConfig, name: str, seed: int) -> dict:
     addresses = [_miner_address(k) for k in range(cfg.miners)]
 
     def heldout(untrained: bool = False) -> list[float]:
-        return heldout_accuracies(model, tokenizer, env, cfg, seed, addresses, untrained=untrained)
+        accuracies = heldout_accuracies(model, tokenizer, env, cfg, seed, addresses, untrained=untrained)
+        print(
+            f"[{name} seed {seed}] held-out ({cfg.heldout} problems): "
+            + " ".join(f"{a:.3f}" for a in accuracies),
+            flush=True,
+        )
+        return accuracies
 
     learners = []
     for k, address in enumerate(addresses):
@@ -306,7 +313,8 @@ def load_text(samples: list[tuple[float, float, float]]) -> str:
 
 
 def report(cfg: BenchConfig, jobs: list[dict], load: list[tuple[float, float, float]] | None = None,
-           wall: float | None = None) -> str:  # fmt: skip
+           wall: float | None = None, ran: list[dict] | None = None) -> str:  # fmt: skip
+    """`ran`: the jobs this invocation ran (the rest were resumed); the rate counts only those."""
     load = load or [os.getloadavg()]
     lines = [
         f"SAPO bench: model={cfg.model} env={cfg.env} difficulty={cfg.difficulty} miners={cfg.miners} "
@@ -330,11 +338,14 @@ def report(cfg: BenchConfig, jobs: list[dict], load: list[tuple[float, float, fl
         )
     lines += ["", "paired by seed, treatment - control, mean [95 % interval]:"]
     lines += stats.comparison_lines(jobs, COMPARISONS, cfg.bootstrap)
-    job_rounds = sum(len(j["round_seconds"]) for j in jobs)
+    ran = jobs if ran is None else ran
+    job_rounds = sum(len(j["round_seconds"]) for j in ran)
     lines += [""]
-    if wall:
+    if len(ran) < len(jobs):
+        lines.append(f"{len(jobs) - len(ran)} of {len(jobs)} jobs resumed from an earlier run (--resume)")
+    if wall and ran:
         lines.append(
-            f"rounds per hour: {3600 * job_rounds / wall:.1f} job-rounds/h over all jobs "
+            f"rounds per hour: {3600 * job_rounds / wall:.1f} job-rounds/h over the {len(ran)} jobs run now "
             f"({job_rounds} job-rounds, including held-out evaluations, in {wall:.0f} s wall)"
         )
     lines.append(load_text(load))
@@ -409,6 +420,11 @@ def _parse(argv: list[str]) -> BenchConfig:
         p.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(d, name))
     p.add_argument("--learning-rate", type=float, default=d.learning_rate)
     p.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse the finished jobs saved under OUT/jobs by an earlier run of the same design",
+    )
+    p.add_argument(
         "--settings",
         default=",".join(f"{n}={i}/{j}" for n, (i, j) in DEFAULT_SETTINGS.items()),
         help="name=I/J,... (I local problems generated and trained on, J external groups per step)",
@@ -438,12 +454,66 @@ def _parse(argv: list[str]) -> BenchConfig:
     return cfg
 
 
+# What makes a saved job the same job: every field that changes its numbers (not workers, out,
+# deadline, resume or the bootstrap of the report).
+_JOB_FIELDS = (
+    "model", "env", "device", "train_dtype", "generation", "eval", "difficulty", "miners", "rounds",
+    "group_size", "max_tokens", "temperature_milli", "lora_rank", "learning_rate", "heldout", "eval_every",
+    "batch_size", "micro_batch",
+)  # fmt: skip
+
+
+def _job_path(cfg: BenchConfig, name: str, seed: int) -> Path:
+    return Path(cfg.out) / "jobs" / f"{name}-seed{seed}.json"
+
+
+def _job_key(cfg: BenchConfig, name: str) -> dict:
+    return {k: getattr(cfg, k) for k in _JOB_FIELDS} | {"local_external": list(cfg.settings[name])}
+
+
+def save_job(cfg: BenchConfig, job: dict) -> Path:
+    """Each finished job is written at once (a long design loses at most the jobs still running)."""
+    path = _job_path(cfg, job["setting"], job["seed"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"key": _job_key(cfg, job["setting"]), "job": job}))
+    tmp.replace(path)
+    return path
+
+
+def saved_job(cfg: BenchConfig, name: str, seed: int) -> dict | None:
+    """A finished job saved by an earlier run of the same design (`--resume`), or None: missing,
+    unreadable, another configuration, or cut short by a deadline."""
+    path = _job_path(cfg, name, seed)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("key") != _job_key(cfg, name):
+        return None
+    job = data.get("job")
+    if not isinstance(job, dict) or len(job.get("round_seconds", ())) != cfg.rounds:
+        return None
+    return job
+
+
+def _run_job_args(args: tuple[BenchConfig, str, int]) -> dict:
+    return run_job(*args)
+
+
 def main(argv: list[str]) -> int:
     cfg = _parse(argv)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"config: {json.dumps(asdict(cfg))}", flush=True)
-    jobs_todo = [(cfg, name, cfg.first_seed + s) for s in range(cfg.seeds) for name in cfg.settings]
+    jobs_all = [(cfg, name, cfg.first_seed + s) for s in range(cfg.seeds) for name in cfg.settings]
+    done: dict[tuple[str, int], dict] = {}
+    for _, name, seed in jobs_all:
+        job = saved_job(cfg, name, seed) if cfg.resume else None
+        if job is not None:
+            done[(name, seed)] = job
+            print(f"[{name} seed {seed}] resumed from {_job_path(cfg, name, seed)}", flush=True)
+    jobs_todo = [job for job in jobs_all if (job[1], job[2]) not in done]
     started = time.time()
     load, stop = [os.getloadavg()], threading.Event()
 
@@ -451,24 +521,37 @@ def main(argv: list[str]) -> int:
         while not stop.wait(10.0):
             load.append(os.getloadavg())
 
+    def finished(job: dict) -> None:
+        done[(job["setting"], job["seed"])] = job
+        print(f"[{job['setting']} seed {job['seed']}] done, saved to {save_job(cfg, job)}", flush=True)
+
     sampler = threading.Thread(target=sample_load, daemon=True)
     sampler.start()
     try:
-        if cfg.workers == 1:
-            jobs = [run_job(*job) for job in jobs_todo]
+        if cfg.workers == 1 or len(jobs_todo) <= 1:
+            for job in jobs_todo:
+                finished(run_job(*job))
         else:
             # Jobs of all settings run interleaved, so every setting sees the same machine load.
             ctx = multiprocessing.get_context("spawn")
             with ctx.Pool(min(cfg.workers, len(jobs_todo))) as pool:
-                jobs = pool.starmap(run_job, jobs_todo)
+                for job in pool.imap_unordered(_run_job_args, jobs_todo):
+                    finished(job)
     finally:
         stop.set()
     load.append(os.getloadavg())
     wall = time.time() - started
-    (out / "results.json").write_text(
-        json.dumps({"config": asdict(cfg), "jobs": jobs, "load": load, "wall_seconds": wall}, indent=1)
-    )
-    text = report(cfg, jobs, load, wall)
+    jobs = [done[(name, seed)] for _, name, seed in jobs_all]
+    ran = [done[(name, seed)] for _, name, seed in jobs_todo]
+    results = {
+        "config": asdict(cfg),
+        "jobs": jobs,
+        "load": load,
+        "wall_seconds": wall,
+        "resumed": len(jobs) - len(ran),
+    }
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    text = report(cfg, jobs, load, wall, ran)
     (out / "report.txt").write_text(text + "\n")
     print(text, flush=True)
     return 0

@@ -25,13 +25,12 @@ def test_bad_arguments_are_sentences(capsys):
 @pytest.mark.slow
 def test_tiny_design_runs_paired_and_reports_intervals(tmp_path, capsys):
     out = tmp_path / "sapo"
-    rc = sapo.main(
-        [
-            "--model", "tiny", "--rounds", "2", "--seeds", "2", "--miners", "2", "--group-size", "2",
-            "--max-tokens", "6", "--heldout", "3", "--eval-every", "1", "--workers", "1",
-            "--settings", "swarm=1/1,iso4=1/0", "--bootstrap", "200", "--out", str(out),
-        ]
-    )  # fmt: skip
+    args = [
+        "--model", "tiny", "--rounds", "2", "--seeds", "2", "--miners", "2", "--group-size", "2",
+        "--max-tokens", "6", "--heldout", "3", "--eval-every", "1", "--workers", "1",
+        "--settings", "swarm=1/1,iso4=1/0", "--bootstrap", "200", "--out", str(out),
+    ]  # fmt: skip
+    rc = sapo.main(args)
     assert rc == 0
     data = json.loads((out / "results.json").read_text())
     assert sorted((j["setting"], j["seed"]) for j in data["jobs"]) == [
@@ -46,6 +45,32 @@ def test_tiny_design_runs_paired_and_reports_intervals(tmp_path, capsys):
     report = (out / "report.txt").read_text()
     assert "swarm vs iso4 (equal generation compute, 2 seeds paired):" in report
     assert (out / "sapo.png").stat().st_size > 1000
+    assert sorted(p.name for p in (out / "jobs").iterdir()) == [
+        "iso4-seed0.json", "iso4-seed1.json", "swarm-seed0.json", "swarm-seed1.json"
+    ]  # fmt: skip
+
+    # --resume reuses every saved job of the same design: nothing is trained again.
+    rc = sapo.main([*args, "--resume"])
+    assert rc == 0
+    again = json.loads((out / "results.json").read_text())
+    assert again["resumed"] == 4 and again["jobs"] == data["jobs"]
+    assert "4 of 4 jobs resumed" in (out / "report.txt").read_text()
+
+
+def test_a_saved_job_of_another_design_or_cut_short_is_not_resumed(tmp_path):
+    cfg = sapo.BenchConfig(rounds=2, out=str(tmp_path), settings={"swarm": (4, 4)})
+    job = {"setting": "swarm", "seed": 0, "round_seconds": [1.0, 1.0]}
+    sapo.save_job(cfg, job)
+    assert sapo.saved_job(cfg, "swarm", 0) == job
+    assert sapo.saved_job(cfg, "swarm", 1) is None  # never run
+    other = sapo.BenchConfig(rounds=2, out=str(tmp_path), settings={"swarm": (4, 4)}, learning_rate=1e-4)
+    assert sapo.saved_job(other, "swarm", 0) is None  # another learning rate
+    longer = sapo.BenchConfig(rounds=3, out=str(tmp_path), settings={"swarm": (4, 4)})
+    assert sapo.saved_job(longer, "swarm", 0) is None  # another design (rounds)
+    sapo.save_job(cfg, {**job, "round_seconds": [1.0]})
+    assert sapo.saved_job(cfg, "swarm", 0) is None  # cut short by a deadline
+    (tmp_path / "jobs" / "swarm-seed0.json").write_text("{not json")
+    assert sapo.saved_job(cfg, "swarm", 0) is None
 
 
 def test_untrained_heldout_decodes_one_adapter_and_equals_decoding_all():
