@@ -404,21 +404,52 @@ def _band(ax, xs: list[int], curves: list[list[float]], label: str) -> None:
 # ---- command line ------------------------------------------------------------------------
 
 
+_HELP = {
+    "model": "smollm2 (SmolLM2-135M-Instruct from the local GGUF), tiny (random-init, for tests) or a local model folder",
+    "env": "reasoning-gym task the problems come from",
+    "out": "folder for results.json, report.txt, sapo.png and jobs/ (one file per finished job)",
+    "device": "torch device: cpu, cuda, cuda:1, ...",
+    "train_dtype": "dtype the model is loaded in for the whole job: float32, bfloat16 or float16 (half precision is meant for CUDA)",
+    "generation": "batched: all miners decode in one batch; prover: the verifiable prover loop per miner",
+    "eval": "held-out scoring: greedy (argmax) or sample (one PRF sample per problem)",
+    "difficulty": "task difficulty passed to the environment",
+    "miners": "miners simulated per job (M)",
+    "rounds": "rounds per job; each miner takes one GRPO step per round",
+    "group_size": "completions per problem (G, >= 2)",
+    "max_tokens": "new tokens per completion",
+    "temperature_milli": "sampling temperature x 1000",
+    "lora_rank": "rank of each miner's LoRA adapter",
+    "learning_rate": "AdamW learning rate of the adapters",
+    "heldout": "held-out problems, the same in every setting of a seed",
+    "eval_every": "also measure held-out accuracy every N rounds (0: only before and after)",
+    "seeds": "seeds per setting; comparisons are paired by seed",
+    "first_seed": "first seed (seeds run first_seed .. first_seed+seeds-1)",
+    "batch_size": "rows per decode batch",
+    "micro_batch": "completions per GRPO forward/backward",
+    "workers": "jobs run in parallel (processes)",
+    "threads": "torch threads per job",
+    "bootstrap": "bootstrap resamples for the confidence intervals",
+    "deadline_s": "a job starts no round after this many seconds (0: no deadline); rounds done are reported",
+}
+
+
 def _parse(argv: list[str]) -> BenchConfig:
     d = BenchConfig()
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
     for name in ("model", "env", "out", "device", "train_dtype"):
-        p.add_argument(f"--{name.replace('_', '-')}", default=getattr(d, name))
-    p.add_argument("--generation", choices=("batched", "prover"), default=d.generation)
-    p.add_argument("--eval", choices=("greedy", "sample"), default=d.eval)
+        p.add_argument(f"--{name.replace('_', '-')}", default=getattr(d, name), help=_HELP[name])
+    p.add_argument(
+        "--generation", choices=("batched", "prover"), default=d.generation, help=_HELP["generation"]
+    )
+    p.add_argument("--eval", choices=("greedy", "sample"), default=d.eval, help=_HELP["eval"])
     for name in (
         "difficulty", "miners", "rounds", "group_size", "max_tokens", "temperature_milli", "lora_rank",
         "heldout", "eval_every", "seeds", "first_seed", "batch_size", "micro_batch", "workers", "threads", "bootstrap", "deadline_s",
     ):  # fmt: skip
-        p.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(d, name))
-    p.add_argument("--learning-rate", type=float, default=d.learning_rate)
+        p.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(d, name), help=_HELP[name])
+    p.add_argument("--learning-rate", type=float, default=d.learning_rate, help=_HELP["learning_rate"])
     p.add_argument(
         "--resume",
         action="store_true",
@@ -445,6 +476,20 @@ def _parse(argv: list[str]) -> BenchConfig:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
     if a.group_size < 2:
         p.error("--group-size must be at least 2 (GRPO needs a group to compare)")
+    from node.envs import ENV_NAMES
+
+    if a.env not in ENV_NAMES:
+        p.error(f"--env {a.env!r} is not a known environment; known: {', '.join(ENV_NAMES)}")
+    if a.model not in ("smollm2", "tiny") and not (Path(a.model).expanduser() / "config.json").is_file():
+        p.error(f"--model {a.model!r} is neither smollm2, tiny nor a model folder (one with a config.json)")
+    import torch
+
+    try:
+        device = torch.device(a.device)
+    except RuntimeError:
+        p.error(f"--device {a.device!r} is not a torch device (cpu, cuda, cuda:1, ...)")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        p.error(f"--device {a.device}: this machine has no CUDA device torch can use")
     fields = {k: v for k, v in vars(a).items() if k != "settings"}
     cfg = BenchConfig(settings=settings, **fields)
     try:
@@ -527,6 +572,8 @@ def main(argv: list[str]) -> int:
 
     sampler = threading.Thread(target=sample_load, daemon=True)
     sampler.start()
+    from verifier.models import ModelError
+
     try:
         if cfg.workers == 1 or len(jobs_todo) <= 1:
             for job in jobs_todo:
@@ -537,6 +584,12 @@ def main(argv: list[str]) -> int:
             with ctx.Pool(min(cfg.workers, len(jobs_todo))) as pool:
                 for job in pool.imap_unordered(_run_job_args, jobs_todo):
                     finished(job)
+    except KeyboardInterrupt:
+        print(f"Interrupted; {len(done)} finished jobs are saved under {out / 'jobs'} (rerun with --resume).")
+        return 130
+    except ModelError as exc:
+        print(f"Cannot load the model: {exc}", file=sys.stderr)
+        return 1
     finally:
         stop.set()
     load.append(os.getloadavg())

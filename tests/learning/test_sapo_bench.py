@@ -20,6 +20,27 @@ def test_bad_arguments_are_sentences(capsys):
         sapo._parse(["--group-size", "1"])
     with pytest.raises(SystemExit):
         sapo._parse(["--train-dtype", "int8"])
+    capsys.readouterr()
+    # Each mistake is named before any job starts (not a traceback from a worker process).
+    for argv, said in (
+        (["--model", "/nonexistent"], "neither smollm2, tiny nor a model folder"),
+        (["--env", "nope"], "not a known environment; known: basic_arithmetic"),
+        (["--device", "cudaa"], "not a torch device"),
+    ):
+        with pytest.raises(SystemExit) as exc:
+            sapo._parse(argv)
+        assert exc.value.code == 2
+        assert said in capsys.readouterr().err
+    assert sapo._parse(["--model", "tiny", "--env", "chain_sum"]).env == "chain_sum"
+
+
+def test_every_option_says_what_it_does(capsys):
+    with pytest.raises(SystemExit):
+        sapo._parse(["--help"])
+    text = capsys.readouterr().out
+    for option in ("--model", "--heldout", "--micro-batch", "--deadline-s", "--learning-rate", "--resume"):
+        block = text.split(f"  {option}", 1)[1].split("\n  --", 1)[0]
+        assert "(default:" in block and len(block.split()) > 4, block
 
 
 @pytest.mark.slow
