@@ -27,6 +27,7 @@ import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -292,14 +293,18 @@ def comparison_lines(jobs: list[dict], comparisons, reps: int = 10_000) -> list[
         n = len(d["seeds"])
         if not n:
             continue
-        lines.append(f"{treatment} vs {control} ({held}, {n} seeds paired):")
+        lines.append(f"{treatment} vs {control} ({held}, {n} seed{'s' if n != 1 else ''} paired):")
         for key, label, scale, unit in (
             ("cumulative_rel", "cumulative reward", 100.0, " %"),
             ("heldout_abs", "held-out accuracy", 1.0, ""),
         ):
+            digits = 1 if unit else 3
+            if n < 2:
+                diff = f"{d[key][0] * scale:+.{digits}f}{unit}"
+                lines.append(f"  {label}: {diff} (one seed: an interval needs two or more)")
+                continue
             t = t_interval(d[key])
             b = bootstrap_interval(d[key], reps)
-            digits = 1 if unit else 3
             mdd = minimal_detectable_difference(n, t.sd) * scale if n > 1 and t.sd > 0 else float("nan")
             lines.append(
                 f"  {label}: {t.text(scale, unit, digits)} (95 % t), {b.text(scale, unit, digits)} (95 % bootstrap); "
@@ -349,21 +354,40 @@ def power_report(seeds: Sequence[int] = (3, 5, 8, 10), alpha: float = 0.05, powe
     return "\n".join(lines)
 
 
+USAGE = """usage: python -m bench.stats power               the power tables of docs/LEARNING.md §5
+       python -m bench.stats RESULTS.json        paired intervals of a finished bench/sapo run
+       python -m bench.stats OUT/jobs            the same for the jobs a run has finished so far"""
+
+
+def load_jobs(path: str) -> list[dict]:
+    """The jobs of a bench/sapo results.json, or of the job files in its jobs/ folder."""
+    p = Path(path)
+    if p.is_dir():
+        files = sorted(p.glob("*.json"))
+        if not files:
+            raise ValueError("the folder holds no job files (*.json)")
+        return [json.loads(f.read_text())["job"] for f in files]
+    return json.loads(p.read_text())["jobs"]
+
+
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["power"]:
+    if argv[:1] in (["-h"], ["--help"]):
+        print(USAGE)
+        return 0
+    if argv == ["power"]:
         print(power_report())
         return 0
     if len(argv) == 1:
         from bench.sapo import COMPARISONS
 
         try:
-            jobs = json.loads(open(argv[0]).read())["jobs"]
-        except (OSError, ValueError, KeyError) as exc:
-            print(f"cannot read a bench/sapo results.json from {argv[0]!r}: {exc}", file=sys.stderr)
+            jobs = load_jobs(argv[0])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            print(f"cannot read bench/sapo jobs from {argv[0]!r}: {exc}", file=sys.stderr)
             return 2
         print("\n".join(comparison_lines(jobs, COMPARISONS)))
         return 0
-    print("usage: python -m bench.stats power | python -m bench.stats RESULTS.json", file=sys.stderr)
+    print(USAGE, file=sys.stderr)
     return 2
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -127,7 +128,33 @@ def test_comparison_lines_report_both_intervals():
 def test_command_line_errors_are_sentences(tmp_path, capsys):
     assert stats.main([str(tmp_path / "missing.json")]) == 2
     assert "cannot read" in capsys.readouterr().err
+    assert stats.main([str(tmp_path)]) == 2
+    assert "holds no job files" in capsys.readouterr().err
     assert stats.main([]) == 2
+    assert stats.main(["--help"]) == 0
+    assert "OUT/jobs" in capsys.readouterr().out
+
+
+def test_a_jobs_folder_reads_like_results_json(tmp_path, capsys):
+    """A run's jobs/ folder (the jobs finished so far, one file each) gives the same report as its
+    results.json; one seed prints the difference and says why there is no interval."""
+    jobs = []
+    for seed, (a, b) in enumerate([(0.6, 0.5), (0.55, 0.5), (0.7, 0.52)]):
+        jobs += [_job("swarm", seed, [a], a), _job("iso4", seed, [b], b)]
+    (tmp_path / "jobs").mkdir()
+    for j in jobs:
+        (tmp_path / "jobs" / f"{j['setting']}-seed{j['seed']}.json").write_text(
+            json.dumps({"key": {}, "job": j})
+        )
+    (tmp_path / "results.json").write_text(json.dumps({"jobs": jobs}))
+    assert stats.main([str(tmp_path / "results.json")]) == 0
+    from_results = capsys.readouterr().out
+    assert stats.main([str(tmp_path / "jobs")]) == 0
+    assert capsys.readouterr().out == from_results
+    assert "swarm vs iso4 (equal generation compute, 3 seeds paired)" in from_results
+    lines = stats.comparison_lines(jobs[:2], [("swarm", "iso4", "equal generation compute")])
+    assert lines[1] == "  cumulative reward: +20.0 % (one seed: an interval needs two or more)"
+    assert lines[2] == "  held-out accuracy: +0.100 (one seed: an interval needs two or more)"
 
 
 def test_pairs_stopped_by_a_deadline_compare_equal_training():
