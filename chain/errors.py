@@ -205,7 +205,7 @@ TEMPLATES: dict[str, str | Template] = {
     "InvalidMaxMiners": "max miners {maxMiners} must be between 1 and {max}",
     "InvalidAuditParams": (
         "the audit parameters are out of range (m={auditRollouts} must be 1..P x G, "
-        "k={auditPositions} at most max tokens, tolerance {logprobTolNano} within 68000..5000000 "
+        "k={auditPositions} at most max tokens, tolerance {logprobTolNano} within 70000..5000000 "
         "nano, edge slack {edgeSlackNano} within 5400..1e9, dtype {dtype} 0 or 1)"
     ),
     "RevealWindowTooShort": (
@@ -225,6 +225,8 @@ TEMPLATES: dict[str, str | Template] = {
     "JoinDeadlineNotInFuture": "the join deadline {joinDeadline} is not after the chain time {nowTime}",
     "TaskTooLong": "the task would stay open {duration} s, more than the maximum of {maxDuration} s",
     "ZeroReward": "the reward must be positive",
+    "ZeroCooldown": "the unstake cooldown must be positive (StakeManager's constructor)",
+    "ZeroDuration": "the maximum task duration must be positive (TaskBoard's constructor)",
     "ZeroTemperature": "the temperature must be positive",
     "ZeroTokenizerHash": (
         "the task names no tokenizer (tokenizerHash is zero); post the base model tokenizer's hash "

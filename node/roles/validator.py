@@ -607,7 +607,7 @@ CHECK_CODES = {
     "token": Check.TOKEN,
     "logprob": Check.LOGPROB,
     "reward": Check.REWARD,
-    "model": Check.MODEL,
+    "policy": Check.MODEL,  # the policy is not base + the adapter the miner joined with
     "identity": Check.STRUCTURE,
     "inclusion": Check.STRUCTURE,
     "prompt": Check.STRUCTURE,
@@ -618,7 +618,7 @@ EVIDENCE_ORDER = (
     "token",
     "logprob",
     "reward",
-    "model",
+    "policy",
     "inclusion",
     "identity",
     "prompt",

@@ -54,3 +54,17 @@ def test_every_template_matches_its_abi_arguments():
         }
         message = sentence(TEMPLATES[spec.name], args, {})
         assert message and "{" not in message, spec.signature
+
+
+def test_every_error_our_contracts_declare_has_a_sentence():
+    """PROTOCOL.md: chain/errors.py turns every custom error into a sentence (library errors such as
+    OpenZeppelin's may fall back to the generic Name(args) form)."""
+    import re
+    from pathlib import Path
+
+    from chain.errors import TEMPLATES
+
+    src = Path(__file__).resolve().parents[2] / "contracts" / "src"
+    declared = {m for f in src.rglob("*.sol") for m in re.findall(r"\berror\s+(\w+)\s*\(", f.read_text())}
+    assert len(declared) > 50
+    assert sorted(declared - set(TEMPLATES)) == []

@@ -142,6 +142,27 @@ def test_withheld_openings_are_unavailable_and_a_bad_token_is_a_token_fail(setup
     assert verdict.rollout_index == ch.indices[0]
 
 
+def test_every_failing_check_has_its_evidence_code():
+    """Each check verifier.verify can fail (but `missing`, which is UNAVAILABLE) has its own
+    evidence code and rank; a wrong adapter is MODEL evidence, ranked after the per-token checks."""
+    from node.roles.validator import CHECK_CODES, EVIDENCE_ORDER
+    from verifier.verify import CHECKS, Failure, Verdict
+
+    assert set(CHECK_CODES) == set(EVIDENCE_ORDER) == set(CHECKS) - {"missing"}
+    wrong_adapter = Verdict(
+        passed=False,
+        score=0,
+        audited=2,
+        failures=[Failure(3, "policy", "adapter"), Failure(5, "policy", "adapter")],
+    )
+    verdict = chain_verdict(verdict_record(MINER, wrong_adapter))
+    assert verdict.vote == Vote.FAIL and verdict.check == Check.MODEL and verdict.rollout_index == 3
+    both = Verdict(
+        passed=False, score=0, audited=2, failures=[Failure(1, "length", ""), Failure(4, "policy", "")]
+    )
+    assert chain_verdict(verdict_record(MINER, both)).check == Check.MODEL
+
+
 def test_forced_error_secret_commitment_and_draw_match_the_contract_rules():
     key = b"\x07" * 32
     a, b = derive_forced_error_secret(key, 5), derive_forced_error_secret(key, 5)
