@@ -32,6 +32,11 @@ DEPLOYMENT_VERSION = 2
 RPT = 10**18
 
 
+# TaskBoard.BEACON_LAG: a round used for randomness is the first after a deadline plus this many seconds
+# (one block slot), so a block stamped at the deadline but sealed late cannot know it.
+BEACON_LAG = 12
+
+
 @dataclass
 class DeployParams:
     """Protocol parameters fixed at deploy. Defaults suit a devnet; see docs/OPERATIONS.md."""
@@ -53,7 +58,7 @@ class DeployParams:
     validator_bond: int = 5 * RPT // 2  # per seat
     jackpot: int = 20 * RPT  # per caught forced miner, split by seats (jackpot / C per seat)
     # Disputes (PROTOCOL.md §2.10): a FAILED miner's dispute window after verifyDeadline, then the
-    # jury's commit window (must cover the beacon period and min_audit_time) and reveal window.
+    # jury's commit window (must cover the beacon period, BEACON_LAG and min_audit_time) and reveal window.
     dispute_window: int = 30
     jury_commit_window: int = 60
     jury_reveal_window: int = 30
@@ -255,10 +260,11 @@ def deploy_all(
     """Deploy every contract and wire them; returns the Deployment (not yet saved)."""
     params = params or DeployParams()
     params.check()
-    if params.jury_commit_window < beacon.period + params.min_audit_time:
+    if params.jury_commit_window < beacon.period + BEACON_LAG + params.min_audit_time:
         raise ChainError(
             f"jury_commit_window ({params.jury_commit_window} s) must cover the beacon period "
-            f"({beacon.period} s) plus min_audit_time ({params.min_audit_time} s): jurors audit after the round."
+            f"({beacon.period} s), the beacon lag ({BEACON_LAG} s) and min_audit_time ({params.min_audit_time} s): "
+            "the jury's round comes after the dispute deadline plus the lag, and jurors audit after it."
         )
     from chain.tx import Sender
 

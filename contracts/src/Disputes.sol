@@ -78,8 +78,9 @@ contract Disputes is IDisputes, ReentrancyGuardTransient {
             revert MismatchedWiring();
         }
         if (params_.disputeWindow == 0) revert InvalidParam("disputeWindow", 0);
-        // The jury's round comes at most one period after the dispute deadline; the audit needs its time after it.
-        uint256 minCommit = uint256(beacon.period()) + board.minAuditTime();
+        // The jury's round comes at most BEACON_LAG plus one period after the dispute deadline; the audit needs its
+        // time after it.
+        uint256 minCommit = uint256(beacon.period()) + board.BEACON_LAG() + board.minAuditTime();
         if (params_.commitWindow < minCommit) revert InvalidParam("commitWindow", params_.commitWindow);
         if (params_.revealWindow < board.MIN_REVEAL_WINDOW()) {
             revert InvalidParam("revealWindow", params_.revealWindow);
@@ -385,11 +386,13 @@ contract Disputes is IDisputes, ReentrancyGuardTransient {
 
     /// @dev One round per task draws every jury: it comes after the last dispute, and the stakes it weighs are
     /// those at the verify deadline, before any dispute and before its randomness exists, so no one can grind
-    /// stake against it.
+    /// stake against it. It is the first round after disputeDeadline + BEACON_LAG, as TaskBoard's seed and
+    /// challenge rounds are: a dispute in a block stamped disputeDeadline but sealed late (up to a slot) must not
+    /// be able to see its jury and dispute only when the draw favours it (RedTeam H18).
     function _windows(ITaskBoard.Task memory t) internal view returns (Windows memory w) {
         w.verifyDeadline = t.params.verifyDeadline;
         w.disputeDeadline = t.params.verifyDeadline + disputeWindow;
-        w.round = board.roundAt(w.disputeDeadline) + 1;
+        w.round = board.roundAt(w.disputeDeadline + board.BEACON_LAG()) + 1;
         w.commitDeadline = w.disputeDeadline + commitWindow;
         w.revealDeadline = w.commitDeadline + revealWindow;
     }

@@ -5,6 +5,7 @@ import {SettlementBase} from "./utils/SettlementBase.sol";
 import {Log} from "./utils/Vm.sol";
 import {DrandBeacon} from "../src/DrandBeacon.sol";
 import {ISettlement} from "../src/interfaces/ISettlement.sol";
+import {IDisputes} from "../src/interfaces/IDisputes.sol";
 import {ITaskBoard} from "../src/interfaces/ITaskBoard.sol";
 
 /// @dev Red team of Settlement v2 (issue 11). Each test replays one attack and asserts the SAFE behaviour: it
@@ -304,6 +305,22 @@ contract RedTeamTest is SettlementBase {
             "H12 seconds the challenge was out before the commit block sealed (at most)", BLOCK_LATENESS - gap
         );
         assertTrue(!ok, "H12: a commit shaped by a published challenge is accepted");
+    }
+
+    /// H18. The same boundary for disputes: the jury's round was the first after disputeDeadline, out 1-3 s
+    /// after it, so a FAILED miner disputing in the block stamped disputeDeadline, sealed after that round was
+    /// out, could read its jury draw first and dispute only when the draw favours it (its coalition holding the
+    /// jury). Safe: the jury round comes after disputeDeadline + BEACON_LAG, once any block stamped at the
+    /// deadline is sealed.
+    function test_redteam_disputeAtTheDisputeDeadlineCannotSeeItsJury() public {
+        IDisputes.Windows memory w = disputes.windows(taskId);
+        uint256 gap = board.roundTime(w.round) - w.disputeDeadline;
+        Log.log("H18 seconds from the dispute deadline to the jury round", gap);
+        assertGt(
+            gap, BLOCK_LATENESS, "H18: the jury round can be out before a dispute at the deadline is sealed"
+        );
+        // The jurors still have their audit time after the round, inside the commit window.
+        assertGe(w.commitDeadline, board.roundTime(w.round) + MIN_AUDIT, "the jury has no audit time left");
     }
 
     /// H13. A forced miner frames honest validators. It commits honestly (no injected error) and serves

@@ -84,7 +84,7 @@ contract ReentrancyTest is Fixture {
         settlement = new Settlement(IERC20(address(hook)), stakes, board, beacon, params);
         stakes.setSettlement(address(settlement));
         board.setSettlement(address(settlement));
-        disputes = new Disputes(settlement, _disputeParams(beacon.period()));
+        disputes = new Disputes(settlement, _disputeParams(beacon.period() + board.BEACON_LAG()));
         settlement.setDisputes(address(disputes));
         attacker = new Reenterer(settlement, stakes);
     }

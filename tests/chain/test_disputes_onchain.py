@@ -148,3 +148,24 @@ def test_a_coalition_fail_on_an_honest_miner_is_overturned_by_the_jury(
     coalition.disputes.settle_juror(task_id, miner.address)
     assert coalition.token.balance_of(coalition.address) == before, "the accuser's jury bond is forfeited"
     assert proposer.token.balance_of(proposer.disputes.address) == 0
+
+
+def test_the_jury_round_waits_out_the_beacon_lag_and_the_deploy_refuses_a_commit_window_without_it(
+    anvil, accounts, beacon_config, chain, task_params
+):
+    """The jury's round is the first after disputeDeadline + BEACON_LAG (RedTeam H18: a dispute sealed late
+    at the deadline must not see its jury); the deployer's Python check uses the chain's lag."""
+    from chain.deploy import BEACON_LAG, DeployParams, deploy_all
+    from chain.errors import ChainError
+    from chain.tx import make_web3
+
+    assert chain.board.beacon_lag() == BEACON_LAG
+    task_id = chain.board.post_task(task_params())
+    w = chain.disputes.windows(task_id)
+    assert chain.board.round_time(w.round) > w.dispute_deadline + BEACON_LAG
+    assert chain.board.round_time(w.round - 1) <= w.dispute_deadline + BEACON_LAG
+    short = DeployParams(
+        min_audit_time=5, jury_commit_window=beacon_config.period + 5
+    )  # enough before the lag
+    with pytest.raises(ChainError, match="beacon lag"):
+        deploy_all(make_web3(anvil.rpc_url), accounts[0], beacon_config, short)

@@ -85,7 +85,7 @@ abstract contract Fixture is Assertions {
         settlement = new Settlement(token, stakes, board, beacon_, params);
         stakes.setSettlement(address(settlement));
         board.setSettlement(address(settlement));
-        disputes = new Disputes(settlement, _disputeParams(beacon_.period()));
+        disputes = new Disputes(settlement, _disputeParams(beacon_.period() + board.BEACON_LAG()));
         settlement.setDisputes(address(disputes));
     }
 
@@ -103,9 +103,10 @@ abstract contract Fixture is Assertions {
         });
     }
 
-    /// @dev The jury's commit window covers the beacon period and the audit time whatever the beacon's period.
-    function _disputeParams(uint64 beaconPeriod) internal pure returns (IDisputes.Params memory) {
-        uint64 minCommit = beaconPeriod + MIN_AUDIT;
+    /// @dev The jury's commit window covers the jury round's delay (the beacon period plus TaskBoard's BEACON_LAG)
+    /// and the audit time, whatever the beacon's period.
+    function _disputeParams(uint64 roundDelay) internal pure returns (IDisputes.Params memory) {
+        uint64 minCommit = roundDelay + MIN_AUDIT;
         return IDisputes.Params({
             disputeWindow: DISPUTE_WINDOW,
             commitWindow: minCommit > JURY_COMMIT_WINDOW ? minCommit : JURY_COMMIT_WINDOW,
