@@ -246,8 +246,8 @@ TEMPLATES: dict[str, str | Template] = {
     ),
     "BeforeBeaconGenesis": "time {time} is before the beacon genesis {genesis}",
     "InvalidTaskSize": (
-        "P={numProblems}, G={rolloutsPerProblem} and max tokens {maxTokens} must be positive and P x "
-        "G must fit in 32 bits"
+        "P={numProblems} and G={rolloutsPerProblem} must be positive, max tokens {maxTokens} between 1 "
+        "and 16384, and P x G must fit in 32 bits"
     ),
     "ZeroVerdictHash": "the verdict hash must not be zero",
     "NotSettlement": "only the Settlement contract may do this, not {caller}",

@@ -276,7 +276,9 @@ class ProposerSection:
     )
     num_problems: int = opt(4, "P: problems per task.", min=1, max=4096)
     rollouts_per_problem: int = opt(4, "G: rollouts per problem.", min=1, max=1024)
-    max_tokens: int = opt(64, "Maximum new tokens per rollout.", min=1, max=32768)
+    max_tokens: int = opt(
+        64, "Maximum new tokens per rollout (at most 16384: TaskBoard.MAX_TOKENS).", min=1, max=16384
+    )
     temperature: float = opt(0.7, "Sampling temperature T (> 0).", min=0.001, max=10)
     join_window: int = opt(30, "Seconds from posting to the join deadline.", min=1)
     commit_window: int = opt(120, "Seconds from the join deadline to the commit deadline.", min=1)

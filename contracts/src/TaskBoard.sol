@@ -21,6 +21,9 @@ contract TaskBoard is ITaskBoard, Ownable, ReentrancyGuardTransient {
     uint64 public immutable minAuditTime;
     /// @notice Most miners one task may allow; bounds finalize (O(miners)) and the bitmap of a reveal.
     uint16 public constant MAX_MINERS = 128;
+    /// @notice Most new tokens per completion: the most any node accepts from the network (verifier
+    /// MAX_SEQUENCE_TOKENS), so the chain takes no task that nobody can run.
+    uint32 public constant MAX_TOKENS = 16_384;
     uint32 internal constant NANO = 1e9;
     /// @notice Seconds between a deadline and the earliest time its beacon round may be published: one 12 s
     /// block slot. A block stamped at a deadline can be sealed up to a slot later (builders' timing games), so a
@@ -160,7 +163,7 @@ contract TaskBoard is ITaskBoard, Ownable, ReentrancyGuardTransient {
     }
 
     function _checkParams(TaskParams calldata p) internal view {
-        if (p.numProblems == 0 || p.rolloutsPerProblem == 0 || p.maxTokens == 0) {
+        if (p.numProblems == 0 || p.rolloutsPerProblem == 0 || p.maxTokens == 0 || p.maxTokens > MAX_TOKENS) {
             revert InvalidTaskSize(p.numProblems, p.rolloutsPerProblem, p.maxTokens);
         }
         // Settlement compares the committed count (uint32) with P * G, so the product must fit.

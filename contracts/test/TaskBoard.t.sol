@@ -114,6 +114,15 @@ contract TaskBoardTest is Fixture {
         _expectPostRevert(p, abi.encodeWithSelector(ITaskBoard.InvalidTaskSize.selector, P, G, 0));
     }
 
+    /// A task longer than any node accepts from the network would hold its escrow and nobody could run it.
+    function test_PostTask_RevertsAboveMaxTokens() public {
+        ITaskBoard.TaskParams memory p = _params(REWARD);
+        p.maxTokens = board.MAX_TOKENS() + 1;
+        _expectPostRevert(p, abi.encodeWithSelector(ITaskBoard.InvalidTaskSize.selector, P, G, p.maxTokens));
+        p.maxTokens = board.MAX_TOKENS();
+        _post(p);
+    }
+
     function test_PostTask_RevertsWhenRolloutCountOverflowsUint32() public {
         ITaskBoard.TaskParams memory p = _params(REWARD);
         p.numProblems = 65536;

@@ -68,3 +68,13 @@ def test_every_error_our_contracts_declare_has_a_sentence():
     declared = {m for f in src.rglob("*.sol") for m in re.findall(r"\berror\s+(\w+)\s*\(", f.read_text())}
     assert len(declared) > 50
     assert sorted(declared - set(TEMPLATES)) == []
+
+
+def test_the_chain_s_token_cap_is_the_one_nodes_accept(chain):
+    """TaskBoard.MAX_TOKENS, the proposer's max_tokens bound and the verifier's network cap agree, so the chain
+    takes no task that nobody can run and a proposer cannot configure one."""
+    from node.config import ProposerSection
+    from verifier.rollout import MAX_SEQUENCE_TOKENS
+
+    assert int(chain.board.view("MAX_TOKENS")) == MAX_SEQUENCE_TOKENS
+    assert ProposerSection.__dataclass_fields__["max_tokens"].metadata["max"] == MAX_SEQUENCE_TOKENS

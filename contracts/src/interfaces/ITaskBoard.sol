@@ -21,8 +21,8 @@ interface ITaskBoard {
         uint16 maxMiners; // 1..128; the per-miner payment cap is minerPool / maxMiners
         uint32 auditRollouts; // m: rollouts each committee member audits per miner, 1..P*G
         uint32 auditPositions; // k: token positions checked per audited rollout, 0 = every position
-        uint64 logprobTolNano; // |delta logprob| tolerance in 1e-9 nats, > 0
-        uint64 edgeSlackNano; // inverse-CDF interval slack in 1e-9, < 1e9
+        uint64 logprobTolNano; // |delta logprob| tolerance in 1e-9 nats, MIN_LOGPROB_TOL_NANO..MAX_LOGPROB_TOL_NANO
+        uint64 edgeSlackNano; // inverse-CDF interval slack in 1e-9, MIN_EDGE_SLACK_NANO..1e9 - 1
         uint8 dtype; // 0 = fp32, 1 = bf16
         bytes32 tokenizerHash; // the base model tokenizer's hash (PROTOCOL.md 5), never zero
     }
@@ -57,12 +57,13 @@ interface ITaskBoard {
     error JoinDeadlineNotInFuture(uint64 joinDeadline, uint64 nowTime);
     /// @notice The task would stay open `duration` seconds, more than `maxDuration`.
     error TaskTooLong(uint256 duration, uint256 maxDuration);
-    /// @notice P, G and maxTokens must be positive and P * G must fit in uint32.
+    /// @notice P and G must be positive, maxTokens in 1..MAX_TOKENS, and P * G must fit in uint32.
     error InvalidTaskSize(uint32 numProblems, uint32 rolloutsPerProblem, uint32 maxTokens);
     /// @notice `maxMiners` must be between 1 and `max`.
     error InvalidMaxMiners(uint16 maxMiners, uint256 max);
     /// @notice The audit parameters are out of range: 1 <= auditRollouts <= P*G, auditPositions <= maxTokens,
-    /// logprobTolNano > 0, edgeSlackNano < 1e9, dtype <= 1.
+    /// MIN_LOGPROB_TOL_NANO <= logprobTolNano <= MAX_LOGPROB_TOL_NANO, MIN_EDGE_SLACK_NANO <= edgeSlackNano < 1e9,
+    /// dtype <= 1.
     error InvalidAuditParams(
         uint32 auditRollouts, uint32 auditPositions, uint64 logprobTolNano, uint64 edgeSlackNano, uint8 dtype
     );
@@ -161,17 +162,20 @@ interface ITaskBoard {
     /// @notice Smallest verifyDeadline - verdictDeadline (the reveal window), in seconds.
     function MIN_REVEAL_WINDOW() external view returns (uint64);
 
-    /// @notice Smallest logprobTolNano postTask accepts (the worst honest fp32 deviation, PROTOCOL.md 9.1).
+    /// @notice Smallest logprobTolNano postTask accepts (above the worst honest fp32 deviation, PROTOCOL.md 9.1).
     function MIN_LOGPROB_TOL_NANO() external view returns (uint32);
 
     /// @notice Largest logprobTolNano postTask accepts (half the forced error's logprob shift).
     function MAX_LOGPROB_TOL_NANO() external view returns (uint32);
 
-    /// @notice Smallest edgeSlackNano postTask accepts (the worst honest edge movement, PROTOCOL.md 9.1).
+    /// @notice Smallest edgeSlackNano postTask accepts (twice the worst honest edge movement, PROTOCOL.md 9.2).
     function MIN_EDGE_SLACK_NANO() external view returns (uint32);
 
     /// @notice Most miners a task may allow (maxMiners <= this).
     function MAX_MINERS() external view returns (uint16);
+
+    /// @notice Most new tokens per completion a task may ask for (maxTokens <= this).
+    function MAX_TOKENS() external view returns (uint32);
 
     /// @notice Upper bound on verifyDeadline - post time.
     function maxTaskDuration() external view returns (uint64);
