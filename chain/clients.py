@@ -958,7 +958,14 @@ class Disputes(_Client):
         already disputed."""
         if self.dispute_of(task_id, self.me).ruling != Ruling.NONE:
             return None
-        self.token.ensure_allowance(self.address, self.settlement.miner_state(task_id, self.me).locked)
+        deposit = self.settlement.miner_state(task_id, self.me).locked
+        free = self.token.balance_of(self.me)
+        if free < deposit:
+            raise ChainError(
+                f"Disputing task {task_id} takes a deposit of {format_rpt(deposit)} in free (unstaked) tokens, "
+                f"on top of the lock; {self.me} holds {format_rpt(free)}. Keep that much unstaked to dispute."
+            )
+        self.token.ensure_allowance(self.address, deposit)
         return self.send("dispute", task_id, description=f"disputing the FAIL on task {task_id}")
 
     # ---- jurors -----------------------------------------------------------------------------

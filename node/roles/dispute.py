@@ -96,6 +96,7 @@ def dispute_if_wrongly_failed(miner_role: Any, tv: Any) -> bool:
     """A miner's step after its verify deadline: when the votes contest it (FAILED, or UNDECIDED with a
     FAIL vote: `canDispute`), re-audit the named evidence on its own rollouts and dispute only if the
     re-audit passes. Once per task; True when it acted."""
+    from chain.errors import ChainError
     from node.roles.audit import audited_spec
     from node.runtime.observe import event
     from node.tasks.beacons import task_randomness
@@ -144,7 +145,11 @@ def dispute_if_wrongly_failed(miner_role: Any, tv: Any) -> bool:
             log, "the named FAIL evidence fails our own re-audit: not disputing", task=task_id, evidence=named
         )
         return True
-    disputes.dispute(task_id)
+    try:
+        disputes.dispute(task_id)
+    except ChainError as exc:
+        event(log, "cannot dispute the FAIL although our re-audit passes", task=task_id, reason=str(exc))
+        return True
     event(log, "disputed the FAIL: our re-audit of the named evidence passes", task=task_id, evidence=named)
     return True
 

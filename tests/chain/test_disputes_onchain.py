@@ -10,7 +10,7 @@ import pytest
 from eth_utils import keccak
 
 from chain.clients import Check, Evidence, Outcome, Role, Ruling, Verdict, Vote, forced_error_commitment
-from chain.errors import ChainRevert
+from chain.errors import ChainError, ChainRevert
 
 RPT = 10**18
 PROPOSER, MINER, COALITION = 0, 1, 2
@@ -91,11 +91,18 @@ def test_a_coalition_fail_on_an_honest_miner_is_overturned_by_the_jury(
     with pytest.raises(ChainRevert, match="did not commit to the task"):
         coalition.disputes.dispute(task_id)
     wallet = miner.token.balance_of(miner.address)
+    # The deposit comes from free tokens, not from the lock: without them the miner is told so, before any
+    # transaction (ChainRevert is a ChainError, so the match tells the two apart).
+    miner.token.transfer(proposer.address, wallet - lock + 1)
+    with pytest.raises(ChainError, match="takes a deposit of .* in free"):
+        miner.disputes.dispute(task_id)
+    assert miner.disputes.dispute_of(task_id, miner.address).ruling == Ruling.NONE
+    proposer.token.transfer(miner.address, wallet - lock + 1)
     assert miner.disputes.dispute(task_id) is not None
     assert miner.disputes.dispute(task_id) is None  # restart-safe: already disputed
     assert miner.token.balance_of(miner.address) == wallet - lock
 
-    # The jury: drawn by the first round after the dispute deadline from all validator stake but the task's
+    # The jury: drawn by the first round after the dispute deadline plus the beacon lag from all validator stake but the task's
     # miners': the accuser sits by its stake (now a minority) and upholds its own FAIL.
     windows = proposer.disputes.windows(task_id)
     clock.warp_to(windows.dispute_deadline + 1)
