@@ -291,9 +291,11 @@ def test_the_node_glue_disputes_a_frame_and_jurors_restarted_between_commit_and_
     policy = new_adapter(model, rank=4, seed=0)
     proposer, coalition, big = chain_for(PROPOSER), chain_for(COALITION), chain_for(BIG)
     chain_for(FRAMED).stakes.stake(Role.MINER, 100 * RPT)
+    # 60,000 each: a twelfth of the stake the jury weighs, so the accuser's share of the 2C = 128 lots is about
+    # 11 seats (at 30,000 some drand rounds gave it none and the assertion below failed by chance).
     for side in (coalition, big):
-        proposer.token.mint(side.address, 30_000 * RPT)
-        side.stakes.stake(Role.VALIDATOR, 30_000 * RPT)
+        proposer.token.mint(side.address, 60_000 * RPT)
+        side.stakes.stake(Role.VALIDATOR, 60_000 * RPT)
     for i in JURORS:
         chain_for(i).stakes.stake(Role.VALIDATOR, 100 * RPT)
     params = task_params(
@@ -342,6 +344,13 @@ def test_the_node_glue_disputes_a_frame_and_jurors_restarted_between_commit_and_
         chain_for(FRAMED), f"sqlite:///{tmp_path / 'miner.db'}", NodeRole.MINER, task_id, seed.randomness
     )
     miner_side = _MinerSide(miner_ctx, policy, tokenizer, (rollouts, tree))
+    # Without free tokens for the deposit (it is paid on top of the lock) the node says so and goes on.
+    wallet = chain_for(FRAMED).token.balance_of(miner)
+    chain_for(FRAMED).token.transfer(proposer.address, wallet)
+    assert dispute_if_wrongly_failed(miner_side, task_view(miner_ctx, task_id))
+    assert proposer.disputes.dispute_of(task_id, miner).ruling == Ruling.NONE
+    proposer.token.transfer(miner, wallet)
+    miner_side.dispute_checked.discard(task_id)
     assert dispute_if_wrongly_failed(miner_side, task_view(miner_ctx, task_id))
     assert proposer.disputes.dispute_of(task_id, miner).ruling == Ruling.OPEN
 
