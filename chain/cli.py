@@ -245,7 +245,7 @@ def deploy(
     jury_commit_window: Annotated[
         int,
         typer.Option(
-            help="Seconds after the dispute deadline for jurors to commit (>= period + audit time)."
+            help="Seconds after the dispute deadline for jurors to commit (>= period + 12 s beacon lag + audit time)."
         ),
     ] = _D.jury_commit_window,
     jury_reveal_window: Annotated[

@@ -262,7 +262,7 @@ def deploy_all(
     params.check()
     if params.jury_commit_window < beacon.period + BEACON_LAG + params.min_audit_time:
         raise ChainError(
-            f"jury_commit_window ({params.jury_commit_window} s) must cover the beacon period "
+            f"The jury commit window ({params.jury_commit_window} s) must cover the beacon period "
             f"({beacon.period} s), the beacon lag ({BEACON_LAG} s) and min_audit_time ({params.min_audit_time} s): "
             "the jury's round comes after the dispute deadline plus the lag, and jurors audit after it."
         )
