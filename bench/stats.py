@@ -305,7 +305,7 @@ def comparison_lines(jobs: list[dict], comparisons, reps: int = 10_000) -> list[
                 continue
             t = t_interval(d[key])
             b = bootstrap_interval(d[key], reps)
-            mdd = minimal_detectable_difference(n, t.sd) * scale if n > 1 and t.sd > 0 else float("nan")
+            mdd = minimal_detectable_difference(n, t.sd) * scale if t.sd > 0 else float("nan")
             lines.append(
                 f"  {label}: {t.text(scale, unit, digits)} (95 % t), {b.text(scale, unit, digits)} (95 % bootstrap); "
                 f"sd over seeds {t.sd * scale:.{digits + 1}f}{unit}, detectable at power 0.8: {mdd:.{digits + 1}f}{unit}"
