@@ -69,6 +69,13 @@ def test_a_failed_pubsub_stream_is_reopened_and_messages_flow():
         assert poll(lambda: receiver_id in sender.pubsub.peers, 60), "the sender reopened its stream"
         assert sender.stats()["pubsub_streams_repaired"] >= 1
         assert receiver.wait_for_topic_peers(TOPIC, 1, 60), "the receiver hears the sender's subscription"
+
+        # GossipSub sends a subscribed topic's messages to mesh peers only, and the repaired peer joins the
+        # mesh at a heartbeat: publishing before it would drop them (seen under a loaded full suite: 3 of 5).
+        def in_mesh() -> bool:
+            return receiver_id in sender._call_sync(lambda: set(sender.pubsub.router.mesh.get(TOPIC, ())))
+
+        assert poll(in_mesh, 60), "the sender grafts the repaired peer into its mesh"
         for p in range(5):
             sender.publish(TOPIC, make_rollout(TASK, 1, p, 0, n_tokens=16))
         assert poll(lambda: len(got) == 5, 60), f"delivered {len(got)} of 5"
